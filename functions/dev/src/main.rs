@@ -1,0 +1,76 @@
+//! genrelay-dev: the whole bundle in one process, on the embedded store with the mock provider.
+//!
+//! `genrelay-dev --addr 127.0.0.1:8080 --data-dir .genrelay`
+
+mod background;
+mod blob_links;
+mod dev_key;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::middleware::from_fn;
+use clap::Parser;
+use genrelay_bootstrap::{Embedded, api_keys_from_env, init_tracing, mock_config_from_env};
+use genrelay_engine::Settings;
+use genrelay_http::{AppState, log_requests, open_api_router};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "genrelay in one process, on the embedded store with the mock provider")]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Folder for the database, stored files and the dev API key; kept across restarts.
+    #[arg(long, default_value = ".genrelay")]
+    data_dir: PathBuf,
+    /// The address clients reach this server at, for signed download links
+    /// [default: http://<addr>].
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let args = Args::parse();
+    let listener = TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+
+    let keys = match api_keys_from_env()? {
+        Some(keys) => keys,
+        None => dev_key::load_or_create(&args.data_dir)?,
+    };
+    let embedded = Embedded::open(&args.data_dir, &public_url)?;
+    let engine = Arc::new(embedded.engine(mock_config_from_env()?, Settings::default()));
+    let loops = background::Loops::start(engine.clone());
+
+    let app = open_api_router(AppState { engine, keys: Arc::new(keys) })
+        .merge(blob_links::router(embedded.blobs.clone()))
+        .layer(from_fn(log_requests));
+    println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("shutting down: finishing the background steps in progress");
+    loops.stop().await;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

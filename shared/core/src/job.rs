@@ -1,0 +1,267 @@
+//! A job and the state machine it moves through:
+//! `queued → running → succeeded | failed | expired | cancelled`. A queued job may also be
+//! cancelled, expire, or fail before it starts. Terminal states are final.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::capability::Capability;
+use crate::error::{Error, Result};
+use crate::ids::{AssetId, ClientId, JobId};
+use crate::spec::JobSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Expired,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str, field: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
+            Error::invalid(format!(
+                "{field}: unknown status {raw:?}; expected one of {}",
+                Self::ALL.map(Self::as_str).join(", ")
+            ))
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
+    /// Whether the state machine allows moving from `self` to `next`.
+    pub fn can_become(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Queued, Running | Failed | Expired | Cancelled)
+                | (Running, Succeeded | Failed | Expired | Cancelled)
+        )
+    }
+}
+
+/// A generation job. Stored whole; `status` is the field every conditional write checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub id: JobId,
+    pub client_id: ClientId,
+    pub status: JobStatus,
+    pub spec: JobSpec,
+    pub webhook_url: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// 0-100 while running, 100 once succeeded.
+    pub progress: u8,
+    pub output_asset_ids: Vec<AssetId>,
+    /// Why the job failed, expired or was cancelled; written for the client.
+    pub error: Option<String>,
+    /// The provider channel that took the job and its task id there. Never shown to clients.
+    pub provider: Option<String>,
+    pub upstream_task_id: Option<String>,
+    /// When the poller should next ask the provider; set only while the job waits on a poll.
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// A job not finished by then becomes `expired`.
+    pub deadline_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    pub fn new(
+        id: JobId,
+        client_id: ClientId,
+        spec: JobSpec,
+        webhook_url: Option<String>,
+        idempotency_key: Option<String>,
+        now: DateTime<Utc>,
+        deadline_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            client_id,
+            status: JobStatus::Queued,
+            spec,
+            webhook_url,
+            idempotency_key,
+            progress: 0,
+            output_asset_ids: Vec::new(),
+            error: None,
+            provider: None,
+            upstream_task_id: None,
+            next_poll_at: None,
+            deadline_at,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    pub fn capability(&self) -> Capability {
+        self.spec.capability
+    }
+
+    fn become_(&mut self, next: JobStatus, now: DateTime<Utc>) -> Result<()> {
+        if !self.status.can_become(next) {
+            return Err(Error::Conflict(format!(
+                "Job {} is {} and cannot become {}.",
+                self.id,
+                self.status.as_str(),
+                next.as_str()
+            )));
+        }
+        self.status = next;
+        self.updated_at = now;
+        if next.is_terminal() {
+            self.finished_at = Some(now);
+            self.next_poll_at = None;
+        }
+        Ok(())
+    }
+
+    /// queued → running, handed to `provider`.
+    pub fn start(&mut self, provider: &str, now: DateTime<Utc>) -> Result<()> {
+        self.become_(JobStatus::Running, now)?;
+        self.provider = Some(provider.to_owned());
+        self.started_at = Some(now);
+        Ok(())
+    }
+
+    /// Records the upstream task and when to ask about it next.
+    pub fn await_upstream(&mut self, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.upstream_task_id = Some(task_id);
+        self.next_poll_at = Some(next_poll_at);
+        self.updated_at = now;
+    }
+
+    /// Progress reported by the provider while running; never goes backwards, never reaches 100
+    /// before the outputs are stored.
+    pub fn report_progress(&mut self, progress: u8, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.progress = self.progress.max(progress.min(99));
+        self.next_poll_at = Some(next_poll_at);
+        self.updated_at = now;
+    }
+
+    pub fn succeed(&mut self, outputs: Vec<AssetId>, now: DateTime<Utc>) -> Result<()> {
+        self.become_(JobStatus::Succeeded, now)?;
+        self.progress = 100;
+        self.output_asset_ids = outputs;
+        Ok(())
+    }
+
+    pub fn fail(&mut self, reason: impl Into<String>, now: DateTime<Utc>) -> Result<()> {
+        self.become_(JobStatus::Failed, now)?;
+        self.error = Some(reason.into());
+        Ok(())
+    }
+
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.become_(JobStatus::Expired, now)?;
+        self.error = Some("The job did not finish before its deadline.".to_owned());
+        Ok(())
+    }
+
+    pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.become_(JobStatus::Cancelled, now)?;
+        self.error = Some("Cancelled by the client.".to_owned());
+        Ok(())
+    }
+
+    pub fn is_past_deadline(&self, now: DateTime<Utc>) -> bool {
+        now >= self.deadline_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Inputs, Params, UpscaleResolution};
+
+    fn job() -> Job {
+        let spec = JobSpec::new(
+            Capability::ImageUpscale,
+            None,
+            Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() },
+            Params::ImageUpscale { resolution: UpscaleResolution::K2 },
+        )
+        .unwrap();
+        let now = Utc::now();
+        Job::new(
+            JobId::from_ulid(ulid::Ulid::new()),
+            ClientId::parse("a").unwrap(),
+            spec,
+            None,
+            None,
+            now,
+            now + chrono::Duration::hours(1),
+        )
+    }
+
+    #[test]
+    fn terminal_states_are_final() {
+        for terminal in JobStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for next in JobStatus::ALL {
+                assert!(!terminal.can_become(next), "{terminal:?} -> {next:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_job_runs_then_succeeds_with_full_progress() {
+        let mut job = job();
+        let now = Utc::now();
+        job.start("mock", now).unwrap();
+        job.report_progress(100, now, now);
+        assert_eq!(job.progress, 99, "100 only once outputs are stored");
+        job.report_progress(40, now, now);
+        assert_eq!(job.progress, 99, "progress never goes backwards");
+        job.succeed(vec![], now).unwrap();
+        assert_eq!((job.status, job.progress), (JobStatus::Succeeded, 100));
+        assert!(job.finished_at.is_some());
+        assert!(matches!(job.cancel(now), Err(Error::Conflict(_))));
+    }
+
+    #[test]
+    fn a_queued_job_can_be_cancelled_but_not_succeed() {
+        let mut job = job();
+        assert!(job.clone().succeed(vec![], Utc::now()).is_err());
+        job.cancel(Utc::now()).unwrap();
+        assert_eq!(job.status, JobStatus::Cancelled);
+        assert!(job.start("mock", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn unknown_status_names_the_field() {
+        let err = JobStatus::parse("done", "status").unwrap_err();
+        assert!(err.to_string().starts_with("status:"));
+    }
+}

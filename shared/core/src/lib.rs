@@ -1,0 +1,22 @@
+//! The genrelay domain: what a job and an asset are, which capabilities exist and what they
+//! accept, how a job moves through its states, and the ports (traits) through which the engine
+//! reaches storage, queues, clocks and upstream providers. No I/O happens here.
+
+pub mod asset;
+pub mod capability;
+pub mod error;
+pub mod ids;
+pub mod idempotency;
+pub mod job;
+pub mod page;
+pub mod ports;
+pub mod spec;
+
+pub use asset::{Asset, AssetKind, AssetSource, BlobKey};
+pub use capability::Capability;
+pub use error::{Error, Result};
+pub use ids::{AssetId, ClientId, JobId};
+pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
+pub use job::{Job, JobStatus};
+pub use page::{Cursor, Page};
+pub use spec::JobSpec;

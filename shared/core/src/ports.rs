@@ -1,0 +1,194 @@
+//! The ports: everything the engine needs from the outside world, shaped after what DynamoDB,
+//! S3 and SQS offer (conditional writes, key-range queries with cursors, presigned URLs,
+//! at-least-once delivery), so the embedded and the AWS adapters are interchangeable.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::asset::{Asset, BlobKey};
+use crate::capability::Capability;
+use crate::error::Result;
+use crate::ids::{AssetId, ClientId, JobId};
+use crate::idempotency::IdempotencyRecord;
+use crate::job::{Job, JobStatus};
+use crate::page::{Cursor, Page};
+
+/// What `JobStore::create` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The job (and its idempotency record) were written.
+    Inserted,
+    /// A live idempotency record for the same client and key exists; nothing was written.
+    KeyTaken(IdempotencyRecord),
+}
+
+/// A client's job list: newest first, optionally filtered, continued by a cursor.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub status: Option<JobStatus>,
+    pub capability: Option<Capability>,
+    /// Only jobs created strictly before this time.
+    pub before: Option<DateTime<Utc>>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AssetQuery {
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes a new job, and its idempotency record if given, as one atomic step: put-if-absent
+    /// on the job id and on the (client, key) record. An expired record is replaced.
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyRecord>) -> Result<Created>;
+
+    /// The job, if it exists and belongs to `client`.
+    async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>>;
+
+    /// Replaces the stored job with `job` if the stored status is still `expected`. Returns
+    /// whether the write happened; a lost condition is not an error, it means another writer
+    /// moved the job first.
+    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool>;
+
+    /// A client's jobs, newest first.
+    async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>>;
+
+    /// Running jobs whose `next_poll_at` is at or before `now`, soonest first.
+    async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
+
+    /// Jobs still `queued` that were created at or before `cutoff`, oldest first.
+    async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
+}
+
+#[async_trait]
+pub trait AssetStore: Send + Sync {
+    /// Writes new assets, all or none; fails with `Conflict` if an id exists.
+    async fn insert(&self, assets: &[Asset]) -> Result<()>;
+
+    /// The asset, if it exists and belongs to `client`.
+    async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>>;
+
+    /// A client's assets, newest first.
+    async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()>;
+
+    async fn delete(&self, key: &BlobKey) -> Result<()>;
+
+    /// A URL that serves the bytes, with `content_type` and a download file name, to anyone
+    /// holding it until it expires after `ttl`.
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration)
+    -> Result<String>;
+}
+
+/// The message that asks a worker to start a job. It carries ids, never the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispatchMessage {
+    pub job_id: JobId,
+    pub client_id: ClientId,
+}
+
+/// One received message; `receipt` acknowledges it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message: DispatchMessage,
+    pub receipt: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// An at-least-once queue: a received message that is not acknowledged within its visibility
+/// timeout is delivered again; after too many receives it moves to a dead-letter queue.
+#[async_trait]
+pub trait DispatchQueue: Send + Sync {
+    async fn send(&self, message: &DispatchMessage) -> Result<()>;
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>>;
+
+    async fn ack(&self, receipt: &str) -> Result<()>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+pub trait IdGenerator: Send + Sync {
+    fn job_id(&self) -> JobId;
+    fn asset_id(&self) -> AssetId;
+}
+
+/// Random, time-ordered ids (ULIDs).
+pub struct UlidGenerator;
+
+impl IdGenerator for UlidGenerator {
+    fn job_id(&self) -> JobId {
+        JobId::from_ulid(ulid::Ulid::new())
+    }
+
+    fn asset_id(&self) -> AssetId {
+        AssetId::from_ulid(ulid::Ulid::new())
+    }
+}
+
+/// A file a provider produced.
+#[derive(Debug, Clone)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What happened when a job was handed to a provider.
+#[derive(Debug)]
+pub enum Submission {
+    /// The provider answered at once.
+    Finished(Vec<GeneratedFile>),
+    /// The provider took the task; ask again after `poll_after`.
+    Accepted { task_id: String, poll_after: Duration },
+}
+
+/// What a provider said about a task it took.
+#[derive(Debug)]
+pub enum PollOutcome {
+    Running { progress: u8, poll_after: Duration },
+    Succeeded(Vec<GeneratedFile>),
+    /// The task failed for a reason the client may see.
+    Failed(String),
+}
+
+/// The input files of a job, as URLs the provider can fetch.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedInputs {
+    pub images: Vec<String>,
+    pub others: Vec<String>,
+}
+
+/// An upstream generator (or the built-in mock).
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The channel name stored on jobs it takes.
+    fn name(&self) -> &str;
+
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission>;
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome>;
+}

@@ -1,0 +1,130 @@
+//! Files on disk, handed out through signed, expiring URLs, the way S3 presigned GETs work.
+//! The URL carries the key, the expiry, the content type and file name to serve, and an
+//! HMAC-SHA256 over all of them with a key kept in the blob folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use genrelay_core::ports::BlobStore;
+use genrelay_core::{BlobKey, Error, Result};
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+const SIGNING_KEY_FILE: &str = ".signing-key";
+/// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// The path prefix under which the dev server serves signed blob URLs.
+pub const BLOB_ROUTE_PREFIX: &str = "/blobs/";
+
+#[derive(Clone)]
+pub struct FileBlobStore {
+    root: PathBuf,
+    signing_key: Vec<u8>,
+    base_url: String,
+}
+
+/// A verified request for a blob: where its bytes are and how to serve them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedBlob {
+    pub path: PathBuf,
+    pub content_type: String,
+    pub file_name: String,
+}
+
+impl FileBlobStore {
+    /// Opens (or creates) the blob folder. Signed URLs start with `base_url` (the address
+    /// clients reach the dev server at) followed by `/blobs/<key>`.
+    pub fn open(root: &Path, base_url: &str) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(Error::internal)?;
+        let key_path = root.join(SIGNING_KEY_FILE);
+        let signing_key = match std::fs::read(&key_path) {
+            Ok(key) if key.len() >= 32 => key,
+            _ => {
+                let key: [u8; 32] = rand::random();
+                std::fs::write(&key_path, key).map_err(Error::internal)?;
+                key.to_vec()
+            }
+        };
+        Ok(Self { root: root.to_owned(), signing_key, base_url: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    fn path_of(&self, key: &BlobKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    fn signature(&self, key: &str, expires: i64, content_type: &str, file_name: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        for part in [key, &expires.to_string(), content_type, file_name] {
+            mac.update(part.as_bytes());
+            mac.update(b"\n");
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Checks a request for `/blobs/<key>?<query>` made at `now`. `None` for a bad signature,
+    /// an expired URL, a malformed key, or a blob that is gone.
+    pub fn verify(&self, key: &str, query: &str, now: DateTime<Utc>) -> Option<SignedBlob> {
+        let key = BlobKey::parse(key)?;
+        let mut expires = None;
+        let mut content_type = None;
+        let mut file_name = None;
+        let mut signature = None;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "expires" => expires = value.parse::<i64>().ok(),
+                "type" => content_type = Some(value.into_owned()),
+                "name" => file_name = Some(value.into_owned()),
+                "signature" => signature = hex::decode(value.as_bytes()).ok(),
+                _ => {}
+            }
+        }
+        let (expires, content_type, file_name, signature) = (expires?, content_type?, file_name?, signature?);
+        let expected = self.signature(key.as_str(), expires, &content_type, &file_name);
+        let valid: bool = expected.ct_eq(&signature).into();
+        let path = self.path_of(&key);
+        (valid && now.timestamp() < expires && path.is_file()).then_some(SignedBlob { path, content_type, file_name })
+    }
+}
+
+#[async_trait]
+impl BlobStore for FileBlobStore {
+    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, _content_type: &str) -> Result<()> {
+        let path = self.path_of(key);
+        let partial = path.with_extension("partial");
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
+        }
+        // Write then rename, so a reader never sees half a file.
+        tokio::fs::write(&partial, bytes).await.map_err(Error::internal)?;
+        tokio::fs::rename(&partial, &path).await.map_err(Error::internal)
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Error::internal(error)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String> {
+        let expires = Utc::now().timestamp() + ttl.as_secs() as i64;
+        let signature = hex::encode(self.signature(key.as_str(), expires, content_type, file_name));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("expires", &expires.to_string())
+            .append_pair("type", content_type)
+            .append_pair("name", file_name)
+            .append_pair("signature", &signature)
+            .finish();
+        let path: String = key
+            .as_str()
+            .split('/')
+            .map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string())
+            .collect::<Vec<_>>()
+            .join("/");
+        Ok(format!("{}{BLOB_ROUTE_PREFIX}{path}?{query}", self.base_url))
+    }
+}

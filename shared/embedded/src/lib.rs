@@ -1,0 +1,17 @@
+//! The embedded adapters: what `genrelay-dev` runs on. One SQLite database (jobs, assets,
+//! idempotency records, the dispatch queue) and a folder of files, with the semantics the AWS
+//! adapters have: put-if-absent, update-if-status, key-range queries with cursors, an
+//! at-least-once queue with redelivery and a dead-letter table, signed expiring download URLs.
+
+mod blobs;
+mod db;
+mod queue;
+mod store;
+
+pub use blobs::{BLOB_ROUTE_PREFIX, FileBlobStore, SignedBlob};
+pub use db::Database;
+pub use queue::SqliteQueue;
+pub use store::SqliteStore;
+
+/// Receives after which a message moves to the dead-letter table (as an SQS redrive policy).
+pub const MAX_RECEIVES: u32 = 5;

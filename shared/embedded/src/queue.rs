@@ -1,0 +1,112 @@
+//! The dispatch queue in SQLite, with SQS semantics: a received message stays hidden for its
+//! visibility timeout and comes back unless acknowledged; a message received `MAX_RECEIVES`
+//! times without acknowledgement moves to the dead-letter table.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use genrelay_core::ports::{Delivery, DispatchMessage, DispatchQueue};
+use genrelay_core::{Error, Result};
+use rusqlite::params;
+
+use crate::MAX_RECEIVES;
+use crate::db::{Database, micros, sql};
+
+#[derive(Clone)]
+pub struct SqliteQueue {
+    db: Database,
+}
+
+impl SqliteQueue {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Messages moved to the dead-letter table, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DispatchMessage>> {
+        self.db
+            .run(|conn| {
+                let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY seq").map_err(sql)?;
+                let bodies = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
+                let mut messages = Vec::new();
+                for body in bodies {
+                    messages.push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
+                }
+                Ok(messages)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl DispatchQueue for SqliteQueue {
+    async fn send(&self, message: &DispatchMessage) -> Result<()> {
+        let body = serde_json::to_string(message).map_err(Error::internal)?;
+        self.db
+            .run(move |conn| {
+                conn.execute("INSERT INTO queue (body, visible_at) VALUES (?1, ?2)", params![body, micros(Utc::now())])
+                    .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>> {
+        self.db
+            .run(move |conn| {
+                let now = micros(Utc::now());
+                let hidden_until = now + visibility.as_micros() as i64;
+                let tx = conn.transaction().map_err(sql)?;
+                tx.execute(
+                    "INSERT INTO dead_letters (seq, body, receive_count, dead_at)
+                     SELECT seq, body, receive_count, ?1 FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, MAX_RECEIVES],
+                )
+                .map_err(sql)?;
+                tx.execute("DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2", params![now, MAX_RECEIVES])
+                    .map_err(sql)?;
+                let mut deliveries = Vec::new();
+                {
+                    let mut stmt = tx
+                        .prepare(
+                            "SELECT seq, body, receive_count FROM queue WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2",
+                        )
+                        .map_err(sql)?;
+                    let rows = stmt
+                        .query_map(params![now, max as i64], |row| {
+                            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, u32>(2)?))
+                        })
+                        .map_err(sql)?;
+                    for row in rows {
+                        let (seq, body, count) = row.map_err(sql)?;
+                        let message = serde_json::from_str(&body).map_err(Error::internal)?;
+                        let receipt = format!("{seq}-{}", ulid::Ulid::new());
+                        deliveries.push((seq, Delivery { message, receipt, receive_count: count + 1 }));
+                    }
+                }
+                for (seq, delivery) in &deliveries {
+                    tx.execute(
+                        "UPDATE queue SET visible_at = ?1, receive_count = ?2, receipt = ?3 WHERE seq = ?4",
+                        params![hidden_until, delivery.receive_count, delivery.receipt, seq],
+                    )
+                    .map_err(sql)?;
+                }
+                tx.commit().map_err(sql)?;
+                Ok(deliveries.into_iter().map(|(_, delivery)| delivery).collect())
+            })
+            .await
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<()> {
+        let receipt = receipt.to_owned();
+        self.db
+            .run(move |conn| {
+                // Acknowledging with a stale receipt (the message was received again since) does
+                // nothing, as in SQS.
+                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt]).map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+}

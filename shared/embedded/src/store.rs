@@ -1,0 +1,308 @@
+//! Jobs, assets and idempotency records in SQLite. The whole item is stored as JSON; the columns
+//! beside it are the keys and index attributes the queries need, as in the DynamoDB table.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
+use genrelay_core::{
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Page,
+    RequestFingerprint, Result,
+};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Database, micros, sql};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Database,
+}
+
+impl SqliteStore {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+/// Where a page of a client's list stopped: the sort key of its last item.
+#[derive(Serialize, Deserialize)]
+struct Position {
+    created_at: i64,
+    id: String,
+}
+
+fn to_json<T: Serialize>(item: &T) -> Result<String> {
+    serde_json::to_string(item).map_err(Error::internal)
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(Error::internal)
+}
+
+/// Reads up to `limit + 1` rows of a newest-first list; the extra row tells whether there is a
+/// next page, whose cursor is the position of the last row returned.
+fn page_of<T>(mut items: Vec<(T, Position)>, limit: usize) -> Page<T> {
+    let next = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        Cursor::encode(&items.last().expect("limit is at least 1").1)
+    });
+    Page { items: items.into_iter().map(|(item, _)| item).collect(), next }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyRecord>) -> Result<Created> {
+        let job = job.clone();
+        let record = idempotency.cloned();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                if let Some(record) = &record {
+                    let existing = tx
+                        .query_row(
+                            "SELECT fingerprint, job_id, expires_at FROM idempotency
+                             WHERE client_id = ?1 AND key = ?2 AND expires_at > ?3",
+                            params![record.client_id.as_str(), record.key.as_str(), micros(job.created_at)],
+                            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
+                        )
+                        .optional()
+                        .map_err(sql)?;
+                    if let Some((fingerprint, job_id, expires_at)) = existing {
+                        return Ok(Created::KeyTaken(IdempotencyRecord {
+                            client_id: record.client_id.clone(),
+                            key: IdempotencyKey::parse(record.key.as_str())?,
+                            fingerprint: RequestFingerprint::from_stored(fingerprint),
+                            job_id: JobId::parse(&job_id)?,
+                            expires_at: DateTime::<Utc>::from_timestamp_micros(expires_at).unwrap_or_default(),
+                        }));
+                    }
+                    tx.execute(
+                        "INSERT OR REPLACE INTO idempotency (client_id, key, fingerprint, job_id, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            record.client_id.as_str(),
+                            record.key.as_str(),
+                            record.fingerprint.as_str(),
+                            record.job_id.as_str(),
+                            micros(record.expires_at)
+                        ],
+                    )
+                    .map_err(sql)?;
+                }
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO jobs (id, client_id, status, capability, created_at, next_poll_at, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            job.id.as_str(),
+                            job.client_id.as_str(),
+                            job.status.as_str(),
+                            job.capability().as_str(),
+                            micros(job.created_at),
+                            job.next_poll_at.map(micros),
+                            to_json(&job)?
+                        ],
+                    )
+                    .map_err(sql)?;
+                if inserted == 0 {
+                    return Err(Error::Conflict(format!("Job {} already exists.", job.id)));
+                }
+                tx.commit().map_err(sql)?;
+                Ok(Created::Inserted)
+            })
+            .await
+    }
+
+    async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>> {
+        let (client, id) = (client.clone(), id.clone());
+        self.db
+            .run(move |conn| {
+                conn.query_row(
+                    "SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2",
+                    params![id.as_str(), client.as_str()],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(sql)?
+                .map(|body| from_json(&body))
+                .transpose()
+            })
+            .await
+    }
+
+    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool> {
+        let job = job.clone();
+        self.db
+            .run(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE jobs SET status = ?1, next_poll_at = ?2, body = ?3
+                         WHERE id = ?4 AND client_id = ?5 AND status = ?6",
+                        params![
+                            job.status.as_str(),
+                            job.next_poll_at.map(micros),
+                            to_json(&job)?,
+                            job.id.as_str(),
+                            job.client_id.as_str(),
+                            expected.as_str()
+                        ],
+                    )
+                    .map_err(sql)?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
+        let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
+        let mut conditions = vec!["client_id = ?".to_owned()];
+        let mut values: Vec<Value> = vec![client.as_str().to_owned().into()];
+        if let Some(status) = query.status {
+            conditions.push("status = ?".into());
+            values.push(status.as_str().to_owned().into());
+        }
+        if let Some(capability) = query.capability {
+            conditions.push("capability = ?".into());
+            values.push(capability.as_str().to_owned().into());
+        }
+        if let Some(before) = query.before {
+            conditions.push("created_at < ?".into());
+            values.push(micros(before).into());
+        }
+        if let Some(position) = position {
+            conditions.push("(created_at, id) < (?, ?)".into());
+            values.push(position.created_at.into());
+            values.push(position.id.into());
+        }
+        let limit = query.limit;
+        values.push(((limit + 1) as i64).into());
+        let statement = format!(
+            "SELECT body, created_at, id FROM jobs WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
+            conditions.join(" AND ")
+        );
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare(&statement).map_err(sql)?;
+                let rows = stmt
+                    .query_map(params_from_iter(values), |row| {
+                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                    })
+                    .map_err(sql)?;
+                let mut items = Vec::new();
+                for row in rows {
+                    let (body, position) = row.map_err(sql)?;
+                    items.push((from_json::<Job>(&body)?, position));
+                }
+                Ok(page_of(items, limit))
+            })
+            .await
+    }
+
+    async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.select_jobs(
+            "SELECT body FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?1
+             AND status = 'running' ORDER BY next_poll_at LIMIT ?2",
+            micros(now),
+            limit,
+        )
+        .await
+    }
+
+    async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        self.select_jobs(
+            "SELECT body FROM jobs WHERE status = 'queued' AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
+            micros(cutoff),
+            limit,
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn select_jobs(&self, statement: &'static str, time: i64, limit: usize) -> Result<Vec<Job>> {
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(statement).map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![time, limit as i64], |row| row.get::<_, String>(0))
+                    .map_err(sql)?;
+                let mut jobs = Vec::new();
+                for body in rows {
+                    jobs.push(from_json(&body.map_err(sql)?)?);
+                }
+                Ok(jobs)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AssetStore for SqliteStore {
+    async fn insert(&self, assets: &[Asset]) -> Result<()> {
+        let assets = assets.to_vec();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                for asset in &assets {
+                    let inserted = tx
+                        .execute(
+                            "INSERT OR IGNORE INTO assets (id, client_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+                            params![asset.id.as_str(), asset.client_id.as_str(), micros(asset.created_at), to_json(asset)?],
+                        )
+                        .map_err(sql)?;
+                    if inserted == 0 {
+                        return Err(Error::Conflict(format!("Asset {} already exists.", asset.id)));
+                    }
+                }
+                tx.commit().map_err(sql)
+            })
+            .await
+    }
+
+    async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>> {
+        let (client, id) = (client.clone(), id.clone());
+        self.db
+            .run(move |conn| {
+                conn.query_row(
+                    "SELECT body FROM assets WHERE id = ?1 AND client_id = ?2",
+                    params![id.as_str(), client.as_str()],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(sql)?
+                .map(|body| from_json(&body))
+                .transpose()
+            })
+            .await
+    }
+
+    async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
+        let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
+        let (after_time, after_id) = position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
+        let unbounded = after_id.is_empty();
+        let (client, limit) = (client.clone(), query.limit);
+        self.db
+            .run(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT body, created_at, id FROM assets WHERE client_id = ?1
+                         AND (?2 OR (created_at, id) < (?3, ?4))
+                         ORDER BY created_at DESC, id DESC LIMIT ?5",
+                    )
+                    .map_err(sql)?;
+                let rows = stmt
+                    .query_map(params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64], |row| {
+                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                    })
+                    .map_err(sql)?;
+                let mut items = Vec::new();
+                for row in rows {
+                    let (body, position) = row.map_err(sql)?;
+                    items.push((from_json::<Asset>(&body)?, position));
+                }
+                Ok(page_of(items, limit))
+            })
+            .await
+    }
+}

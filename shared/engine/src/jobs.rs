@@ -1,0 +1,118 @@
+//! Jobs as clients see them: submit (with idempotency), read, list, cancel.
+
+use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
+use genrelay_core::{
+    ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, Page, RequestFingerprint, Result,
+};
+
+use crate::{Engine, span};
+
+/// A validated request to create a job.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub spec: JobSpec,
+    pub webhook_url: Option<String>,
+    /// The client's Idempotency-Key and the fingerprint of the request it came with.
+    pub idempotency: Option<(IdempotencyKey, RequestFingerprint)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub job: Job,
+    /// True when an earlier request with the same Idempotency-Key and body created the job.
+    pub reused: bool,
+}
+
+const CANCEL_ATTEMPTS: usize = 3;
+
+impl Engine {
+    /// Persists a new job (with its idempotency record, atomically) and asks a worker to start
+    /// it. If the enqueue fails the job is still accepted: the reconciler dispatches jobs left
+    /// queued.
+    pub async fn submit(&self, client: &ClientId, submission: Submission) -> Result<Submitted> {
+        self.check_input_assets(client, &submission.spec).await?;
+        let now = self.deps.clock.now();
+        let key = submission.idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
+        let job = Job::new(
+            self.deps.ids.job_id(),
+            client.clone(),
+            submission.spec,
+            submission.webhook_url,
+            key,
+            now,
+            now + span(self.settings.job_timeout),
+        );
+        let record = submission.idempotency.map(|(key, fingerprint)| IdempotencyRecord {
+            client_id: client.clone(),
+            key,
+            fingerprint,
+            job_id: job.id.clone(),
+            expires_at: now + span(self.settings.idempotency_ttl),
+        });
+        match self.deps.jobs.create(&job, record.as_ref()).await? {
+            Created::Inserted => {
+                self.dispatch(&job).await;
+                tracing::info!(job_id = %job.id, client_id = %client, capability = %job.capability(), "job accepted");
+                Ok(Submitted { job, reused: false })
+            }
+            Created::KeyTaken(existing) => {
+                let submitted = record.expect("a key was taken only if one was given");
+                if existing.fingerprint != submitted.fingerprint {
+                    return Err(Error::Conflict(format!(
+                        "Idempotency-Key {:?} was already used with a different request body.",
+                        existing.key.as_str()
+                    )));
+                }
+                let job = self.deps.jobs.get(client, &existing.job_id).await?.ok_or_else(|| {
+                    Error::internal(format!("idempotency record points at missing job {}", existing.job_id))
+                })?;
+                Ok(Submitted { job, reused: true })
+            }
+        }
+    }
+
+    /// Every asset a job names must be one of the client's.
+    async fn check_input_assets(&self, client: &ClientId, spec: &JobSpec) -> Result<()> {
+        for id in spec.inputs.asset_ids() {
+            if self.deps.assets.get(client, id).await?.is_none() {
+                return Err(Error::invalid(format!("inputAssetIds: asset {id} not found")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the dispatch message of a queued job. A failure is logged, not returned: the job is
+    /// safely stored and the reconciler will dispatch it again.
+    pub(crate) async fn dispatch(&self, job: &Job) {
+        let message = DispatchMessage { job_id: job.id.clone(), client_id: job.client_id.clone() };
+        if let Err(error) = self.deps.queue.send(&message).await {
+            tracing::warn!(job_id = %job.id, error = %error.chain(), "dispatch failed; the reconciler will retry");
+        }
+    }
+
+    pub async fn job(&self, client: &ClientId, id: &JobId) -> Result<Job> {
+        self.deps.jobs.get(client, id).await?.ok_or_else(|| not_found(id))
+    }
+
+    pub async fn jobs(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
+        self.deps.jobs.list(client, query).await
+    }
+
+    /// queued or running → cancelled. A job that already ended is a conflict.
+    pub async fn cancel(&self, client: &ClientId, id: &JobId) -> Result<Job> {
+        for _ in 0..CANCEL_ATTEMPTS {
+            let current = self.job(client, id).await?;
+            let mut cancelled = current.clone();
+            cancelled.cancel(self.deps.clock.now())?;
+            if self.deps.jobs.replace_if_status(&cancelled, current.status).await? {
+                tracing::info!(job_id = %id, client_id = %client, "job cancelled");
+                return Ok(cancelled);
+            }
+        }
+        Err(Error::Conflict(format!("Job {id} changed while it was being cancelled; try again.")))
+    }
+}
+
+fn not_found(id: &JobId) -> Error {
+    Error::NotFound(format!("Job {id} not found."))
+}

@@ -1,0 +1,87 @@
+//! The engine: genrelay's use cases, written once against the ports of `genrelay-core`. The
+//! HTTP surfaces call its job and asset use cases; Lambda event handlers and the dev server's
+//! background loops call its worker step, poller step and reconciler.
+
+mod assets;
+mod jobs;
+mod outputs;
+mod poller;
+mod providers;
+mod reconciler;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore};
+
+pub use assets::{Download, NewFile, UrlAsset};
+pub use jobs::{Submission, Submitted};
+pub use poller::PollReport;
+pub use providers::ProviderRegistry;
+pub use reconciler::ReconcileReport;
+
+/// The adapters the engine works through.
+#[derive(Clone)]
+pub struct Deps {
+    pub jobs: Arc<dyn JobStore>,
+    pub assets: Arc<dyn AssetStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn DispatchQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub providers: ProviderRegistry,
+}
+
+/// Timings of the job lifecycle.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A job not finished this long after it was created expires.
+    pub job_timeout: Duration,
+    /// A job still queued this long after it was created is dispatched again.
+    pub queued_grace: Duration,
+    /// How long a running job may go without its upstream submission being recorded before the
+    /// poller treats the submission as lost.
+    pub submit_timeout: Duration,
+    /// Lifetime of signed download URLs handed to clients and upstreams.
+    pub presign_ttl: Duration,
+    /// How long an Idempotency-Key is remembered.
+    pub idempotency_ttl: Duration,
+    /// Delay before asking a provider again after a failed poll.
+    pub poll_retry: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            job_timeout: Duration::from_secs(60 * 60),
+            queued_grace: Duration::from_secs(60),
+            submit_timeout: Duration::from_secs(5 * 60),
+            presign_ttl: Duration::from_secs(15 * 60),
+            idempotency_ttl: Duration::from_secs(
+                genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60,
+            ),
+            poll_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Engine {
+    deps: Deps,
+    settings: Settings,
+}
+
+impl Engine {
+    pub fn new(deps: Deps, settings: Settings) -> Self {
+        Self { deps, settings }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// `std::time::Duration` as a `chrono` span, for date arithmetic.
+fn span(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}

@@ -1,0 +1,78 @@
+//! The poller step: ask providers about running jobs whose next poll is due, then reschedule,
+//! or finish the job, or expire it past its deadline.
+
+use genrelay_core::ports::PollOutcome;
+use genrelay_core::{Job, JobStatus, Result};
+
+use crate::worker::client_reason;
+use crate::{Engine, span};
+
+/// What one poller step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub polled: usize,
+    pub finished: usize,
+}
+
+impl Engine {
+    pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
+        let due = self.deps.jobs.due_polls(self.deps.clock.now(), limit).await?;
+        let mut report = PollReport::default();
+        for job in due {
+            report.polled += 1;
+            match self.poll_one(&job).await {
+                Ok(true) => report.finished += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed"),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Returns whether the job ended.
+    async fn poll_one(&self, job: &Job) -> Result<bool> {
+        let now = self.deps.clock.now();
+        if job.is_past_deadline(now) {
+            self.expire(job).await?;
+            return Ok(true);
+        }
+        if job.upstream_task_id.is_none() {
+            // The worker started the job but never recorded a submission: it died mid-way.
+            self.fail(job, "The job was interrupted before the generator accepted it.".into()).await?;
+            return Ok(true);
+        }
+        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
+        let Some(provider) = provider else {
+            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
+            return Ok(true);
+        };
+        match provider.poll(job).await {
+            Ok(PollOutcome::Running { progress, poll_after }) => {
+                let mut waiting = job.clone();
+                let now = self.deps.clock.now();
+                waiting.report_progress(progress, now + span(poll_after), now);
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                Ok(false)
+            }
+            Ok(PollOutcome::Succeeded(files)) => {
+                self.succeed(job, files).await?;
+                Ok(true)
+            }
+            Ok(PollOutcome::Failed(reason)) => {
+                self.fail(job, reason).await?;
+                Ok(true)
+            }
+            Err(error) => {
+                tracing::warn!(job_id = %job.id, error = %error.chain(), "provider poll failed; retrying later");
+                if matches!(error, genrelay_core::Error::Upstream(_)) {
+                    self.fail(job, client_reason(&error)).await?;
+                    return Ok(true);
+                }
+                let mut waiting = job.clone();
+                waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                Ok(false)
+            }
+        }
+    }
+}

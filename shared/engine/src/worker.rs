@@ -1,0 +1,119 @@
+//! The worker step: start one dispatched job. Safe under at-least-once delivery: only the
+//! delivery that wins the conditional `queued → running` write does anything.
+
+use std::time::Duration;
+
+use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
+use genrelay_core::spec::MaterialType;
+use genrelay_core::{Error, Job, JobStatus, Result};
+
+use crate::{Engine, span};
+
+impl Engine {
+    /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
+    /// `Err` means a transient failure, and the message should be delivered again.
+    pub async fn run_dispatch(&self, message: &DispatchMessage) -> Result<()> {
+        let Some(job) = self.deps.jobs.get(&message.client_id, &message.job_id).await? else {
+            tracing::warn!(job_id = %message.job_id, "dispatch for an unknown job dropped");
+            return Ok(());
+        };
+        if job.status != JobStatus::Queued {
+            return Ok(()); // a duplicate delivery, or the job was cancelled meanwhile
+        }
+        let now = self.deps.clock.now();
+        if job.is_past_deadline(now) {
+            self.expire(&job).await?;
+            return Ok(());
+        }
+        let Some(provider) = self.deps.providers.for_capability(job.capability()).cloned() else {
+            self.fail(&job, format!("No provider is configured for {}.", job.capability())).await?;
+            return Ok(());
+        };
+        let mut running = job.clone();
+        running.start(provider.name(), now)?;
+        // Until the submission is recorded, the poller treats the job as a watchdog entry.
+        running.next_poll_at = Some(now + span(self.settings.submit_timeout));
+        if !self.deps.jobs.replace_if_status(&running, JobStatus::Queued).await? {
+            return Ok(());
+        }
+        tracing::info!(job_id = %job.id, provider = provider.name(), "job started");
+
+        let inputs = match self.resolve_inputs(&running).await {
+            Ok(inputs) => inputs,
+            Err(error) => {
+                self.fail(&running, format!("An input could not be resolved: {error}")).await?;
+                return Ok(());
+            }
+        };
+        match provider.submit(&running, &inputs).await {
+            Ok(Submission::Finished(files)) => {
+                self.succeed(&running, files).await?;
+            }
+            Ok(Submission::Accepted { task_id, poll_after }) => {
+                let mut waiting = running.clone();
+                let now = self.deps.clock.now();
+                waiting.await_upstream(task_id, now + span(poll_after), now);
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+            }
+            Err(error) => {
+                tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed");
+                self.fail(&running, client_reason(&error)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The job's inputs as URLs the provider can fetch: stored assets get signed URLs.
+    async fn resolve_inputs(&self, job: &Job) -> Result<ResolvedInputs> {
+        let mut resolved = ResolvedInputs::default();
+        let inputs = &job.spec.inputs;
+        resolved.images.extend(inputs.image_urls.iter().cloned());
+        for id in &inputs.input_asset_ids {
+            let asset = self.asset(&job.client_id, id).await?;
+            resolved.images.push(self.fetchable_url(&asset).await?);
+        }
+        resolved.others.extend(inputs.input_urls.iter().cloned());
+        for material in &inputs.materials {
+            let url = match (&material.url, &material.asset_id) {
+                (Some(url), _) => url.clone(),
+                (None, Some(id)) => self.fetchable_url(&self.asset(&job.client_id, id).await?).await?,
+                (None, None) => continue,
+            };
+            match material.kind {
+                MaterialType::Image => resolved.images.push(url),
+                _ => resolved.others.push(url),
+            }
+        }
+        Ok(resolved)
+    }
+}
+
+/// What a client may read about a provider error: the upstream's own message, or a generic
+/// sentence for internal failures (their detail goes to the log only).
+pub(crate) fn client_reason(error: &Error) -> String {
+    match error {
+        Error::Upstream(message) | Error::Invalid(message) => format!("The generator rejected the job: {message}"),
+        Error::Unavailable(_) => "The generator is temporarily unavailable.".to_owned(),
+        _ => "The generator failed unexpectedly.".to_owned(),
+    }
+}
+
+impl Engine {
+    /// One pass of a queue-pulling worker (the dev server's; on Lambda, SQS pushes batches to
+    /// `run_dispatch`): receive up to `max` messages, run each, acknowledge those that are done.
+    /// Unacknowledged messages come back after `visibility`. Returns how many were received.
+    pub async fn work_dispatch_queue(&self, max: usize, visibility: Duration) -> Result<usize> {
+        let deliveries = self.deps.queue.receive(max, visibility).await?;
+        for delivery in &deliveries {
+            let job_id = &delivery.message.job_id;
+            let acked = match self.run_dispatch(&delivery.message).await {
+                Ok(()) => self.deps.queue.ack(&delivery.receipt).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = acked {
+                tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
+            }
+        }
+        Ok(deliveries.len())
+    }
+}

@@ -1,0 +1,100 @@
+//! API keys: `ZHINIAN_API_KEYS=clientId:key,...`, presented as `Authorization: Bearer <key>` or
+//! `X-Zhinian-Api-Key: <key>`. Keys are kept only as SHA-256 digests and compared in constant
+//! time; a request without a valid key is 401 whatever else is wrong with it.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use genrelay_core::{ClientId, Error};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub const API_KEY_HEADER: &str = "x-zhinian-api-key";
+
+pub struct ApiKeys {
+    entries: Vec<(ClientId, [u8; 32])>,
+}
+
+impl ApiKeys {
+    /// Parses `clientId:key,clientId:key`. Errors never repeat a key.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+            let (client, key) = entry
+                .split_once(':')
+                .ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
+            let client = ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
+            if key.trim().is_empty() {
+                return Err(format!("entry {} ({client}) has an empty key", i + 1));
+            }
+            entries.push((client, digest(key.trim())));
+        }
+        if entries.is_empty() {
+            return Err("no keys given".to_owned());
+        }
+        Ok(Self { entries })
+    }
+
+    /// The client whose key this is. Every entry is compared, so timing reveals nothing.
+    pub fn authenticate(&self, presented: &str) -> Option<ClientId> {
+        let presented = digest(presented);
+        let mut found = None;
+        for (client, key) in &self.entries {
+            if bool::from(key.ct_eq(&presented)) {
+                found = Some(client.clone());
+            }
+        }
+        found
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The authenticated client of a request.
+pub struct Caller(pub ClientId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim());
+        let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
+        bearer
+            .or(header_key)
+            .and_then(|key| state.keys.authenticate(key))
+            .map(Caller)
+            .ok_or_else(|| Error::Unauthorized.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_their_client() {
+        let keys = ApiKeys::parse("partner-a:key-a, partner-b:key-b").unwrap();
+        assert_eq!(keys.authenticate("key-b").unwrap().as_str(), "partner-b");
+        assert!(keys.authenticate("key-c").is_none());
+        assert!(keys.authenticate("").is_none());
+    }
+
+    #[test]
+    fn malformed_key_lists_are_refused_without_echoing_keys() {
+        let error = ApiKeys::parse("partner-a:secret-1,broken").unwrap_err();
+        assert!(error.contains("entry 2"));
+        assert!(!error.contains("secret-1"));
+        assert!(ApiKeys::parse("").is_err());
+        assert!(ApiKeys::parse("a:").is_err());
+    }
+}

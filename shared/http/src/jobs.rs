@@ -1,0 +1,287 @@
+//! `/api/v1/jobs`: create (idempotent), read, list, cancel.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use genrelay_core::ports::JobQuery;
+use genrelay_core::spec::{
+    ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
+    VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
+};
+use genrelay_core::{Capability, IdempotencyKey, JobId, JobSpec, JobStatus, RequestFingerprint};
+use genrelay_engine::Submission;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::query::{QueryPairs, new_paging, unknown_parameter};
+use crate::request_log::LoggedJob;
+use crate::views::{CreatedJobEnvelope, JobEnvelope, JobPage, JobView};
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(cancel_job))
+}
+
+/// The body of `POST /api/v1/jobs`. Fields that do not apply to the capability, and fields not
+/// listed here, are ignored: they are neither stored nor passed to a provider.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateJobBody {
+    /// `image.generate`, `image.inpaint`, `image.upscale` or `video.generate`.
+    #[schema(example = "image.generate")]
+    pub capability: Option<String>,
+    /// Required except for `image.upscale`.
+    pub prompt: Option<String>,
+    /// image.generate: 64-4096, default 1024.
+    pub width: Option<u32>,
+    /// image.generate: 64-4096, default 1024.
+    pub height: Option<u32>,
+    /// image.generate: text influence 0-100 (Jimeng).
+    pub scale: Option<u32>,
+    /// image.generate: low, medium, high or auto (EvoLink).
+    pub quality: Option<String>,
+    /// image.generate: ask for a single image.
+    #[serde(rename = "force_single")]
+    pub force_single: Option<bool>,
+    /// image.upscale: 2k (default) or 4k.
+    pub resolution: Option<String>,
+    /// video.generate settings.
+    pub settings: Option<VideoSettingsBody>,
+    /// video.generate reference materials.
+    pub materials: Option<Vec<MaterialBody>>,
+    /// Input images; for image.inpaint the original then the mask.
+    pub image_urls: Option<Vec<String>>,
+    pub input_urls: Option<Vec<String>>,
+    pub input_asset_ids: Option<Vec<String>>,
+    /// Called when the job ends.
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VideoSettingsBody {
+    /// 16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive; default 16:9.
+    pub ratio: Option<String>,
+    /// Seconds, 4-15; default 5.
+    pub duration: Option<u32>,
+    /// 480p, 720p (default) or 1080p.
+    pub resolution: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaterialBody {
+    /// image, video or audio.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub asset_id: Option<String>,
+    /// How the prompt refers to it, e.g. `@图片1`.
+    pub label: Option<String>,
+}
+
+impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
+    type Error = genrelay_core::Error;
+
+    fn try_from(body: CreateJobBody) -> Result<Self, Self::Error> {
+        let raw_capability = body.capability.ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
+        let capability = Capability::parse(&raw_capability, "capability")?;
+        let prompt = parse_prompt(body.prompt, "prompt")?;
+        let materials = body
+            .materials
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let field = format!("materials[{i}]");
+                let kind = m
+                    .kind
+                    .ok_or_else(|| genrelay_core::Error::invalid(format!("{field}.type: required")))?;
+                let kind = MaterialType::parse(&kind, &format!("{field}.type"))?;
+                Material::new(kind, m.url, m.asset_id, m.label, &field)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let inputs = Inputs {
+            image_urls: parse_urls(body.image_urls.unwrap_or_default(), "imageUrls")?,
+            input_urls: parse_urls(body.input_urls.unwrap_or_default(), "inputUrls")?,
+            input_asset_ids: parse_asset_ids(body.input_asset_ids.unwrap_or_default(), "inputAssetIds")?,
+            materials,
+        };
+        let params = match capability {
+            Capability::ImageGenerate => Params::ImageGenerate(ImageGenerateParams::new(
+                body.width,
+                body.height,
+                body.scale,
+                body.quality.map(|q| ImageQuality::parse(&q, "quality")).transpose()?,
+                body.force_single,
+            )?),
+            Capability::ImageInpaint => Params::ImageInpaint,
+            Capability::ImageUpscale => Params::ImageUpscale {
+                resolution: body
+                    .resolution
+                    .map(|r| UpscaleResolution::parse(&r, "resolution"))
+                    .transpose()?
+                    .unwrap_or(UpscaleResolution::K2),
+            },
+            Capability::VideoGenerate => {
+                let settings = body.settings.unwrap_or(VideoSettingsBody { ratio: None, duration: None, resolution: None });
+                Params::VideoGenerate(VideoSettings::new(
+                    settings.ratio.map(|r| VideoRatio::parse(&r, "settings.ratio")).transpose()?,
+                    settings.duration,
+                    settings.resolution.map(|r| VideoResolution::parse(&r, "settings.resolution")).transpose()?,
+                )?)
+            }
+        };
+        let webhook_url = body.webhook_url.map(|url| parse_url(&url, "webhookUrl")).transpose()?;
+        Ok((JobSpec::new(capability, prompt, inputs, params)?, webhook_url))
+    }
+}
+
+/// Create a job. It is queued at once and runs in the background; poll it or wait for the
+/// webhook. With an `Idempotency-Key`, repeating the same request returns the same job.
+#[utoipa::path(
+    post, path = "/api/v1/jobs", tag = "jobs",
+    request_body = CreateJobBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Unique id of this request; kept 24 h")),
+    responses(
+        (status = 202, description = "Job created", body = CreatedJobEnvelope),
+        (status = 200, description = "Same Idempotency-Key and body as an earlier request: that job", body = CreatedJobEnvelope),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key already used with another body", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn create_job(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    headers: HeaderMap,
+    JsonBody { body, value }: JsonBody<CreateJobBody>,
+) -> Result<Response, ApiError> {
+    let idempotency = match headers.get(IDEMPOTENCY_HEADER) {
+        None => None,
+        Some(raw) => {
+            let raw = raw.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
+            Some((IdempotencyKey::parse(raw)?, RequestFingerprint::of_json(&value)))
+        }
+    };
+    let (spec, webhook_url) = body.try_into()?;
+    let submitted = state.engine.submit(&client, Submission { spec, webhook_url, idempotency }).await?;
+    let status = if submitted.reused { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let job_id = submitted.job.id.clone();
+    let envelope = CreatedJobEnvelope { job: JobView::from(submitted.job), reused: submitted.reused };
+    Ok((status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Extension(LoggedJob(job_id)), Json(envelope))
+        .into_response())
+}
+
+/// A job of the calling client.
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = JobEnvelope),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such job for this client", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn get_job(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = state.engine.job(&client, &JobId::parse(&id)?).await?;
+    Ok(job_response(job))
+}
+
+/// Cancel a queued or running job. A job that already ended answers 409.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = JobEnvelope),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The job already ended", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn cancel_job(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = state.engine.cancel(&client, &JobId::parse(&id)?).await?;
+    Ok(job_response(job))
+}
+
+fn job_response(job: genrelay_core::Job) -> Response {
+    let id = job.id.clone();
+    (axum::Extension(LoggedJob(id)), Json(JobEnvelope { job: JobView::from(job) })).into_response()
+}
+
+const LIST_PARAMETERS: [&str; 5] = ["status", "capability", "limit", "before", "cursor"];
+
+/// The calling client's jobs, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/jobs", tag = "jobs",
+    params(
+        ("status" = Option<JobStatus>, Query, description = "Only jobs in this status"),
+        ("capability" = Option<Capability>, Query, description = "Only jobs of this capability"),
+        ("limit" = Option<u32>, Query, description = "1-200, default 20", minimum = 1, maximum = 200),
+        ("before" = Option<String>, Query, description = "Only jobs created before this ISO 8601 time"),
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, body = JobPage),
+        (status = 400, description = "Unknown or out-of-range parameter", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn list_jobs(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    query: QueryPairs,
+) -> Result<Json<JobPage>, ApiError> {
+    let mut paging = new_paging();
+    let mut filter = JobQuery::default();
+    for (name, value) in query.unique()? {
+        if paging.accept(name, value)? {
+            continue;
+        }
+        match name.as_str() {
+            "status" => filter.status = Some(JobStatus::parse(value, "status")?),
+            "capability" => filter.capability = Some(Capability::parse(value, "capability")?),
+            "before" => filter.before = Some(parse_time(value, "before")?),
+            _ => return Err(unknown_parameter(name, &LIST_PARAMETERS)),
+        }
+    }
+    filter.limit = paging.limit;
+    filter.cursor = paging.cursor;
+    let page = state.engine.jobs(&client, &filter).await?;
+    Ok(Json(JobPage {
+        jobs: page.items.into_iter().map(JobView::from).collect(),
+        next: page.next.map(|c| c.as_str().to_owned()),
+    }))
+}
+
+fn parse_time(raw: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    // A '+' of a UTC offset arrives as a space when the client did not escape it.
+    chrono::DateTime::parse_from_rfc3339(&raw.replace(' ', "+"))
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            ApiError::bad_request(format!("{field}: expected an ISO 8601 time such as 2026-05-29T15:54:13Z, got {raw:?}"))
+        })
+}

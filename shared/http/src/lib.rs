@@ -1,0 +1,71 @@
+//! genrelay's HTTP surfaces. Each route group is one axum router (run by its Lambda function
+//! through `lambda_http`, or merged into the dev server), sharing auth, the JSON error mapping
+//! and the OpenAPI document generated from the handlers.
+
+mod assets;
+mod auth;
+mod error;
+mod jobs;
+mod json;
+mod meta;
+mod openapi;
+mod query;
+mod request_log;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use genrelay_engine::Engine;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::ApiKeys;
+pub use error::ApiError;
+pub use openapi::openapi;
+pub use request_log::log_requests;
+
+/// Largest JSON body accepted (413 above it).
+pub const MAX_JSON_BYTES: usize = 1024 * 1024;
+/// Largest multipart upload accepted through `POST /api/v1/assets` (413 above it).
+pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+
+/// What every handler needs: the engine and the API keys.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub keys: Arc<ApiKeys>,
+}
+
+/// `/api/v1/jobs…`: create, read, list, cancel.
+pub fn jobs_router(state: AppState) -> Router {
+    finish(jobs::routes(), state)
+}
+
+/// `/api/v1/assets…`: upload, register, read, list, download.
+pub fn assets_router(state: AppState) -> Router {
+    finish(assets::routes(), state)
+}
+
+/// `/api/v1/openapi.json` and `/api/v1/capabilities`.
+pub fn meta_router(state: AppState) -> Router {
+    finish(meta::routes(), state)
+}
+
+/// Every route of the open API, for the dev server.
+pub fn open_api_router(state: AppState) -> Router {
+    finish(all_routes(), state)
+}
+
+fn all_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(meta::routes()).merge(jobs::routes()).merge(assets::routes())
+}
+
+fn finish(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
+    let (router, _) = routes.split_for_parts();
+    router
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the route groups.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "genrelay open API",
+        description = "AIGC job gateway: submit image and video generation jobs, poll them or \
+                       receive a webhook, download outputs. Errors answer `{\"error\": \"...\"}`.",
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "jobs", description = "Generation jobs"),
+        (name = "assets", description = "Input and output files"),
+        (name = "meta", description = "Capabilities and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Zhinian-Api-Key"))),
+        );
+    }
+}
+
+/// The document, built once.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, paths) = crate::all_routes().split_for_parts();
+        let mut document = ApiDoc::openapi();
+        document.merge(paths);
+        document
+    })
+}

@@ -1,0 +1,153 @@
+//! What the open API answers: jobs and assets as clients see them (no provider, upstream task
+//! or storage details), and the envelopes around them.
+
+use chrono::{DateTime, Utc};
+use genrelay_core::spec::{Material, Params};
+use genrelay_core::{Asset, AssetKind, AssetSource, Capability, Job, JobStatus};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    #[schema(example = "job_01jd4x7k2m8q9r3s5t6v7w8x9y")]
+    pub id: String,
+    pub capability: Capability,
+    pub status: JobStatus,
+    /// 0-100; 100 once succeeded.
+    pub progress: u8,
+    pub prompt: Option<String>,
+    /// The capability's parameters after defaults were applied.
+    #[schema(value_type = Object)]
+    pub params: Value,
+    pub image_urls: Vec<String>,
+    pub input_urls: Vec<String>,
+    pub input_asset_ids: Vec<String>,
+    pub materials: Vec<Material>,
+    pub output_asset_ids: Vec<String>,
+    /// Why the job failed, expired or was cancelled.
+    pub error: Option<String>,
+    pub webhook_url: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// A job not finished by then becomes `expired`.
+    pub deadline_at: DateTime<Utc>,
+}
+
+impl From<Job> for JobView {
+    fn from(job: Job) -> Self {
+        let params = match &job.spec.params {
+            Params::ImageGenerate(p) => json!({
+                "width": p.width, "height": p.height, "scale": p.scale,
+                "quality": p.quality, "force_single": p.force_single,
+            }),
+            Params::ImageInpaint => json!({}),
+            Params::ImageUpscale { resolution } => json!({ "resolution": resolution }),
+            Params::VideoGenerate(settings) => json!({ "settings": settings }),
+        };
+        let ids = |ids: &[genrelay_core::AssetId]| ids.iter().map(ToString::to_string).collect();
+        Self {
+            id: job.id.to_string(),
+            capability: job.capability(),
+            status: job.status,
+            progress: job.progress,
+            params,
+            input_asset_ids: ids(&job.spec.inputs.input_asset_ids),
+            output_asset_ids: ids(&job.output_asset_ids),
+            prompt: job.spec.prompt,
+            image_urls: job.spec.inputs.image_urls,
+            input_urls: job.spec.inputs.input_urls,
+            materials: job.spec.inputs.materials,
+            error: job.error,
+            webhook_url: job.webhook_url,
+            idempotency_key: job.idempotency_key,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            deadline_at: job.deadline_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobEnvelope {
+    pub job: JobView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedJobEnvelope {
+    pub job: JobView,
+    /// True when an earlier request with the same Idempotency-Key and body created this job.
+    pub reused: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetView {
+    #[schema(example = "asset_01jd4x7k2m8q9r3s5t6v7w8x9y")]
+    pub id: String,
+    pub kind: AssetKind,
+    pub source: AssetSource,
+    pub name: String,
+    pub content_type: String,
+    /// Bytes; null for registered URLs.
+    pub size: Option<u64>,
+    /// SHA-256 of the bytes (hex); null for registered URLs.
+    pub sha256: Option<String>,
+    /// The registered URL (source `url`); null for stored files.
+    pub url: Option<String>,
+    /// Where to download the asset (with the API key); answers a redirect to a short-lived URL.
+    pub download_url: String,
+    /// The job that produced it (source `output`).
+    pub job_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Asset> for AssetView {
+    fn from(asset: Asset) -> Self {
+        Self {
+            download_url: format!("/api/v1/assets/{}/download", asset.id),
+            id: asset.id.to_string(),
+            kind: asset.kind,
+            source: asset.source,
+            name: asset.name,
+            content_type: asset.content_type,
+            size: asset.size,
+            sha256: asset.sha256,
+            url: asset.url,
+            job_id: asset.job_id.map(|id| id.to_string()),
+            created_at: asset.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetEnvelope {
+    pub asset: AssetView,
+}
+
+/// The answer to `POST /api/v1/assets`: every asset created, and the first one as `asset`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAssets {
+    pub asset: AssetView,
+    pub assets: Vec<AssetView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetPage {
+    pub assets: Vec<AssetView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next: Option<String>,
+}

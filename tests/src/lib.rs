@@ -1,0 +1,1 @@
+//! genrelay integration tests live in `integration/`; this library is empty.
