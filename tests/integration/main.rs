@@ -1,1 +1,13 @@
-fn main() {}
+//! genrelay integration tests, compiled as one binary: the open API through its routers on the
+//! embedded adapters, the engine's lifecycle, the adapter contract, and the Lambda sample
+//! events under `events/`.
+
+mod assets;
+mod auth;
+mod contract;
+mod events;
+mod idempotency;
+mod jobs;
+mod lifecycle;
+mod meta;
+mod support;

@@ -43,7 +43,10 @@ impl Loops {
 
 async fn worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
-        match engine.work_dispatch_queue(DISPATCH_BATCH, DISPATCH_VISIBILITY).await {
+        match engine
+            .work_dispatch_queue(DISPATCH_BATCH, DISPATCH_VISIBILITY)
+            .await
+        {
             Ok(received) if received > 0 => continue,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error.chain(), "worker step failed"),
@@ -65,7 +68,11 @@ async fn reconciler(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         match engine.reconcile(RECONCILE_BATCH).await {
             Ok(report) if report.redispatched + report.expired > 0 => {
-                tracing::info!(redispatched = report.redispatched, expired = report.expired, "reconciled")
+                tracing::info!(
+                    redispatched = report.redispatched,
+                    expired = report.expired,
+                    "reconciled"
+                )
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error.chain(), "reconciler step failed"),

@@ -13,10 +13,16 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_util::io::ReaderStream;
 
 pub fn router(blobs: FileBlobStore) -> Router {
-    Router::new().route("/blobs/{*key}", get(serve)).with_state(blobs)
+    Router::new()
+        .route("/blobs/{*key}", get(serve))
+        .with_state(blobs)
 }
 
-async fn serve(State(blobs): State<FileBlobStore>, Path(key): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn serve(
+    State(blobs): State<FileBlobStore>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(blob) = blobs.verify(&key, query.as_deref().unwrap_or(""), chrono::Utc::now()) else {
         let body = serde_json::json!({"error": "The link is invalid or has expired."});
         return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
@@ -26,7 +32,10 @@ async fn serve(State(blobs): State<FileBlobStore>, Path(key): Path<String>, RawQ
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
     let length = file.metadata().await.map(|m| m.len()).unwrap_or_default();
-    let disposition = format!("inline; filename*=UTF-8''{}", utf8_percent_encode(&blob.file_name, NON_ALPHANUMERIC));
+    let disposition = format!(
+        "inline; filename*=UTF-8''{}",
+        utf8_percent_encode(&blob.file_name, NON_ALPHANUMERIC)
+    );
     (
         [
             (header::CONTENT_TYPE, blob.content_type),

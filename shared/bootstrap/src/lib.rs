@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use genrelay_core::ports::{SystemClock, UlidGenerator};
+use genrelay_core::ports::{Clock, SystemClock, UlidGenerator};
 use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, Engine, ProviderRegistry, Settings};
 use genrelay_http::{ApiKeys, AppState};
@@ -17,7 +17,11 @@ pub const LOG_FORMAT_VAR: &str = "GENRELAY_LOG_FORMAT";
 pub const MOCK_LATENCY_VAR: &str = "GENRELAY_MOCK_LATENCY_MS";
 pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
 /// The AWS resources a function needs; read by the AWS adapters.
-pub const AWS_VARS: [&str; 3] = ["GENRELAY_TABLE", "GENRELAY_BUCKET", "GENRELAY_DISPATCH_QUEUE_URL"];
+pub const AWS_VARS: [&str; 3] = [
+    "GENRELAY_TABLE",
+    "GENRELAY_BUCKET",
+    "GENRELAY_DISPATCH_QUEUE_URL",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,7 +51,12 @@ fn var(name: &str) -> Option<String> {
 /// `ZHINIAN_API_KEYS`, if set.
 pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
     var(API_KEYS_VAR)
-        .map(|spec| ApiKeys::parse(&spec).map_err(|reason| ConfigError::Invalid { var: API_KEYS_VAR, reason }))
+        .map(|spec| {
+            ApiKeys::parse(&spec).map_err(|reason| ConfigError::Invalid {
+                var: API_KEYS_VAR,
+                reason,
+            })
+        })
         .transpose()
 }
 
@@ -55,16 +64,25 @@ pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
 pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
     let mut config = MockConfig::default();
     if let Some(raw) = var(MOCK_LATENCY_VAR) {
-        let millis = raw.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-            var: MOCK_LATENCY_VAR,
-            reason: format!("expected milliseconds, got {raw:?}"),
-        })?;
+        let millis = raw
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| ConfigError::Invalid {
+                var: MOCK_LATENCY_VAR,
+                reason: format!("expected milliseconds, got {raw:?}"),
+            })?;
         config.latency = Duration::from_millis(millis);
     }
     if let Some(raw) = var(MOCK_FAILURE_RATE_VAR) {
-        config.failure_rate = raw.trim().parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
-            ConfigError::Invalid { var: MOCK_FAILURE_RATE_VAR, reason: format!("expected 0.0 to 1.0, got {raw:?}") }
-        })?;
+        config.failure_rate = raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| ConfigError::Invalid {
+                var: MOCK_FAILURE_RATE_VAR,
+                reason: format!("expected 0.0 to 1.0, got {raw:?}"),
+            })?;
     }
     Ok(config)
 }
@@ -74,7 +92,9 @@ pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if var(LOG_FORMAT_VAR).is_some_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().flatten_event(true).init();
     } else {
@@ -102,11 +122,11 @@ impl Embedded {
         })
     }
 
-    /// An engine on these adapters with the mock provider for every capability.
-    pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
-        let clock = Arc::new(SystemClock);
+    /// The engine's dependencies on these adapters, with the mock provider for every
+    /// capability and the given clock.
+    pub fn deps(&self, mock: MockConfig, clock: Arc<dyn Clock>) -> Deps {
         let mock = Arc::new(MockProvider::new(mock, clock.clone()));
-        let deps = Deps {
+        Deps {
             jobs: Arc::new(self.store.clone()),
             assets: Arc::new(self.store.clone()),
             blobs: Arc::new(self.blobs.clone()),
@@ -114,8 +134,12 @@ impl Embedded {
             clock,
             ids: Arc::new(UlidGenerator),
             providers: ProviderRegistry::all_to(mock),
-        };
-        Engine::new(deps, settings)
+        }
+    }
+
+    /// An engine on these adapters with the mock provider, on the wall clock.
+    pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
+        Engine::new(self.deps(mock, Arc::new(SystemClock)), settings)
     }
 }
 
@@ -128,19 +152,29 @@ pub fn lambda_app_state() -> Result<AppState, ConfigError> {
     })?;
     let engine = match var(DATA_DIR_VAR) {
         Some(dir) => {
-            let public_url = var("GENRELAY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            Embedded::open(&PathBuf::from(dir), &public_url)?.engine(mock_config_from_env()?, Settings::default())
+            let public_url =
+                var("GENRELAY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
+            Embedded::open(&PathBuf::from(dir), &public_url)?
+                .engine(mock_config_from_env()?, Settings::default())
         }
-        None if AWS_VARS.iter().any(|v| var(v).is_some()) => return Err(ConfigError::AwsUnavailable),
+        None if AWS_VARS.iter().any(|v| var(v).is_some()) => {
+            return Err(ConfigError::AwsUnavailable);
+        }
         None => return Err(ConfigError::NoStorage),
     };
-    Ok(AppState { engine: Arc::new(engine), keys: Arc::new(keys) })
+    Ok(AppState {
+        engine: Arc::new(engine),
+        keys: Arc::new(keys),
+    })
 }
 
 /// Runs an HTTP function: tracing, configuration (failing fast at init), then `router` under
 /// the Lambda runtime with one log line per request.
-pub async fn run_http_function(router: fn(AppState) -> axum::Router) -> Result<(), lambda_http::Error> {
+pub async fn run_http_function(
+    router: fn(AppState) -> axum::Router,
+) -> Result<(), lambda_http::Error> {
     init_tracing();
     let state = lambda_app_state()?;
-    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
+    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests)))
+        .await
 }

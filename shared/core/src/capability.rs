@@ -129,7 +129,9 @@ impl Capability {
             _ => &["capability", "prompt"],
         };
         let note = match self {
-            Self::ImageInpaint => Some("two images, original first then mask, from imageUrls and inputAssetIds"),
+            Self::ImageInpaint => {
+                Some("two images, original first then mask, from imageUrls and inputAssetIds")
+            }
             Self::ImageUpscale => Some("at least one image in imageUrls or inputAssetIds"),
             _ => None,
         };

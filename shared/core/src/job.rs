@@ -44,12 +44,15 @@ impl JobStatus {
     }
 
     pub fn parse(raw: &str, field: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
-            Error::invalid(format!(
-                "{field}: unknown status {raw:?}; expected one of {}",
-                Self::ALL.map(Self::as_str).join(", ")
-            ))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{field}: unknown status {raw:?}; expected one of {}",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ))
+            })
     }
 
     pub fn is_terminal(self) -> bool {
@@ -157,7 +160,12 @@ impl Job {
     }
 
     /// Records the upstream task and when to ask about it next.
-    pub fn await_upstream(&mut self, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+    pub fn await_upstream(
+        &mut self,
+        task_id: String,
+        next_poll_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
         self.upstream_task_id = Some(task_id);
         self.next_poll_at = Some(next_poll_at);
         self.updated_at = now;
@@ -165,7 +173,12 @@ impl Job {
 
     /// Progress reported by the provider while running; never goes backwards, never reaches 100
     /// before the outputs are stored.
-    pub fn report_progress(&mut self, progress: u8, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+    pub fn report_progress(
+        &mut self,
+        progress: u8,
+        next_poll_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
         self.progress = self.progress.max(progress.min(99));
         self.next_poll_at = Some(next_poll_at);
         self.updated_at = now;
@@ -210,8 +223,13 @@ mod tests {
         let spec = JobSpec::new(
             Capability::ImageUpscale,
             None,
-            Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() },
-            Params::ImageUpscale { resolution: UpscaleResolution::K2 },
+            Inputs {
+                image_urls: vec!["https://example.com/a.png".into()],
+                ..Inputs::default()
+            },
+            Params::ImageUpscale {
+                resolution: UpscaleResolution::K2,
+            },
         )
         .unwrap();
         let now = Utc::now();

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::asset::{Asset, BlobKey};
 use crate::capability::Capability;
 use crate::error::Result;
-use crate::ids::{AssetId, ClientId, JobId};
 use crate::idempotency::IdempotencyRecord;
+use crate::ids::{AssetId, ClientId, JobId};
 use crate::job::{Job, JobStatus};
 use crate::page::{Cursor, Page};
 
@@ -86,8 +86,13 @@ pub trait BlobStore: Send + Sync {
 
     /// A URL that serves the bytes, with `content_type` and a download file name, to anyone
     /// holding it until it expires after `ttl`.
-    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration)
-    -> Result<String>;
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        file_name: &str,
+        ttl: Duration,
+    ) -> Result<String>;
 }
 
 /// The message that asks a worker to start a job. It carries ids, never the payload.
@@ -163,13 +168,19 @@ pub enum Submission {
     /// The provider answered at once.
     Finished(Vec<GeneratedFile>),
     /// The provider took the task; ask again after `poll_after`.
-    Accepted { task_id: String, poll_after: Duration },
+    Accepted {
+        task_id: String,
+        poll_after: Duration,
+    },
 }
 
 /// What a provider said about a task it took.
 #[derive(Debug)]
 pub enum PollOutcome {
-    Running { progress: u8, poll_after: Duration },
+    Running {
+        progress: u8,
+        poll_after: Duration,
+    },
     Succeeded(Vec<GeneratedFile>),
     /// The task failed for a reason the client may see.
     Failed(String),

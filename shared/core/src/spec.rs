@@ -89,7 +89,9 @@ impl VideoResolution {
 pub fn parse_prompt(raw: Option<String>, field: &str) -> Result<Option<String>> {
     match raw {
         None => Ok(None),
-        Some(text) if text.trim().is_empty() => Err(Error::invalid(format!("{field}: must not be empty"))),
+        Some(text) if text.trim().is_empty() => {
+            Err(Error::invalid(format!("{field}: must not be empty")))
+        }
         Some(text) if text.chars().count() > PROMPT_MAX_CHARS => Err(Error::invalid(format!(
             "{field}: must be at most {PROMPT_MAX_CHARS} characters"
         ))),
@@ -100,12 +102,16 @@ pub fn parse_prompt(raw: Option<String>, field: &str) -> Result<Option<String>> 
 /// A validated absolute http(s) URL.
 pub fn parse_url(raw: &str, field: &str) -> Result<String> {
     if raw.len() > URL_MAX_CHARS {
-        return Err(Error::invalid(format!("{field}: URL longer than {URL_MAX_CHARS} characters")));
+        return Err(Error::invalid(format!(
+            "{field}: URL longer than {URL_MAX_CHARS} characters"
+        )));
     }
     let url = url::Url::parse(raw)
         .map_err(|e| Error::invalid(format!("{field}: {raw:?} is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::invalid(format!("{field}: only http and https URLs are accepted")));
+        return Err(Error::invalid(format!(
+            "{field}: only http and https URLs are accepted"
+        )));
     }
     Ok(url.to_string())
 }
@@ -125,14 +131,17 @@ pub fn parse_asset_ids(raw: Vec<String>, field: &str) -> Result<Vec<AssetId>> {
     raw.iter()
         .enumerate()
         .map(|(i, id)| {
-            AssetId::parse(id).map_err(|_| Error::invalid(format!("{field}[{i}]: {id:?} is not an asset id")))
+            AssetId::parse(id)
+                .map_err(|_| Error::invalid(format!("{field}[{i}]: {id:?} is not an asset id")))
         })
         .collect()
 }
 
 fn check_count(count: usize, field: &str) -> Result<()> {
     if count > MAX_INPUTS {
-        return Err(Error::invalid(format!("{field}: at most {MAX_INPUTS} items are accepted")));
+        return Err(Error::invalid(format!(
+            "{field}: at most {MAX_INPUTS} items are accepted"
+        )));
     }
     Ok(())
 }
@@ -164,13 +173,23 @@ impl Material {
         let (url, asset_id) = match (url, asset_id) {
             (Some(url), None) => (Some(parse_url(&url, &format!("{field}.url"))?), None),
             (None, Some(id)) => {
-                let id = AssetId::parse(&id)
-                    .map_err(|_| Error::invalid(format!("{field}.assetId: {id:?} is not an asset id")))?;
+                let id = AssetId::parse(&id).map_err(|_| {
+                    Error::invalid(format!("{field}.assetId: {id:?} is not an asset id"))
+                })?;
                 (None, Some(id))
             }
-            _ => return Err(Error::invalid(format!("{field}: give exactly one of url or assetId"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{field}: give exactly one of url or assetId"
+                )));
+            }
         };
-        Ok(Self { kind, url, asset_id, label })
+        Ok(Self {
+            kind,
+            url,
+            asset_id,
+            label,
+        })
     }
 }
 
@@ -236,7 +255,9 @@ impl ImageGenerateParams {
             }
         };
         if let Some(scale) = scale.filter(|s| *s > 100) {
-            return Err(Error::invalid(format!("scale: must be between 0 and 100, got {scale}")));
+            return Err(Error::invalid(format!(
+                "scale: must be between 0 and 100, got {scale}"
+            )));
         }
         Ok(Self {
             width: side(width, "width")?,
@@ -300,7 +321,12 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// Checks what each capability requires beyond its fields' own rules.
-    pub fn new(capability: Capability, prompt: Option<String>, inputs: Inputs, params: Params) -> Result<Self> {
+    pub fn new(
+        capability: Capability,
+        prompt: Option<String>,
+        inputs: Inputs,
+        params: Params,
+    ) -> Result<Self> {
         let needs_prompt = !matches!(capability, Capability::ImageUpscale);
         if needs_prompt && prompt.is_none() {
             return Err(Error::invalid(format!("prompt: required for {capability}")));
@@ -319,7 +345,12 @@ impl JobSpec {
             }
             _ => {}
         }
-        Ok(Self { capability, prompt, inputs, params })
+        Ok(Self {
+            capability,
+            prompt,
+            inputs,
+            params,
+        })
     }
 }
 
@@ -345,7 +376,10 @@ mod tests {
     #[test]
     fn the_seven_ratios_and_three_resolutions_are_accepted() {
         for name in ["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] {
-            assert_eq!(VideoRatio::parse(name, "settings.ratio").unwrap().as_str(), name);
+            assert_eq!(
+                VideoRatio::parse(name, "settings.ratio").unwrap().as_str(),
+                name
+            );
         }
         assert!(message(VideoRatio::parse("2:1", "settings.ratio")).starts_with("settings.ratio"));
         for name in ["480p", "720p", "1080p"] {
@@ -356,9 +390,19 @@ mod tests {
 
     #[test]
     fn video_dimensions_follow_ratio_and_resolution() {
-        let portrait = VideoSettings::new(Some(VideoRatio::Portrait), Some(5), Some(VideoResolution::P720)).unwrap();
+        let portrait = VideoSettings::new(
+            Some(VideoRatio::Portrait),
+            Some(5),
+            Some(VideoResolution::P720),
+        )
+        .unwrap();
         assert_eq!(portrait.dimensions(), (720, 1280));
-        let wide = VideoSettings::new(Some(VideoRatio::Wide), Some(5), Some(VideoResolution::P1080)).unwrap();
+        let wide = VideoSettings::new(
+            Some(VideoRatio::Wide),
+            Some(5),
+            Some(VideoResolution::P1080),
+        )
+        .unwrap();
         assert_eq!(wide.dimensions(), (1920, 1080));
     }
 
@@ -366,41 +410,101 @@ mod tests {
     fn image_sides_are_bounded_and_default_to_1024() {
         let params = ImageGenerateParams::new(None, None, None, None, None).unwrap();
         assert_eq!((params.width, params.height), (1024, 1024));
-        assert!(message(ImageGenerateParams::new(Some(63), None, None, None, None)).starts_with("width"));
-        assert!(message(ImageGenerateParams::new(None, Some(4097), None, None, None)).starts_with("height"));
-        assert!(message(ImageGenerateParams::new(None, None, Some(101), None, None)).starts_with("scale"));
+        assert!(
+            message(ImageGenerateParams::new(Some(63), None, None, None, None))
+                .starts_with("width")
+        );
+        assert!(
+            message(ImageGenerateParams::new(None, Some(4097), None, None, None))
+                .starts_with("height")
+        );
+        assert!(
+            message(ImageGenerateParams::new(None, None, Some(101), None, None))
+                .starts_with("scale")
+        );
     }
 
     #[test]
     fn prompt_is_required_except_for_upscale() {
-        let inputs = Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() };
-        let upscale = Params::ImageUpscale { resolution: UpscaleResolution::K4 };
+        let inputs = Inputs {
+            image_urls: vec!["https://example.com/a.png".into()],
+            ..Inputs::default()
+        };
+        let upscale = Params::ImageUpscale {
+            resolution: UpscaleResolution::K4,
+        };
         assert!(JobSpec::new(Capability::ImageUpscale, None, inputs.clone(), upscale).is_ok());
-        let generate = Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap());
-        assert!(message(JobSpec::new(Capability::ImageGenerate, None, inputs, generate)).starts_with("prompt"));
+        let generate =
+            Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap());
+        assert!(
+            message(JobSpec::new(
+                Capability::ImageGenerate,
+                None,
+                inputs,
+                generate
+            ))
+            .starts_with("prompt")
+        );
     }
 
     #[test]
     fn upscale_needs_an_image_and_inpaint_needs_original_and_mask() {
-        let upscale = Params::ImageUpscale { resolution: UpscaleResolution::K2 };
-        assert!(message(JobSpec::new(Capability::ImageUpscale, None, Inputs::default(), upscale)).starts_with("imageUrls"));
-        let one = Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() };
-        let err = message(JobSpec::new(Capability::ImageInpaint, Some("x".into()), one.clone(), Params::ImageInpaint));
+        let upscale = Params::ImageUpscale {
+            resolution: UpscaleResolution::K2,
+        };
+        assert!(
+            message(JobSpec::new(
+                Capability::ImageUpscale,
+                None,
+                Inputs::default(),
+                upscale
+            ))
+            .starts_with("imageUrls")
+        );
+        let one = Inputs {
+            image_urls: vec!["https://example.com/a.png".into()],
+            ..Inputs::default()
+        };
+        let err = message(JobSpec::new(
+            Capability::ImageInpaint,
+            Some("x".into()),
+            one.clone(),
+            Params::ImageInpaint,
+        ));
         assert!(err.contains("mask"));
-        let two = Inputs { input_asset_ids: vec![AssetId::parse("asset_1").unwrap()], ..one };
-        assert!(JobSpec::new(Capability::ImageInpaint, Some("x".into()), two, Params::ImageInpaint).is_ok());
+        let two = Inputs {
+            input_asset_ids: vec![AssetId::parse("asset_1").unwrap()],
+            ..one
+        };
+        assert!(
+            JobSpec::new(
+                Capability::ImageInpaint,
+                Some("x".into()),
+                two,
+                Params::ImageInpaint
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn urls_must_be_http_or_https() {
         assert!(parse_url("https://example.com/a.png", "imageUrls[0]").is_ok());
-        assert!(message(parse_url("file:///etc/passwd", "imageUrls[0]")).starts_with("imageUrls[0]"));
+        assert!(
+            message(parse_url("file:///etc/passwd", "imageUrls[0]")).starts_with("imageUrls[0]")
+        );
         assert!(message(parse_url("not a url", "inputUrls[1]")).starts_with("inputUrls[1]"));
     }
 
     #[test]
     fn a_material_has_exactly_one_source() {
-        let both = Material::new(MaterialType::Image, Some("https://e.com/a.png".into()), Some("asset_1".into()), None, "materials[0]");
+        let both = Material::new(
+            MaterialType::Image,
+            Some("https://e.com/a.png".into()),
+            Some("asset_1".into()),
+            None,
+            "materials[0]",
+        );
         assert!(message(both).starts_with("materials[0]"));
         let none = Material::new(MaterialType::Image, None, None, None, "materials[0]");
         assert!(none.is_err());

@@ -64,9 +64,13 @@ impl Database {
     /// Opens (or creates) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         let connection = Connection::open(path).map_err(Error::internal)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::internal)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(Error::internal)?;
         connection.execute_batch(SCHEMA).map_err(Error::internal)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -77,7 +81,9 @@ impl Database {
     {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut connection)
         })
         .await

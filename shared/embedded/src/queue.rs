@@ -27,11 +27,16 @@ impl SqliteQueue {
     pub async fn dead_letters(&self) -> Result<Vec<DispatchMessage>> {
         self.db
             .run(|conn| {
-                let mut stmt = conn.prepare("SELECT body FROM dead_letters ORDER BY seq").map_err(sql)?;
-                let bodies = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
+                let mut stmt = conn
+                    .prepare("SELECT body FROM dead_letters ORDER BY seq")
+                    .map_err(sql)?;
+                let bodies = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(sql)?;
                 let mut messages = Vec::new();
                 for body in bodies {
-                    messages.push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
+                    messages
+                        .push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
                 }
                 Ok(messages)
             })
@@ -45,8 +50,11 @@ impl DispatchQueue for SqliteQueue {
         let body = serde_json::to_string(message).map_err(Error::internal)?;
         self.db
             .run(move |conn| {
-                conn.execute("INSERT INTO queue (body, visible_at) VALUES (?1, ?2)", params![body, micros(Utc::now())])
-                    .map_err(sql)?;
+                conn.execute(
+                    "INSERT INTO queue (body, visible_at) VALUES (?1, ?2)",
+                    params![body, micros(Utc::now())],
+                )
+                .map_err(sql)?;
                 Ok(())
             })
             .await
@@ -104,7 +112,8 @@ impl DispatchQueue for SqliteQueue {
             .run(move |conn| {
                 // Acknowledging with a stale receipt (the message was received again since) does
                 // nothing, as in SQS.
-                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt]).map_err(sql)?;
+                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt])
+                    .map_err(sql)?;
                 Ok(())
             })
             .await

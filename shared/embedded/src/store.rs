@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
 use genrelay_core::{
-    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Page,
-    RequestFingerprint, Result,
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId,
+    JobStatus, Page, RequestFingerprint, Result,
 };
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
@@ -47,7 +47,10 @@ fn page_of<T>(mut items: Vec<(T, Position)>, limit: usize) -> Page<T> {
         items.truncate(limit);
         Cursor::encode(&items.last().expect("limit is at least 1").1)
     });
-    Page { items: items.into_iter().map(|(item, _)| item).collect(), next }
+    Page {
+        items: items.into_iter().map(|(item, _)| item).collect(),
+        next,
+    }
 }
 
 #[async_trait]
@@ -186,7 +189,13 @@ impl JobStore for SqliteStore {
                 let mut stmt = conn.prepare(&statement).map_err(sql)?;
                 let rows = stmt
                     .query_map(params_from_iter(values), |row| {
-                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            Position {
+                                created_at: row.get(1)?,
+                                id: row.get(2)?,
+                            },
+                        ))
                     })
                     .map_err(sql)?;
                 let mut items = Vec::new();
@@ -220,7 +229,12 @@ impl JobStore for SqliteStore {
 }
 
 impl SqliteStore {
-    async fn select_jobs(&self, statement: &'static str, time: i64, limit: usize) -> Result<Vec<Job>> {
+    async fn select_jobs(
+        &self,
+        statement: &'static str,
+        time: i64,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(statement).map_err(sql)?;
@@ -279,7 +293,8 @@ impl AssetStore for SqliteStore {
 
     async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
         let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
-        let (after_time, after_id) = position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
+        let (after_time, after_id) =
+            position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
         let unbounded = after_id.is_empty();
         let (client, limit) = (client.clone(), query.limit);
         self.db
@@ -292,9 +307,24 @@ impl AssetStore for SqliteStore {
                     )
                     .map_err(sql)?;
                 let rows = stmt
-                    .query_map(params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64], |row| {
-                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
-                    })
+                    .query_map(
+                        params![
+                            client.as_str(),
+                            unbounded,
+                            after_time,
+                            after_id,
+                            (limit + 1) as i64
+                        ],
+                        |row| {
+                            Ok((
+                                row.get::<_, String>(0)?,
+                                Position {
+                                    created_at: row.get(1)?,
+                                    id: row.get(2)?,
+                                },
+                            ))
+                        },
+                    )
                     .map_err(sql)?;
                 let mut items = Vec::new();
                 for row in rows {

@@ -2,7 +2,9 @@
 
 use genrelay_core::asset::parse_file_name;
 use genrelay_core::ports::AssetQuery;
-use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, BlobKey, ClientId, Error, Page, Result};
+use genrelay_core::{
+    Asset, AssetId, AssetKind, AssetSource, BlobKey, ClientId, Error, Page, Result,
+};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
@@ -70,7 +72,10 @@ impl Engine {
         let mut assets = Vec::with_capacity(staged.len());
         let mut result = Ok(());
         for (asset, bytes) in staged {
-            let key = asset.blob_key.clone().expect("stored files have a blob key");
+            let key = asset
+                .blob_key
+                .clone()
+                .expect("stored files have a blob key");
             result = self.deps.blobs.put(&key, bytes, &asset.content_type).await;
             if result.is_err() {
                 break;
@@ -94,7 +99,8 @@ impl Engine {
 
     pub async fn register_url(&self, client: &ClientId, request: UrlAsset) -> Result<Asset> {
         let name = parse_file_name(&request.name, "name")?;
-        let content_type = guess_type(&name).unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type =
+            guess_type(&name).unwrap_or_else(|| "application/octet-stream".to_owned());
         let asset = Asset {
             id: self.deps.ids.asset_id(),
             client_id: client.clone(),
@@ -109,7 +115,10 @@ impl Engine {
             job_id: None,
             created_at: self.deps.clock.now(),
         };
-        self.deps.assets.insert(std::slice::from_ref(&asset)).await?;
+        self.deps
+            .assets
+            .insert(std::slice::from_ref(&asset))
+            .await?;
         Ok(asset)
     }
 
@@ -136,10 +145,16 @@ impl Engine {
         match (&asset.blob_key, &asset.url) {
             (Some(key), _) => {
                 let ttl = self.settings.presign_ttl;
-                self.deps.blobs.presign_get(key, &asset.content_type, &asset.name, ttl).await
+                self.deps
+                    .blobs
+                    .presign_get(key, &asset.content_type, &asset.name, ttl)
+                    .await
             }
             (None, Some(url)) => Ok(url.clone()),
-            (None, None) => Err(Error::internal(format!("asset {} has neither blob nor URL", asset.id))),
+            (None, None) => Err(Error::internal(format!(
+                "asset {} has neither blob nor URL",
+                asset.id
+            ))),
         }
     }
 }
@@ -183,5 +198,7 @@ fn same_family(a: &str, b: &str) -> bool {
 }
 
 fn guess_type(name: &str) -> Option<String> {
-    mime_guess::from_path(name).first().map(|mime| mime.essence_str().to_owned())
+    mime_guess::from_path(name)
+        .first()
+        .map(|mime| mime.essence_str().to_owned())
 }

@@ -2,7 +2,8 @@
 
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
-    ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, Page, RequestFingerprint, Result,
+    ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, Page,
+    RequestFingerprint, Result,
 };
 
 use crate::{Engine, span};
@@ -32,7 +33,10 @@ impl Engine {
     pub async fn submit(&self, client: &ClientId, submission: Submission) -> Result<Submitted> {
         self.check_input_assets(client, &submission.spec).await?;
         let now = self.deps.clock.now();
-        let key = submission.idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
+        let key = submission
+            .idempotency
+            .as_ref()
+            .map(|(key, _)| key.as_str().to_owned());
         let job = Job::new(
             self.deps.ids.job_id(),
             client.clone(),
@@ -42,13 +46,15 @@ impl Engine {
             now,
             now + span(self.settings.job_timeout),
         );
-        let record = submission.idempotency.map(|(key, fingerprint)| IdempotencyRecord {
-            client_id: client.clone(),
-            key,
-            fingerprint,
-            job_id: job.id.clone(),
-            expires_at: now + span(self.settings.idempotency_ttl),
-        });
+        let record = submission
+            .idempotency
+            .map(|(key, fingerprint)| IdempotencyRecord {
+                client_id: client.clone(),
+                key,
+                fingerprint,
+                job_id: job.id.clone(),
+                expires_at: now + span(self.settings.idempotency_ttl),
+            });
         match self.deps.jobs.create(&job, record.as_ref()).await? {
             Created::Inserted => {
                 self.dispatch(&job).await;
@@ -63,9 +69,17 @@ impl Engine {
                         existing.key.as_str()
                     )));
                 }
-                let job = self.deps.jobs.get(client, &existing.job_id).await?.ok_or_else(|| {
-                    Error::internal(format!("idempotency record points at missing job {}", existing.job_id))
-                })?;
+                let job = self
+                    .deps
+                    .jobs
+                    .get(client, &existing.job_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "idempotency record points at missing job {}",
+                            existing.job_id
+                        ))
+                    })?;
                 Ok(Submitted { job, reused: true })
             }
         }
@@ -75,7 +89,9 @@ impl Engine {
     async fn check_input_assets(&self, client: &ClientId, spec: &JobSpec) -> Result<()> {
         for id in spec.inputs.asset_ids() {
             if self.deps.assets.get(client, id).await?.is_none() {
-                return Err(Error::invalid(format!("inputAssetIds: asset {id} not found")));
+                return Err(Error::invalid(format!(
+                    "inputAssetIds: asset {id} not found"
+                )));
             }
         }
         Ok(())
@@ -84,14 +100,21 @@ impl Engine {
     /// Sends the dispatch message of a queued job. A failure is logged, not returned: the job is
     /// safely stored and the reconciler will dispatch it again.
     pub(crate) async fn dispatch(&self, job: &Job) {
-        let message = DispatchMessage { job_id: job.id.clone(), client_id: job.client_id.clone() };
+        let message = DispatchMessage {
+            job_id: job.id.clone(),
+            client_id: job.client_id.clone(),
+        };
         if let Err(error) = self.deps.queue.send(&message).await {
             tracing::warn!(job_id = %job.id, error = %error.chain(), "dispatch failed; the reconciler will retry");
         }
     }
 
     pub async fn job(&self, client: &ClientId, id: &JobId) -> Result<Job> {
-        self.deps.jobs.get(client, id).await?.ok_or_else(|| not_found(id))
+        self.deps
+            .jobs
+            .get(client, id)
+            .await?
+            .ok_or_else(|| not_found(id))
     }
 
     pub async fn jobs(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
@@ -104,12 +127,19 @@ impl Engine {
             let current = self.job(client, id).await?;
             let mut cancelled = current.clone();
             cancelled.cancel(self.deps.clock.now())?;
-            if self.deps.jobs.replace_if_status(&cancelled, current.status).await? {
+            if self
+                .deps
+                .jobs
+                .replace_if_status(&cancelled, current.status)
+                .await?
+            {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 return Ok(cancelled);
             }
         }
-        Err(Error::Conflict(format!("Job {id} changed while it was being cancelled; try again.")))
+        Err(Error::Conflict(format!(
+            "Job {id} changed while it was being cancelled; try again."
+        )))
     }
 }
 

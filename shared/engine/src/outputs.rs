@@ -58,7 +58,12 @@ impl Engine {
     }
 
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
-        if self.deps.jobs.replace_if_status(&after, before.status).await? {
+        if self
+            .deps
+            .jobs
+            .replace_if_status(&after, before.status)
+            .await?
+        {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
             Ok(Ending::Applied)
         } else {

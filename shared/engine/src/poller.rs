@@ -16,14 +16,20 @@ pub struct PollReport {
 
 impl Engine {
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
-        let due = self.deps.jobs.due_polls(self.deps.clock.now(), limit).await?;
+        let due = self
+            .deps
+            .jobs
+            .due_polls(self.deps.clock.now(), limit)
+            .await?;
         let mut report = PollReport::default();
         for job in due {
             report.polled += 1;
             match self.poll_one(&job).await {
                 Ok(true) => report.finished += 1,
                 Ok(false) => {}
-                Err(error) => tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed"),
+                Err(error) => {
+                    tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed")
+                }
             }
         }
         Ok(report)
@@ -38,20 +44,38 @@ impl Engine {
         }
         if job.upstream_task_id.is_none() {
             // The worker started the job but never recorded a submission: it died mid-way.
-            self.fail(job, "The job was interrupted before the generator accepted it.".into()).await?;
+            self.fail(
+                job,
+                "The job was interrupted before the generator accepted it.".into(),
+            )
+            .await?;
             return Ok(true);
         }
-        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
+        let provider = job
+            .provider
+            .as_deref()
+            .and_then(|name| self.deps.providers.by_name(name))
+            .cloned();
         let Some(provider) = provider else {
-            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
+            self.fail(
+                job,
+                "The provider that took this job is no longer configured.".into(),
+            )
+            .await?;
             return Ok(true);
         };
         match provider.poll(job).await {
-            Ok(PollOutcome::Running { progress, poll_after }) => {
+            Ok(PollOutcome::Running {
+                progress,
+                poll_after,
+            }) => {
                 let mut waiting = job.clone();
                 let now = self.deps.clock.now();
                 waiting.report_progress(progress, now + span(poll_after), now);
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps
+                    .jobs
+                    .replace_if_status(&waiting, JobStatus::Running)
+                    .await?;
                 Ok(false)
             }
             Ok(PollOutcome::Succeeded(files)) => {
@@ -70,7 +94,10 @@ impl Engine {
                 }
                 let mut waiting = job.clone();
                 waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps
+                    .jobs
+                    .replace_if_status(&waiting, JobStatus::Running)
+                    .await?;
                 Ok(false)
             }
         }

@@ -13,7 +13,12 @@ impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
     /// `Err` means a transient failure, and the message should be delivered again.
     pub async fn run_dispatch(&self, message: &DispatchMessage) -> Result<()> {
-        let Some(job) = self.deps.jobs.get(&message.client_id, &message.job_id).await? else {
+        let Some(job) = self
+            .deps
+            .jobs
+            .get(&message.client_id, &message.job_id)
+            .await?
+        else {
             tracing::warn!(job_id = %message.job_id, "dispatch for an unknown job dropped");
             return Ok(());
         };
@@ -25,15 +30,29 @@ impl Engine {
             self.expire(&job).await?;
             return Ok(());
         }
-        let Some(provider) = self.deps.providers.for_capability(job.capability()).cloned() else {
-            self.fail(&job, format!("No provider is configured for {}.", job.capability())).await?;
+        let Some(provider) = self
+            .deps
+            .providers
+            .for_capability(job.capability())
+            .cloned()
+        else {
+            self.fail(
+                &job,
+                format!("No provider is configured for {}.", job.capability()),
+            )
+            .await?;
             return Ok(());
         };
         let mut running = job.clone();
         running.start(provider.name(), now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
         running.next_poll_at = Some(now + span(self.settings.submit_timeout));
-        if !self.deps.jobs.replace_if_status(&running, JobStatus::Queued).await? {
+        if !self
+            .deps
+            .jobs
+            .replace_if_status(&running, JobStatus::Queued)
+            .await?
+        {
             return Ok(());
         }
         tracing::info!(job_id = %job.id, provider = provider.name(), "job started");
@@ -41,7 +60,8 @@ impl Engine {
         let inputs = match self.resolve_inputs(&running).await {
             Ok(inputs) => inputs,
             Err(error) => {
-                self.fail(&running, format!("An input could not be resolved: {error}")).await?;
+                self.fail(&running, format!("An input could not be resolved: {error}"))
+                    .await?;
                 return Ok(());
             }
         };
@@ -49,11 +69,17 @@ impl Engine {
             Ok(Submission::Finished(files)) => {
                 self.succeed(&running, files).await?;
             }
-            Ok(Submission::Accepted { task_id, poll_after }) => {
+            Ok(Submission::Accepted {
+                task_id,
+                poll_after,
+            }) => {
                 let mut waiting = running.clone();
                 let now = self.deps.clock.now();
                 waiting.await_upstream(task_id, now + span(poll_after), now);
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps
+                    .jobs
+                    .replace_if_status(&waiting, JobStatus::Running)
+                    .await?;
             }
             Err(error) => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed");
@@ -76,7 +102,10 @@ impl Engine {
         for material in &inputs.materials {
             let url = match (&material.url, &material.asset_id) {
                 (Some(url), _) => url.clone(),
-                (None, Some(id)) => self.fetchable_url(&self.asset(&job.client_id, id).await?).await?,
+                (None, Some(id)) => {
+                    self.fetchable_url(&self.asset(&job.client_id, id).await?)
+                        .await?
+                }
                 (None, None) => continue,
             };
             match material.kind {
@@ -92,7 +121,9 @@ impl Engine {
 /// sentence for internal failures (their detail goes to the log only).
 pub(crate) fn client_reason(error: &Error) -> String {
     match error {
-        Error::Upstream(message) | Error::Invalid(message) => format!("The generator rejected the job: {message}"),
+        Error::Upstream(message) | Error::Invalid(message) => {
+            format!("The generator rejected the job: {message}")
+        }
         Error::Unavailable(_) => "The generator is temporarily unavailable.".to_owned(),
         _ => "The generator failed unexpectedly.".to_owned(),
     }

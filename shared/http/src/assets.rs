@@ -77,13 +77,17 @@ async fn create_assets(
     request: Request,
 ) -> Result<Response, ApiError> {
     let assets = if is_json(request.headers()) {
-        let JsonBody { body, .. } = JsonBody::<RegisterUrlBody>::from_request(request, &state).await?;
+        let JsonBody { body, .. } =
+            JsonBody::<RegisterUrlBody>::from_request(request, &state).await?;
         vec![state.engine.register_url(&client, url_asset(body)?).await?]
     } else if is_multipart(&request) {
         let multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("files: {}", e.body_text())))?;
-        state.engine.upload(&client, read_files(multipart).await?).await?
+        state
+            .engine
+            .upload(&client, read_files(multipart).await?)
+            .await?
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,8 +95,18 @@ async fn create_assets(
         ));
     };
     let views: Vec<AssetView> = assets.into_iter().map(AssetView::from).collect();
-    let asset = views.first().cloned().expect("an upload creates at least one asset");
-    Ok((StatusCode::CREATED, Json(CreatedAssets { asset, assets: views })).into_response())
+    let asset = views
+        .first()
+        .cloned()
+        .expect("an upload creates at least one asset");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAssets {
+            asset,
+            assets: views,
+        }),
+    )
+        .into_response())
 }
 
 fn is_multipart(request: &Request) -> bool {
@@ -104,7 +118,9 @@ fn is_multipart(request: &Request) -> bool {
 }
 
 fn url_asset(body: RegisterUrlBody) -> Result<UrlAsset, ApiError> {
-    let raw = body.url.ok_or_else(|| ApiError::bad_request("url: required"))?;
+    let raw = body
+        .url
+        .ok_or_else(|| ApiError::bad_request("url: required"))?;
     let url = parse_url(&raw, "url")?;
     let name = match body.name {
         Some(name) => name,
@@ -116,7 +132,11 @@ fn url_asset(body: RegisterUrlBody) -> Result<UrlAsset, ApiError> {
             .unwrap_or("asset")
             .to_owned(),
     };
-    let kind = body.kind.map(|k| AssetKind::parse(&k, "kind")).transpose()?.unwrap_or(AssetKind::Image);
+    let kind = body
+        .kind
+        .map(|k| AssetKind::parse(&k, "kind"))
+        .transpose()?
+        .unwrap_or(AssetKind::Image);
     Ok(UrlAsset { url, name, kind })
 }
 
@@ -129,22 +149,31 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<NewFile>, ApiError> 
             continue;
         }
         let index = files.len();
-        let name = field
-            .file_name()
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::bad_request(format!("files[{index}]: a file name is required")))?;
+        let name = field.file_name().map(str::to_owned).ok_or_else(|| {
+            ApiError::bad_request(format!("files[{index}]: a file name is required"))
+        })?;
         let content_type = field.content_type().map(str::to_owned);
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        files.push(NewFile { name, content_type, bytes: bytes.to_vec() });
+        files.push(NewFile {
+            name,
+            content_type,
+            bytes: bytes.to_vec(),
+        });
     }
     Ok(files)
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The upload exceeds {MAX_UPLOAD_BYTES} bytes."))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The upload exceeds {MAX_UPLOAD_BYTES} bytes."),
+        )
     } else {
-        ApiError::bad_request(format!("files: malformed multipart body ({})", error.body_text()))
+        ApiError::bad_request(format!(
+            "files: malformed multipart body ({})",
+            error.body_text()
+        ))
     }
 }
 
@@ -165,7 +194,9 @@ async fn get_asset(
     Path(id): Path<String>,
 ) -> Result<Json<AssetEnvelope>, ApiError> {
     let asset = state.engine.asset(&client, &AssetId::parse(&id)?).await?;
-    Ok(Json(AssetEnvelope { asset: asset.into() }))
+    Ok(Json(AssetEnvelope {
+        asset: asset.into(),
+    }))
 }
 
 /// Download an asset: a redirect to a short-lived signed URL that serves the bytes with their
@@ -185,8 +216,14 @@ async fn download_asset(
     Caller(client): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Download::Redirect(location) = state.engine.download(&client, &AssetId::parse(&id)?).await?;
-    let headers = [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".to_owned())];
+    let Download::Redirect(location) = state
+        .engine
+        .download(&client, &AssetId::parse(&id)?)
+        .await?;
+    let headers = [
+        (header::LOCATION, location),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
     Ok((StatusCode::FOUND, headers).into_response())
 }
 
@@ -217,7 +254,16 @@ async fn list_assets(
             return Err(unknown_parameter(name, &LIST_PARAMETERS));
         }
     }
-    let page = state.engine.assets(&client, &AssetQuery { limit: paging.limit, cursor: paging.cursor }).await?;
+    let page = state
+        .engine
+        .assets(
+            &client,
+            &AssetQuery {
+                limit: paging.limit,
+                cursor: paging.cursor,
+            },
+        )
+        .await?;
     Ok(Json(AssetPage {
         assets: page.items.into_iter().map(AssetView::from).collect(),
         next: page.next.map(|c| c.as_str().to_owned()),

@@ -21,11 +21,17 @@ impl ApiKeys {
     /// Parses `clientId:key,clientId:key`. Errors never repeat a key.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut entries = Vec::new();
-        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        for (i, entry) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let (client, key) = entry
                 .split_once(':')
                 .ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
-            let client = ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
+            let client =
+                ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
             if key.trim().is_empty() {
                 return Err(format!("entry {} ({client}) has an empty key", i + 1));
             }
@@ -50,6 +56,15 @@ impl ApiKeys {
     }
 }
 
+/// Shows the client ids only, never a key digest.
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|(client, _)| client.as_str()))
+            .finish()
+    }
+}
+
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -60,7 +75,10 @@ pub struct Caller(pub ClientId);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
         let bearer = headers
             .get(axum::http::header::AUTHORIZATION)
@@ -68,7 +86,10 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
-        let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
+        let header_key = headers
+            .get(API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
         bearer
             .or(header_key)
             .and_then(|key| state.keys.authenticate(key))

@@ -23,7 +23,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -45,7 +48,9 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %error.chain(), "request failed");
             let message = match status {
-                StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable; try again.",
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "The service is temporarily unavailable; try again."
+                }
                 _ => "Internal server error.",
             };
             return Self::new(status, message);
@@ -56,14 +61,26 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
 pub async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("No route for {method} {}.", uri.path()),
+    )
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}.", uri.path()))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}.", uri.path()),
+    )
 }

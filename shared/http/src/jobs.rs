@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use genrelay_core::ports::JobQuery;
 use genrelay_core::spec::{
-    ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
-    VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
+    ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution,
+    VideoRatio, VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url,
+    parse_urls,
 };
 use genrelay_core::{Capability, IdempotencyKey, JobId, JobSpec, JobStatus, RequestFingerprint};
 use genrelay_engine::Submission;
@@ -94,7 +95,9 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
     type Error = genrelay_core::Error;
 
     fn try_from(body: CreateJobBody) -> Result<Self, Self::Error> {
-        let raw_capability = body.capability.ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
+        let raw_capability = body
+            .capability
+            .ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
         let capability = Capability::parse(&raw_capability, "capability")?;
         let prompt = parse_prompt(body.prompt, "prompt")?;
         let materials = body
@@ -104,9 +107,9 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
             .enumerate()
             .map(|(i, m)| {
                 let field = format!("materials[{i}]");
-                let kind = m
-                    .kind
-                    .ok_or_else(|| genrelay_core::Error::invalid(format!("{field}.type: required")))?;
+                let kind = m.kind.ok_or_else(|| {
+                    genrelay_core::Error::invalid(format!("{field}.type: required"))
+                })?;
                 let kind = MaterialType::parse(&kind, &format!("{field}.type"))?;
                 Material::new(kind, m.url, m.asset_id, m.label, &field)
             })
@@ -114,7 +117,10 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
         let inputs = Inputs {
             image_urls: parse_urls(body.image_urls.unwrap_or_default(), "imageUrls")?,
             input_urls: parse_urls(body.input_urls.unwrap_or_default(), "inputUrls")?,
-            input_asset_ids: parse_asset_ids(body.input_asset_ids.unwrap_or_default(), "inputAssetIds")?,
+            input_asset_ids: parse_asset_ids(
+                body.input_asset_ids.unwrap_or_default(),
+                "inputAssetIds",
+            )?,
             materials,
         };
         let params = match capability {
@@ -122,7 +128,9 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
                 body.width,
                 body.height,
                 body.scale,
-                body.quality.map(|q| ImageQuality::parse(&q, "quality")).transpose()?,
+                body.quality
+                    .map(|q| ImageQuality::parse(&q, "quality"))
+                    .transpose()?,
                 body.force_single,
             )?),
             Capability::ImageInpaint => Params::ImageInpaint,
@@ -134,16 +142,32 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
                     .unwrap_or(UpscaleResolution::K2),
             },
             Capability::VideoGenerate => {
-                let settings = body.settings.unwrap_or(VideoSettingsBody { ratio: None, duration: None, resolution: None });
+                let settings = body.settings.unwrap_or(VideoSettingsBody {
+                    ratio: None,
+                    duration: None,
+                    resolution: None,
+                });
                 Params::VideoGenerate(VideoSettings::new(
-                    settings.ratio.map(|r| VideoRatio::parse(&r, "settings.ratio")).transpose()?,
+                    settings
+                        .ratio
+                        .map(|r| VideoRatio::parse(&r, "settings.ratio"))
+                        .transpose()?,
                     settings.duration,
-                    settings.resolution.map(|r| VideoResolution::parse(&r, "settings.resolution")).transpose()?,
+                    settings
+                        .resolution
+                        .map(|r| VideoResolution::parse(&r, "settings.resolution"))
+                        .transpose()?,
                 )?)
             }
         };
-        let webhook_url = body.webhook_url.map(|url| parse_url(&url, "webhookUrl")).transpose()?;
-        Ok((JobSpec::new(capability, prompt, inputs, params)?, webhook_url))
+        let webhook_url = body
+            .webhook_url
+            .map(|url| parse_url(&url, "webhookUrl"))
+            .transpose()?;
+        Ok((
+            JobSpec::new(capability, prompt, inputs, params)?,
+            webhook_url,
+        ))
     }
 }
 
@@ -172,16 +196,43 @@ async fn create_job(
     let idempotency = match headers.get(IDEMPOTENCY_HEADER) {
         None => None,
         Some(raw) => {
-            let raw = raw.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
-            Some((IdempotencyKey::parse(raw)?, RequestFingerprint::of_json(&value)))
+            let raw = raw
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
+            Some((
+                IdempotencyKey::parse(raw)?,
+                RequestFingerprint::of_json(&value),
+            ))
         }
     };
     let (spec, webhook_url) = body.try_into()?;
-    let submitted = state.engine.submit(&client, Submission { spec, webhook_url, idempotency }).await?;
-    let status = if submitted.reused { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let submitted = state
+        .engine
+        .submit(
+            &client,
+            Submission {
+                spec,
+                webhook_url,
+                idempotency,
+            },
+        )
+        .await?;
+    let status = if submitted.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     let job_id = submitted.job.id.clone();
-    let envelope = CreatedJobEnvelope { job: JobView::from(submitted.job), reused: submitted.reused };
-    Ok((status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Extension(LoggedJob(job_id)), Json(envelope))
+    let envelope = CreatedJobEnvelope {
+        job: JobView::from(submitted.job),
+        reused: submitted.reused,
+    };
+    Ok((
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Extension(LoggedJob(job_id)),
+        Json(envelope),
+    )
         .into_response())
 }
 
@@ -228,7 +279,13 @@ async fn cancel_job(
 
 fn job_response(job: genrelay_core::Job) -> Response {
     let id = job.id.clone();
-    (axum::Extension(LoggedJob(id)), Json(JobEnvelope { job: JobView::from(job) })).into_response()
+    (
+        axum::Extension(LoggedJob(id)),
+        Json(JobEnvelope {
+            job: JobView::from(job),
+        }),
+    )
+        .into_response()
 }
 
 const LIST_PARAMETERS: [&str; 5] = ["status", "capability", "limit", "before", "cursor"];
@@ -282,6 +339,8 @@ fn parse_time(raw: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, A
     chrono::DateTime::parse_from_rfc3339(&raw.replace(' ', "+"))
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|_| {
-            ApiError::bad_request(format!("{field}: expected an ISO 8601 time such as 2026-05-29T15:54:13Z, got {raw:?}"))
+            ApiError::bad_request(format!(
+                "{field}: expected an ISO 8601 time such as 2026-05-29T15:54:13Z, got {raw:?}"
+            ))
         })
 }

@@ -19,7 +19,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request(format!("Malformed query string: {}", e.body_text())))?;
+            .map_err(|e| {
+                ApiError::bad_request(format!("Malformed query string: {}", e.body_text()))
+            })?;
         Ok(Self(pairs))
     }
 }
@@ -41,7 +43,9 @@ impl Paging {
                     .ok()
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
                     .ok_or_else(|| {
-                        ApiError::bad_request(format!("limit: must be an integer from 1 to {MAX_LIMIT}, got {value:?}"))
+                        ApiError::bad_request(format!(
+                            "limit: must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
+                        ))
                     })?;
             }
             "cursor" if !value.is_empty() => self.cursor = Some(Cursor::from_client(value)),
@@ -53,7 +57,10 @@ impl Paging {
 }
 
 pub fn unknown_parameter(name: &str, known: &[&str]) -> ApiError {
-    ApiError::bad_request(format!("{name}: unknown query parameter; expected {}", known.join(", ")))
+    ApiError::bad_request(format!(
+        "{name}: unknown query parameter; expected {}",
+        known.join(", ")
+    ))
 }
 
 impl QueryPairs {
@@ -61,7 +68,9 @@ impl QueryPairs {
     pub fn unique(&self) -> Result<&[(String, String)], ApiError> {
         for (i, (name, _)) in self.0.iter().enumerate() {
             if self.0[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(ApiError::bad_request(format!("{name}: given more than once")));
+                return Err(ApiError::bad_request(format!(
+                    "{name}: given more than once"
+                )));
             }
         }
         Ok(&self.0)
@@ -69,5 +78,8 @@ impl QueryPairs {
 }
 
 pub fn new_paging() -> Paging {
-    Paging { limit: DEFAULT_LIMIT, cursor: None }
+    Paging {
+        limit: DEFAULT_LIMIT,
+        cursor: None,
+    }
 }

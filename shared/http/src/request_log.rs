@@ -17,7 +17,10 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
-    let job_id = response.extensions().get::<LoggedJob>().map(|j| j.0.to_string());
+    let job_id = response
+        .extensions()
+        .get::<LoggedJob>()
+        .map(|j| j.0.to_string());
     tracing::info!(
         method = %method,
         path = %path,

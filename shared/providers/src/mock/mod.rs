@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{
+    Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission,
+};
 use genrelay_core::spec::{Params, UpscaleResolution};
 use genrelay_core::{Job, Result};
 use sha2::{Digest, Sha256};
@@ -32,7 +34,10 @@ pub struct MockConfig {
 
 impl Default for MockConfig {
     fn default() -> Self {
-        Self { latency: Duration::from_millis(1500), failure_rate: 0.0 }
+        Self {
+            latency: Duration::from_millis(1500),
+            failure_rate: 0.0,
+        }
     }
 }
 
@@ -53,7 +58,11 @@ impl MockProvider {
     }
 
     fn should_fail(&self, job: &Job) -> bool {
-        let forced = job.spec.prompt.as_deref().is_some_and(|p| p.contains(FORCED_FAILURE_MARKER));
+        let forced = job
+            .spec
+            .prompt
+            .as_deref()
+            .is_some_and(|p| p.contains(FORCED_FAILURE_MARKER));
         let digest = Sha256::digest(job.id.as_str().as_bytes());
         let draw = u16::from_be_bytes([digest[0], digest[1]]) as f64 / u16::MAX as f64;
         forced || draw < self.config.failure_rate
@@ -61,15 +70,18 @@ impl MockProvider {
 
     /// Renders the outputs (or the simulated failure) off the async threads: a large PNG or a
     /// video takes long enough to stall other requests.
-    async fn outcome(&self, job: &Job) -> Result<PollOutcome> {
+    /// The end of a task: its files, or the reason of the simulated failure.
+    async fn finish(&self, job: &Job) -> Result<Result<Vec<GeneratedFile>, String>> {
         if self.should_fail(job) {
-            return Ok(PollOutcome::Failed("The mock provider simulated a generation failure.".to_owned()));
+            return Ok(Err(
+                "The mock provider simulated a generation failure.".to_owned()
+            ));
         }
         let job = job.clone();
         let file = tokio::task::spawn_blocking(move || render(&job))
             .await
             .map_err(genrelay_core::Error::internal)?;
-        Ok(PollOutcome::Succeeded(vec![file]))
+        Ok(Ok(vec![file]))
     }
 }
 
@@ -81,11 +93,15 @@ impl Provider for MockProvider {
 
     async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
         if self.config.latency.is_zero() {
-            if let PollOutcome::Succeeded(files) = self.outcome(job).await? {
-                return Ok(Submission::Finished(files));
-            }
+            return match self.finish(job).await? {
+                Ok(files) => Ok(Submission::Finished(files)),
+                Err(reason) => Err(genrelay_core::Error::Upstream(reason)),
+            };
         }
-        Ok(Submission::Accepted { task_id: format!("mock-{}", job.id), poll_after: self.poll_interval() })
+        Ok(Submission::Accepted {
+            task_id: format!("mock-{}", job.id),
+            poll_after: self.poll_interval(),
+        })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
@@ -93,9 +109,15 @@ impl Provider for MockProvider {
         let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
         if elapsed < self.config.latency {
             let progress = (elapsed.as_millis() * 100 / self.config.latency.as_millis()) as u8;
-            return Ok(PollOutcome::Running { progress, poll_after: self.poll_interval() });
+            return Ok(PollOutcome::Running {
+                progress,
+                poll_after: self.poll_interval(),
+            });
         }
-        self.outcome(job).await
+        Ok(match self.finish(job).await? {
+            Ok(files) => PollOutcome::Succeeded(files),
+            Err(reason) => PollOutcome::Failed(reason),
+        })
     }
 }
 
@@ -115,8 +137,12 @@ fn render(job: &Job) -> GeneratedFile {
     match &job.spec.params {
         Params::ImageGenerate(params) => png(params.width, params.height),
         Params::ImageInpaint => png(1024, 1024),
-        Params::ImageUpscale { resolution: UpscaleResolution::K2 } => png(2048, 2048),
-        Params::ImageUpscale { resolution: UpscaleResolution::K4 } => png(4096, 4096),
+        Params::ImageUpscale {
+            resolution: UpscaleResolution::K2,
+        } => png(2048, 2048),
+        Params::ImageUpscale {
+            resolution: UpscaleResolution::K4,
+        } => png(4096, 4096),
         Params::VideoGenerate(settings) => {
             let (width, height) = preview_size(settings.dimensions());
             GeneratedFile {

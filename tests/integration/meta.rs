@@ -1,0 +1,88 @@
+use axum::http::StatusCode;
+
+use crate::support::{KEY_A, TestApp};
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_documents_every_route() {
+    let app = TestApp::new();
+    let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        document["openapi"]
+    );
+    let expected = [
+        ("/api/v1/openapi.json", "get"),
+        ("/api/v1/capabilities", "get"),
+        ("/api/v1/jobs", "post"),
+        ("/api/v1/jobs", "get"),
+        ("/api/v1/jobs/{id}", "get"),
+        ("/api/v1/jobs/{id}/cancel", "post"),
+        ("/api/v1/assets", "post"),
+        ("/api/v1/assets", "get"),
+        ("/api/v1/assets/{id}", "get"),
+        ("/api/v1/assets/{id}/download", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    let schemas = &document["components"]["schemas"];
+    for schema in [
+        "CreateJobBody",
+        "JobView",
+        "CreatedJobEnvelope",
+        "JobPage",
+        "AssetView",
+        "AssetPage",
+        "ErrorBody",
+    ] {
+        assert!(schemas[schema].is_object(), "schema {schema} missing");
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn capabilities_lists_the_four_with_their_parameter_schemas() {
+    let app = TestApp::new();
+    let (status, answer) = app.get("/api/v1/capabilities", KEY_A).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = answer["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["capability"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "image.generate",
+            "image.inpaint",
+            "image.upscale",
+            "video.generate"
+        ]
+    );
+    let video = &answer["capabilities"][3]["parameters"]["properties"]["settings"]["properties"];
+    assert_eq!(video["duration"]["minimum"], 4);
+    assert_eq!(video["duration"]["maximum"], 15);
+    assert_eq!(video["ratio"]["enum"].as_array().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_format() {
+    let app = TestApp::new();
+    let (status, answer) = app.get("/api/v1/nothing", KEY_A).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/nothing")
+    );
+    let (status, answer) = app.call("DELETE", "/api/v1/jobs", Some(KEY_A), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(answer["error"].is_string());
+}

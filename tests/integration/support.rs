@@ -1,0 +1,246 @@
+//! A test application: the open API router on embedded adapters in a temporary folder, a clock
+//! the test moves by hand, and helpers to drive the engine's background steps.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Utc};
+use genrelay_bootstrap::Embedded;
+use genrelay_core::ports::Clock;
+use genrelay_engine::{Engine, Settings};
+use genrelay_http::{ApiKeys, AppState};
+use genrelay_providers::MockConfig;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const KEY_A: &str = "key-a";
+pub const KEY_B: &str = "key-b";
+pub const API_KEYS: &str = "partner-a:key-a,partner-b:key-b,sample:sample-key";
+pub const BLOB_BASE: &str = "http://dev.test";
+
+/// A clock that starts at the wall clock and moves only when told.
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(Utc::now())))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub embedded: Embedded,
+    pub engine: Arc<Engine>,
+    pub clock: ManualClock,
+    pub router: Router,
+}
+
+impl TestApp {
+    /// Jobs finish as soon as a worker picks them up.
+    pub fn new() -> Self {
+        Self::with_mock(MockConfig {
+            latency: Duration::ZERO,
+            failure_rate: 0.0,
+        })
+    }
+
+    pub fn with_mock(mock: MockConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::open(dir, mock)
+    }
+
+    /// Opens the app on an existing data folder (a restart).
+    pub fn open(dir: tempfile::TempDir, mock: MockConfig) -> Self {
+        let embedded = Embedded::open(dir.path(), BLOB_BASE).unwrap();
+        let clock = ManualClock::new();
+        let engine = Arc::new(Engine::new(
+            embedded.deps(mock, Arc::new(clock.clone())),
+            Settings::default(),
+        ));
+        let state = AppState {
+            engine: engine.clone(),
+            keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()),
+        };
+        let router = genrelay_http::open_api_router(state);
+        Self {
+            dir,
+            embedded,
+            engine,
+            clock,
+            router,
+        }
+    }
+
+    /// Drops this app's adapters and opens new ones on the same data folder.
+    pub fn restart(self, mock: MockConfig) -> Self {
+        let Self {
+            dir,
+            embedded,
+            engine,
+            router,
+            ..
+        } = self;
+        drop((router, engine, embedded));
+        Self::open(dir, mock)
+    }
+
+    pub async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
+    /// Sends a request with an optional API key and JSON body; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        let (status, _, bytes) = self.send(request).await;
+        (status, json_of(&bytes))
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(key), Some(body)).await
+    }
+
+    /// Creates a job and returns its id.
+    pub async fn create_job(&self, key: &str, body: Value) -> String {
+        let (status, answer) = self.post("/api/v1/jobs", key, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        answer["job"]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn job(&self, key: &str, id: &str) -> Value {
+        let (status, answer) = self.get(&format!("/api/v1/jobs/{id}"), key).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        answer["job"].clone()
+    }
+
+    /// Runs the worker and the poller until neither has anything left to do.
+    pub async fn drain(&self) {
+        loop {
+            let received = self
+                .engine
+                .work_dispatch_queue(10, Duration::from_secs(60))
+                .await
+                .unwrap();
+            let polled = self.engine.poll_due(50).await.unwrap().polled;
+            if received == 0 && polled == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Uploads one file through multipart and returns the created asset.
+    pub async fn upload(
+        &self,
+        key: &str,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let request = multipart_request(key, &[("files", name, content_type, bytes)]);
+        let (status, _, body) = self.send(request).await;
+        (status, json_of(&body))
+    }
+}
+
+pub fn json_of(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes).unwrap_or(Value::Null)
+    }
+}
+
+pub const BOUNDARY: &str = "genrelay-test-boundary";
+
+/// A multipart/form-data upload of `(field, file name, content type, bytes)` parts.
+pub fn multipart_request(key: &str, parts: &[(&str, &str, &str, &[u8])]) -> Request<Body> {
+    let mut body = Vec::new();
+    for (field, name, content_type, bytes) in parts {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    Request::post("/api/v1/assets")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// A small valid PNG.
+pub fn tiny_png() -> Vec<u8> {
+    genrelay_providers::mock::render_png("a reference image", 8, 8)
+}
+
+/// Width and height from a PNG's IHDR chunk.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (width, height)
+}
+
+/// Follows a download redirect to the signed blob URL and returns the bytes and content type
+/// it serves, as the dev server's blob route would.
+pub fn read_signed_url(app: &TestApp, location: &str) -> Option<(Vec<u8>, String)> {
+    let rest = location.strip_prefix(&format!(
+        "{BLOB_BASE}{}",
+        genrelay_embedded::BLOB_ROUTE_PREFIX
+    ))?;
+    let (path, query) = rest.split_once('?')?;
+    let key = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let blob = app.embedded.blobs.verify(&key, query, Utc::now())?;
+    Some((std::fs::read(&blob.path).unwrap(), blob.content_type))
+}
