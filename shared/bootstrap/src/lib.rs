@@ -87,7 +87,7 @@ pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
     Ok(config)
 }
 
-/// Logs as text, or as JSON lines with `GENRELAY_LOG_FORMAT=json`; the level from `RUST_LOG`
+/// Logs to stderr as text, or as JSON lines with `GENRELAY_LOG_FORMAT=json`; the level from `RUST_LOG`
 /// (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -96,9 +96,17 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_target(false);
     if var(LOG_FORMAT_VAR).is_some_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().flatten_event(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        builder.init();
+        let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder
+            .with_ansi(colours)
+            .with_writer(std::io::stderr)
+            .init();
     }
 }
 

@@ -25,8 +25,8 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         method = %method,
         path = %path,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        job_id = job_id.as_deref().unwrap_or("-"),
+        latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        job_id = job_id.as_deref(),
         "request"
     );
     response

@@ -1,0 +1,289 @@
+//! Black-box tests of the `genrelay-dev` binary: started on a free port, driven over real HTTP
+//! through seed 004's minimal flow, stopped with SIGTERM and restarted on the same data.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct DevServer {
+    child: Child,
+    base: String,
+    key: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl DevServer {
+    /// Starts the binary with no `ZHINIAN_API_KEYS`, so it makes (or reuses) its dev key, and
+    /// reads the address and key it prints.
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_genrelay-dev"))
+            .args(["--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("ZHINIAN_API_KEYS")
+            .env("GENRELAY_MOCK_LATENCY_MS", "600")
+            .env("GENRELAY_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("genrelay-dev starts");
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let (mut base, mut key) = (None, None);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while base.is_none() {
+            let line = stdout
+                .recv_timeout(deadline - Instant::now())
+                .expect("genrelay-dev prints its address");
+            if let Some(rest) = line.split("Authorization: Bearer ").nth(1) {
+                key = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                base = Some(rest.split_whitespace().next().unwrap().to_owned());
+            }
+        }
+        Self {
+            child,
+            base: base.unwrap(),
+            key: key.expect("a dev key is printed"),
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns what the server wrote to stderr.
+    fn terminate(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+        let stderr = std::mem::replace(&mut self.stderr, mpsc::channel().1);
+        // The pipe closes with the process, so the reader thread ends the channel.
+        stderr.iter().collect()
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+async fn wait_for_end(client: &reqwest::Client, server: &DevServer, id: &str) -> (Value, bool) {
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut saw_progress = false;
+    loop {
+        let job: Value = client
+            .get(server.url(&format!("/api/v1/jobs/{id}")))
+            .bearer_auth(&server.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let job = job["job"].clone();
+        saw_progress |= job["status"] == "running"
+            && job["progress"].as_u64().is_some_and(|p| p > 0 && p < 100);
+        if !matches!(job["status"].as_str(), Some("queued" | "running")) {
+            return (job, saw_progress);
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_minimal_flow_of_seed_004_works_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start(data.path());
+    let server_key = server.key.clone();
+    let client = reqwest::Client::new();
+
+    // 1. capabilities
+    let response = client
+        .get(server.url("/api/v1/capabilities"))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let capabilities: Value = response.json().await.unwrap();
+    assert_eq!(capabilities["capabilities"].as_array().unwrap().len(), 4);
+    let response = client
+        .get(server.url("/api/v1/capabilities"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "Invalid API key."})
+    );
+
+    // 2. upload a reference image
+    let reference =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.png")).unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "files",
+        reqwest::multipart::Part::bytes(reference.clone())
+            .file_name("reference.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let response = client
+        .post(server.url("/api/v1/assets"))
+        .header("X-Zhinian-Api-Key", &server.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let uploaded: Value = response.json().await.unwrap();
+    let reference_id = uploaded["asset"]["id"].as_str().unwrap().to_owned();
+
+    // 3. create a job with an Idempotency-Key, twice
+    let body = json!({
+        "capability": "image.generate",
+        "prompt": "参考 @图片1 的风格,生成 9:16 旅游海报",
+        "inputAssetIds": [reference_id],
+        "width": 360,
+        "height": 640
+    });
+    let create = || {
+        client
+            .post(server.url("/api/v1/jobs"))
+            .bearer_auth(&server.key)
+            .header("Idempotency-Key", "demo-job-001")
+            .json(&body)
+            .send()
+    };
+    let response = create().await.unwrap();
+    assert_eq!(response.status(), 202);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["reused"], false);
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let response = create().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let again: Value = response.json().await.unwrap();
+    assert_eq!(
+        (again["reused"].as_bool(), again["job"]["id"].as_str()),
+        (Some(true), Some(id.as_str()))
+    );
+
+    // 4. poll until it ends
+    let (job, saw_progress) = wait_for_end(&client, &server, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(
+        saw_progress,
+        "progress between 0 and 100 was reported while running"
+    );
+
+    // 5. download the output through the signed redirect
+    let output = job["outputAssetIds"][0].as_str().unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = no_redirects
+        .get(server.url(&format!("/api/v1/assets/{output}/download")))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let response = client.get(&location).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let png = response.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let size = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!(size, (360, 640));
+    let tampered = location.replace("signature=", "signature=ff");
+    assert_eq!(client.get(&tampered).send().await.unwrap().status(), 403);
+
+    // One JSON log line per request, with method, path, status, latency and job id.
+    let logs: Vec<Value> = server
+        .terminate()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let requests: Vec<&Value> = logs.iter().filter(|l| l["message"] == "request").collect();
+    assert!(requests.len() >= 8, "{logs:?}");
+    let create = requests
+        .iter()
+        .find(|l| l["method"] == "POST" && l["path"] == "/api/v1/jobs")
+        .expect("the create request is logged");
+    assert_eq!(create["status"], 202);
+    assert_eq!(create["job_id"], id.as_str());
+    assert!(create["latency_ms"].is_number());
+    assert!(
+        !logs.iter().any(|l| l.to_string().contains(&server_key)),
+        "the key never appears in a log line"
+    );
+}
+
+#[tokio::test]
+async fn a_job_accepted_before_sigterm_completes_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start(data.path());
+    let client = reqwest::Client::new();
+    let key = server.key.clone();
+    let body = json!({"capability": "video.generate", "prompt": "海边日落", "settings": {"ratio": "16:9", "duration": 4, "resolution": "480p"}});
+    let response = client
+        .post(server.url("/api/v1/jobs"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.terminate();
+
+    let server = DevServer::start(data.path());
+    assert_eq!(server.key, key, "the dev key is kept in the data folder");
+    let (job, _) = wait_for_end(&client, &server, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let output = job["outputAssetIds"][0].as_str().unwrap();
+    let response = client
+        .get(server.url(&format!("/api/v1/assets/{output}/download")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let video = response.bytes().await.unwrap();
+    assert_eq!(&video[4..8], b"ftyp");
+}
