@@ -1,8 +1,8 @@
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png,
+    FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png,
 };
 
 async fn list_len(app: &TestApp, key: &str) -> usize {
@@ -52,13 +52,9 @@ async fn an_uploaded_file_is_read_listed_and_downloaded_through_a_signed_url() {
     assert_eq!(read["asset"]["name"], "reference.png");
     assert_eq!(list_len(&app, KEY_A).await, 1);
 
-    let request = Request::get(format!("/api/v1/assets/{id}/download"))
-        .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (status, headers, _) = app.send(request).await;
+    let (status, location) = app.download_redirect(KEY_A, id).await;
     assert_eq!(status, StatusCode::FOUND);
-    let location = headers[header::LOCATION].to_str().unwrap();
+    let location = location.as_str();
     assert!(
         location.contains("expires=") && location.contains("signature="),
         "{location}"
@@ -96,7 +92,7 @@ async fn several_files_upload_together() {
 async fn bad_uploads_are_400_and_write_nothing() {
     let app = TestApp::new();
     let png = tiny_png();
-    let cases: Vec<(Vec<(&str, &str, &str, &[u8])>, &str)> = vec![
+    let cases: Vec<(Vec<FilePart>, &str)> = vec![
         (vec![], "files"),
         (vec![("other", "a.png", "image/png", &png)], "files"),
         (
@@ -154,16 +150,9 @@ async fn an_external_url_is_registered_and_downloads_redirect_to_it() {
     assert_eq!(answer["asset"]["source"], "url");
     assert_eq!(answer["asset"]["url"], "https://example.com/reference.png");
     let id = answer["asset"]["id"].as_str().unwrap();
-    let request = Request::get(format!("/api/v1/assets/{id}/download"))
-        .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (status, headers, _) = app.send(request).await;
+    let (status, location) = app.download_redirect(KEY_A, id).await;
     assert_eq!(status, StatusCode::FOUND);
-    assert_eq!(
-        headers[header::LOCATION],
-        "https://example.com/reference.png"
-    );
+    assert_eq!(location, "https://example.com/reference.png");
 }
 
 #[tokio::test]

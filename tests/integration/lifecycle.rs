@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use genrelay_core::ports::DispatchMessage;
 use genrelay_core::{ClientId, JobId};
 use genrelay_providers::MockConfig;
@@ -11,13 +11,9 @@ use serde_json::{Value, json};
 use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
 
 async fn download(app: &TestApp, asset_id: &str) -> (Vec<u8>, String) {
-    let request = Request::get(format!("/api/v1/assets/{asset_id}/download"))
-        .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let (status, headers, _) = app.send(request).await;
+    let (status, location) = app.download_redirect(KEY_A, asset_id).await;
     assert_eq!(status, StatusCode::FOUND);
-    read_signed_url(app, headers[header::LOCATION].to_str().unwrap()).unwrap()
+    read_signed_url(app, &location).unwrap()
 }
 
 fn slow_mock(latency_ms: u64) -> MockConfig {

@@ -168,6 +168,20 @@ impl TestApp {
         }
     }
 
+    /// `GET /api/v1/assets/{id}/download`: the status and the redirect target.
+    pub async fn download_redirect(&self, key: &str, asset_id: &str) -> (StatusCode, String) {
+        let request = Request::get(format!("/api/v1/assets/{asset_id}/download"))
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, _) = self.send(request).await;
+        let location = headers
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location)
+    }
+
     /// Uploads one file through multipart and returns the created asset.
     pub async fn upload(
         &self,
@@ -192,8 +206,11 @@ pub fn json_of(bytes: &[u8]) -> Value {
 
 pub const BOUNDARY: &str = "genrelay-test-boundary";
 
-/// A multipart/form-data upload of `(field, file name, content type, bytes)` parts.
-pub fn multipart_request(key: &str, parts: &[(&str, &str, &str, &[u8])]) -> Request<Body> {
+/// One part of a multipart upload: field, file name, content type, bytes.
+pub type FilePart<'a> = (&'a str, &'a str, &'a str, &'a [u8]);
+
+/// A multipart/form-data upload of file parts.
+pub fn multipart_request(key: &str, parts: &[FilePart]) -> Request<Body> {
     let mut body = Vec::new();
     for (field, name, content_type, bytes) in parts {
         body.extend_from_slice(

@@ -182,7 +182,10 @@ pub async fn run_http_function(
     router: fn(AppState) -> axum::Router,
 ) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let state = lambda_app_state()?;
+    let state = lambda_app_state().map_err(|error| {
+        tracing::error!(error = %error, "cannot start: configuration is incomplete");
+        error.to_string()
+    })?;
     lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests)))
         .await
 }

@@ -1,1 +1,0 @@
-//! genrelay integration tests live in `integration/`; this library is empty.
