@@ -311,6 +311,14 @@ async fn list_parameters_out_of_range_or_unknown_are_400() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/jobs?limit=200", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .get("/api/v1/jobs?status=&capability=&before=&limit=", KEY_A)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an empty value means the parameter was not given"
+    );
 }
 
 #[tokio::test]

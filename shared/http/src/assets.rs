@@ -33,13 +33,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Registers an external URL as an asset.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterUrlBody {
-    #[schema(example = "https://example.com/reference.png")]
+    #[schema(value_type = String, required = true, example = "https://example.com/reference.png")]
     pub url: Option<String>,
     /// File name; defaults to the last segment of the URL path.
     #[schema(example = "reference.png")]
     pub name: Option<String>,
     /// image (default), video, audio or file.
-    #[schema(example = "image")]
+    #[schema(value_type = Option<AssetKind>, example = "image")]
     pub kind: Option<String>,
 }
 
@@ -47,7 +47,7 @@ pub struct RegisterUrlBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     files: Vec<Vec<u8>>,
 }
 

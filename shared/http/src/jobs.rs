@@ -40,30 +40,42 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct CreateJobBody {
     /// `image.generate`, `image.inpaint`, `image.upscale` or `video.generate`.
-    #[schema(example = "image.generate")]
+    #[schema(value_type = Capability, required = true, example = "image.generate")]
     pub capability: Option<String>,
     /// Required except for `image.upscale`.
+    #[schema(min_length = 1, max_length = 4000)]
     pub prompt: Option<String>,
     /// image.generate: 64-4096, default 1024.
+    #[schema(minimum = 64, maximum = 4096)]
     pub width: Option<u32>,
     /// image.generate: 64-4096, default 1024.
+    #[schema(minimum = 64, maximum = 4096)]
     pub height: Option<u32>,
     /// image.generate: text influence 0-100 (Jimeng).
+    #[schema(minimum = 0, maximum = 100)]
     pub scale: Option<u32>,
     /// image.generate: low, medium, high or auto (EvoLink).
+    #[schema(value_type = Option<ImageQuality>)]
     pub quality: Option<String>,
     /// image.generate: ask for a single image.
     #[serde(rename = "force_single")]
     pub force_single: Option<bool>,
     /// image.upscale: 2k (default) or 4k.
+    #[schema(value_type = Option<UpscaleResolution>)]
     pub resolution: Option<String>,
     /// video.generate settings.
     pub settings: Option<VideoSettingsBody>,
     /// video.generate reference materials.
+    #[schema(max_items = 16)]
     pub materials: Option<Vec<MaterialBody>>,
-    /// Input images; for image.inpaint the original then the mask.
+    /// Input images (http or https); for image.inpaint the original then the mask.
+    #[schema(max_items = 16)]
     pub image_urls: Option<Vec<String>>,
+    /// Other input files (http or https).
+    #[schema(max_items = 16)]
     pub input_urls: Option<Vec<String>>,
+    /// Ids of the caller's assets, used as input images.
+    #[schema(max_items = 16)]
     pub input_asset_ids: Option<Vec<String>>,
     /// Called when the job ends.
     pub webhook_url: Option<String>,
@@ -72,10 +84,13 @@ pub struct CreateJobBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VideoSettingsBody {
     /// 16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive; default 16:9.
+    #[schema(value_type = Option<VideoRatio>)]
     pub ratio: Option<String>,
     /// Seconds, 4-15; default 5.
+    #[schema(minimum = 4, maximum = 15)]
     pub duration: Option<u32>,
     /// 480p, 720p (default) or 1080p.
+    #[schema(value_type = Option<VideoResolution>)]
     pub resolution: Option<String>,
 }
 
@@ -84,6 +99,7 @@ pub struct VideoSettingsBody {
 pub struct MaterialBody {
     /// image, video or audio.
     #[serde(rename = "type")]
+    #[schema(value_type = MaterialType, required = true)]
     pub kind: Option<String>,
     pub url: Option<String>,
     pub asset_id: Option<String>,
@@ -176,7 +192,7 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
 #[utoipa::path(
     post, path = "/api/v1/jobs", tag = "jobs",
     request_body = CreateJobBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Unique id of this request; kept 24 h")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Unique id of this request (printable ASCII); kept 24 h")),
     responses(
         (status = 202, description = "Job created", body = CreatedJobEnvelope),
         (status = 200, description = "Same Idempotency-Key and body as an earlier request: that job", body = CreatedJobEnvelope),
@@ -297,7 +313,7 @@ const LIST_PARAMETERS: [&str; 5] = ["status", "capability", "limit", "before", "
         ("status" = Option<JobStatus>, Query, description = "Only jobs in this status"),
         ("capability" = Option<Capability>, Query, description = "Only jobs of this capability"),
         ("limit" = Option<u32>, Query, description = "1-200, default 20", minimum = 1, maximum = 200),
-        ("before" = Option<String>, Query, description = "Only jobs created before this ISO 8601 time"),
+        ("before" = Option<String>, Query, format = DateTime, description = "Only jobs created before this ISO 8601 time"),
         ("cursor" = Option<String>, Query, description = "The `next` of the previous page"),
     ),
     responses(

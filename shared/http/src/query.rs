@@ -22,7 +22,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
             .map_err(|e| {
                 ApiError::bad_request(format!("Malformed query string: {}", e.body_text()))
             })?;
-        Ok(Self(pairs))
+        // An empty value (`status=`) means the parameter was not given, as UI forms send it.
+        Ok(Self(
+            pairs
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .collect(),
+        ))
     }
 }
 
@@ -48,8 +54,7 @@ impl Paging {
                         ))
                     })?;
             }
-            "cursor" if !value.is_empty() => self.cursor = Some(Cursor::from_client(value)),
-            "cursor" => {}
+            "cursor" => self.cursor = Some(Cursor::from_client(value)),
             _ => return Ok(false),
         }
         Ok(true)
