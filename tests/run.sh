@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Runs every test of genrelay: lint of the SAM template, then the whole cargo workspace (unit,
-# router, contract, Lambda sample event and black-box tests). Needs a Rust toolchain and
-# Python 3 with pip; the Python tools are installed into .venv on first run.
+# router, adapter contract on the embedded store and on moto, Lambda event and black-box tests).
+# Needs a Rust toolchain and Python 3 with pip; the Python tools are installed into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+# A virtualenv where the venv module exists; otherwise a plain folder of packages (Debian's
+# python3 without python3-venv).
+if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
+    rm -rf .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+if [ -x .venv/bin/python ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+    export PATH="$PWD/.venv/bin:$PATH"
+else
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
+        --target .venv/packages -r tests/requirements.txt
+    export PYTHONPATH="$PWD/.venv/packages${PYTHONPATH:+:$PYTHONPATH}"
+    export PATH="$PWD/.venv/packages/bin:$PATH"
+fi
 
 echo "==> cfn-lint infra/template.yaml"
-.venv/bin/cfn-lint infra/template.yaml
+cfn-lint infra/template.yaml
 
 echo "==> cargo test --workspace"
 cargo test --workspace --locked

@@ -5,32 +5,99 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use genrelay_aws::{DynamoStore, SqsQueue};
 use genrelay_core::ports::{
     Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore,
 };
-use genrelay_core::spec::{Inputs, Params, UpscaleResolution};
+use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
-    Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus,
+    Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page,
     RequestFingerprint,
 };
 use genrelay_embedded::{Database, SqliteQueue, SqliteStore};
+
+use crate::moto;
 use serde_json::json;
 
-struct Adapters {
-    _dir: tempfile::TempDir,
-    store: SqliteStore,
-    queue: SqliteQueue,
+/// One implementation of the storage and queue ports, as the contract sees it.
+pub struct Adapters {
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn DispatchQueue>,
+    dead_letters: DeadLetters,
+    /// The shortest visibility timeout the queue honours (SQS counts whole seconds).
+    visibility: Duration,
+    _dir: Option<tempfile::TempDir>,
 }
 
-fn embedded() -> Adapters {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(&dir.path().join("contract.db")).unwrap();
-    Adapters {
-        store: SqliteStore::new(db.clone()),
-        queue: SqliteQueue::new(db),
-        _dir: dir,
+enum DeadLetters {
+    Table(SqliteQueue),
+    Queue(SqsQueue),
+}
+
+impl DeadLetters {
+    async fn messages(&self) -> Vec<DispatchMessage> {
+        match self {
+            Self::Table(queue) => queue.dead_letters().await.unwrap(),
+            Self::Queue(dlq) => {
+                let deliveries = dlq.receive(10, Duration::from_secs(30)).await.unwrap();
+                deliveries.into_iter().map(|d| d.message).collect()
+            }
+        }
     }
 }
+
+async fn embedded() -> Adapters {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("contract.db")).unwrap();
+    let queue = SqliteQueue::new(db.clone());
+    Adapters {
+        store: Arc::new(SqliteStore::new(db)),
+        queue: Arc::new(queue.clone()),
+        dead_letters: DeadLetters::Table(queue),
+        visibility: Duration::from_millis(200),
+        _dir: Some(dir),
+    }
+}
+
+async fn aws() -> Adapters {
+    let config = moto::sdk_config().await;
+    let resources = moto::resources().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dlq_url = format!("{}-dlq", resources.dispatch_queue_url);
+    Adapters {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            &resources.table,
+        )),
+        queue: Arc::new(SqsQueue::new(sqs.clone(), &resources.dispatch_queue_url)),
+        dead_letters: DeadLetters::Queue(SqsQueue::new(sqs, dlq_url)),
+        visibility: Duration::from_secs(1),
+        _dir: None,
+    }
+}
+
+/// Runs each contract body against every implementation.
+macro_rules! contract {
+    ($($body:ident),+ $(,)?) => {
+        mod on_embedded {
+            $(#[tokio::test] async fn $body() { super::$body(super::embedded().await).await })+
+        }
+        mod on_aws {
+            $(#[tokio::test] async fn $body() { super::$body(super::aws().await).await })+
+        }
+    };
+}
+
+contract!(
+    put_if_absent_holds_under_concurrency,
+    an_expired_idempotency_record_is_replaced,
+    transitions_are_conditional_on_the_stored_status,
+    cursors_walk_every_item_once_newest_first,
+    lists_filter_by_status_capability_and_time,
+    due_polls_and_stuck_queued_queries_find_only_their_jobs,
+    unacknowledged_messages_come_back_after_their_visibility_timeout,
+    a_message_received_too_often_moves_to_the_dead_letter_queue,
+);
 
 fn client(name: &str) -> ClientId {
     ClientId::parse(name).unwrap()
@@ -75,10 +142,8 @@ fn record(
     }
 }
 
-#[tokio::test]
-async fn put_if_absent_holds_under_concurrency() {
-    let adapters = embedded();
-    let store = Arc::new(adapters.store.clone());
+async fn put_if_absent_holds_under_concurrency(adapters: Adapters) {
+    let store = adapters.store.clone();
     let now = Utc::now();
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -118,9 +183,8 @@ async fn put_if_absent_holds_under_concurrency() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_idempotency_record_is_replaced() {
-    let store = embedded().store;
+async fn an_expired_idempotency_record_is_replaced(adapters: Adapters) {
+    let store = adapters.store;
     let first = job_at("a", Utc::now());
     store
         .create(
@@ -152,9 +216,8 @@ async fn an_expired_idempotency_record_is_replaced() {
     }
 }
 
-#[tokio::test]
-async fn transitions_are_conditional_on_the_stored_status() {
-    let store = embedded().store;
+async fn transitions_are_conditional_on_the_stored_status(adapters: Adapters) {
+    let store = adapters.store;
     let job = job_at("a", Utc::now());
     store.create(&job, None).await.unwrap();
     let mut running = job.clone();
@@ -197,9 +260,8 @@ async fn transitions_are_conditional_on_the_stored_status() {
     );
 }
 
-#[tokio::test]
-async fn cursors_walk_every_item_once_newest_first() {
-    let store = embedded().store;
+async fn cursors_walk_every_item_once_newest_first(adapters: Adapters) {
+    let store = adapters.store;
     let start = Utc::now();
     let mut ids = Vec::new();
     for i in 0..7 {
@@ -235,9 +297,8 @@ async fn cursors_walk_every_item_once_newest_first() {
     assert_eq!(seen, sorted, "newest first, ties by id");
 }
 
-#[tokio::test]
-async fn due_polls_and_stuck_queued_queries_find_only_their_jobs() {
-    let store = embedded().store;
+async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapters) {
+    let store = adapters.store;
     let now = Utc::now();
     let old = job_at("a", now - chrono::Duration::minutes(10));
     let fresh = job_at("a", now);
@@ -275,47 +336,132 @@ fn message(n: u32) -> DispatchMessage {
     }
 }
 
-#[tokio::test]
-async fn unacknowledged_messages_come_back_after_their_visibility_timeout() {
-    let queue = embedded().queue;
+async fn unacknowledged_messages_come_back_after_their_visibility_timeout(adapters: Adapters) {
+    let (queue, visibility) = (adapters.queue, adapters.visibility);
+    let pause = visibility + visibility / 2;
     queue.send(&message(1)).await.unwrap();
     queue.send(&message(2)).await.unwrap();
-    let first = queue.receive(10, Duration::from_millis(200)).await.unwrap();
+    let mut first = queue.receive(10, visibility).await.unwrap();
+    if first.len() < 2 {
+        first.extend(queue.receive(10, visibility).await.unwrap());
+    }
     assert_eq!(first.len(), 2);
-    assert!(
-        queue
-            .receive(10, Duration::from_millis(200))
-            .await
-            .unwrap()
-            .is_empty(),
-        "hidden while in flight"
-    );
+    let hidden = queue.receive(10, visibility).await.unwrap();
+    assert!(hidden.is_empty(), "hidden while in flight");
     queue.ack(&first[0].receipt).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let again = queue.receive(10, Duration::from_millis(200)).await.unwrap();
-    assert_eq!(again.len(), 1);
+    tokio::time::sleep(pause).await;
+    let again = queue.receive(10, visibility).await.unwrap();
+    assert_eq!(again.len(), 1, "the unacknowledged message comes back");
     assert_eq!(again[0].message, first[1].message);
     assert_eq!(again[0].receive_count, 2);
-    queue.ack(&first[1].receipt).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        queue
-            .receive(10, Duration::from_millis(200))
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "a stale receipt acknowledges nothing"
+    queue.ack(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(pause).await;
+    assert!(
+        queue.receive(10, visibility).await.unwrap().is_empty(),
+        "acknowledged messages are gone"
     );
 }
 
-#[tokio::test]
-async fn a_message_received_too_often_moves_to_the_dead_letter_queue() {
-    let queue = embedded().queue;
+async fn a_message_received_too_often_moves_to_the_dead_letter_queue(adapters: Adapters) {
+    let queue = adapters.queue;
     queue.send(&message(7)).await.unwrap();
-    for _ in 0..genrelay_embedded::MAX_RECEIVES {
-        assert_eq!(queue.receive(1, Duration::ZERO).await.unwrap().len(), 1);
+    for receive in 1..=genrelay_embedded::MAX_RECEIVES {
+        let deliveries = queue.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(deliveries[0].receive_count, receive);
     }
     assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
-    assert_eq!(queue.dead_letters().await.unwrap(), [message(7)]);
+    assert_eq!(adapters.dead_letters.messages().await, [message(7)]);
+}
+
+async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
+    let store = adapters.store;
+    let start = Utc::now();
+    let mut upscales = Vec::new();
+    for i in 0..4 {
+        let job = job_at("a", start + chrono::Duration::seconds(i));
+        store.create(&job, None).await.unwrap();
+        upscales.push(job);
+    }
+    let mut generate = job_at("a", start + chrono::Duration::seconds(10));
+    generate.spec = JobSpec::new(
+        Capability::ImageGenerate,
+        Some("x".into()),
+        Inputs::default(),
+        Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap()),
+    )
+    .unwrap();
+    store.create(&generate, None).await.unwrap();
+    let mut running = upscales[1].clone();
+    running.start("mock", start).unwrap();
+    assert!(
+        store
+            .replace_if_status(&running, JobStatus::Queued)
+            .await
+            .unwrap()
+    );
+
+    let ids = |page: Page<Job>| page.items.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let query = |status, capability, before| JobQuery {
+        status,
+        capability,
+        before,
+        limit: 10,
+        cursor: None,
+    };
+    let a = client("a");
+    let all = ids(store.list(&a, &query(None, None, None)).await.unwrap());
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], generate.id, "newest first");
+    let upscale_only = ids(store
+        .list(&a, &query(None, Some(Capability::ImageUpscale), None))
+        .await
+        .unwrap());
+    assert_eq!(
+        upscale_only,
+        [
+            &upscales[3].id,
+            &upscales[2].id,
+            &upscales[1].id,
+            &upscales[0].id
+        ]
+        .map(Clone::clone)
+    );
+    let queued_upscales = ids(store
+        .list(
+            &a,
+            &query(
+                Some(JobStatus::Queued),
+                Some(Capability::ImageUpscale),
+                None,
+            ),
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        queued_upscales,
+        [&upscales[3].id, &upscales[2].id, &upscales[0].id].map(Clone::clone)
+    );
+    let running_only = ids(store
+        .list(&a, &query(Some(JobStatus::Running), None, None))
+        .await
+        .unwrap());
+    assert_eq!(running_only, [upscales[1].id.clone()]);
+    let before = ids(store
+        .list(&a, &query(None, None, Some(upscales[2].created_at)))
+        .await
+        .unwrap());
+    assert_eq!(
+        before,
+        [&upscales[1].id, &upscales[0].id].map(Clone::clone),
+        "strictly before"
+    );
+    assert!(
+        store
+            .list(&client("b"), &query(None, None, None))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

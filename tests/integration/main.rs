@@ -10,4 +10,5 @@ mod idempotency;
 mod jobs;
 mod lifecycle;
 mod meta;
+mod moto;
 mod support;

@@ -1,0 +1,347 @@
+//! Jobs, assets and idempotency records in one DynamoDB table. Every request path is a GetItem,
+//! a conditional PutItem or TransactWriteItems, or a Query on a key or index: never a Scan.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
+use genrelay_core::{
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyRecord, Job, JobId, JobStatus, Page, Result,
+};
+
+use crate::errors::{sdk, service};
+use crate::items::*;
+
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// One key-range query of an index, newest (or oldest) first.
+struct RangeQuery<'a> {
+    index: &'a Index,
+    partition: String,
+    /// Only sort keys strictly below this.
+    below: Option<String>,
+    newest_first: bool,
+    /// A condition on non-key attributes, with its values (`:f…`).
+    filter: Option<(&'static str, Vec<(&'static str, AttributeValue)>)>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(Error::internal)
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// Reads up to `limit` items of a range, continuing after `cursor`, plus one more to know
+    /// whether a next page exists. A filter may need several calls to fill a page.
+    async fn query_page(
+        &self,
+        range: RangeQuery<'_>,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Cursor>)> {
+        let mut start = cursor
+            .map(|c| c.decode::<HashMap<String, String>>().map(start_key))
+            .transpose()?;
+        let mut items: Vec<Item> = Vec::new();
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(range.index.name)
+                .expression_attribute_names("#pk", range.index.pk)
+                .expression_attribute_values(":pk", s(&range.partition))
+                .scan_index_forward(!range.newest_first)
+                .limit((limit + 1 - items.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            request = match &range.below {
+                Some(below) => request
+                    .key_condition_expression("#pk = :pk AND #sk < :below")
+                    .expression_attribute_names("#sk", range.index.sk)
+                    .expression_attribute_values(":below", s(below)),
+                None => request.key_condition_expression("#pk = :pk"),
+            };
+            if let Some((expression, values)) = &range.filter {
+                request = request.filter_expression(*expression);
+                for (name, value) in values {
+                    request = request.expression_attribute_values(*name, value.clone());
+                }
+            }
+            let output = request.send().await.map_err(|e| sdk("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if items.len() <= limit => start = Some(key),
+                _ => break,
+            }
+        }
+        let next = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            Cursor::encode(&index_position(
+                items.last().expect("limit is at least 1"),
+                range.index,
+            ))
+        });
+        Ok((items, next))
+    }
+
+    async fn query_jobs(&self, range: RangeQuery<'_>, limit: usize) -> Result<Vec<Job>> {
+        let (items, _) = self.query_page(range, None, limit).await?;
+        items.iter().map(from_doc).collect()
+    }
+}
+
+/// Whether a transaction was cancelled because the condition of item `index` failed.
+fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {
+    match error {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
+            .cancellation_reasons()
+            .get(index)
+            .and_then(|reason| reason.code())
+            .is_some_and(|code| code == CONDITIONAL_CHECK_FAILED),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoStore {
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyRecord>) -> Result<Created> {
+        let new_job = self.put(job_item(job)?, "attribute_not_exists(pk)")?;
+        let Some(record) = idempotency else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(job_item(job)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            return match result.map_err(|e| e.into_service_error()) {
+                Ok(_) => Ok(Created::Inserted),
+                Err(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Err(Error::Conflict(format!("Job {} already exists.", job.id)))
+                }
+                Err(other) => Err(service("PutItem", other)),
+            };
+        };
+        // The record may replace one that has expired but not yet been removed by TTL.
+        let new_record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idempotency_item(record)?))
+            .condition_expression("attribute_not_exists(pk) OR expiresAtMicros <= :now")
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(job.created_at.timestamp_micros().to_string()),
+            )
+            .build()
+            .map_err(Error::internal)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(new_job).build())
+            .transact_items(TransactWriteItem::builder().put(new_record).build())
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Created::Inserted),
+            Err(error) => error,
+        };
+        let error = error.into_service_error();
+        if condition_failed_at(&error, 0) {
+            return Err(Error::Conflict(format!("Job {} already exists.", job.id)));
+        }
+        if !condition_failed_at(&error, 1) {
+            return Err(service("TransactWriteItems", error));
+        }
+        // The key is taken by a live record: answer with it.
+        let existing = self
+            .get_item(
+                idempotency_pk(record.client_id.as_str(), record.key.as_str()),
+                "IDEM",
+            )
+            .await?
+            .ok_or_else(|| {
+                Error::Unavailable("an idempotency record changed concurrently".into())
+            })?;
+        Ok(Created::KeyTaken(from_doc(&existing)?))
+    }
+
+    async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>> {
+        let Some(item) = self.get_item(job_pk(id.as_str()), "JOB").await? else {
+            return Ok(None);
+        };
+        let job: Job = from_doc(&item)?;
+        Ok((job.client_id == *client).then_some(job))
+    }
+
+    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(job)?))
+            .condition_expression("#status = :expected AND clientId = :client")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":expected", s(expected.as_str()))
+            .expression_attribute_values(":client", s(job.client_id.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => match error.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(service("PutItem", other)),
+            },
+        }
+    }
+
+    async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
+        let client = client.as_str();
+        let (index, partition, filter) = match (query.status, query.capability) {
+            (Some(status), capability) => (
+                &BY_CLIENT_STATUS,
+                client_status(client, status.as_str()),
+                capability.map(|c| {
+                    (
+                        "capability = :fcapability",
+                        vec![(":fcapability", s(c.as_str()))],
+                    )
+                }),
+            ),
+            (None, Some(capability)) => (
+                &BY_CLIENT_CAPABILITY,
+                client_capability(client, capability.as_str()),
+                None,
+            ),
+            (None, None) => (&BY_CLIENT, client_jobs(client), None),
+        };
+        let range = RangeQuery {
+            index,
+            partition,
+            below: query.before.map(time_key),
+            newest_first: true,
+            filter,
+        };
+        let (items, next) = self
+            .query_page(range, query.cursor.as_ref(), query.limit)
+            .await?;
+        Ok(Page {
+            items: items.iter().map(from_doc).collect::<Result<_>>()?,
+            next,
+        })
+    }
+
+    async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let range = RangeQuery {
+            index: &DUE_POLLS,
+            partition: DUE_POLLS_PARTITION.to_owned(),
+            below: Some(time_key(now + chrono::Duration::microseconds(1))),
+            newest_first: false,
+            filter: None,
+        };
+        let jobs = self.query_jobs(range, limit).await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|job| job.status == JobStatus::Running)
+            .collect())
+    }
+
+    async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let range = RangeQuery {
+            index: &BY_STATUS,
+            partition: status_partition(JobStatus::Queued.as_str()),
+            below: Some(time_key(cutoff + chrono::Duration::microseconds(1))),
+            newest_first: false,
+            filter: None,
+        };
+        let jobs = self.query_jobs(range, limit).await?;
+        // The index is eventually consistent: drop jobs that have moved on since.
+        Ok(jobs
+            .into_iter()
+            .filter(|job| job.status == JobStatus::Queued)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl AssetStore for DynamoStore {
+    async fn insert(&self, assets: &[Asset]) -> Result<()> {
+        let mut request = self.client.transact_write_items();
+        for asset in assets {
+            let put = self.put(asset_item(asset)?, "attribute_not_exists(pk)")?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = error.into_service_error();
+                match (0..assets.len()).find(|i| condition_failed_at(&error, *i)) {
+                    Some(i) => Err(Error::Conflict(format!(
+                        "Asset {} already exists.",
+                        assets[i].id
+                    ))),
+                    None => Err(service("TransactWriteItems", error)),
+                }
+            }
+        }
+    }
+
+    async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>> {
+        let Some(item) = self.get_item(asset_pk(id.as_str()), "ASSET").await? else {
+            return Ok(None);
+        };
+        let asset: Asset = from_doc(&item)?;
+        Ok((asset.client_id == *client).then_some(asset))
+    }
+
+    async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
+        let range = RangeQuery {
+            index: &BY_CLIENT,
+            partition: client_assets(client.as_str()),
+            below: None,
+            newest_first: true,
+            filter: None,
+        };
+        let (items, next) = self
+            .query_page(range, query.cursor.as_ref(), query.limit)
+            .await?;
+        Ok(Page {
+            items: items.iter().map(from_doc).collect::<Result<_>>()?,
+            next,
+        })
+    }
+}

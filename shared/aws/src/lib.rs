@@ -1,0 +1,23 @@
+//! The AWS adapters of genrelay's ports: one DynamoDB table (single-table design, see
+//! this crate's README.md), one S3 bucket, SQS dispatch queues. SDK errors are translated
+//! precisely: a lost condition is a domain conflict, throttling is `Unavailable`, anything else
+//! is `Internal` with its cause kept for the log.
+
+mod dynamo;
+mod errors;
+mod items;
+mod s3;
+pub mod schema;
+mod sqs;
+
+pub use dynamo::DynamoStore;
+pub use s3::S3BlobStore;
+pub use sqs::SqsQueue;
+
+/// Where the adapters find their resources (from the function's environment).
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub table: String,
+    pub bucket: String,
+    pub dispatch_queue_url: String,
+}
