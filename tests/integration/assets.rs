@@ -1,9 +1,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{
-    FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png,
-};
+use crate::support::{FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png};
 
 async fn list_len(app: &TestApp, key: &str) -> usize {
     app.get("/api/v1/assets?limit=200", key).await.1["assets"]
@@ -63,10 +61,7 @@ async fn an_uploaded_file_is_read_listed_and_downloaded_through_a_signed_url() {
     assert_eq!(bytes, png);
     assert_eq!(content_type, "image/png");
     let tampered = location.replace("signature=", "signature=00");
-    assert!(
-        read_signed_url(&app, &tampered).is_none(),
-        "a tampered link is refused"
-    );
+    assert!(read_signed_url(&app, &tampered).is_none(), "a tampered link is refused");
 }
 
 #[tokio::test]
@@ -95,10 +90,7 @@ async fn bad_uploads_are_400_and_write_nothing() {
     let cases: Vec<(Vec<FilePart>, &str)> = vec![
         (vec![], "files"),
         (vec![("other", "a.png", "image/png", &png)], "files"),
-        (
-            vec![("files", "../../etc/passwd", "image/png", &png)],
-            "files[0]",
-        ),
+        (vec![("files", "../../etc/passwd", "image/png", &png)], "files[0]"),
         (vec![("files", "a/b.png", "image/png", &png)], "files[0]"),
         (
             vec![("files", "fake.png", "image/png", b"this is not an image")],
@@ -117,10 +109,7 @@ async fn bad_uploads_are_400_and_write_nothing() {
         let (status, _, body) = app.send(multipart_request(KEY_A, &parts)).await;
         let answer = json_of(&body);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{parts:?}: {answer}");
-        assert!(
-            answer["error"].as_str().unwrap().starts_with(field),
-            "{answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().starts_with(field), "{answer}");
     }
     assert_eq!(list_len(&app, KEY_A).await, 0);
     assert_eq!(stored_files(&app), 0);
@@ -161,22 +150,13 @@ async fn bad_url_registrations_are_400() {
     for (body, field) in [
         (json!({"name": "a.png"}), "url"),
         (json!({"url": "javascript:alert(1)"}), "url"),
-        (
-            json!({"url": "https://e.com/a.png", "kind": "hologram"}),
-            "kind",
-        ),
-        (
-            json!({"url": "https://e.com/a.png", "name": "../a.png"}),
-            "name",
-        ),
+        (json!({"url": "https://e.com/a.png", "kind": "hologram"}), "kind"),
+        (json!({"url": "https://e.com/a.png", "name": "../a.png"}), "name"),
         (json!({"url": 42}), "url"),
     ] {
         let (status, answer) = app.post("/api/v1/assets", KEY_A, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(
-            answer["error"].as_str().unwrap().starts_with(field),
-            "{answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().starts_with(field), "{answer}");
     }
     let (status, _) = app.call("POST", "/api/v1/assets", Some(KEY_A), None).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -186,9 +166,7 @@ async fn bad_url_registrations_are_400() {
 #[tokio::test]
 async fn another_clients_asset_is_404_everywhere() {
     let app = TestApp::new();
-    let (_, answer) = app
-        .upload(KEY_A, "mine.png", "image/png", &tiny_png())
-        .await;
+    let (_, answer) = app.upload(KEY_A, "mine.png", "image/png", &tiny_png()).await;
     let id = answer["asset"]["id"].as_str().unwrap();
     for path in [
         format!("/api/v1/assets/{id}"),
@@ -215,16 +193,13 @@ async fn another_clients_asset_is_404_everywhere() {
 async fn asset_lists_page_by_cursor() {
     let app = TestApp::new();
     for i in 0..3 {
-        app.upload(KEY_A, &format!("f{i}.png"), "image/png", &tiny_png())
-            .await;
+        app.upload(KEY_A, &format!("f{i}.png"), "image/png", &tiny_png()).await;
         app.clock.advance(std::time::Duration::from_secs(1));
     }
     let (_, first) = app.get("/api/v1/assets?limit=2", KEY_A).await;
     assert_eq!(first["assets"][0]["name"], "f2.png");
     let cursor = first["next"].as_str().unwrap();
-    let (_, second) = app
-        .get(&format!("/api/v1/assets?limit=2&cursor={cursor}"), KEY_A)
-        .await;
+    let (_, second) = app.get(&format!("/api/v1/assets?limit=2&cursor={cursor}"), KEY_A).await;
     assert_eq!(second["assets"].as_array().unwrap().len(), 1);
     assert_eq!(second["assets"][0]["name"], "f0.png");
     assert_eq!(second["next"], Value::Null);

@@ -13,10 +13,7 @@ const PROTECTED: [(&str, &str); 9] = [
     ("POST", "/api/v1/assets"),
     ("GET", "/api/v1/assets"),
     ("GET", "/api/v1/assets/asset_01jsample000000000000000"),
-    (
-        "GET",
-        "/api/v1/assets/asset_01jsample000000000000000/download",
-    ),
+    ("GET", "/api/v1/assets/asset_01jsample000000000000000/download"),
 ];
 
 #[tokio::test]
@@ -24,14 +21,9 @@ async fn every_route_but_openapi_needs_a_valid_key() {
     let app = TestApp::new();
     for (method, path) in PROTECTED {
         for key in [None, Some("wrong-key")] {
-            let body =
-                (method == "POST").then(|| json!({"capability": "image.generate", "prompt": "x"}));
+            let body = (method == "POST").then(|| json!({"capability": "image.generate", "prompt": "x"}));
             let (status, answer) = app.call(method, path, key, body).await;
-            assert_eq!(
-                status,
-                StatusCode::UNAUTHORIZED,
-                "{method} {path} with {key:?}"
-            );
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {key:?}");
             assert_eq!(answer, json!({"error": "Invalid API key."}));
         }
     }
@@ -61,12 +53,7 @@ async fn x_zhinian_api_key_header_authenticates_too() {
 async fn a_bad_request_without_key_is_still_401() {
     let app = TestApp::new();
     let (status, _) = app
-        .call(
-            "POST",
-            "/api/v1/jobs",
-            None,
-            Some(json!({"capability": "nope"})),
-        )
+        .call("POST", "/api/v1/jobs", None, Some(json!({"capability": "nope"})))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

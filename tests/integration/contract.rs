@@ -6,13 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use genrelay_aws::{DynamoStore, SqsQueue};
-use genrelay_core::ports::{
-    Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore,
-};
+use genrelay_core::ports::{Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore};
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
-    Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page,
-    RequestFingerprint,
+    Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page, RequestFingerprint,
 };
 use genrelay_embedded::{Database, SqliteQueue, SqliteStore};
 
@@ -127,12 +124,7 @@ fn job_at(client_name: &str, created_at: chrono::DateTime<Utc>) -> Job {
     )
 }
 
-fn record(
-    job: &Job,
-    key: &str,
-    body: serde_json::Value,
-    expires_in: chrono::Duration,
-) -> IdempotencyRecord {
+fn record(job: &Job, key: &str, body: serde_json::Value, expires_in: chrono::Duration) -> IdempotencyRecord {
     IdempotencyRecord {
         client_id: job.client_id.clone(),
         key: IdempotencyKey::parse(key).unwrap(),
@@ -175,10 +167,7 @@ async fn put_if_absent_holds_under_concurrency(adapters: Adapters) {
 
     let job = page.items[0].clone();
     assert!(
-        matches!(
-            store.create(&job, None).await,
-            Err(genrelay_core::Error::Conflict(_))
-        ),
+        matches!(store.create(&job, None).await, Err(genrelay_core::Error::Conflict(_))),
         "same id twice"
     );
 }
@@ -204,10 +193,7 @@ async fn an_expired_idempotency_record_is_replaced(adapters: Adapters) {
     assert_eq!(outcome, Created::Inserted);
     let soon = job_at("a", later.created_at + chrono::Duration::hours(1));
     match store
-        .create(
-            &soon,
-            Some(&record(&soon, "k", json!(3), chrono::Duration::hours(24))),
-        )
+        .create(&soon, Some(&record(&soon, "k", json!(3), chrono::Duration::hours(24))))
         .await
         .unwrap()
     {
@@ -222,34 +208,18 @@ async fn transitions_are_conditional_on_the_stored_status(adapters: Adapters) {
     store.create(&job, None).await.unwrap();
     let mut running = job.clone();
     running.start("mock", Utc::now()).unwrap();
+    assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
     assert!(
-        store
-            .replace_if_status(&running, JobStatus::Queued)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .replace_if_status(&running, JobStatus::Queued)
-            .await
-            .unwrap(),
+        !store.replace_if_status(&running, JobStatus::Queued).await.unwrap(),
         "the second writer loses"
     );
     let mut cancelled = running.clone();
     cancelled.cancel(Utc::now()).unwrap();
-    assert!(
-        store
-            .replace_if_status(&cancelled, JobStatus::Running)
-            .await
-            .unwrap()
-    );
+    assert!(store.replace_if_status(&cancelled, JobStatus::Running).await.unwrap());
     let mut late = running.clone();
     late.succeed(vec![], Utc::now()).unwrap();
     assert!(
-        !store
-            .replace_if_status(&late, JobStatus::Running)
-            .await
-            .unwrap(),
+        !store.replace_if_status(&late, JobStatus::Running).await.unwrap(),
         "terminal states are final"
     );
     let stored = store.get(&client("a"), &job.id).await.unwrap().unwrap();
@@ -313,17 +283,11 @@ async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapt
     let mut due = fresh.clone();
     due.start("mock", now).unwrap();
     due.await_upstream("t1".into(), now - chrono::Duration::seconds(1), now);
-    store
-        .replace_if_status(&due, JobStatus::Queued)
-        .await
-        .unwrap();
+    store.replace_if_status(&due, JobStatus::Queued).await.unwrap();
     let mut later = old.clone();
     later.start("mock", now).unwrap();
     later.await_upstream("t2".into(), now + chrono::Duration::minutes(5), now);
-    store
-        .replace_if_status(&later, JobStatus::Queued)
-        .await
-        .unwrap();
+    store.replace_if_status(&later, JobStatus::Queued).await.unwrap();
     let polls = store.due_polls(now, 10).await.unwrap();
     assert_eq!(polls.iter().map(|j| &j.id).collect::<Vec<_>>(), [&fresh.id]);
     assert!(store.queued_before(now, 10).await.unwrap().is_empty());
@@ -394,12 +358,7 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
     store.create(&generate, None).await.unwrap();
     let mut running = upscales[1].clone();
     running.start("mock", start).unwrap();
-    assert!(
-        store
-            .replace_if_status(&running, JobStatus::Queued)
-            .await
-            .unwrap()
-    );
+    assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
 
     let ids = |page: Page<Job>| page.items.into_iter().map(|j| j.id).collect::<Vec<_>>();
     let query = |status, capability, before| JobQuery {
@@ -419,22 +378,12 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
         .unwrap());
     assert_eq!(
         upscale_only,
-        [
-            &upscales[3].id,
-            &upscales[2].id,
-            &upscales[1].id,
-            &upscales[0].id
-        ]
-        .map(Clone::clone)
+        [&upscales[3].id, &upscales[2].id, &upscales[1].id, &upscales[0].id].map(Clone::clone)
     );
     let queued_upscales = ids(store
         .list(
             &a,
-            &query(
-                Some(JobStatus::Queued),
-                Some(Capability::ImageUpscale),
-                None,
-            ),
+            &query(Some(JobStatus::Queued), Some(Capability::ImageUpscale), None),
         )
         .await
         .unwrap());

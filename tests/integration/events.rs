@@ -7,9 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use genrelay_core::ports::{AssetStore, BlobStore, JobStore};
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
-use genrelay_core::{
-    Asset, AssetId, AssetKind, AssetSource, BlobKey, Capability, ClientId, Job, JobId, JobSpec,
-};
+use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, BlobKey, Capability, ClientId, Job, JobId, JobSpec};
 use genrelay_http::{ApiKeys, AppState};
 use tower::ServiceExt;
 
@@ -50,9 +48,7 @@ fn function_router(function: &str, state: AppState) -> Router {
 /// The job and asset the sample events refer to.
 async fn seed_fixtures(app: &TestApp) {
     let client = ClientId::parse("sample").unwrap();
-    let params = Params::ImageGenerate(
-        ImageGenerateParams::new(Some(1440), Some(2560), None, None, None).unwrap(),
-    );
+    let params = Params::ImageGenerate(ImageGenerateParams::new(Some(1440), Some(2560), None, None, None).unwrap());
     let spec = JobSpec::new(
         Capability::ImageGenerate,
         Some("生成一张专业产品主图".into()),
@@ -75,11 +71,7 @@ async fn seed_fixtures(app: &TestApp) {
     let id = AssetId::parse(SAMPLE_ASSET).unwrap();
     let png = tiny_png();
     let key = BlobKey::for_asset(&client, &id, "reference.png");
-    app.embedded
-        .blobs
-        .put(&key, png.clone(), "image/png")
-        .await
-        .unwrap();
+    app.embedded.blobs.put(&key, png.clone(), "image/png").await.unwrap();
     let asset = Asset {
         id,
         client_id: client,
@@ -130,12 +122,8 @@ async fn every_sample_event_is_answered_by_its_function() {
         };
         let function = file.split('/').next().unwrap();
         let event = std::fs::read_to_string(events_dir().join(file)).unwrap();
-        let request =
-            lambda_http::request::from_str(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let response = function_router(function, state)
-            .oneshot(request)
-            .await
-            .unwrap();
+        let request = lambda_http::request::from_str(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let response = function_router(function, state).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         assert_eq!(

@@ -8,12 +8,7 @@ use serde_json::Value;
 use crate::jobs::seed_examples;
 use crate::support::{KEY_A, KEY_B, TestApp, json_of};
 
-async fn create_with_key(
-    app: &TestApp,
-    api_key: &str,
-    key: &str,
-    body: &str,
-) -> (StatusCode, Value) {
+async fn create_with_key(app: &TestApp, api_key: &str, key: &str, body: &str) -> (StatusCode, Value) {
     let request = Request::post("/api/v1/jobs")
         .header(header::AUTHORIZATION, format!("Bearer {api_key}"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -43,15 +38,9 @@ async fn duplicate_idempotency_key_returns_existing_job() {
 async fn same_key_with_a_different_body_is_409() {
     let app = TestApp::new();
     create_with_key(&app, KEY_A, "k1", &seed_examples()[0].to_string()).await;
-    let (status, answer) =
-        create_with_key(&app, KEY_A, "k1", &seed_examples()[1].to_string()).await;
+    let (status, answer) = create_with_key(&app, KEY_A, "k1", &seed_examples()[1].to_string()).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .contains("Idempotency-Key")
-    );
+    assert!(answer["error"].as_str().unwrap().contains("Idempotency-Key"));
 }
 
 #[tokio::test]
@@ -102,31 +91,15 @@ async fn keys_expire_after_24_hours() {
     let (status, _) = create_with_key(&app, KEY_A, "daily", &body).await;
     assert_eq!(status, StatusCode::OK, "still remembered after 23 h");
     app.clock.advance(Duration::from_secs(3600));
-    let (status, again) =
-        create_with_key(&app, KEY_A, "daily", &seed_examples()[1].to_string()).await;
-    assert_eq!(
-        status,
-        StatusCode::ACCEPTED,
-        "forgotten after 24 h: {again}"
-    );
+    let (status, again) = create_with_key(&app, KEY_A, "daily", &seed_examples()[1].to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "forgotten after 24 h: {again}");
     assert_ne!(again["job"]["id"], first["job"]["id"]);
 }
 
 #[tokio::test]
 async fn a_malformed_key_is_400() {
     let app = TestApp::new();
-    let (status, answer) = create_with_key(
-        &app,
-        KEY_A,
-        &"k".repeat(300),
-        &seed_examples()[0].to_string(),
-    )
-    .await;
+    let (status, answer) = create_with_key(&app, KEY_A, &"k".repeat(300), &seed_examples()[0].to_string()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("Idempotency-Key")
-    );
+    assert!(answer["error"].as_str().unwrap().starts_with("Idempotency-Key"));
 }

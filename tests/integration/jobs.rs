@@ -52,9 +52,7 @@ async fn every_seed_example_creates_a_queued_job() {
         assert_eq!(job["outputAssetIds"], json!([]));
         assert_eq!(answer["reused"], false);
     }
-    let (_, answer) = app
-        .post("/api/v1/jobs", KEY_A, seed_examples()[4].clone())
-        .await;
+    let (_, answer) = app.post("/api/v1/jobs", KEY_A, seed_examples()[4].clone()).await;
     assert_eq!(
         answer["job"]["params"]["settings"],
         json!({"ratio": "9:16", "duration": 5, "resolution": "720p"})
@@ -68,15 +66,9 @@ async fn invalid_requests_are_400_naming_the_field_and_store_nothing() {
     let video = |settings: Value| json!({"capability": "video.generate", "prompt": "x", "settings": settings});
     let cases: Vec<(Value, &str)> = vec![
         (json!({"prompt": "x"}), "capability"),
-        (
-            json!({"capability": "audio.generate", "prompt": "x"}),
-            "capability",
-        ),
+        (json!({"capability": "audio.generate", "prompt": "x"}), "capability"),
         (json!({"capability": "image.generate"}), "prompt"),
-        (
-            json!({"capability": "image.generate", "prompt": "   "}),
-            "prompt",
-        ),
+        (json!({"capability": "image.generate", "prompt": "   "}), "prompt"),
         (
             json!({"capability": "image.generate", "prompt": "x", "width": 10}),
             "width",
@@ -150,10 +142,7 @@ async fn invalid_requests_are_400_naming_the_field_and_store_nothing() {
         let message = answer["error"]
             .as_str()
             .unwrap_or_else(|| panic!("no error in {answer}"));
-        assert!(
-            message.starts_with(field),
-            "{body}: {message:?} does not name {field}"
-        );
+        assert!(message.starts_with(field), "{body}: {message:?} does not name {field}");
     }
     let (_, list) = app.get("/api/v1/jobs", KEY_A).await;
     assert_eq!(list["jobs"], json!([]), "nothing was stored");
@@ -169,9 +158,7 @@ async fn malformed_bodies_are_400_415_or_413() {
             .body(Body::from(body))
             .unwrap()
     };
-    let (status, _, body) = app
-        .send(raw("application/json", b"{\"capability\": ".to_vec()))
-        .await;
+    let (status, _, body) = app.send(raw("application/json", b"{\"capability\": ".to_vec())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("Malformed JSON"));
     let (status, _, _) = app.send(raw("application/json", b"[1, 2]".to_vec())).await;
@@ -190,7 +177,8 @@ async fn malformed_bodies_are_400_415_or_413() {
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
     let app = TestApp::new();
-    let body = json!({"capability": "image.generate", "prompt": "x", "model": "whatever", "settings": {"duration": 99}});
+    let body =
+        json!({"capability": "image.generate", "prompt": "x", "model": "whatever", "settings": {"duration": 99}});
     let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert!(answer["job"].get("model").is_none());
@@ -212,9 +200,7 @@ async fn a_job_is_read_by_its_owner_and_404_for_anyone_else() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer["error"].as_str().unwrap().contains("not found"));
     }
-    let (status, _) = app
-        .post(&format!("/api/v1/jobs/{id}/cancel"), KEY_B, json!({}))
-        .await;
+    let (status, _) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_B, json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, list) = app.get("/api/v1/jobs", KEY_B).await;
     assert_eq!(list["jobs"], json!([]));
@@ -225,11 +211,7 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
     let app = TestApp::new();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let capability = if i % 2 == 0 {
-            "image.generate"
-        } else {
-            "image.upscale"
-        };
+        let capability = if i % 2 == 0 { "image.generate" } else { "image.upscale" };
         let body = json!({"capability": capability, "prompt": format!("p{i}"), "imageUrls": ["https://e.com/a.png"]});
         ids.push(app.create_job(KEY_A, body).await);
         app.clock.advance(std::time::Duration::from_secs(1));
@@ -247,9 +229,7 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
     let mut seen: Vec<String> = first.iter().map(|s| s.to_string()).collect();
     let mut next = page["next"].as_str().map(str::to_owned);
     while let Some(cursor) = next {
-        let (status, page) = app
-            .get(&format!("/api/v1/jobs?limit=2&cursor={cursor}"), KEY_A)
-            .await;
+        let (status, page) = app.get(&format!("/api/v1/jobs?limit=2&cursor={cursor}"), KEY_A).await;
         assert_eq!(status, StatusCode::OK);
         seen.extend(
             page["jobs"]
@@ -262,9 +242,7 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
     }
     assert_eq!(seen, ids, "every job once, newest first");
 
-    let (_, upscales) = app
-        .get("/api/v1/jobs?capability=image.upscale", KEY_A)
-        .await;
+    let (_, upscales) = app.get("/api/v1/jobs?capability=image.upscale", KEY_A).await;
     assert_eq!(upscales["jobs"].as_array().unwrap().len(), 2);
     assert_eq!(upscales["next"], Value::Null);
     let (_, queued) = app.get("/api/v1/jobs?status=queued&limit=200", KEY_A).await;
@@ -274,9 +252,7 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
 
     let third = app.job(KEY_A, &ids[2]).await;
     let before = third["createdAt"].as_str().unwrap();
-    let (_, older) = app
-        .get(&format!("/api/v1/jobs?before={before}"), KEY_A)
-        .await;
+    let (_, older) = app.get(&format!("/api/v1/jobs?before={before}"), KEY_A).await;
     let older: Vec<&str> = older["jobs"]
         .as_array()
         .unwrap()
@@ -311,9 +287,7 @@ async fn list_parameters_out_of_range_or_unknown_are_400() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/jobs?limit=200", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app
-        .get("/api/v1/jobs?status=&capability=&before=&limit=", KEY_A)
-        .await;
+    let (status, _) = app.get("/api/v1/jobs?status=&capability=&before=&limit=", KEY_A).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -325,14 +299,10 @@ async fn list_parameters_out_of_range_or_unknown_are_400() {
 async fn cancel_moves_a_queued_job_to_cancelled_and_a_finished_one_is_409() {
     let app = TestApp::new();
     let id = app.create_job(KEY_A, seed_examples()[0].clone()).await;
-    let (status, answer) = app
-        .post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({}))
-        .await;
+    let (status, answer) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["job"]["status"], "cancelled");
-    let (status, answer) = app
-        .post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({}))
-        .await;
+    let (status, answer) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer["error"].as_str().unwrap().contains("cancelled"));
 
@@ -343,17 +313,12 @@ async fn cancel_moves_a_queued_job_to_cancelled_and_a_finished_one_is_409() {
         "a cancelled job never runs"
     );
 
-    let small =
-        json!({"capability": "image.generate", "prompt": "small", "width": 64, "height": 64});
+    let small = json!({"capability": "image.generate", "prompt": "small", "width": 64, "height": 64});
     let done = app.create_job(KEY_A, small).await;
     app.drain().await;
     assert_eq!(app.job(KEY_A, &done).await["status"], "succeeded");
-    let (status, _) = app
-        .post(&format!("/api/v1/jobs/{done}/cancel"), KEY_A, json!({}))
-        .await;
+    let (status, _) = app.post(&format!("/api/v1/jobs/{done}/cancel"), KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app
-        .post("/api/v1/jobs/job_unknown/cancel", KEY_A, json!({}))
-        .await;
+    let (status, _) = app.post("/api/v1/jobs/job_unknown/cancel", KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -26,8 +26,7 @@ fn slow_mock(latency_ms: u64) -> MockConfig {
 #[tokio::test]
 async fn an_image_job_succeeds_with_a_png_of_the_requested_size() {
     let app = TestApp::new();
-    let body =
-        json!({"capability": "image.generate", "prompt": "a red fox", "width": 320, "height": 200});
+    let body = json!({"capability": "image.generate", "prompt": "a red fox", "width": 320, "height": 200});
     let id = app.create_job(KEY_A, body).await;
     app.drain().await;
     let job = app.job(KEY_A, &id).await;
@@ -36,10 +35,7 @@ async fn an_image_job_succeeds_with_a_png_of_the_requested_size() {
     let outputs = job["outputAssetIds"].as_array().unwrap();
     assert_eq!(outputs.len(), 1);
     let (_, asset) = app
-        .get(
-            &format!("/api/v1/assets/{}", outputs[0].as_str().unwrap()),
-            KEY_A,
-        )
+        .get(&format!("/api/v1/assets/{}", outputs[0].as_str().unwrap()), KEY_A)
         .await;
     assert_eq!(asset["asset"]["source"], "output");
     assert_eq!(asset["asset"]["jobId"], id.as_str());
@@ -53,14 +49,15 @@ async fn the_png_derives_from_the_prompt() {
     let app = TestApp::new();
     let mut images = Vec::new();
     for prompt in ["a red fox", "a blue whale", "a red fox"] {
-        let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": prompt, "width": 64, "height": 64})).await;
+        let id = app
+            .create_job(
+                KEY_A,
+                json!({"capability": "image.generate", "prompt": prompt, "width": 64, "height": 64}),
+            )
+            .await;
         app.drain().await;
         let job = app.job(KEY_A, &id).await;
-        images.push(
-            download(&app, job["outputAssetIds"][0].as_str().unwrap())
-                .await
-                .0,
-        );
+        images.push(download(&app, job["outputAssetIds"][0].as_str().unwrap()).await.0);
     }
     assert_ne!(images[0], images[1]);
     assert_eq!(images[0], images[2]);
@@ -77,8 +74,7 @@ async fn a_video_job_makes_a_real_mp4_of_the_requested_duration() {
     let (bytes, content_type) = download(&app, job["outputAssetIds"][0].as_str().unwrap()).await;
     assert_eq!(content_type, "video/mp4");
     assert_eq!(&bytes[4..8], b"ftyp");
-    let reader =
-        mp4::Mp4Reader::read_header(std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+    let reader = mp4::Mp4Reader::read_header(std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
     assert_eq!(reader.duration(), Duration::from_secs(4));
     let track = reader.tracks().values().next().unwrap();
     assert!(track.height() > track.width(), "portrait 9:16");
@@ -108,10 +104,7 @@ async fn progress_is_reported_while_running_and_reaches_100() {
     app.engine.poll_due(10).await.unwrap();
     let job = app.job(KEY_A, &id).await;
     assert_eq!(
-        (
-            job["status"].as_str().unwrap(),
-            job["progress"].as_u64().unwrap()
-        ),
+        (job["status"].as_str().unwrap(), job["progress"].as_u64().unwrap()),
         ("succeeded", 100)
     );
 }
@@ -129,9 +122,7 @@ async fn a_running_job_can_be_cancelled_and_stays_cancelled() {
         .work_dispatch_queue(10, Duration::from_secs(60))
         .await
         .unwrap();
-    let (status, answer) = app
-        .post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({}))
-        .await;
+    let (status, answer) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["job"]["status"], "cancelled");
     app.clock.advance(Duration::from_secs(1));
@@ -191,11 +182,7 @@ async fn a_duplicate_delivery_does_not_run_the_job_twice() {
     assert_eq!(job["status"], "succeeded");
     assert_eq!(job["outputAssetIds"].as_array().unwrap().len(), 1);
     let (_, assets) = app.get("/api/v1/assets", KEY_A).await;
-    assert_eq!(
-        assets["assets"].as_array().unwrap().len(),
-        1,
-        "one output stored"
-    );
+    assert_eq!(assets["assets"].as_array().unwrap().len(), 1, "one output stored");
 }
 
 #[tokio::test]
@@ -233,10 +220,7 @@ async fn the_reconciler_dispatches_a_job_whose_message_was_lost() {
 async fn jobs_past_their_deadline_expire() {
     let app = TestApp::with_mock(slow_mock(10_000_000));
     let running = app
-        .create_job(
-            KEY_A,
-            json!({"capability": "image.generate", "prompt": "forever"}),
-        )
+        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "forever"}))
         .await;
     app.engine
         .work_dispatch_queue(10, Duration::from_secs(60))
@@ -249,11 +233,7 @@ async fn jobs_past_their_deadline_expire() {
         )
         .await;
     use genrelay_core::ports::DispatchQueue;
-    app.embedded
-        .queue
-        .receive(10, Duration::from_secs(3600))
-        .await
-        .unwrap();
+    app.embedded.queue.receive(10, Duration::from_secs(3600)).await.unwrap();
 
     app.clock
         .advance(app.engine.settings().job_timeout + Duration::from_secs(1));

@@ -58,12 +58,7 @@ async fn capabilities_lists_the_four_with_their_parameter_schemas() {
         .collect();
     assert_eq!(
         names,
-        [
-            "image.generate",
-            "image.inpaint",
-            "image.upscale",
-            "video.generate"
-        ]
+        ["image.generate", "image.inpaint", "image.upscale", "video.generate"]
     );
     let video = &answer["capabilities"][3]["parameters"]["properties"]["settings"]["properties"];
     assert_eq!(video["duration"]["minimum"], 4);
@@ -76,12 +71,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_format() {
     let app = TestApp::new();
     let (status, answer) = app.get("/api/v1/nothing", KEY_A).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .contains("/api/v1/nothing")
-    );
+    assert!(answer["error"].as_str().unwrap().contains("/api/v1/nothing"));
     let (status, answer) = app.call("DELETE", "/api/v1/jobs", Some(KEY_A), None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(answer["error"].is_string());

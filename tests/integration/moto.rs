@@ -47,11 +47,7 @@ fn moto_server_path() -> PathBuf {
 }
 
 fn start() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let guard = Command::new("python3")
         .args(["-c", GUARD])
         .arg(moto_server_path())
@@ -62,10 +58,7 @@ fn start() -> Moto {
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not start on port {port}"
-        );
+        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
     Moto {

@@ -99,10 +99,7 @@ impl TestApp {
         Self::open(dir, mock)
     }
 
-    pub async fn send(
-        &self,
-        request: Request<Body>,
-    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -110,13 +107,7 @@ impl TestApp {
     }
 
     /// Sends a request with an optional API key and JSON body; returns status and JSON body.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(key) = key {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -183,13 +174,7 @@ impl TestApp {
     }
 
     /// Uploads one file through multipart and returns the created asset.
-    pub async fn upload(
-        &self,
-        key: &str,
-        name: &str,
-        content_type: &str,
-        bytes: &[u8],
-    ) -> (StatusCode, Value) {
+    pub async fn upload(&self, key: &str, name: &str, content_type: &str, bytes: &[u8]) -> (StatusCode, Value) {
         let request = multipart_request(key, &[("files", name, content_type, bytes)]);
         let (status, _, body) = self.send(request).await;
         (status, json_of(&body))
@@ -250,14 +235,9 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
 /// Follows a download redirect to the signed blob URL and returns the bytes and content type
 /// it serves, as the dev server's blob route would.
 pub fn read_signed_url(app: &TestApp, location: &str) -> Option<(Vec<u8>, String)> {
-    let rest = location.strip_prefix(&format!(
-        "{BLOB_BASE}{}",
-        genrelay_embedded::BLOB_ROUTE_PREFIX
-    ))?;
+    let rest = location.strip_prefix(&format!("{BLOB_BASE}{}", genrelay_embedded::BLOB_ROUTE_PREFIX))?;
     let (path, query) = rest.split_once('?')?;
-    let key = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .ok()?;
+    let key = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
     let blob = app.embedded.blobs.verify(&key, query, Utc::now())?;
     Some((std::fs::read(&blob.path).unwrap(), blob.content_type))
 }

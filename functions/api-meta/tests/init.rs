@@ -28,10 +28,7 @@ fn without_storage_configuration_the_function_names_what_to_set() {
         output.contains("GENRELAY_TABLE") && output.contains("GENRELAY_DATA_DIR"),
         "{output}"
     );
-    assert!(
-        !output.contains("secret-key"),
-        "secrets never appear in an error"
-    );
+    assert!(!output.contains("secret-key"), "secrets never appear in an error");
 }
 
 #[test]

@@ -43,10 +43,7 @@ impl Loops {
 
 async fn worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
-        match engine
-            .work_dispatch_queue(DISPATCH_BATCH, DISPATCH_VISIBILITY)
-            .await
-        {
+        match engine.work_dispatch_queue(DISPATCH_BATCH, DISPATCH_VISIBILITY).await {
             Ok(received) if received > 0 => continue,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error.chain(), "worker step failed"),

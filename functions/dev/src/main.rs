@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let listener = TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
-    let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let public_url = args.public_url.unwrap_or_else(|| default_public_url(addr));
 
     let keys = match api_keys_from_env()? {
         Some(keys) => keys,
@@ -70,14 +70,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `http://<addr>`, with a wildcard address replaced by loopback (a link to 0.0.0.0 leads
+/// nowhere); behind anything else, pass `--public-url`.
+fn default_public_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        addr.ip()
+    };
+    format!("http://{}", SocketAddr::new(host, addr.port()))
+}
+
 /// SIGINT (Ctrl-C) or SIGTERM.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler installs");
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -107,8 +107,7 @@ async fn wait_for_end(client: &reqwest::Client, server: &DevServer, id: &str) ->
             .await
             .unwrap();
         let job = job["job"].clone();
-        saw_progress |= job["status"] == "running"
-            && job["progress"].as_u64().is_some_and(|p| p > 0 && p < 100);
+        saw_progress |= job["status"] == "running" && job["progress"].as_u64().is_some_and(|p| p > 0 && p < 100);
         if !matches!(job["status"].as_str(), Some("queued" | "running")) {
             return (job, saw_progress);
         }
@@ -134,11 +133,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     assert_eq!(response.status(), 200);
     let capabilities: Value = response.json().await.unwrap();
     assert_eq!(capabilities["capabilities"].as_array().unwrap().len(), 4);
-    let response = client
-        .get(server.url("/api/v1/capabilities"))
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(server.url("/api/v1/capabilities")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(
         response.json::<Value>().await.unwrap(),
@@ -146,8 +141,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     );
 
     // 2. upload a reference image
-    let reference =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.png")).unwrap();
+    let reference = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.png")).unwrap();
     let form = reqwest::multipart::Form::new().part(
         "files",
         reqwest::multipart::Part::bytes(reference.clone())
@@ -198,10 +192,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     // 4. poll until it ends
     let (job, saw_progress) = wait_for_end(&client, &server, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    assert!(
-        saw_progress,
-        "progress between 0 and 100 was reported while running"
-    );
+    assert!(saw_progress, "progress between 0 and 100 was reported while running");
 
     // 5. download the output through the signed redirect
     let output = job["outputAssetIds"][0].as_str().unwrap();

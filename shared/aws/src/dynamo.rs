@@ -10,9 +10,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
-use genrelay_core::{
-    Asset, AssetId, ClientId, Cursor, Error, IdempotencyRecord, Job, JobId, JobStatus, Page, Result,
-};
+use genrelay_core::{Asset, AssetId, ClientId, Cursor, Error, IdempotencyRecord, Job, JobId, JobStatus, Page, Result};
 
 use crate::errors::{sdk, service};
 use crate::items::*;
@@ -111,10 +109,7 @@ impl DynamoStore {
         }
         let next = (items.len() > limit).then(|| {
             items.truncate(limit);
-            Cursor::encode(&index_position(
-                items.last().expect("limit is at least 1"),
-                range.index,
-            ))
+            Cursor::encode(&index_position(items.last().expect("limit is at least 1"), range.index))
         });
         Ok((items, next))
     }
@@ -163,10 +158,7 @@ impl JobStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(idempotency_item(record)?))
             .condition_expression("attribute_not_exists(pk) OR expiresAtMicros <= :now")
-            .expression_attribute_values(
-                ":now",
-                AttributeValue::N(job.created_at.timestamp_micros().to_string()),
-            )
+            .expression_attribute_values(":now", AttributeValue::N(job.created_at.timestamp_micros().to_string()))
             .build()
             .map_err(Error::internal)?;
         let result = self
@@ -189,14 +181,9 @@ impl JobStore for DynamoStore {
         }
         // The key is taken by a live record: answer with it.
         let existing = self
-            .get_item(
-                idempotency_pk(record.client_id.as_str(), record.key.as_str()),
-                "IDEM",
-            )
+            .get_item(idempotency_pk(record.client_id.as_str(), record.key.as_str()), "IDEM")
             .await?
-            .ok_or_else(|| {
-                Error::Unavailable("an idempotency record changed concurrently".into())
-            })?;
+            .ok_or_else(|| Error::Unavailable("an idempotency record changed concurrently".into()))?;
         Ok(Created::KeyTaken(from_doc(&existing)?))
     }
 
@@ -235,12 +222,7 @@ impl JobStore for DynamoStore {
             (Some(status), capability) => (
                 &BY_CLIENT_STATUS,
                 client_status(client, status.as_str()),
-                capability.map(|c| {
-                    (
-                        "capability = :fcapability",
-                        vec![(":fcapability", s(c.as_str()))],
-                    )
-                }),
+                capability.map(|c| ("capability = :fcapability", vec![(":fcapability", s(c.as_str()))])),
             ),
             (None, Some(capability)) => (
                 &BY_CLIENT_CAPABILITY,
@@ -256,9 +238,7 @@ impl JobStore for DynamoStore {
             newest_first: true,
             filter,
         };
-        let (items, next) = self
-            .query_page(range, query.cursor.as_ref(), query.limit)
-            .await?;
+        let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
         Ok(Page {
             items: items.iter().map(from_doc).collect::<Result<_>>()?,
             next,
@@ -290,10 +270,7 @@ impl JobStore for DynamoStore {
         };
         let jobs = self.query_jobs(range, limit).await?;
         // The index is eventually consistent: drop jobs that have moved on since.
-        Ok(jobs
-            .into_iter()
-            .filter(|job| job.status == JobStatus::Queued)
-            .collect())
+        Ok(jobs.into_iter().filter(|job| job.status == JobStatus::Queued).collect())
     }
 }
 
@@ -310,14 +287,24 @@ impl AssetStore for DynamoStore {
             Err(error) => {
                 let error = error.into_service_error();
                 match (0..assets.len()).find(|i| condition_failed_at(&error, *i)) {
-                    Some(i) => Err(Error::Conflict(format!(
-                        "Asset {} already exists.",
-                        assets[i].id
-                    ))),
+                    Some(i) => Err(Error::Conflict(format!("Asset {} already exists.", assets[i].id))),
                     None => Err(service("TransactWriteItems", error)),
                 }
             }
         }
+    }
+
+    async fn delete(&self, assets: &[Asset]) -> Result<()> {
+        for asset in assets {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key_of(asset_pk(asset.id.as_str()), "ASSET")))
+                .send()
+                .await
+                .map_err(|e| sdk("DeleteItem", e))?;
+        }
+        Ok(())
     }
 
     async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>> {
@@ -336,9 +323,7 @@ impl AssetStore for DynamoStore {
             newest_first: true,
             filter: None,
         };
-        let (items, next) = self
-            .query_page(range, query.cursor.as_ref(), query.limit)
-            .await?;
+        let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
         Ok(Page {
             items: items.iter().map(from_doc).collect::<Result<_>>()?,
             next,

@@ -40,10 +40,7 @@ pub fn service<E>(operation: &'static str, error: E) -> Error
 where
     E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    if error
-        .code()
-        .is_some_and(|code| RETRYABLE_CODES.contains(&code))
-    {
+    if error.code().is_some_and(|code| RETRYABLE_CODES.contains(&code)) {
         tracing::warn!(
             operation,
             code = error.code(),

@@ -122,11 +122,7 @@ pub fn from_doc<T: DeserializeOwned>(item: &Item) -> Result<T> {
 }
 
 pub fn job_item(job: &Job) -> Result<Item> {
-    let (client, status, capability) = (
-        job.client_id.as_str(),
-        job.status.as_str(),
-        job.capability().as_str(),
-    );
+    let (client, status, capability) = (job.client_id.as_str(), job.status.as_str(), job.capability().as_str());
     let created = format!("{}#{}", time_key(job.created_at), job.id);
     let mut item = Item::from([
         (PK.to_owned(), s(job_pk(job.id.as_str()))),
@@ -138,10 +134,7 @@ pub fn job_item(job: &Job) -> Result<Item> {
         ("createdAt".to_owned(), s(job.created_at.to_rfc3339())),
         (BY_CLIENT.pk.to_owned(), s(client_jobs(client))),
         (BY_CLIENT.sk.to_owned(), s(&created)),
-        (
-            BY_CLIENT_STATUS.pk.to_owned(),
-            s(client_status(client, status)),
-        ),
+        (BY_CLIENT_STATUS.pk.to_owned(), s(client_status(client, status))),
         (BY_CLIENT_STATUS.sk.to_owned(), s(&created)),
         (
             BY_CLIENT_CAPABILITY.pk.to_owned(),
@@ -153,10 +146,7 @@ pub fn job_item(job: &Job) -> Result<Item> {
     ]);
     if let (Some(due), false) = (job.next_poll_at, job.status.is_terminal()) {
         item.insert(DUE_POLLS.pk.to_owned(), s(DUE_POLLS_PARTITION));
-        item.insert(
-            DUE_POLLS.sk.to_owned(),
-            s(format!("{}#{}", time_key(due), job.id)),
-        );
+        item.insert(DUE_POLLS.sk.to_owned(), s(format!("{}#{}", time_key(due), job.id)));
     }
     if let Some(finished) = job.finished_at {
         let expires = finished + chrono::Duration::days(FINISHED_JOB_RETENTION_DAYS);
@@ -187,10 +177,7 @@ pub fn idempotency_item(record: &IdempotencyRecord) -> Result<Item> {
     Ok(Item::from([
         (
             PK.to_owned(),
-            s(idempotency_pk(
-                record.client_id.as_str(),
-                record.key.as_str(),
-            )),
+            s(idempotency_pk(record.client_id.as_str(), record.key.as_str())),
         ),
         (SK.to_owned(), s("IDEM")),
         (DOC.to_owned(), doc(record)?),
@@ -223,8 +210,5 @@ pub fn index_position(item: &Item, index: &Index) -> HashMap<String, String> {
 }
 
 pub fn start_key(position: HashMap<String, String>) -> Item {
-    position
-        .into_iter()
-        .map(|(name, value)| (name, s(value)))
-        .collect()
+    position.into_iter().map(|(name, value)| (name, s(value))).collect()
 }

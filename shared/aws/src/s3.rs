@@ -8,9 +8,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use genrelay_core::asset::content_disposition;
 use genrelay_core::ports::BlobStore;
 use genrelay_core::{BlobKey, Error, Result};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::errors::sdk;
 
@@ -56,18 +56,9 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
-    async fn presign_get(
-        &self,
-        key: &BlobKey,
-        content_type: &str,
-        file_name: &str,
-        ttl: Duration,
-    ) -> Result<String> {
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(Error::internal)?;
-        let disposition = format!(
-            "inline; filename*=UTF-8''{}",
-            utf8_percent_encode(file_name, FILENAME)
-        );
+        let disposition = content_disposition(content_type, file_name);
         let request = self
             .client
             .get_object()
@@ -81,10 +72,3 @@ impl BlobStore for S3BlobStore {
         Ok(request.uri().to_owned())
     }
 }
-
-/// Characters escaped in an RFC 5987 `filename*` value: all but the unreserved ones.
-const FILENAME: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');

@@ -2,8 +2,8 @@
 //! same resources for AWS (a test keeps the two in step); this is for emulators and tests.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use genrelay_core::{Error, Result};
@@ -75,11 +75,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
                     .index_name(index.name)
                     .key_schema(key(index.pk, KeyType::Hash)?)
                     .key_schema(key(index.sk, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .map_err(Error::internal)?,
             );
@@ -110,9 +106,7 @@ pub async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> 
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .ok_or_else(|| Error::internal("the dead-letter queue has no ARN"))?;
-    let redrive =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES})
-            .to_string();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}).to_string();
     let queue = client
         .create_queue()
         .queue_name(name)

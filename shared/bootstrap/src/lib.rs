@@ -13,15 +13,13 @@ use genrelay_providers::{MockConfig, MockProvider};
 
 pub const API_KEYS_VAR: &str = "ZHINIAN_API_KEYS";
 pub const DATA_DIR_VAR: &str = "GENRELAY_DATA_DIR";
+/// With `GENRELAY_DATA_DIR`: the address signed download links start with.
+pub const PUBLIC_URL_VAR: &str = "GENRELAY_PUBLIC_URL";
 pub const LOG_FORMAT_VAR: &str = "GENRELAY_LOG_FORMAT";
 pub const MOCK_LATENCY_VAR: &str = "GENRELAY_MOCK_LATENCY_MS";
 pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
 /// The AWS resources a function needs; read by the AWS adapters.
-pub const AWS_VARS: [&str; 3] = [
-    "GENRELAY_TABLE",
-    "GENRELAY_BUCKET",
-    "GENRELAY_DISPATCH_QUEUE_URL",
-];
+pub const AWS_VARS: [&str; 3] = ["GENRELAY_TABLE", "GENRELAY_BUCKET", "GENRELAY_DISPATCH_QUEUE_URL"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,13 +62,10 @@ pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
 pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
     let mut config = MockConfig::default();
     if let Some(raw) = var(MOCK_LATENCY_VAR) {
-        let millis = raw
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| ConfigError::Invalid {
-                var: MOCK_LATENCY_VAR,
-                reason: format!("expected milliseconds, got {raw:?}"),
-            })?;
+        let millis = raw.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+            var: MOCK_LATENCY_VAR,
+            reason: format!("expected milliseconds, got {raw:?}"),
+        })?;
         config.latency = Duration::from_millis(millis);
     }
     if let Some(raw) = var(MOCK_FAILURE_RATE_VAR) {
@@ -92,21 +87,12 @@ pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if var(LOG_FORMAT_VAR).is_some_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_writer(std::io::stderr)
-            .init();
+        builder.json().flatten_event(true).with_writer(std::io::stderr).init();
     } else {
         let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        builder
-            .with_ansi(colours)
-            .with_writer(std::io::stderr)
-            .init();
+        builder.with_ansi(colours).with_writer(std::io::stderr).init();
     }
 }
 
@@ -154,22 +140,18 @@ impl Embedded {
 /// The state of an HTTP function on Lambda, from its environment. Fails fast, with a message
 /// saying what to set, when the storage or the keys are not configured.
 pub fn lambda_app_state() -> Result<AppState, ConfigError> {
+    let engine = match var(DATA_DIR_VAR) {
+        Some(dir) => {
+            let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
+            Embedded::open(&PathBuf::from(dir), &public_url)?.engine(mock_config_from_env()?, Settings::default())
+        }
+        None if AWS_VARS.iter().any(|v| var(v).is_some()) => return Err(ConfigError::AwsUnavailable),
+        None => return Err(ConfigError::NoStorage),
+    };
     let keys = api_keys_from_env()?.ok_or(ConfigError::Invalid {
         var: API_KEYS_VAR,
         reason: "not set; expected clientId:key,clientId:key".to_owned(),
     })?;
-    let engine = match var(DATA_DIR_VAR) {
-        Some(dir) => {
-            let public_url =
-                var("GENRELAY_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            Embedded::open(&PathBuf::from(dir), &public_url)?
-                .engine(mock_config_from_env()?, Settings::default())
-        }
-        None if AWS_VARS.iter().any(|v| var(v).is_some()) => {
-            return Err(ConfigError::AwsUnavailable);
-        }
-        None => return Err(ConfigError::NoStorage),
-    };
     Ok(AppState {
         engine: Arc::new(engine),
         keys: Arc::new(keys),
@@ -178,14 +160,11 @@ pub fn lambda_app_state() -> Result<AppState, ConfigError> {
 
 /// Runs an HTTP function: tracing, configuration (failing fast at init), then `router` under
 /// the Lambda runtime with one log line per request.
-pub async fn run_http_function(
-    router: fn(AppState) -> axum::Router,
-) -> Result<(), lambda_http::Error> {
+pub async fn run_http_function(router: fn(AppState) -> axum::Router) -> Result<(), lambda_http::Error> {
     init_tracing();
     let state = lambda_app_state().map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;
-    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests)))
-        .await
+    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
 }

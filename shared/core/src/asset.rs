@@ -5,36 +5,20 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use crate::error::{Error, Result};
 use crate::ids::{AssetId, ClientId, JobId};
 
 pub const ASSET_NAME_MAX_CHARS: usize = 200;
+const ASSET_NAME_MAX_BYTES: usize = 255;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AssetKind {
-    Image,
-    Video,
-    Audio,
-    File,
-}
+named_values!(
+    /// What an asset holds.
+    AssetKind { Image = "image", Video = "video", Audio = "audio", File = "file" }
+);
 
 impl AssetKind {
-    pub const NAMES: [&'static str; 4] = ["image", "video", "audio", "file"];
-
-    pub fn parse(raw: &str, field: &str) -> Result<Self> {
-        match raw {
-            "image" => Ok(Self::Image),
-            "video" => Ok(Self::Video),
-            "audio" => Ok(Self::Audio),
-            "file" => Ok(Self::File),
-            _ => Err(Error::invalid(format!(
-                "{field}: {raw:?} is not allowed; expected one of {}",
-                Self::NAMES.join(", ")
-            ))),
-        }
-    }
-
     /// The kind a MIME type belongs to.
     pub fn of_content_type(content_type: &str) -> Self {
         match content_type.split('/').next() {
@@ -57,14 +41,21 @@ pub enum AssetSource {
     Output,
 }
 
-/// Where an asset's bytes are in blob storage: `<client>/<asset id>/<file name>`.
+/// Where an asset's bytes are in blob storage: `<client>/<asset id>/original.<ext>`. The file
+/// name a client gave stays in the asset's metadata: it may be long or non-ASCII, which object
+/// and file names handle badly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BlobKey(String);
 
 impl BlobKey {
     pub fn for_asset(client: &ClientId, asset: &AssetId, file_name: &str) -> Self {
-        Self(format!("{client}/{asset}/{file_name}"))
+        let extension = file_name
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase())
+            .filter(|ext| (1..=8).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .unwrap_or_else(|| "bin".to_owned());
+        Self(format!("{client}/{asset}/original.{extension}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -84,6 +75,7 @@ impl BlobKey {
 pub fn parse_file_name(raw: &str, field: &str) -> Result<String> {
     let bad = raw.is_empty()
         || raw.chars().count() > ASSET_NAME_MAX_CHARS
+        || raw.len() > ASSET_NAME_MAX_BYTES
         || raw == "."
         || raw == ".."
         || raw.contains(['/', '\\'])
@@ -95,6 +87,35 @@ pub fn parse_file_name(raw: &str, field: &str) -> Result<String> {
         )));
     }
     Ok(raw.to_owned())
+}
+
+/// The open API's download route of an asset.
+pub fn download_path(id: &AssetId) -> String {
+    format!("/api/v1/assets/{id}/download")
+}
+
+/// The asset a URL points at when it is one of our own download URLs (whatever the host), so
+/// a client may pass an asset's `url` wherever URLs are accepted.
+pub fn asset_of_download_url(url: &str) -> Option<AssetId> {
+    let path = url::Url::parse(url).ok()?.path().to_owned();
+    let id = path.strip_prefix("/api/v1/assets/")?.strip_suffix("/download")?;
+    AssetId::parse(id).ok()
+}
+
+/// Characters escaped in an RFC 5987 `filename*` value: all but the unreserved ones.
+const FILENAME_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The `Content-Disposition` a download is served with: images, video and audio display inline;
+/// anything else is an attachment, so an uploaded HTML page never renders on our origin.
+pub fn content_disposition(content_type: &str, file_name: &str) -> String {
+    let disposition = match AssetKind::of_content_type(content_type) {
+        AssetKind::File => "attachment",
+        _ => "inline",
+    };
+    format!(
+        "{disposition}; filename*=UTF-8''{}",
+        utf8_percent_encode(file_name, FILENAME_VALUE)
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +145,8 @@ mod tests {
     #[test]
     fn file_names_with_paths_are_rejected() {
         assert!(parse_file_name("reference.png", "files[0]").is_ok());
-        for bad in ["../x.png", "a/b.png", "..", "a\\b", "x\u{0}.png", ""] {
+        let long = "图".repeat(90);
+        for bad in ["../x.png", "a/b.png", "..", "a\\b", "x\u{0}.png", "", long.as_str()] {
             let err = parse_file_name(bad, "files[0]").unwrap_err();
             assert!(err.to_string().starts_with("files[0]"), "{bad:?}");
         }
@@ -132,13 +154,49 @@ mod tests {
 
     #[test]
     fn blob_keys_stay_inside_their_client_folder() {
-        let key = BlobKey::for_asset(
-            &ClientId::parse("a").unwrap(),
-            &AssetId::parse("asset_1").unwrap(),
-            "x.png",
-        );
+        let client = ClientId::parse("a").unwrap();
+        let asset = AssetId::parse("asset_1").unwrap();
+        let key = BlobKey::for_asset(&client, &asset, "参考图.PNG");
+        assert_eq!(key.as_str(), "a/asset_1/original.png");
         assert_eq!(BlobKey::parse(key.as_str()), Some(key));
+        assert_eq!(
+            BlobKey::for_asset(&client, &asset, "notes").as_str(),
+            "a/asset_1/original.bin"
+        );
         assert_eq!(BlobKey::parse("a/../b/x.png"), None);
         assert_eq!(BlobKey::parse("a/asset_1/x/y.png"), None);
+    }
+}
+
+#[cfg(test)]
+mod disposition_tests {
+    use super::content_disposition;
+
+    #[test]
+    fn only_media_is_served_inline() {
+        assert_eq!(
+            content_disposition("image/png", "a b.png"),
+            "inline; filename*=UTF-8''a%20b.png"
+        );
+        assert!(content_disposition("text/html", "x.html").starts_with("attachment;"));
+    }
+}
+
+#[cfg(test)]
+mod download_url_tests {
+    use super::*;
+
+    #[test]
+    fn our_download_urls_name_their_asset() {
+        let id = AssetId::parse("asset_01abc").unwrap();
+        assert_eq!(
+            asset_of_download_url(&format!("https://gw.example.com{}", download_path(&id))),
+            Some(id)
+        );
+        assert_eq!(asset_of_download_url("https://example.com/reference.png"), None);
+        assert_eq!(
+            asset_of_download_url("https://e.com/api/v1/assets/job_1/download"),
+            None
+        );
     }
 }

@@ -1,59 +1,23 @@
 //! The capabilities a client can ask for, and what each accepts.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::ToSchema;
 
-use crate::error::{Error, Result};
 use crate::spec::{
-    IMAGE_MAX_SIDE, IMAGE_MIN_SIDE, ImageQuality, MAX_INPUTS, PROMPT_MAX_CHARS, UpscaleResolution,
-    VIDEO_MAX_SECONDS, VIDEO_MIN_SECONDS, VideoRatio, VideoResolution,
+    IMAGE_MAX_SIDE, IMAGE_MIN_SIDE, ImageQuality, MAX_INPUTS, PROMPT_MAX_CHARS, UpscaleResolution, VIDEO_MAX_SECONDS,
+    VIDEO_MIN_SECONDS, VideoRatio, VideoResolution,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum Capability {
-    #[serde(rename = "image.generate")]
-    ImageGenerate,
-    #[serde(rename = "image.inpaint")]
-    ImageInpaint,
-    #[serde(rename = "image.upscale")]
-    ImageUpscale,
-    #[serde(rename = "video.generate")]
-    VideoGenerate,
-}
+named_values!(
+    /// What a job asks for.
+    Capability {
+        ImageGenerate = "image.generate",
+        ImageInpaint = "image.inpaint",
+        ImageUpscale = "image.upscale",
+        VideoGenerate = "video.generate",
+    }
+);
 
 impl Capability {
-    pub const ALL: [Capability; 4] = [
-        Self::ImageGenerate,
-        Self::ImageInpaint,
-        Self::ImageUpscale,
-        Self::VideoGenerate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ImageGenerate => "image.generate",
-            Self::ImageInpaint => "image.inpaint",
-            Self::ImageUpscale => "image.upscale",
-            Self::VideoGenerate => "video.generate",
-        }
-    }
-
-    /// Parses a capability named by a client; `field` is the name the client used for it.
-    pub fn parse(raw: &str, field: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str() == raw)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "{field}: unknown capability {raw:?}; expected one of {}",
-                    Self::ALL.map(Self::as_str).join(", ")
-                ))
-            })
-    }
-
     /// The short description of seed 004's capability table.
     pub fn description(self) -> &'static str {
         match self {
@@ -129,9 +93,7 @@ impl Capability {
             _ => &["capability", "prompt"],
         };
         let note = match self {
-            Self::ImageInpaint => {
-                Some("two images, original first then mask, from imageUrls and inputAssetIds")
-            }
+            Self::ImageInpaint => Some("two images, original first then mask, from imageUrls and inputAssetIds"),
             Self::ImageUpscale => Some("at least one image in imageUrls or inputAssetIds"),
             _ => None,
         };
@@ -140,11 +102,5 @@ impl Capability {
             schema["description"] = Value::from(note);
         }
         schema
-    }
-}
-
-impl fmt::Display for Capability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

@@ -17,10 +17,7 @@ pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(raw: &str) -> Result<Self> {
-        if raw.is_empty()
-            || raw.len() > IDEMPOTENCY_KEY_MAX_CHARS
-            || !raw.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if raw.is_empty() || raw.len() > IDEMPOTENCY_KEY_MAX_CHARS || !raw.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::invalid(format!(
                 "Idempotency-Key: must be 1-{IDEMPOTENCY_KEY_MAX_CHARS} printable ASCII characters"
             )));
@@ -64,11 +61,7 @@ fn write_canonical(value: &serde_json::Value, hasher: &mut Sha256) {
             keys.sort();
             hasher.update(b"{");
             for key in keys {
-                hasher.update(
-                    serde_json::to_string(key)
-                        .expect("a string serializes")
-                        .as_bytes(),
-                );
+                hasher.update(serde_json::to_string(key).expect("a string serializes").as_bytes());
                 hasher.update(b":");
                 write_canonical(&map[key], hasher);
                 hasher.update(b",");
@@ -112,10 +105,7 @@ mod tests {
     fn fingerprints_ignore_key_order_and_whitespace() {
         let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
         let b: serde_json::Value = serde_json::from_str(r#"{"b":[1,2],"a":1}"#).unwrap();
-        assert_eq!(
-            RequestFingerprint::of_json(&a),
-            RequestFingerprint::of_json(&b)
-        );
+        assert_eq!(RequestFingerprint::of_json(&a), RequestFingerprint::of_json(&b));
         assert_ne!(
             RequestFingerprint::of_json(&a),
             RequestFingerprint::of_json(&json!({"a": 2}))

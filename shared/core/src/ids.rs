@@ -33,10 +33,7 @@ macro_rules! prefixed_id {
                 if well_formed {
                     Ok(Self(raw.to_owned()))
                 } else {
-                    Err(Error::NotFound(format!(
-                        concat!($what, " {} not found."),
-                        raw
-                    )))
+                    Err(Error::NotFound(format!(concat!($what, " {} not found."), raw)))
                 }
             }
 
@@ -67,9 +64,7 @@ impl ClientId {
     pub fn parse(raw: &str) -> Result<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             && raw != "."
             && raw != "..";
         if ok {
@@ -102,10 +97,7 @@ mod tests {
         assert!(id.as_str().starts_with("job_"));
         assert_eq!(JobId::parse(id.as_str()).unwrap(), id);
         assert!(matches!(JobId::parse("asset_01"), Err(Error::NotFound(_))));
-        assert!(matches!(
-            JobId::parse("job_../../etc"),
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(JobId::parse("job_../../etc"), Err(Error::NotFound(_))));
         assert!(matches!(AssetId::parse("asset_"), Err(Error::NotFound(_))));
     }
 

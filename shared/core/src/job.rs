@@ -4,57 +4,25 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::capability::Capability;
 use crate::error::{Error, Result};
 use crate::ids::{AssetId, ClientId, JobId};
 use crate::spec::JobSpec;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Expired,
-    Cancelled,
-}
+named_values!(
+    /// Where a job is in its lifecycle.
+    JobStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Expired = "expired",
+        Cancelled = "cancelled",
+    }
+);
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 6] = [
-        Self::Queued,
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Expired,
-        Self::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(raw: &str, field: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "{field}: unknown status {raw:?}; expected one of {}",
-                    Self::ALL.map(Self::as_str).join(", ")
-                ))
-            })
-    }
-
     pub fn is_terminal(self) -> bool {
         !matches!(self, Self::Queued | Self::Running)
     }
@@ -64,8 +32,7 @@ impl JobStatus {
         use JobStatus::*;
         matches!(
             (self, next),
-            (Queued, Running | Failed | Expired | Cancelled)
-                | (Running, Succeeded | Failed | Expired | Cancelled)
+            (Queued, Running | Failed | Expired | Cancelled) | (Running, Succeeded | Failed | Expired | Cancelled)
         )
     }
 }
@@ -92,6 +59,13 @@ pub struct Job {
     pub next_poll_at: Option<DateTime<Utc>>,
     /// A job not finished by then becomes `expired`.
     pub deadline_at: DateTime<Utc>,
+    /// When a dispatch message was last sent for it (the reconciler re-sends after a grace
+    /// period, not at every pass).
+    #[serde(default)]
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// Submissions to the provider that failed transiently; the poller retries up to a limit.
+    #[serde(default)]
+    pub submit_attempts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -122,6 +96,8 @@ impl Job {
             upstream_task_id: None,
             next_poll_at: None,
             deadline_at,
+            dispatched_at: Some(now),
+            submit_attempts: 0,
             created_at: now,
             updated_at: now,
             started_at: None,
@@ -160,12 +136,7 @@ impl Job {
     }
 
     /// Records the upstream task and when to ask about it next.
-    pub fn await_upstream(
-        &mut self,
-        task_id: String,
-        next_poll_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) {
+    pub fn await_upstream(&mut self, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
         self.upstream_task_id = Some(task_id);
         self.next_poll_at = Some(next_poll_at);
         self.updated_at = now;
@@ -173,12 +144,7 @@ impl Job {
 
     /// Progress reported by the provider while running; never goes backwards, never reaches 100
     /// before the outputs are stored.
-    pub fn report_progress(
-        &mut self,
-        progress: u8,
-        next_poll_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) {
+    pub fn report_progress(&mut self, progress: u8, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
         self.progress = self.progress.max(progress.min(99));
         self.next_poll_at = Some(next_poll_at);
         self.updated_at = now;
@@ -246,8 +212,8 @@ mod tests {
 
     #[test]
     fn terminal_states_are_final() {
-        for terminal in JobStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
-            for next in JobStatus::ALL {
+        for terminal in JobStatus::ALL.iter().copied().filter(|s| s.is_terminal()) {
+            for next in JobStatus::ALL.iter().copied() {
                 assert!(!terminal.can_become(next), "{terminal:?} -> {next:?}");
             }
         }

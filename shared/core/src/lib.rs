@@ -2,6 +2,9 @@
 //! accept, how a job moves through its states, and the ports (traits) through which the engine
 //! reaches storage, queues, clocks and upstream providers. No I/O happens here.
 
+#[macro_use]
+mod names;
+
 pub mod asset;
 pub mod capability;
 pub mod error;

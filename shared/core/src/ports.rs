@@ -71,6 +71,9 @@ pub trait AssetStore: Send + Sync {
     /// Writes new assets, all or none; fails with `Conflict` if an id exists.
     async fn insert(&self, assets: &[Asset]) -> Result<()>;
 
+    /// Removes asset records (those that exist); used to undo a write that lost a race.
+    async fn delete(&self, assets: &[Asset]) -> Result<()>;
+
     /// The asset, if it exists and belongs to `client`.
     async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>>;
 
@@ -86,13 +89,7 @@ pub trait BlobStore: Send + Sync {
 
     /// A URL that serves the bytes, with `content_type` and a download file name, to anyone
     /// holding it until it expires after `ttl`.
-    async fn presign_get(
-        &self,
-        key: &BlobKey,
-        content_type: &str,
-        file_name: &str,
-        ttl: Duration,
-    ) -> Result<String>;
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String>;
 }
 
 /// The message that asks a worker to start a job. It carries ids, never the payload.
@@ -168,10 +165,7 @@ pub enum Submission {
     /// The provider answered at once.
     Finished(Vec<GeneratedFile>),
     /// The provider took the task; ask again after `poll_after`.
-    Accepted {
-        task_id: String,
-        poll_after: Duration,
-    },
+    Accepted { task_id: String, poll_after: Duration },
 }
 
 /// What a provider said about a task it took.

@@ -19,35 +19,6 @@ pub const PROMPT_MAX_CHARS: usize = 4000;
 pub const MAX_INPUTS: usize = 16;
 pub const URL_MAX_CHARS: usize = 2048;
 
-/// Declares a closed set of names a field accepts, with `parse` and the list for schemas.
-macro_rules! named_values {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text,)+ }
-            }
-
-            pub fn parse(raw: &str, field: &str) -> Result<Self> {
-                match raw {
-                    $($text => Ok(Self::$variant),)+
-                    _ => Err(Error::invalid(format!(
-                        "{field}: {raw:?} is not allowed; expected one of {}",
-                        Self::NAMES.join(", ")
-                    ))),
-                }
-            }
-        }
-    };
-}
-
 named_values!(
     /// Aspect ratios of `video.generate`.
     VideoRatio {
@@ -89,9 +60,7 @@ impl VideoResolution {
 pub fn parse_prompt(raw: Option<String>, field: &str) -> Result<Option<String>> {
     match raw {
         None => Ok(None),
-        Some(text) if text.trim().is_empty() => {
-            Err(Error::invalid(format!("{field}: must not be empty")))
-        }
+        Some(text) if text.trim().is_empty() => Err(Error::invalid(format!("{field}: must not be empty"))),
         Some(text) if text.chars().count() > PROMPT_MAX_CHARS => Err(Error::invalid(format!(
             "{field}: must be at most {PROMPT_MAX_CHARS} characters"
         ))),
@@ -106,8 +75,7 @@ pub fn parse_url(raw: &str, field: &str) -> Result<String> {
             "{field}: URL longer than {URL_MAX_CHARS} characters"
         )));
     }
-    let url = url::Url::parse(raw)
-        .map_err(|e| Error::invalid(format!("{field}: {raw:?} is not a valid URL ({e})")))?;
+    let url = url::Url::parse(raw).map_err(|e| Error::invalid(format!("{field}: {raw:?} is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(Error::invalid(format!(
             "{field}: only http and https URLs are accepted"
@@ -131,8 +99,7 @@ pub fn parse_asset_ids(raw: Vec<String>, field: &str) -> Result<Vec<AssetId>> {
     raw.iter()
         .enumerate()
         .map(|(i, id)| {
-            AssetId::parse(id)
-                .map_err(|_| Error::invalid(format!("{field}[{i}]: {id:?} is not an asset id")))
+            AssetId::parse(id).map_err(|_| Error::invalid(format!("{field}[{i}]: {id:?} is not an asset id")))
         })
         .collect()
 }
@@ -173,15 +140,12 @@ impl Material {
         let (url, asset_id) = match (url, asset_id) {
             (Some(url), None) => (Some(parse_url(&url, &format!("{field}.url"))?), None),
             (None, Some(id)) => {
-                let id = AssetId::parse(&id).map_err(|_| {
-                    Error::invalid(format!("{field}.assetId: {id:?} is not an asset id"))
-                })?;
+                let id = AssetId::parse(&id)
+                    .map_err(|_| Error::invalid(format!("{field}.assetId: {id:?} is not an asset id")))?;
                 (None, Some(id))
             }
             _ => {
-                return Err(Error::invalid(format!(
-                    "{field}: give exactly one of url or assetId"
-                )));
+                return Err(Error::invalid(format!("{field}: give exactly one of url or assetId")));
             }
         };
         Ok(Self {
@@ -255,9 +219,7 @@ impl ImageGenerateParams {
             }
         };
         if let Some(scale) = scale.filter(|s| *s > 100) {
-            return Err(Error::invalid(format!(
-                "scale: must be between 0 and 100, got {scale}"
-            )));
+            return Err(Error::invalid(format!("scale: must be between 0 and 100, got {scale}")));
         }
         Ok(Self {
             width: side(width, "width")?,
@@ -277,11 +239,7 @@ pub struct VideoSettings {
 }
 
 impl VideoSettings {
-    pub fn new(
-        ratio: Option<VideoRatio>,
-        duration: Option<u32>,
-        resolution: Option<VideoResolution>,
-    ) -> Result<Self> {
+    pub fn new(ratio: Option<VideoRatio>, duration: Option<u32>, resolution: Option<VideoResolution>) -> Result<Self> {
         let duration = duration.unwrap_or(DEFAULT_VIDEO_SECONDS);
         if !(VIDEO_MIN_SECONDS..=VIDEO_MAX_SECONDS).contains(&duration) {
             return Err(Error::invalid(format!(
@@ -321,12 +279,7 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// Checks what each capability requires beyond its fields' own rules.
-    pub fn new(
-        capability: Capability,
-        prompt: Option<String>,
-        inputs: Inputs,
-        params: Params,
-    ) -> Result<Self> {
+    pub fn new(capability: Capability, prompt: Option<String>, inputs: Inputs, params: Params) -> Result<Self> {
         let needs_prompt = !matches!(capability, Capability::ImageUpscale);
         if needs_prompt && prompt.is_none() {
             return Err(Error::invalid(format!("prompt: required for {capability}")));
@@ -376,10 +329,7 @@ mod tests {
     #[test]
     fn the_seven_ratios_and_three_resolutions_are_accepted() {
         for name in ["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] {
-            assert_eq!(
-                VideoRatio::parse(name, "settings.ratio").unwrap().as_str(),
-                name
-            );
+            assert_eq!(VideoRatio::parse(name, "settings.ratio").unwrap().as_str(), name);
         }
         assert!(message(VideoRatio::parse("2:1", "settings.ratio")).starts_with("settings.ratio"));
         for name in ["480p", "720p", "1080p"] {
@@ -390,19 +340,9 @@ mod tests {
 
     #[test]
     fn video_dimensions_follow_ratio_and_resolution() {
-        let portrait = VideoSettings::new(
-            Some(VideoRatio::Portrait),
-            Some(5),
-            Some(VideoResolution::P720),
-        )
-        .unwrap();
+        let portrait = VideoSettings::new(Some(VideoRatio::Portrait), Some(5), Some(VideoResolution::P720)).unwrap();
         assert_eq!(portrait.dimensions(), (720, 1280));
-        let wide = VideoSettings::new(
-            Some(VideoRatio::Wide),
-            Some(5),
-            Some(VideoResolution::P1080),
-        )
-        .unwrap();
+        let wide = VideoSettings::new(Some(VideoRatio::Wide), Some(5), Some(VideoResolution::P1080)).unwrap();
         assert_eq!(wide.dimensions(), (1920, 1080));
     }
 
@@ -410,18 +350,9 @@ mod tests {
     fn image_sides_are_bounded_and_default_to_1024() {
         let params = ImageGenerateParams::new(None, None, None, None, None).unwrap();
         assert_eq!((params.width, params.height), (1024, 1024));
-        assert!(
-            message(ImageGenerateParams::new(Some(63), None, None, None, None))
-                .starts_with("width")
-        );
-        assert!(
-            message(ImageGenerateParams::new(None, Some(4097), None, None, None))
-                .starts_with("height")
-        );
-        assert!(
-            message(ImageGenerateParams::new(None, None, Some(101), None, None))
-                .starts_with("scale")
-        );
+        assert!(message(ImageGenerateParams::new(Some(63), None, None, None, None)).starts_with("width"));
+        assert!(message(ImageGenerateParams::new(None, Some(4097), None, None, None)).starts_with("height"));
+        assert!(message(ImageGenerateParams::new(None, None, Some(101), None, None)).starts_with("scale"));
     }
 
     #[test]
@@ -434,17 +365,8 @@ mod tests {
             resolution: UpscaleResolution::K4,
         };
         assert!(JobSpec::new(Capability::ImageUpscale, None, inputs.clone(), upscale).is_ok());
-        let generate =
-            Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap());
-        assert!(
-            message(JobSpec::new(
-                Capability::ImageGenerate,
-                None,
-                inputs,
-                generate
-            ))
-            .starts_with("prompt")
-        );
+        let generate = Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap());
+        assert!(message(JobSpec::new(Capability::ImageGenerate, None, inputs, generate)).starts_with("prompt"));
     }
 
     #[test]
@@ -453,13 +375,7 @@ mod tests {
             resolution: UpscaleResolution::K2,
         };
         assert!(
-            message(JobSpec::new(
-                Capability::ImageUpscale,
-                None,
-                Inputs::default(),
-                upscale
-            ))
-            .starts_with("imageUrls")
+            message(JobSpec::new(Capability::ImageUpscale, None, Inputs::default(), upscale)).starts_with("imageUrls")
         );
         let one = Inputs {
             image_urls: vec!["https://example.com/a.png".into()],
@@ -476,23 +392,13 @@ mod tests {
             input_asset_ids: vec![AssetId::parse("asset_1").unwrap()],
             ..one
         };
-        assert!(
-            JobSpec::new(
-                Capability::ImageInpaint,
-                Some("x".into()),
-                two,
-                Params::ImageInpaint
-            )
-            .is_ok()
-        );
+        assert!(JobSpec::new(Capability::ImageInpaint, Some("x".into()), two, Params::ImageInpaint).is_ok());
     }
 
     #[test]
     fn urls_must_be_http_or_https() {
         assert!(parse_url("https://example.com/a.png", "imageUrls[0]").is_ok());
-        assert!(
-            message(parse_url("file:///etc/passwd", "imageUrls[0]")).starts_with("imageUrls[0]")
-        );
+        assert!(message(parse_url("file:///etc/passwd", "imageUrls[0]")).starts_with("imageUrls[0]"));
         assert!(message(parse_url("not a url", "inputUrls[1]")).starts_with("inputUrls[1]"));
     }
 

@@ -16,11 +16,7 @@ use subtle::ConstantTimeEq;
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// The path prefix under which the dev server serves signed blob URLs.
 pub const BLOB_ROUTE_PREFIX: &str = "/blobs/";
 
@@ -65,8 +61,7 @@ impl FileBlobStore {
     }
 
     fn signature(&self, key: &str, expires: i64, content_type: &str, file_name: &str) -> Vec<u8> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
         for part in [key, &expires.to_string(), content_type, file_name] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
@@ -91,8 +86,7 @@ impl FileBlobStore {
                 _ => {}
             }
         }
-        let (expires, content_type, file_name, signature) =
-            (expires?, content_type?, file_name?, signature?);
+        let (expires, content_type, file_name, signature) = (expires?, content_type?, file_name?, signature?);
         let expected = self.signature(key.as_str(), expires, &content_type, &file_name);
         let valid: bool = expected.ct_eq(&signature).into();
         let path = self.path_of(&key);
@@ -110,35 +104,21 @@ impl BlobStore for FileBlobStore {
         let path = self.path_of(key);
         let partial = path.with_extension("partial");
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(Error::internal)?;
+            tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
         }
         // Write then rename, so a reader never sees half a file.
-        tokio::fs::write(&partial, bytes)
-            .await
-            .map_err(Error::internal)?;
-        tokio::fs::rename(&partial, &path)
-            .await
-            .map_err(Error::internal)
+        tokio::fs::write(&partial, bytes).await.map_err(Error::internal)?;
+        tokio::fs::rename(&partial, &path).await.map_err(Error::internal)
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {
         match tokio::fs::remove_file(self.path_of(key)).await {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::internal(error))
-            }
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Error::internal(error)),
             _ => Ok(()),
         }
     }
 
-    async fn presign_get(
-        &self,
-        key: &BlobKey,
-        content_type: &str,
-        file_name: &str,
-        ttl: Duration,
-    ) -> Result<String> {
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String> {
         let expires = Utc::now().timestamp() + ttl.as_secs() as i64;
         let signature = hex::encode(self.signature(key.as_str(), expires, content_type, file_name));
         let query = url::form_urlencoded::Serializer::new(String::new())
@@ -153,9 +133,6 @@ impl BlobStore for FileBlobStore {
             .map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string())
             .collect::<Vec<_>>()
             .join("/");
-        Ok(format!(
-            "{}{BLOB_ROUTE_PREFIX}{path}?{query}",
-            self.base_url
-        ))
+        Ok(format!("{}{BLOB_ROUTE_PREFIX}{path}?{query}", self.base_url))
     }
 }

@@ -81,9 +81,7 @@ impl Database {
     {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut connection)
         })
         .await

@@ -30,13 +30,10 @@ impl SqliteQueue {
                 let mut stmt = conn
                     .prepare("SELECT body FROM dead_letters ORDER BY seq")
                     .map_err(sql)?;
-                let bodies = stmt
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .map_err(sql)?;
+                let bodies = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
                 let mut messages = Vec::new();
                 for body in bodies {
-                    messages
-                        .push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
+                    messages.push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
                 }
                 Ok(messages)
             })
@@ -72,8 +69,11 @@ impl DispatchQueue for SqliteQueue {
                     params![now, MAX_RECEIVES],
                 )
                 .map_err(sql)?;
-                tx.execute("DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2", params![now, MAX_RECEIVES])
-                    .map_err(sql)?;
+                tx.execute(
+                    "DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, MAX_RECEIVES],
+                )
+                .map_err(sql)?;
                 let mut deliveries = Vec::new();
                 {
                     let mut stmt = tx
@@ -90,7 +90,14 @@ impl DispatchQueue for SqliteQueue {
                         let (seq, body, count) = row.map_err(sql)?;
                         let message = serde_json::from_str(&body).map_err(Error::internal)?;
                         let receipt = format!("{seq}-{}", ulid::Ulid::new());
-                        deliveries.push((seq, Delivery { message, receipt, receive_count: count + 1 }));
+                        deliveries.push((
+                            seq,
+                            Delivery {
+                                message,
+                                receipt,
+                                receive_count: count + 1,
+                            },
+                        ));
                     }
                 }
                 for (seq, delivery) in &deliveries {

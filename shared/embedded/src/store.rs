@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
 use genrelay_core::{
-    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId,
-    JobStatus, Page, RequestFingerprint, Result,
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Page,
+    RequestFingerprint, Result,
 };
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
@@ -67,7 +67,13 @@ impl JobStore for SqliteStore {
                             "SELECT fingerprint, job_id, expires_at FROM idempotency
                              WHERE client_id = ?1 AND key = ?2 AND expires_at > ?3",
                             params![record.client_id.as_str(), record.key.as_str(), micros(job.created_at)],
-                            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
+                            |row| {
+                                Ok((
+                                    row.get::<_, String>(0)?,
+                                    row.get::<_, String>(1)?,
+                                    row.get::<_, i64>(2)?,
+                                ))
+                            },
                         )
                         .optional()
                         .map_err(sql)?;
@@ -229,12 +235,7 @@ impl JobStore for SqliteStore {
 }
 
 impl SqliteStore {
-    async fn select_jobs(
-        &self,
-        statement: &'static str,
-        time: i64,
-        limit: usize,
-    ) -> Result<Vec<Job>> {
+    async fn select_jobs(&self, statement: &'static str, time: i64, limit: usize) -> Result<Vec<Job>> {
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(statement).map_err(sql)?;
@@ -262,12 +263,31 @@ impl AssetStore for SqliteStore {
                     let inserted = tx
                         .execute(
                             "INSERT OR IGNORE INTO assets (id, client_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
-                            params![asset.id.as_str(), asset.client_id.as_str(), micros(asset.created_at), to_json(asset)?],
+                            params![
+                                asset.id.as_str(),
+                                asset.client_id.as_str(),
+                                micros(asset.created_at),
+                                to_json(asset)?
+                            ],
                         )
                         .map_err(sql)?;
                     if inserted == 0 {
                         return Err(Error::Conflict(format!("Asset {} already exists.", asset.id)));
                     }
+                }
+                tx.commit().map_err(sql)
+            })
+            .await
+    }
+
+    async fn delete(&self, assets: &[Asset]) -> Result<()> {
+        let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                for id in &ids {
+                    tx.execute("DELETE FROM assets WHERE id = ?1", params![id])
+                        .map_err(sql)?;
                 }
                 tx.commit().map_err(sql)
             })
@@ -293,8 +313,7 @@ impl AssetStore for SqliteStore {
 
     async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
         let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
-        let (after_time, after_id) =
-            position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
+        let (after_time, after_id) = position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
         let unbounded = after_id.is_empty();
         let (client, limit) = (client.clone(), query.limit);
         self.db
@@ -308,13 +327,7 @@ impl AssetStore for SqliteStore {
                     .map_err(sql)?;
                 let rows = stmt
                     .query_map(
-                        params![
-                            client.as_str(),
-                            unbounded,
-                            after_time,
-                            after_id,
-                            (limit + 1) as i64
-                        ],
+                        params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64],
                         |row| {
                             Ok((
                                 row.get::<_, String>(0)?,

@@ -2,9 +2,7 @@
 
 use genrelay_core::asset::parse_file_name;
 use genrelay_core::ports::AssetQuery;
-use genrelay_core::{
-    Asset, AssetId, AssetKind, AssetSource, BlobKey, ClientId, Error, Page, Result,
-};
+use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, BlobKey, ClientId, Error, Page, Result};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
@@ -24,12 +22,6 @@ pub struct UrlAsset {
     pub url: String,
     pub name: String,
     pub kind: AssetKind,
-}
-
-/// Where a download is served from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Download {
-    Redirect(String),
 }
 
 impl Engine {
@@ -72,10 +64,7 @@ impl Engine {
         let mut assets = Vec::with_capacity(staged.len());
         let mut result = Ok(());
         for (asset, bytes) in staged {
-            let key = asset
-                .blob_key
-                .clone()
-                .expect("stored files have a blob key");
+            let key = asset.blob_key.clone().expect("stored files have a blob key");
             result = self.deps.blobs.put(&key, bytes, &asset.content_type).await;
             if result.is_err() {
                 break;
@@ -87,20 +76,33 @@ impl Engine {
             result = self.deps.assets.insert(&assets).await;
         }
         if let Err(error) = result {
-            for key in &written {
-                if let Err(cleanup) = self.deps.blobs.delete(key).await {
-                    tracing::warn!(key = key.as_str(), error = %cleanup.chain(), "orphan blob left behind");
-                }
-            }
+            self.remove_blobs(&written).await;
             return Err(error);
         }
         Ok(assets)
     }
 
+    /// Undoes `store_files`: removes the records, then the blobs. Failures are logged: what is
+    /// left is unreachable (no job refers to it) and expires with the bucket's lifecycle.
+    pub(crate) async fn remove_assets(&self, assets: &[Asset]) {
+        if let Err(error) = self.deps.assets.delete(assets).await {
+            tracing::warn!(error = %error.chain(), "orphan asset records left behind");
+        }
+        let keys: Vec<BlobKey> = assets.iter().filter_map(|a| a.blob_key.clone()).collect();
+        self.remove_blobs(&keys).await;
+    }
+
+    async fn remove_blobs(&self, keys: &[BlobKey]) {
+        for key in keys {
+            if let Err(error) = self.deps.blobs.delete(key).await {
+                tracing::warn!(key = key.as_str(), error = %error.chain(), "orphan blob left behind");
+            }
+        }
+    }
+
     pub async fn register_url(&self, client: &ClientId, request: UrlAsset) -> Result<Asset> {
         let name = parse_file_name(&request.name, "name")?;
-        let content_type =
-            guess_type(&name).unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = guess_type(&name).unwrap_or_else(|| "application/octet-stream".to_owned());
         let asset = Asset {
             id: self.deps.ids.asset_id(),
             client_id: client.clone(),
@@ -115,10 +117,7 @@ impl Engine {
             job_id: None,
             created_at: self.deps.clock.now(),
         };
-        self.deps
-            .assets
-            .insert(std::slice::from_ref(&asset))
-            .await?;
+        self.deps.assets.insert(std::slice::from_ref(&asset)).await?;
         Ok(asset)
     }
 
@@ -134,9 +133,10 @@ impl Engine {
         self.deps.assets.list(client, query).await
     }
 
-    pub async fn download(&self, client: &ClientId, id: &AssetId) -> Result<Download> {
+    /// Where to download an asset: a signed, expiring URL (or the registered URL).
+    pub async fn download_url(&self, client: &ClientId, id: &AssetId) -> Result<String> {
         let asset = self.asset(client, id).await?;
-        Ok(Download::Redirect(self.fetchable_url(&asset).await?))
+        self.fetchable_url(&asset).await
     }
 
     /// A URL that serves the asset's bytes: a signed, expiring URL for stored files, the
@@ -151,10 +151,7 @@ impl Engine {
                     .await
             }
             (None, Some(url)) => Ok(url.clone()),
-            (None, None) => Err(Error::internal(format!(
-                "asset {} has neither blob nor URL",
-                asset.id
-            ))),
+            (None, None) => Err(Error::internal(format!("asset {} has neither blob nor URL", asset.id))),
         }
     }
 }

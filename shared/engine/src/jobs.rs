@@ -2,20 +2,21 @@
 
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
-    ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, Page,
-    RequestFingerprint, Result,
+    Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec,
+    Page, RequestFingerprint, Result,
 };
 
 use crate::{Engine, span};
 
 /// A validated request to create a job.
 #[derive(Debug, Clone)]
-pub struct Submission {
+pub struct NewJob {
     pub spec: JobSpec,
     pub webhook_url: Option<String>,
-    /// The client's Idempotency-Key and the fingerprint of the request it came with.
-    pub idempotency: Option<(IdempotencyKey, RequestFingerprint)>,
 }
+
+/// The client's Idempotency-Key and the fingerprint of the request it came with.
+pub type IdempotentRequest = (IdempotencyKey, RequestFingerprint);
 
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -24,37 +25,37 @@ pub struct Submitted {
     pub reused: bool,
 }
 
-const CANCEL_ATTEMPTS: usize = 3;
+const CANCEL_ATTEMPTS: usize = 10;
 
 impl Engine {
     /// Persists a new job (with its idempotency record, atomically) and asks a worker to start
     /// it. If the enqueue fails the job is still accepted: the reconciler dispatches jobs left
     /// queued.
-    pub async fn submit(&self, client: &ClientId, submission: Submission) -> Result<Submitted> {
-        self.check_input_assets(client, &submission.spec).await?;
+    pub async fn submit(
+        &self,
+        client: &ClientId,
+        new: NewJob,
+        idempotency: Option<IdempotentRequest>,
+    ) -> Result<Submitted> {
+        self.check_input_assets(client, &new.spec).await?;
         let now = self.deps.clock.now();
-        let key = submission
-            .idempotency
-            .as_ref()
-            .map(|(key, _)| key.as_str().to_owned());
+        let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
         let job = Job::new(
             self.deps.ids.job_id(),
             client.clone(),
-            submission.spec,
-            submission.webhook_url,
+            new.spec,
+            new.webhook_url,
             key,
             now,
             now + span(self.settings.job_timeout),
         );
-        let record = submission
-            .idempotency
-            .map(|(key, fingerprint)| IdempotencyRecord {
-                client_id: client.clone(),
-                key,
-                fingerprint,
-                job_id: job.id.clone(),
-                expires_at: now + span(self.settings.idempotency_ttl),
-            });
+        let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
+            client_id: client.clone(),
+            key,
+            fingerprint,
+            job_id: job.id.clone(),
+            expires_at: now + span(self.settings.idempotency_ttl),
+        });
         match self.deps.jobs.create(&job, record.as_ref()).await? {
             Created::Inserted => {
                 self.dispatch(&job).await;
@@ -69,17 +70,9 @@ impl Engine {
                         existing.key.as_str()
                     )));
                 }
-                let job = self
-                    .deps
-                    .jobs
-                    .get(client, &existing.job_id)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::internal(format!(
-                            "idempotency record points at missing job {}",
-                            existing.job_id
-                        ))
-                    })?;
+                let job = self.deps.jobs.get(client, &existing.job_id).await?.ok_or_else(|| {
+                    Error::internal(format!("idempotency record points at missing job {}", existing.job_id))
+                })?;
                 Ok(Submitted { job, reused: true })
             }
         }
@@ -87,14 +80,39 @@ impl Engine {
 
     /// Every asset a job names must be one of the client's.
     async fn check_input_assets(&self, client: &ClientId, spec: &JobSpec) -> Result<()> {
-        for id in spec.inputs.asset_ids() {
-            if self.deps.assets.get(client, id).await?.is_none() {
+        let images_only = spec.capability != Capability::VideoGenerate;
+        for (i, id) in spec.inputs.input_asset_ids.iter().enumerate() {
+            let field = format!("inputAssetIds[{i}]");
+            let asset = self.input_asset(client, id, &field).await?;
+            if images_only && asset.kind != AssetKind::Image {
                 return Err(Error::invalid(format!(
-                    "inputAssetIds: asset {id} not found"
+                    "{field}: asset {id} is {}, not an image",
+                    asset.kind
                 )));
             }
         }
+        for (i, material) in spec.inputs.materials.iter().enumerate() {
+            if let Some(id) = &material.asset_id {
+                let field = format!("materials[{i}].assetId");
+                let asset = self.input_asset(client, id, &field).await?;
+                if asset.kind.as_str() != material.kind.as_str() {
+                    return Err(Error::invalid(format!(
+                        "{field}: asset {id} is {}, but the material is {}",
+                        asset.kind, material.kind
+                    )));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// An asset a job names as input: it must be one of the client's.
+    async fn input_asset(&self, client: &ClientId, id: &AssetId, field: &str) -> Result<Asset> {
+        self.deps
+            .assets
+            .get(client, id)
+            .await?
+            .ok_or_else(|| Error::invalid(format!("{field}: asset {id} not found")))
     }
 
     /// Sends the dispatch message of a queued job. A failure is logged, not returned: the job is
@@ -110,11 +128,7 @@ impl Engine {
     }
 
     pub async fn job(&self, client: &ClientId, id: &JobId) -> Result<Job> {
-        self.deps
-            .jobs
-            .get(client, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.deps.jobs.get(client, id).await?.ok_or_else(|| not_found(id))
     }
 
     pub async fn jobs(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
@@ -123,22 +137,25 @@ impl Engine {
 
     /// queued or running → cancelled. A job that already ended is a conflict.
     pub async fn cancel(&self, client: &ClientId, id: &JobId) -> Result<Job> {
+        // Each lost race means the job moved (started, progressed); try again until it is
+        // cancelled or has ended.
         for _ in 0..CANCEL_ATTEMPTS {
             let current = self.job(client, id).await?;
+            if current.status.is_terminal() {
+                return Err(Error::Conflict(format!(
+                    "Job {id} is already {}; only queued or running jobs can be cancelled.",
+                    current.status
+                )));
+            }
             let mut cancelled = current.clone();
             cancelled.cancel(self.deps.clock.now())?;
-            if self
-                .deps
-                .jobs
-                .replace_if_status(&cancelled, current.status)
-                .await?
-            {
+            if self.deps.jobs.replace_if_status(&cancelled, current.status).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 return Ok(cancelled);
             }
         }
-        Err(Error::Conflict(format!(
-            "Job {id} changed while it was being cancelled; try again."
+        Err(Error::Unavailable(format!(
+            "job {id} kept changing while being cancelled"
         )))
     }
 }

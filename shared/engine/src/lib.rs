@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore};
 
-pub use assets::{Download, NewFile, UrlAsset};
-pub use jobs::{Submission, Submitted};
+pub use assets::{NewFile, UrlAsset};
+pub use jobs::{IdempotentRequest, NewJob, Submitted};
 pub use poller::PollReport;
 pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;
@@ -47,8 +47,10 @@ pub struct Settings {
     pub presign_ttl: Duration,
     /// How long an Idempotency-Key is remembered.
     pub idempotency_ttl: Duration,
-    /// Delay before asking a provider again after a failed poll.
+    /// Delay before asking a provider again after a failed poll or submission.
     pub poll_retry: Duration,
+    /// Transient submission failures tolerated before a job fails.
+    pub max_submit_attempts: u32,
 }
 
 impl Default for Settings {
@@ -58,10 +60,9 @@ impl Default for Settings {
             queued_grace: Duration::from_secs(60),
             submit_timeout: Duration::from_secs(5 * 60),
             presign_ttl: Duration::from_secs(15 * 60),
-            idempotency_ttl: Duration::from_secs(
-                genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60,
-            ),
+            idempotency_ttl: Duration::from_secs(genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60),
             poll_retry: Duration::from_secs(5),
+            max_submit_attempts: 5,
         }
     }
 }

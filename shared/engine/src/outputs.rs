@@ -1,5 +1,6 @@
 //! Finishing a job: its files become the client's assets, then the job ends. Every terminal
-//! transition is conditional: the first writer wins and a later one changes nothing.
+//! transition is conditional: the first writer wins and a later one changes nothing. A writer
+//! that loses removes the outputs it stored, so a cancelled job never leaves assets behind.
 
 use genrelay_core::ports::GeneratedFile;
 use genrelay_core::{Asset, AssetKind, AssetSource, BlobKey, Job, Result};
@@ -41,8 +42,12 @@ impl Engine {
             .collect();
         let assets = self.store_files(staged).await?;
         let mut done = job.clone();
-        done.succeed(assets.into_iter().map(|a| a.id).collect(), now)?;
-        self.end(job, done).await
+        done.succeed(assets.iter().map(|a| a.id.clone()).collect(), now)?;
+        let ending = self.end(job, done).await;
+        if !matches!(ending, Ok(Ending::Applied)) {
+            self.remove_assets(&assets).await;
+        }
+        ending
     }
 
     pub(crate) async fn fail(&self, job: &Job, reason: String) -> Result<Ending> {
@@ -58,12 +63,7 @@ impl Engine {
     }
 
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
-        if self
-            .deps
-            .jobs
-            .replace_if_status(&after, before.status)
-            .await?
-        {
+        if self.deps.jobs.replace_if_status(&after, before.status).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
             Ok(Ending::Applied)
         } else {

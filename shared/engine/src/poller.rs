@@ -16,11 +16,7 @@ pub struct PollReport {
 
 impl Engine {
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
-        let due = self
-            .deps
-            .jobs
-            .due_polls(self.deps.clock.now(), limit)
-            .await?;
+        let due = self.deps.jobs.due_polls(self.deps.clock.now(), limit).await?;
         let mut report = PollReport::default();
         for job in due {
             report.polled += 1;
@@ -43,13 +39,9 @@ impl Engine {
             return Ok(true);
         }
         if job.upstream_task_id.is_none() {
-            // The worker started the job but never recorded a submission: it died mid-way.
-            self.fail(
-                job,
-                "The job was interrupted before the generator accepted it.".into(),
-            )
-            .await?;
-            return Ok(true);
+            // The submission failed transiently, or the worker died before recording it.
+            self.submit_upstream(job).await?;
+            return Ok(false);
         }
         let provider = job
             .provider
@@ -57,25 +49,16 @@ impl Engine {
             .and_then(|name| self.deps.providers.by_name(name))
             .cloned();
         let Some(provider) = provider else {
-            self.fail(
-                job,
-                "The provider that took this job is no longer configured.".into(),
-            )
-            .await?;
+            self.fail(job, "The provider that took this job is no longer configured.".into())
+                .await?;
             return Ok(true);
         };
         match provider.poll(job).await {
-            Ok(PollOutcome::Running {
-                progress,
-                poll_after,
-            }) => {
+            Ok(PollOutcome::Running { progress, poll_after }) => {
                 let mut waiting = job.clone();
                 let now = self.deps.clock.now();
                 waiting.report_progress(progress, now + span(poll_after), now);
-                self.deps
-                    .jobs
-                    .replace_if_status(&waiting, JobStatus::Running)
-                    .await?;
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
                 Ok(false)
             }
             Ok(PollOutcome::Succeeded(files)) => {
@@ -94,10 +77,7 @@ impl Engine {
                 }
                 let mut waiting = job.clone();
                 waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
-                self.deps
-                    .jobs
-                    .replace_if_status(&waiting, JobStatus::Running)
-                    .await?;
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
                 Ok(false)
             }
         }

@@ -14,10 +14,7 @@ pub struct ProviderRegistry {
 impl ProviderRegistry {
     /// A registry that sends every capability to `provider`.
     pub fn all_to(provider: Arc<dyn Provider>) -> Self {
-        let by_capability = Capability::ALL
-            .into_iter()
-            .map(|c| (c, provider.clone()))
-            .collect();
+        let by_capability = Capability::ALL.iter().copied().map(|c| (c, provider.clone())).collect();
         Self { by_capability }
     }
 

@@ -1,7 +1,7 @@
 //! The reconciler: jobs left `queued` (a lost or failed enqueue, a crashed worker) are
-//! dispatched again, or expire once past their deadline.
+//! dispatched again (at most once per grace period), or expire once past their deadline.
 
-use genrelay_core::Result;
+use genrelay_core::{JobStatus, Result};
 
 use crate::{Engine, span};
 
@@ -20,8 +20,22 @@ impl Engine {
             if job.is_past_deadline(now) {
                 self.expire(&job).await?;
                 report.expired += 1;
-            } else {
-                self.dispatch(&job).await;
+                continue;
+            }
+            // Re-send at most once per grace period, whatever the backlog: record the dispatch
+            // first (conditionally, so a job that started meanwhile is left alone).
+            if job.dispatched_at.is_some_and(|at| at > cutoff) {
+                continue;
+            }
+            let mut redispatched = job.clone();
+            redispatched.dispatched_at = Some(now);
+            if self
+                .deps
+                .jobs
+                .replace_if_status(&redispatched, JobStatus::Queued)
+                .await?
+            {
+                self.dispatch(&redispatched).await;
                 report.redispatched += 1;
             }
         }

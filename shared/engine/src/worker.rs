@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{Error, Job, JobStatus, Result};
+use genrelay_core::{AssetKind, Error, Job, JobStatus, Result};
 
 use crate::{Engine, span};
 
@@ -13,12 +14,7 @@ impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
     /// `Err` means a transient failure, and the message should be delivered again.
     pub async fn run_dispatch(&self, message: &DispatchMessage) -> Result<()> {
-        let Some(job) = self
-            .deps
-            .jobs
-            .get(&message.client_id, &message.job_id)
-            .await?
-        else {
+        let Some(job) = self.deps.jobs.get(&message.client_id, &message.job_id).await? else {
             tracing::warn!(job_id = %message.job_id, "dispatch for an unknown job dropped");
             return Ok(());
         };
@@ -30,82 +26,92 @@ impl Engine {
             self.expire(&job).await?;
             return Ok(());
         }
-        let Some(provider) = self
-            .deps
-            .providers
-            .for_capability(job.capability())
-            .cloned()
-        else {
-            self.fail(
-                &job,
-                format!("No provider is configured for {}.", job.capability()),
-            )
-            .await?;
+        let Some(provider) = self.deps.providers.for_capability(job.capability()).cloned() else {
+            self.fail(&job, format!("No provider is configured for {}.", job.capability()))
+                .await?;
             return Ok(());
         };
         let mut running = job.clone();
         running.start(provider.name(), now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
         running.next_poll_at = Some(now + span(self.settings.submit_timeout));
-        if !self
-            .deps
-            .jobs
-            .replace_if_status(&running, JobStatus::Queued)
-            .await?
-        {
+        if !self.deps.jobs.replace_if_status(&running, JobStatus::Queued).await? {
             return Ok(());
         }
         tracing::info!(job_id = %job.id, provider = provider.name(), "job started");
+        self.submit_upstream(&running).await
+    }
 
-        let inputs = match self.resolve_inputs(&running).await {
+    /// Hands a running job to its provider and records the answer: the outputs of a provider
+    /// that finished at once, or the upstream task and when to poll it. A transient failure is
+    /// retried by the poller (up to `max_submit_attempts`); a rejection fails the job.
+    pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
+        let provider = job
+            .provider
+            .as_deref()
+            .and_then(|name| self.deps.providers.by_name(name))
+            .cloned();
+        let Some(provider) = provider else {
+            self.fail(job, "The provider that took this job is no longer configured.".into())
+                .await?;
+            return Ok(());
+        };
+        let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
             Err(error) => {
-                self.fail(&running, format!("An input could not be resolved: {error}"))
+                self.fail(job, format!("An input could not be resolved: {error}"))
                     .await?;
                 return Ok(());
             }
         };
-        match provider.submit(&running, &inputs).await {
+        let now = self.deps.clock.now();
+        let mut waiting = job.clone();
+        match provider.submit(job, &inputs).await {
             Ok(Submission::Finished(files)) => {
-                self.succeed(&running, files).await?;
+                self.succeed(job, files).await?;
             }
-            Ok(Submission::Accepted {
-                task_id,
-                poll_after,
-            }) => {
-                let mut waiting = running.clone();
-                let now = self.deps.clock.now();
+            Ok(Submission::Accepted { task_id, poll_after }) => {
                 waiting.await_upstream(task_id, now + span(poll_after), now);
-                self.deps
-                    .jobs
-                    .replace_if_status(&waiting, JobStatus::Running)
-                    .await?;
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+            }
+            Err(error) if is_transient(&error) && job.submit_attempts + 1 < self.settings.max_submit_attempts => {
+                tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed; will retry");
+                waiting.submit_attempts += 1;
+                waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
+                waiting.updated_at = now;
+                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
             }
             Err(error) => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed");
-                self.fail(&running, client_reason(&error)).await?;
+                self.fail(job, client_reason(&error)).await?;
             }
         }
         Ok(())
     }
 
-    /// The job's inputs as URLs the provider can fetch: stored assets get signed URLs.
+    /// The job's inputs as URLs the provider can fetch: stored assets, named by id or by one of
+    /// our download URLs, get signed URLs.
     async fn resolve_inputs(&self, job: &Job) -> Result<ResolvedInputs> {
-        let mut resolved = ResolvedInputs::default();
         let inputs = &job.spec.inputs;
-        resolved.images.extend(inputs.image_urls.iter().cloned());
+        let mut resolved = ResolvedInputs::default();
+        for url in &inputs.image_urls {
+            resolved.images.push(self.resolve_url(job, url).await?);
+        }
         for id in &inputs.input_asset_ids {
             let asset = self.asset(&job.client_id, id).await?;
-            resolved.images.push(self.fetchable_url(&asset).await?);
+            let url = self.fetchable_url(&asset).await?;
+            match asset.kind {
+                AssetKind::Image => resolved.images.push(url),
+                _ => resolved.others.push(url),
+            }
         }
-        resolved.others.extend(inputs.input_urls.iter().cloned());
+        for url in &inputs.input_urls {
+            resolved.others.push(self.resolve_url(job, url).await?);
+        }
         for material in &inputs.materials {
             let url = match (&material.url, &material.asset_id) {
-                (Some(url), _) => url.clone(),
-                (None, Some(id)) => {
-                    self.fetchable_url(&self.asset(&job.client_id, id).await?)
-                        .await?
-                }
+                (Some(url), _) => self.resolve_url(job, url).await?,
+                (None, Some(id)) => self.fetchable_url(&self.asset(&job.client_id, id).await?).await?,
                 (None, None) => continue,
             };
             match material.kind {
@@ -115,21 +121,19 @@ impl Engine {
         }
         Ok(resolved)
     }
-}
 
-/// What a client may read about a provider error: the upstream's own message, or a generic
-/// sentence for internal failures (their detail goes to the log only).
-pub(crate) fn client_reason(error: &Error) -> String {
-    match error {
-        Error::Upstream(message) | Error::Invalid(message) => {
-            format!("The generator rejected the job: {message}")
+    /// A URL as given, unless it is the download URL of one of the job's client's assets.
+    async fn resolve_url(&self, job: &Job, url: &str) -> Result<String> {
+        let own = match asset_of_download_url(url) {
+            Some(id) => self.deps.assets.get(&job.client_id, &id).await?,
+            None => None,
+        };
+        match own {
+            Some(asset) => self.fetchable_url(&asset).await,
+            None => Ok(url.to_owned()),
         }
-        Error::Unavailable(_) => "The generator is temporarily unavailable.".to_owned(),
-        _ => "The generator failed unexpectedly.".to_owned(),
     }
-}
 
-impl Engine {
     /// One pass of a queue-pulling worker (the dev server's; on Lambda, SQS pushes batches to
     /// `run_dispatch`): receive up to `max` messages, run each, acknowledge those that are done.
     /// Unacknowledged messages come back after `visibility`. Returns how many were received.
@@ -146,5 +150,19 @@ impl Engine {
             }
         }
         Ok(deliveries.len())
+    }
+}
+
+fn is_transient(error: &Error) -> bool {
+    matches!(error, Error::Unavailable(_) | Error::Internal(_))
+}
+
+/// What a client may read about a provider error: the upstream's own message, or a generic
+/// sentence for internal failures (their detail goes to the log only).
+pub(crate) fn client_reason(error: &Error) -> String {
+    match error {
+        Error::Upstream(message) | Error::Invalid(message) => format!("The generator rejected the job: {message}"),
+        Error::Unavailable(_) => "The generator is temporarily unavailable.".to_owned(),
+        _ => "The generator failed unexpectedly.".to_owned(),
     }
 }

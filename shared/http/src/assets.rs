@@ -1,13 +1,13 @@
 //! `/api/v1/assets`: upload files (multipart) or register URLs (JSON), read, list, download.
 
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use genrelay_core::ports::AssetQuery;
 use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetId, AssetKind};
-use genrelay_engine::{Download, NewFile, UrlAsset};
+use genrelay_engine::{NewFile, UrlAsset};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{PublicBase, ResourceId};
 use crate::json::{JsonBody, is_json};
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
 use crate::views::{AssetEnvelope, AssetPage, AssetView, CreatedAssets};
@@ -74,39 +75,26 @@ pub struct UploadForm {
 async fn create_assets(
     State(state): State<AppState>,
     Caller(client): Caller,
+    PublicBase(base): PublicBase,
     request: Request,
 ) -> Result<Response, ApiError> {
     let assets = if is_json(request.headers()) {
-        let JsonBody { body, .. } =
-            JsonBody::<RegisterUrlBody>::from_request(request, &state).await?;
+        let JsonBody { body, .. } = JsonBody::<RegisterUrlBody>::from_request(request, &state).await?;
         vec![state.engine.register_url(&client, url_asset(body)?).await?]
     } else if is_multipart(&request) {
         let multipart = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("files: {}", e.body_text())))?;
-        state
-            .engine
-            .upload(&client, read_files(multipart).await?)
-            .await?
+        state.engine.upload(&client, read_files(multipart).await?).await?
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be multipart/form-data (field files) or application/json ({url, name, kind}).",
         ));
     };
-    let views: Vec<AssetView> = assets.into_iter().map(AssetView::from).collect();
-    let asset = views
-        .first()
-        .cloned()
-        .expect("an upload creates at least one asset");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedAssets {
-            asset,
-            assets: views,
-        }),
-    )
-        .into_response())
+    let views: Vec<AssetView> = assets.into_iter().map(|asset| AssetView::new(asset, &base)).collect();
+    let asset = views.first().cloned().expect("an upload creates at least one asset");
+    Ok((StatusCode::CREATED, Json(CreatedAssets { asset, assets: views })).into_response())
 }
 
 fn is_multipart(request: &Request) -> bool {
@@ -118,9 +106,7 @@ fn is_multipart(request: &Request) -> bool {
 }
 
 fn url_asset(body: RegisterUrlBody) -> Result<UrlAsset, ApiError> {
-    let raw = body
-        .url
-        .ok_or_else(|| ApiError::bad_request("url: required"))?;
+    let raw = body.url.ok_or_else(|| ApiError::bad_request("url: required"))?;
     let url = parse_url(&raw, "url")?;
     let name = match body.name {
         Some(name) => name,
@@ -149,9 +135,10 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<NewFile>, ApiError> 
             continue;
         }
         let index = files.len();
-        let name = field.file_name().map(str::to_owned).ok_or_else(|| {
-            ApiError::bad_request(format!("files[{index}]: a file name is required"))
-        })?;
+        let name = field
+            .file_name()
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::bad_request(format!("files[{index}]: a file name is required")))?;
         let content_type = field.content_type().map(str::to_owned);
         let bytes = field.bytes().await.map_err(multipart_error)?;
         files.push(NewFile {
@@ -170,10 +157,7 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
             format!("The upload exceeds {MAX_UPLOAD_BYTES} bytes."),
         )
     } else {
-        ApiError::bad_request(format!(
-            "files: malformed multipart body ({})",
-            error.body_text()
-        ))
+        ApiError::bad_request(format!("files: malformed multipart body ({})", error.body_text()))
     }
 }
 
@@ -191,11 +175,12 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
 async fn get_asset(
     State(state): State<AppState>,
     Caller(client): Caller,
-    Path(id): Path<String>,
+    PublicBase(base): PublicBase,
+    ResourceId(id): ResourceId,
 ) -> Result<Json<AssetEnvelope>, ApiError> {
     let asset = state.engine.asset(&client, &AssetId::parse(&id)?).await?;
     Ok(Json(AssetEnvelope {
-        asset: asset.into(),
+        asset: AssetView::new(asset, &base),
     }))
 }
 
@@ -214,12 +199,9 @@ async fn get_asset(
 async fn download_asset(
     State(state): State<AppState>,
     Caller(client): Caller,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
-    let Download::Redirect(location) = state
-        .engine
-        .download(&client, &AssetId::parse(&id)?)
-        .await?;
+    let location = state.engine.download_url(&client, &AssetId::parse(&id)?).await?;
     let headers = [
         (header::LOCATION, location),
         (header::CACHE_CONTROL, "no-store".to_owned()),
@@ -246,6 +228,7 @@ const LIST_PARAMETERS: [&str; 2] = ["limit", "cursor"];
 async fn list_assets(
     State(state): State<AppState>,
     Caller(client): Caller,
+    PublicBase(base): PublicBase,
     query: QueryPairs,
 ) -> Result<Json<AssetPage>, ApiError> {
     let mut paging = new_paging();
@@ -265,7 +248,11 @@ async fn list_assets(
         )
         .await?;
     Ok(Json(AssetPage {
-        assets: page.items.into_iter().map(AssetView::from).collect(),
+        assets: page
+            .items
+            .into_iter()
+            .map(|asset| AssetView::new(asset, &base))
+            .collect(),
         next: page.next.map(|c| c.as_str().to_owned()),
     }))
 }

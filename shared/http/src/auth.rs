@@ -21,21 +21,22 @@ impl ApiKeys {
     /// Parses `clientId:key,clientId:key`. Errors never repeat a key.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut entries = Vec::new();
-        for (i, entry) in spec
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .enumerate()
-        {
+        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             let (client, key) = entry
                 .split_once(':')
                 .ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
-            let client =
-                ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
+            let client = ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
             if key.trim().is_empty() {
                 return Err(format!("entry {} ({client}) has an empty key", i + 1));
             }
-            entries.push((client, digest(key.trim())));
+            let digest = digest(key.trim());
+            if entries.iter().any(|(_, existing)| *existing == digest) {
+                return Err(format!(
+                    "entry {} ({client}) repeats a key given to an earlier client",
+                    i + 1
+                ));
+            }
+            entries.push((client, digest));
         }
         if entries.is_empty() {
             return Err("no keys given".to_owned());
@@ -75,10 +76,7 @@ pub struct Caller(pub ClientId);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
         let bearer = headers
             .get(axum::http::header::AUTHORIZATION)
@@ -86,14 +84,14 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
-        let header_key = headers
-            .get(API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
+        let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
         bearer
             .or(header_key)
             .and_then(|key| state.keys.authenticate(key))
-            .map(Caller)
+            .map(|client| {
+                tracing::Span::current().record("client_id", client.as_str());
+                Caller(client)
+            })
             .ok_or_else(|| Error::Unauthorized.into())
     }
 }
@@ -117,5 +115,6 @@ mod tests {
         assert!(!error.contains("secret-1"));
         assert!(ApiKeys::parse("").is_err());
         assert!(ApiKeys::parse("a:").is_err());
+        assert!(ApiKeys::parse("a:same,b:same").unwrap_err().contains("repeats"));
     }
 }

@@ -48,9 +48,7 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %error.chain(), "request failed");
             let message = match status {
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    "The service is temporarily unavailable; try again."
-                }
+                StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable; try again.",
                 _ => "Internal server error.",
             };
             return Self::new(status, message);
@@ -61,21 +59,12 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(ErrorBody {
-                error: self.message,
-            }),
-        )
-            .into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }
 
 pub async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("No route for {method} {}.", uri.path()),
-    )
+    ApiError::new(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -1,17 +1,16 @@
 //! `/api/v1/jobs`: create (idempotent), read, list, cancel.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::ports::JobQuery;
 use genrelay_core::spec::{
-    ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution,
-    VideoRatio, VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url,
-    parse_urls,
+    ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
+    VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
-use genrelay_core::{Capability, IdempotencyKey, JobId, JobSpec, JobStatus, RequestFingerprint};
-use genrelay_engine::Submission;
+use genrelay_core::{Capability, JobId, JobSpec, JobStatus, RequestFingerprint};
+use genrelay_engine::NewJob;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,12 +19,11 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Idempotency, ResourceId};
 use crate::json::JsonBody;
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
 use crate::request_log::LoggedJob;
 use crate::views::{CreatedJobEnvelope, JobEnvelope, JobPage, JobView};
-
-pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -107,7 +105,7 @@ pub struct MaterialBody {
     pub label: Option<String>,
 }
 
-impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
+impl TryFrom<CreateJobBody> for NewJob {
     type Error = genrelay_core::Error;
 
     fn try_from(body: CreateJobBody) -> Result<Self, Self::Error> {
@@ -123,9 +121,9 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
             .enumerate()
             .map(|(i, m)| {
                 let field = format!("materials[{i}]");
-                let kind = m.kind.ok_or_else(|| {
-                    genrelay_core::Error::invalid(format!("{field}.type: required"))
-                })?;
+                let kind = m
+                    .kind
+                    .ok_or_else(|| genrelay_core::Error::invalid(format!("{field}.type: required")))?;
                 let kind = MaterialType::parse(&kind, &format!("{field}.type"))?;
                 Material::new(kind, m.url, m.asset_id, m.label, &field)
             })
@@ -133,10 +131,7 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
         let inputs = Inputs {
             image_urls: parse_urls(body.image_urls.unwrap_or_default(), "imageUrls")?,
             input_urls: parse_urls(body.input_urls.unwrap_or_default(), "inputUrls")?,
-            input_asset_ids: parse_asset_ids(
-                body.input_asset_ids.unwrap_or_default(),
-                "inputAssetIds",
-            )?,
+            input_asset_ids: parse_asset_ids(body.input_asset_ids.unwrap_or_default(), "inputAssetIds")?,
             materials,
         };
         let params = match capability {
@@ -144,9 +139,7 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
                 body.width,
                 body.height,
                 body.scale,
-                body.quality
-                    .map(|q| ImageQuality::parse(&q, "quality"))
-                    .transpose()?,
+                body.quality.map(|q| ImageQuality::parse(&q, "quality")).transpose()?,
                 body.force_single,
             )?),
             Capability::ImageInpaint => Params::ImageInpaint,
@@ -176,14 +169,11 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
                 )?)
             }
         };
-        let webhook_url = body
-            .webhook_url
-            .map(|url| parse_url(&url, "webhookUrl"))
-            .transpose()?;
-        Ok((
-            JobSpec::new(capability, prompt, inputs, params)?,
+        let webhook_url = body.webhook_url.map(|url| parse_url(&url, "webhookUrl")).transpose()?;
+        Ok(NewJob {
+            spec: JobSpec::new(capability, prompt, inputs, params)?,
             webhook_url,
-        ))
+        })
     }
 }
 
@@ -206,33 +196,11 @@ impl TryFrom<CreateJobBody> for (JobSpec, Option<String>) {
 async fn create_job(
     State(state): State<AppState>,
     Caller(client): Caller,
-    headers: HeaderMap,
+    Idempotency(key): Idempotency,
     JsonBody { body, value }: JsonBody<CreateJobBody>,
 ) -> Result<Response, ApiError> {
-    let idempotency = match headers.get(IDEMPOTENCY_HEADER) {
-        None => None,
-        Some(raw) => {
-            let raw = raw
-                .to_str()
-                .map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
-            Some((
-                IdempotencyKey::parse(raw)?,
-                RequestFingerprint::of_json(&value),
-            ))
-        }
-    };
-    let (spec, webhook_url) = body.try_into()?;
-    let submitted = state
-        .engine
-        .submit(
-            &client,
-            Submission {
-                spec,
-                webhook_url,
-                idempotency,
-            },
-        )
-        .await?;
+    let idempotency = key.map(|key| (key, RequestFingerprint::of_json(&value)));
+    let submitted = state.engine.submit(&client, body.try_into()?, idempotency).await?;
     let status = if submitted.reused {
         StatusCode::OK
     } else {
@@ -266,7 +234,7 @@ async fn create_job(
 async fn get_job(
     State(state): State<AppState>,
     Caller(client): Caller,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let job = state.engine.job(&client, &JobId::parse(&id)?).await?;
     Ok(job_response(job))
@@ -287,7 +255,7 @@ async fn get_job(
 async fn cancel_job(
     State(state): State<AppState>,
     Caller(client): Caller,
-    Path(id): Path<String>,
+    ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let job = state.engine.cancel(&client, &JobId::parse(&id)?).await?;
     Ok(job_response(job))
@@ -350,10 +318,19 @@ async fn list_jobs(
     }))
 }
 
+/// An ISO 8601 time: with an offset (`2026-05-29T15:54:13+08:00`), without one (taken as UTC),
+/// or a date alone (its midnight, UTC).
 fn parse_time(raw: &str, field: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
     // A '+' of a UTC offset arrives as a space when the client did not escape it.
-    chrono::DateTime::parse_from_rfc3339(&raw.replace(' ', "+"))
-        .map(|t| t.with_timezone(&chrono::Utc))
+    let raw = raw.trim().replace(' ', "+");
+    DateTime::parse_from_rfc3339(&raw)
+        .map(|time| time.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M:%S%.f").map(|time| time.and_utc()))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
+                .map(|date| date.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        })
         .map_err(|_| {
             ApiError::bad_request(format!(
                 "{field}: expected an ISO 8601 time such as 2026-05-29T15:54:13Z, got {raw:?}"

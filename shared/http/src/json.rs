@@ -42,11 +42,7 @@ pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Reads a body of at most `limit` bytes (413 beyond).
-pub async fn read_limited<S: Send + Sync>(
-    request: Request,
-    state: &S,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
+pub async fn read_limited<S: Send + Sync>(request: Request, state: &S, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -61,18 +57,13 @@ pub async fn read_limited<S: Send + Sync>(
     if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let bytes = Bytes::from_request(request, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
-            } else {
-                ApiError::bad_request(format!(
-                    "The request body could not be read: {}",
-                    rejection.body_text()
-                ))
-            }
-        })?;
+    let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("The request body could not be read: {}", rejection.body_text()))
+        }
+    })?;
     if bytes.len() > limit {
         return Err(too_large());
     }
@@ -80,12 +71,10 @@ pub async fn read_limited<S: Send + Sync>(
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}.")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}.")))?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "The request body must be a JSON object.",
-        ));
+        return Err(ApiError::bad_request("The request body must be a JSON object."));
     }
     let body = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();

@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod error;
+mod extract;
 mod jobs;
 mod json;
 mod meta;

@@ -51,7 +51,8 @@ pub struct CapabilityList {
 )]
 async fn capabilities(_caller: Caller) -> Json<CapabilityList> {
     let capabilities = Capability::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .map(|capability| CapabilityView {
             capability,
             description: capability.description(),

@@ -19,16 +19,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|e| {
-                ApiError::bad_request(format!("Malformed query string: {}", e.body_text()))
-            })?;
+            .map_err(|e| ApiError::bad_request(format!("Malformed query string: {}", e.body_text())))?;
         // An empty value (`status=`) means the parameter was not given, as UI forms send it.
-        Ok(Self(
-            pairs
-                .into_iter()
-                .filter(|(_, value)| !value.is_empty())
-                .collect(),
-        ))
+        Ok(Self(pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect()))
     }
 }
 
@@ -73,9 +66,7 @@ impl QueryPairs {
     pub fn unique(&self) -> Result<&[(String, String)], ApiError> {
         for (i, (name, _)) in self.0.iter().enumerate() {
             if self.0[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(ApiError::bad_request(format!(
-                    "{name}: given more than once"
-                )));
+                return Err(ApiError::bad_request(format!("{name}: given more than once")));
             }
         }
         Ok(&self.0)

@@ -2,6 +2,7 @@
 //! or storage details), and the envelopes around them.
 
 use chrono::{DateTime, Utc};
+use genrelay_core::asset::download_path;
 use genrelay_core::spec::{Material, Params};
 use genrelay_core::{Asset, AssetKind, AssetSource, Capability, Job, JobStatus};
 use serde::Serialize;
@@ -106,8 +107,9 @@ pub struct AssetView {
     pub size: Option<u64>,
     /// SHA-256 of the bytes (hex); null for registered URLs.
     pub sha256: Option<String>,
-    /// The registered URL (source `url`); null for stored files.
-    pub url: Option<String>,
+    /// A URL for the asset, usable in `imageUrls`/`inputUrls` of a job: the registered URL
+    /// (source `url`), or this API's download URL for stored files.
+    pub url: String,
     /// Where to download the asset (with the API key); answers a redirect to a short-lived URL.
     pub download_url: String,
     /// The job that produced it (source `output`).
@@ -115,10 +117,13 @@ pub struct AssetView {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<Asset> for AssetView {
-    fn from(asset: Asset) -> Self {
+impl AssetView {
+    /// The asset as seen by a client that called the API at `base` (`scheme://host`).
+    pub fn new(asset: Asset, base: &str) -> Self {
+        let download_url = format!("{base}{}", download_path(&asset.id));
         Self {
-            download_url: format!("/api/v1/assets/{}/download", asset.id),
+            url: asset.url.unwrap_or_else(|| download_url.clone()),
+            download_url,
             id: asset.id.to_string(),
             kind: asset.kind,
             source: asset.source,
@@ -126,7 +131,6 @@ impl From<Asset> for AssetView {
             content_type: asset.content_type,
             size: asset.size,
             sha256: asset.sha256,
-            url: asset.url,
             job_id: asset.job_id.map(|id| id.to_string()),
             created_at: asset.created_at,
         }

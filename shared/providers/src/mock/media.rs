@@ -42,8 +42,8 @@ use less_avc::nal_unit::{NalRefIdc, NalUnit, NalUnitType};
 use less_avc::ycbcr_image::{DataPlane, Planes, YCbCrImage};
 use less_avc::{BitDepth, LessEncoder, RbspData};
 use mp4::{
-    AvcConfig, BoxHeader, BoxType, MediaConfig, MoovBox, Mp4Box, Mp4Config, Mp4Sample, Mp4Writer,
-    ReadBox, TrackConfig, TrackType, WriteBox,
+    AvcConfig, BoxHeader, BoxType, MediaConfig, MoovBox, Mp4Box, Mp4Config, Mp4Sample, Mp4Writer, ReadBox, TrackConfig,
+    TrackType, WriteBox,
 };
 
 /// Largest side (in pixels) of a generated MP4.
@@ -133,11 +133,7 @@ impl Scene {
         let gradient_angle = rng.range(0.0, TAU);
         let stripe_angle = rng.range(0.0, TAU);
         Self {
-            hues: [
-                base_hue,
-                base_hue + rng.range(0.2, 0.5),
-                base_hue + rng.range(0.5, 0.8),
-            ],
+            hues: [base_hue, base_hue + rng.range(0.2, 0.5), base_hue + rng.range(0.5, 0.8)],
             saturation: rng.range(0.55, 0.9),
             gradient_dir: (gradient_angle.cos(), gradient_angle.sin()),
             ring_center: (rng.range(0.15, 0.85), rng.range(0.15, 0.85)),
@@ -201,10 +197,7 @@ impl Shader<'_> {
         let g = (du * s.gradient_dir.0 + dv * s.gradient_dir.1 + 0.5).clamp(0.0, 1.0);
         let mut rgb = lerp3(self.color_a, self.color_b, g);
 
-        let (rx, ry) = (
-            (u - s.ring_center.0) * self.sx,
-            (v - s.ring_center.1) * self.sy,
-        );
+        let (rx, ry) = ((u - s.ring_center.0) * self.sx, (v - s.ring_center.1) * self.sy);
         let dist = (rx * rx + ry * ry).sqrt();
         let ring = 0.5 + 0.5 * (TAU * (dist * s.ring_freq - self.ring_phase)).cos();
         rgb = lerp3(rgb, self.color_c, 0.55 * ring * ring * ring);
@@ -444,9 +437,7 @@ fn build_sps(width: u32, height: u32, fps: u32) -> Vec<u8> {
     bw.ue(0); // max_num_reorder_frames: output each frame immediately
     bw.ue(1); // max_dec_frame_buffering
 
-    let rbsp = RbspData {
-        data: bw.into_rbsp(),
-    };
+    let rbsp = RbspData { data: bw.into_rbsp() };
     NalUnit::new(NalRefIdc::Three, NalUnitType::SequenceParameterSet, rbsp).to_nal_unit()
 }
 
@@ -599,12 +590,7 @@ pub fn render_mp4(prompt: &str, width: u32, height: u32, duration_secs: u32) -> 
 /// Errors from less-avc or mp4; neither is expected for in-memory output.
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-fn encode_mp4(
-    prompt: &str,
-    width: u32,
-    height: u32,
-    duration_secs: u32,
-) -> Result<Vec<u8>, AnyError> {
+fn encode_mp4(prompt: &str, width: u32, height: u32, duration_secs: u32) -> Result<Vec<u8>, AnyError> {
     let (width, height) = mp4_size(width, height);
     let fps = mp4_fps(width, height);
     let duration_secs = duration_secs.clamp(1, 15);
@@ -637,9 +623,7 @@ fn encode_mp4(
         &Mp4Config {
             major_brand: "isom".parse().unwrap(),
             minor_version: 512,
-            compatible_brands: ["isom", "iso2", "avc1", "mp41"]
-                .map(|b| b.parse().unwrap())
-                .to_vec(),
+            compatible_brands: ["isom", "iso2", "avc1", "mp41"].map(|b| b.parse().unwrap()).to_vec(),
             timescale: TIMESCALE,
         },
     )?;
@@ -754,11 +738,7 @@ mod tests {
             let (dw, dh, pixels) = decode_png(&bytes);
             assert_eq!((dw, dh), (w, h));
             assert_eq!(pixels.len(), (w * h * 3) as usize);
-            assert_eq!(
-                bytes,
-                render_png("a cat", w, h),
-                "not deterministic at {w}x{h}"
-            );
+            assert_eq!(bytes, render_png("a cat", w, h), "not deterministic at {w}x{h}");
         }
     }
 
@@ -766,11 +746,7 @@ mod tests {
     fn png_differs_between_prompts() {
         let (_, _, cat) = decode_png(&render_png("a cat", 64, 48));
         let (_, _, dog) = decode_png(&render_png("a dog", 64, 48));
-        let differing = cat
-            .iter()
-            .zip(&dog)
-            .filter(|(a, b)| a.abs_diff(**b) > 16)
-            .count();
+        let differing = cat.iter().zip(&dog).filter(|(a, b)| a.abs_diff(**b) > 16).count();
         assert!(
             differing > cat.len() / 4,
             "only {differing} of {} bytes differ",
@@ -781,9 +757,7 @@ mod tests {
     #[test]
     fn png_is_not_flat() {
         let (_, _, px) = decode_png(&render_png("sunset", 128, 128));
-        let (min, max) = px
-            .iter()
-            .fold((255, 0), |(lo, hi), &p| (p.min(lo), p.max(hi)));
+        let (min, max) = px.iter().fold((255, 0), |(lo, hi), &p| (p.min(lo), p.max(hi)));
         assert!(max - min > 64, "image looks flat: {min}..{max}");
     }
 
@@ -805,8 +779,7 @@ mod tests {
     }
 
     fn probe(bytes: &[u8]) -> Probe {
-        let mut reader =
-            mp4::Mp4Reader::read_header(Cursor::new(bytes), bytes.len() as u64).expect("parse");
+        let mut reader = mp4::Mp4Reader::read_header(Cursor::new(bytes), bytes.len() as u64).expect("parse");
         assert_eq!(reader.tracks().len(), 1, "expected exactly one track");
         let track = reader.tracks().values().next().unwrap();
         assert_eq!(track.track_type().unwrap(), TrackType::Video);
@@ -832,13 +805,7 @@ mod tests {
 
     #[test]
     fn mp4_track_matches_request() {
-        for (w, h, secs) in [
-            (320, 180, 5),
-            (180, 320, 1),
-            (16, 16, 15),
-            (640, 360, 3),
-            (100, 50, 2),
-        ] {
+        for (w, h, secs) in [(320, 180, 5), (180, 320, 1), (16, 16, 15), (640, 360, 3), (100, 50, 2)] {
             let bytes = render_mp4("a cat", w, h, secs);
             let p = probe(&bytes);
             let fps = mp4_fps(w, h);
@@ -881,8 +848,7 @@ mod tests {
     #[test]
     fn mp4_frames_are_animated() {
         let bytes = render_mp4("motion", 64, 48, 1);
-        let mut reader =
-            mp4::Mp4Reader::read_header(Cursor::new(&bytes[..]), bytes.len() as u64).unwrap();
+        let mut reader = mp4::Mp4Reader::read_header(Cursor::new(&bytes[..]), bytes.len() as u64).unwrap();
         let first = reader.read_sample(1, 1).unwrap().unwrap().bytes;
         let second = reader.read_sample(1, 2).unwrap().unwrap().bytes;
         // Skip the header bytes, which differ by design (idr_pic_id).

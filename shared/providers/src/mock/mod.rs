@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{
-    Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission,
-};
+use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::{Params, UpscaleResolution};
 use genrelay_core::{Job, Result};
 use sha2::{Digest, Sha256};
@@ -73,9 +71,7 @@ impl MockProvider {
     /// The end of a task: its files, or the reason of the simulated failure.
     async fn finish(&self, job: &Job) -> Result<Result<Vec<GeneratedFile>, String>> {
         if self.should_fail(job) {
-            return Ok(Err(
-                "The mock provider simulated a generation failure.".to_owned()
-            ));
+            return Ok(Err("The mock provider simulated a generation failure.".to_owned()));
         }
         let job = job.clone();
         let file = tokio::task::spawn_blocking(move || render(&job))
