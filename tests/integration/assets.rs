@@ -10,27 +10,6 @@ async fn list_len(app: &TestApp, key: &str) -> usize {
         .len()
 }
 
-fn stored_files(app: &TestApp) -> usize {
-    walk(&app.dir.path().join("blobs"))
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    if e.path().is_dir() {
-                        walk(&e.path())
-                    } else {
-                        usize::from(!e.file_name().to_string_lossy().starts_with('.'))
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn an_uploaded_file_is_read_listed_and_downloaded_through_a_signed_url() {
     let app = TestApp::new();
@@ -112,7 +91,7 @@ async fn bad_uploads_are_400_and_write_nothing() {
         assert!(answer["error"].as_str().unwrap().starts_with(field), "{answer}");
     }
     assert_eq!(list_len(&app, KEY_A).await, 0);
-    assert_eq!(stored_files(&app), 0);
+    assert_eq!(app.stored_files(), 0);
 }
 
 #[tokio::test]
@@ -127,7 +106,7 @@ async fn an_upload_over_the_limit_is_413() {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(json_of(&body)["error"].is_string());
-    assert_eq!(stored_files(&app), 0);
+    assert_eq!(app.stored_files(), 0);
 }
 
 #[tokio::test]
@@ -207,4 +186,40 @@ async fn asset_lists_page_by_cursor() {
         let (status, _) = app.get(&format!("/api/v1/assets?{query}"), KEY_A).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
+}
+
+#[tokio::test]
+async fn job_inputs_must_be_assets_of_the_right_kind() {
+    let app = TestApp::new();
+    let (_, notes) = app.upload(KEY_A, "notes.txt", "text/plain", b"some notes").await;
+    let id = notes["asset"]["id"].as_str().unwrap();
+    let body = json!({"capability": "image.upscale", "inputAssetIds": [id]});
+    let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().unwrap().starts_with("inputAssetIds[0]"),
+        "{answer}"
+    );
+    let body = json!({"capability": "video.generate", "prompt": "x", "materials": [{"type": "image", "assetId": id}]});
+    let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().unwrap().starts_with("materials[0].assetId"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn html_uploads_are_kept_as_files_not_media() {
+    let app = TestApp::new();
+    let (status, answer) = app
+        .upload(KEY_A, "page.html", "text/html", b"<script>alert(1)</script>")
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(answer["asset"]["kind"], "file");
+    let disposition = genrelay_core::asset::content_disposition("text/html", "page.html");
+    assert!(
+        disposition.starts_with("attachment"),
+        "served as a download, never rendered"
+    );
 }

@@ -53,7 +53,7 @@ async fn keys_belong_to_one_client() {
     assert_ne!(a["job"]["id"], b["job"]["id"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_concurrent_identical_requests_make_exactly_one_job() {
     let app = Arc::new(TestApp::new());
     let body = seed_examples()[4].to_string();

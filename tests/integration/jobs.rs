@@ -322,3 +322,35 @@ async fn cancel_moves_a_queued_job_to_cancelled_and_a_finished_one_is_409() {
     let (status, _) = app.post("/api/v1/jobs/job_unknown/cancel", KEY_A, json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn undecodable_ids_are_404_in_the_error_format() {
+    let app = TestApp::new();
+    for path in [
+        "/api/v1/jobs/%FF",
+        "/api/v1/assets/%FF%FE",
+        "/api/v1/assets/%C0/download",
+    ] {
+        let (status, answer) = app.get(path, KEY_A).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(answer["error"].is_string(), "{path}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn before_accepts_iso_dates_and_times_without_offset() {
+    let app = TestApp::new();
+    app.create_job(KEY_A, seed_examples()[0].clone()).await;
+    for before in [
+        "2000-01-01",
+        "2000-01-01T00:00:00",
+        "2000-01-01T08:00:00+08:00",
+        "2000-01-01T00:00:00.5Z",
+    ] {
+        let (status, page) = app.get(&format!("/api/v1/jobs?before={before}"), KEY_A).await;
+        assert_eq!(status, StatusCode::OK, "{before}");
+        assert_eq!(page["jobs"], json!([]), "{before}");
+    }
+    let (_, page) = app.get("/api/v1/jobs?before=2999-01-01", KEY_A).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+}

@@ -212,6 +212,11 @@ async fn the_reconciler_dispatches_a_job_whose_message_was_lost() {
     app.clock.advance(app.engine.settings().queued_grace);
     let report = app.engine.reconcile(10).await.unwrap();
     assert_eq!(report.redispatched, 1);
+    let again = app.engine.reconcile(10).await.unwrap();
+    assert_eq!(
+        again.redispatched, 0,
+        "at most once per grace period, however often it runs"
+    );
     app.drain().await;
     assert_eq!(app.job(KEY_A, &id).await["status"], "succeeded");
 }

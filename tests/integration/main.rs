@@ -11,4 +11,5 @@ mod jobs;
 mod lifecycle;
 mod meta;
 mod moto;
+mod scripted;
 mod support;

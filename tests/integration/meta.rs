@@ -76,3 +76,29 @@ async fn unknown_routes_and_methods_answer_in_the_error_format() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(answer["error"].is_string());
 }
+
+#[tokio::test]
+async fn published_bounds_are_the_ones_validation_uses() {
+    use genrelay_core::spec::*;
+    let app = TestApp::new();
+    let (_, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    let schemas = &document["components"]["schemas"];
+    let body = &schemas["CreateJobBody"]["properties"];
+    assert_eq!(body["width"]["minimum"], IMAGE_MIN_SIDE);
+    assert_eq!(body["width"]["maximum"], IMAGE_MAX_SIDE);
+    assert_eq!(body["height"]["maximum"], IMAGE_MAX_SIDE);
+    assert_eq!(body["prompt"]["maxLength"], PROMPT_MAX_CHARS);
+    assert_eq!(body["imageUrls"]["maxItems"], MAX_INPUTS);
+    let settings = &schemas["VideoSettingsBody"]["properties"];
+    assert_eq!(settings["duration"]["minimum"], VIDEO_MIN_SECONDS);
+    assert_eq!(settings["duration"]["maximum"], VIDEO_MAX_SECONDS);
+    assert_eq!(
+        schemas["VideoRatio"]["enum"].as_array().unwrap().len(),
+        VideoRatio::NAMES.len()
+    );
+
+    let (_, capabilities) = app.get("/api/v1/capabilities", KEY_A).await;
+    let generate = &capabilities["capabilities"][0]["parameters"]["properties"];
+    assert_eq!(generate["width"]["minimum"], body["width"]["minimum"]);
+    assert_eq!(generate["width"]["maximum"], body["width"]["maximum"]);
+}

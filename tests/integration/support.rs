@@ -9,8 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
-use genrelay_core::ports::Clock;
-use genrelay_engine::{Engine, Settings};
+use genrelay_core::ports::{Clock, Provider};
+use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::MockConfig;
 use serde_json::Value;
@@ -42,6 +42,8 @@ impl Clock for ManualClock {
     }
 }
 
+type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider>>;
+
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub embedded: Embedded,
@@ -66,12 +68,24 @@ impl TestApp {
 
     /// Opens the app on an existing data folder (a restart).
     pub fn open(dir: tempfile::TempDir, mock: MockConfig) -> Self {
+        Self::build(dir, mock, None)
+    }
+
+    /// Every capability goes to `provider` (made with the app's clock and store) instead of
+    /// the mock.
+    pub fn with_provider(make: impl FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider> + 'static) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::build(dir, MockConfig::default(), Some(Box::new(make)))
+    }
+
+    fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>) -> Self {
         let embedded = Embedded::open(dir.path(), BLOB_BASE).unwrap();
         let clock = ManualClock::new();
-        let engine = Arc::new(Engine::new(
-            embedded.deps(mock, Arc::new(clock.clone())),
-            Settings::default(),
-        ));
+        let mut deps = embedded.deps(mock, Arc::new(clock.clone()));
+        if let Some(make) = provider {
+            deps.providers = ProviderRegistry::all_to(make(&clock, &embedded));
+        }
+        let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState {
             engine: engine.clone(),
             keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()),
@@ -174,6 +188,21 @@ impl TestApp {
     }
 
     /// Uploads one file through multipart and returns the created asset.
+    /// Every blob stored under the data folder (the signing key aside).
+    pub fn stored_files(&self) -> usize {
+        fn walk(dir: &std::path::Path) -> usize {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries
+                .flatten()
+                .map(|e| match e.path().is_dir() {
+                    true => walk(&e.path()),
+                    false => usize::from(!e.file_name().to_string_lossy().starts_with('.')),
+                })
+                .sum()
+        }
+        walk(&self.dir.path().join("blobs"))
+    }
+
     pub async fn upload(&self, key: &str, name: &str, content_type: &str, bytes: &[u8]) -> (StatusCode, Value) {
         let request = multipart_request(key, &[("files", name, content_type, bytes)]);
         let (status, _, body) = self.send(request).await;

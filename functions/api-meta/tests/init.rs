@@ -45,7 +45,9 @@ fn with_aws_configuration_the_function_says_the_adapters_are_missing() {
 
 #[test]
 fn without_api_keys_the_function_refuses_to_start() {
-    let (ok, output) = start_with(&[("GENRELAY_DATA_DIR", "/nonexistent/genrelay")]);
+    let data = std::env::temp_dir().join(format!("genrelay-init-test-{}", std::process::id()));
+    let (ok, output) = start_with(&[("GENRELAY_DATA_DIR", data.to_str().unwrap())]);
+    let _ = std::fs::remove_dir_all(&data);
     assert!(!ok);
     assert!(output.contains("ZHINIAN_API_KEYS"), "{output}");
 }

@@ -136,3 +136,45 @@ impl BlobStore for FileBlobStore {
         Ok(format!("{}{BLOB_ROUTE_PREFIX}{path}?{query}", self.base_url))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn signed_links_serve_until_they_expire_and_only_unaltered() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobStore::open(dir.path(), "http://dev.test").unwrap();
+        let key = BlobKey::parse("c/asset_1/original.png").unwrap();
+        blobs.put(&key, b"bytes".to_vec(), "image/png").await.unwrap();
+        let url = blobs
+            .presign_get(&key, "image/png", "a b.png", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let (path, query) = url
+            .strip_prefix("http://dev.test/blobs/")
+            .unwrap()
+            .split_once('?')
+            .unwrap();
+        let now = Utc::now();
+        let blob = blobs.verify(path, query, now).expect("valid now");
+        assert_eq!(
+            (blob.content_type.as_str(), blob.file_name.as_str()),
+            ("image/png", "a b.png")
+        );
+        assert!(
+            blobs.verify(path, query, now + chrono::Duration::seconds(61)).is_none(),
+            "expired"
+        );
+        assert!(
+            blobs
+                .verify(path, &query.replace("image%2Fpng", "text%2Fhtml"), now)
+                .is_none(),
+            "altered"
+        );
+        assert!(
+            blobs.verify("c/asset_2/original.png", query, now).is_none(),
+            "another key"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The engine with scripted providers: races and failures the mock cannot stage on cue.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use genrelay_core::ports::{Clock, GeneratedFile, JobStore, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::{Error, Job, JobStatus, Result};
+use genrelay_embedded::SqliteStore;
+use serde_json::json;
+
+use crate::support::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
+
+fn png_file(job: &Job) -> GeneratedFile {
+    GeneratedFile {
+        name: format!("{}.png", job.id),
+        content_type: "image/png".into(),
+        bytes: tiny_png(),
+    }
+}
+
+/// Accepts every job; when polled, a client cancels the job just before the outputs arrive.
+struct CancelledWhileFinishing {
+    store: SqliteStore,
+    clock: ManualClock,
+}
+
+#[async_trait]
+impl Provider for CancelledWhileFinishing {
+    fn name(&self) -> &str {
+        "cancelled-while-finishing"
+    }
+
+    async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        Ok(Submission::Accepted {
+            task_id: "t".into(),
+            poll_after: Duration::ZERO,
+        })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let mut cancelled = job.clone();
+        cancelled.cancel(self.clock.now())?;
+        assert!(self.store.replace_if_status(&cancelled, JobStatus::Running).await?);
+        Ok(PollOutcome::Succeeded(vec![png_file(job)]))
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_that_wins_the_race_leaves_no_outputs_behind() {
+    let app = TestApp::with_provider(|clock, embedded| {
+        Arc::new(CancelledWhileFinishing {
+            store: embedded.store.clone(),
+            clock: clock.clone(),
+        })
+    });
+    let id = app
+        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
+        .await;
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "cancelled");
+    assert_eq!(job["outputAssetIds"], json!([]));
+    let (_, assets) = app.get("/api/v1/assets", KEY_A).await;
+    assert_eq!(assets["assets"], json!([]), "the loser removed its asset records");
+    assert_eq!(app.stored_files(), 0, "and its blobs");
+}
+
+/// Fails `failures` submissions as temporarily unavailable, then finishes at once; records the
+/// inputs it was given.
+struct Flaky {
+    failures: Mutex<u32>,
+    inputs: Arc<Mutex<Vec<ResolvedInputs>>>,
+}
+
+#[async_trait]
+impl Provider for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
+        self.inputs.lock().unwrap().push(inputs.clone());
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(Error::Unavailable("upstream overloaded".into()));
+        }
+        Ok(Submission::Finished(vec![png_file(job)]))
+    }
+
+    async fn poll(&self, _job: &Job) -> Result<PollOutcome> {
+        unreachable!("finishes at submission")
+    }
+}
+
+fn flaky(failures: u32) -> (TestApp, Arc<Mutex<Vec<ResolvedInputs>>>) {
+    let inputs = Arc::new(Mutex::new(Vec::new()));
+    let recorded = inputs.clone();
+    let app = TestApp::with_provider(move |_, _| {
+        Arc::new(Flaky {
+            failures: Mutex::new(failures),
+            inputs,
+        })
+    });
+    (app, recorded)
+}
+
+/// Runs the worker and the poller, moving the clock past each retry delay.
+async fn drain_with_retries(app: &TestApp, rounds: usize) {
+    for _ in 0..rounds {
+        app.drain().await;
+        app.clock.advance(app.engine.settings().poll_retry);
+    }
+}
+
+#[tokio::test]
+async fn a_transient_submission_failure_is_retried_by_the_poller() {
+    let (app, _) = flaky(2);
+    let id = app
+        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
+        .await;
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "running", "waiting for a retry");
+    drain_with_retries(&app, 3).await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn submissions_that_keep_failing_fail_the_job_in_the_end() {
+    let (app, inputs) = flaky(100);
+    let id = app
+        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
+        .await;
+    drain_with_retries(&app, 10).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed");
+    assert!(
+        job["error"].as_str().unwrap().contains("temporarily unavailable"),
+        "{job}"
+    );
+    assert_eq!(
+        inputs.lock().unwrap().len() as u32,
+        app.engine.settings().max_submit_attempts
+    );
+}
+
+#[tokio::test]
+async fn an_assets_url_works_as_a_job_input_and_reaches_the_provider_signed() {
+    let (app, inputs) = flaky(0);
+    let (_, uploaded) = app.upload(KEY_A, "reference.png", "image/png", &tiny_png()).await;
+    let url = uploaded["asset"]["url"].as_str().unwrap();
+    assert!(url.ends_with("/download"), "{url}");
+    let body = json!({"capability": "image.upscale", "imageUrls": [url, "https://example.com/other.png"]});
+    let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    app.drain().await;
+    let seen = inputs.lock().unwrap().pop().unwrap();
+    assert!(
+        seen.images[0].starts_with(&format!("{BLOB_BASE}/blobs/")),
+        "{:?}",
+        seen.images
+    );
+    assert!(seen.images[0].contains("signature="));
+    assert_eq!(seen.images[1], "https://example.com/other.png");
+}
