@@ -13,7 +13,7 @@ use genrelay_core::{
 };
 use genrelay_embedded::{Database, SqliteQueue, SqliteStore};
 
-use crate::moto;
+use genrelay_tests::moto;
 use serde_json::json;
 
 /// One implementation of the storage and queue ports, as the contract sees it.

@@ -10,6 +10,6 @@ mod idempotency;
 mod jobs;
 mod lifecycle;
 mod meta;
-mod moto;
+mod on_aws;
 mod scripted;
 mod support;

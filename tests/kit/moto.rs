@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 
+/// The environment that points an AWS SDK (in a function binary) at the emulator.
+pub fn sdk_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto().endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ]
+}
+
 /// Runs moto_server and stops it when this test process closes the guard's stdin (that is,
 /// when the process ends, however it ends).
 const GUARD: &str = "import subprocess, sys

@@ -1,0 +1,47 @@
+//! One scheduled sweep: poll due jobs in batches while the invocation has time left, then
+//! re-dispatch jobs left queued and expire those past their deadline. The event's content does
+//! not matter (an EventBridge schedule); the answer summarises what was done.
+
+use std::time::{Duration, SystemTime};
+
+use genrelay_engine::Engine;
+use serde::Serialize;
+
+const POLL_BATCH: usize = 50;
+const RECONCILE_BATCH: usize = 200;
+/// Stop starting poll batches when less than this is left before the invocation's deadline.
+const TIME_RESERVE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Sweep {
+    pub polled: usize,
+    pub finished: usize,
+    pub redispatched: usize,
+    pub expired: usize,
+}
+
+pub async fn handle(engine: &Engine, context: lambda_runtime::Context) -> Result<Sweep, lambda_runtime::Error> {
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline);
+    let mut sweep = Sweep::default();
+    loop {
+        let report = engine.poll_due(POLL_BATCH).await?;
+        sweep.polled += report.polled;
+        sweep.finished += report.finished;
+        let time_left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+        if report.polled < POLL_BATCH || time_left < TIME_RESERVE {
+            break;
+        }
+    }
+    let reconciled = engine.reconcile(RECONCILE_BATCH).await?;
+    sweep.redispatched = reconciled.redispatched;
+    sweep.expired = reconciled.expired;
+    tracing::info!(
+        polled = sweep.polled,
+        finished = sweep.finished,
+        redispatched = sweep.redispatched,
+        expired = sweep.expired,
+        "sweep done"
+    );
+    Ok(sweep)
+}

@@ -1,0 +1,94 @@
+//! The environment a function or the dev server reads at start-up.
+
+use std::time::Duration;
+
+use genrelay_http::ApiKeys;
+use genrelay_providers::MockConfig;
+
+pub const API_KEYS_VAR: &str = "ZHINIAN_API_KEYS";
+/// On AWS: the name of an SSM SecureString parameter holding the keys (read at init).
+pub const API_KEYS_PARAMETER_VAR: &str = "ZHINIAN_API_KEYS_PARAMETER";
+pub const DATA_DIR_VAR: &str = "GENRELAY_DATA_DIR";
+/// With `GENRELAY_DATA_DIR`: the address signed download links start with.
+pub const PUBLIC_URL_VAR: &str = "GENRELAY_PUBLIC_URL";
+pub const LOG_FORMAT_VAR: &str = "GENRELAY_LOG_FORMAT";
+pub const MOCK_LATENCY_VAR: &str = "GENRELAY_MOCK_LATENCY_MS";
+pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
+pub const TABLE_VAR: &str = "GENRELAY_TABLE";
+pub const BUCKET_VAR: &str = "GENRELAY_BUCKET";
+pub const DISPATCH_QUEUE_VAR: &str = "GENRELAY_DISPATCH_QUEUE_URL";
+/// The AWS resources a function runs on (set by infra/template.yaml).
+pub const AWS_VARS: [&str; 3] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error(
+        "no storage is configured: set {} to run on AWS, or {DATA_DIR_VAR} to run on the embedded \
+         store (local invocation)",
+        AWS_VARS.join(", ")
+    )]
+    NoStorage,
+    #[error("incomplete AWS configuration: {0} must be set too")]
+    IncompleteAws(String),
+    #[error("the API keys could not be read: {0}")]
+    Keys(String),
+    #[error("{0}")]
+    Storage(#[from] genrelay_core::Error),
+}
+
+/// Reads a variable; unset and empty are the same.
+pub(crate) fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `clientId:key,...` as API keys; errors never repeat a key.
+pub(crate) fn parse_keys(spec: &str, var: &'static str) -> Result<ApiKeys, ConfigError> {
+    ApiKeys::parse(spec).map_err(|reason| ConfigError::Invalid { var, reason })
+}
+
+/// `ZHINIAN_API_KEYS`, if set.
+pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
+    var(API_KEYS_VAR)
+        .map(|spec| parse_keys(&spec, API_KEYS_VAR))
+        .transpose()
+}
+
+/// The mock provider's latency and failure rate.
+pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
+    let mut config = MockConfig::default();
+    if let Some(raw) = var(MOCK_LATENCY_VAR) {
+        let millis = raw.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+            var: MOCK_LATENCY_VAR,
+            reason: format!("expected milliseconds, got {raw:?}"),
+        })?;
+        config.latency = Duration::from_millis(millis);
+    }
+    if let Some(raw) = var(MOCK_FAILURE_RATE_VAR) {
+        config.failure_rate = raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| ConfigError::Invalid {
+                var: MOCK_FAILURE_RATE_VAR,
+                reason: format!("expected 0.0 to 1.0, got {raw:?}"),
+            })?;
+    }
+    Ok(config)
+}
+
+/// Logs to stderr as text, or as JSON lines with `GENRELAY_LOG_FORMAT=json`; the level from
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if var(LOG_FORMAT_VAR).is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().flatten_event(true).with_writer(std::io::stderr).init();
+    } else {
+        let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder.with_ansi(colours).with_writer(std::io::stderr).init();
+    }
+}

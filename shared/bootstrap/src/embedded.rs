@@ -1,0 +1,51 @@
+//! The embedded adapters on one data folder: what `genrelay-dev` and the tests run on.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use genrelay_core::ports::{Clock, SystemClock, UlidGenerator};
+use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
+use genrelay_engine::{Deps, Engine, ProviderRegistry, Settings};
+use genrelay_providers::{MockConfig, MockProvider};
+
+use crate::ConfigError;
+
+#[derive(Clone)]
+pub struct Embedded {
+    pub store: SqliteStore,
+    pub queue: SqliteQueue,
+    pub blobs: FileBlobStore,
+}
+
+impl Embedded {
+    /// Opens `data_dir/genrelay.db` and `data_dir/blobs`; signed URLs start with `public_url`.
+    pub fn open(data_dir: &Path, public_url: &str) -> Result<Self, ConfigError> {
+        std::fs::create_dir_all(data_dir).map_err(genrelay_core::Error::internal)?;
+        let db = Database::open(&data_dir.join("genrelay.db"))?;
+        Ok(Self {
+            store: SqliteStore::new(db.clone()),
+            queue: SqliteQueue::new(db),
+            blobs: FileBlobStore::open(&data_dir.join("blobs"), public_url)?,
+        })
+    }
+
+    /// The engine's dependencies on these adapters, with the mock provider for every
+    /// capability and the given clock.
+    pub fn deps(&self, mock: MockConfig, clock: Arc<dyn Clock>) -> Deps {
+        let mock = Arc::new(MockProvider::new(mock, clock.clone()));
+        Deps {
+            jobs: Arc::new(self.store.clone()),
+            assets: Arc::new(self.store.clone()),
+            blobs: Arc::new(self.blobs.clone()),
+            queue: Arc::new(self.queue.clone()),
+            clock,
+            ids: Arc::new(UlidGenerator),
+            providers: ProviderRegistry::all_to(mock),
+        }
+    }
+
+    /// An engine on these adapters with the mock provider, on the wall clock.
+    pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
+        Engine::new(self.deps(mock, Arc::new(SystemClock)), settings)
+    }
+}

@@ -1,0 +1,112 @@
+//! What every Lambda function does at init: read its configuration, build its engine (and, for
+//! HTTP functions, its API keys) once, and fail fast with a message naming what to set.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use genrelay_aws::AwsResources;
+use genrelay_engine::{Engine, Settings};
+use genrelay_http::AppState;
+
+use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config};
+use crate::config::*;
+use crate::embedded::Embedded;
+
+/// Where a function keeps its data.
+enum Storage {
+    Aws(AwsResources),
+    /// `GENRELAY_DATA_DIR`: the embedded store, for local invocation.
+    Embedded(PathBuf),
+}
+
+fn storage_from_env() -> Result<Storage, ConfigError> {
+    let given: Vec<Option<String>> = AWS_VARS.iter().map(|name| var(name)).collect();
+    if given.iter().any(Option::is_some) {
+        let missing: Vec<&str> = AWS_VARS
+            .iter()
+            .zip(&given)
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConfigError::IncompleteAws(missing.join(", ")));
+        }
+        let [table, bucket, dispatch_queue_url] = <[Option<String>; 3]>::try_from(given).expect("three variables");
+        return Ok(Storage::Aws(AwsResources {
+            table: table.expect("checked"),
+            bucket: bucket.expect("checked"),
+            dispatch_queue_url: dispatch_queue_url.expect("checked"),
+        }));
+    }
+    var(DATA_DIR_VAR)
+        .map(|dir| Storage::Embedded(PathBuf::from(dir)))
+        .ok_or(ConfigError::NoStorage)
+}
+
+/// The engine of a function, on the storage its environment names, and the SDK configuration
+/// when that is AWS.
+async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), ConfigError> {
+    let mock = mock_config_from_env()?;
+    match storage_from_env()? {
+        Storage::Aws(resources) => {
+            let sdk = sdk_config().await;
+            Ok((aws_engine(&sdk, &resources, mock, Settings::default()), Some(sdk)))
+        }
+        Storage::Embedded(dir) => {
+            let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
+            Ok((
+                Embedded::open(&dir, &public_url)?.engine(mock, Settings::default()),
+                None,
+            ))
+        }
+    }
+}
+
+/// The engine of an event function (worker, poller).
+pub async fn engine_from_env() -> Result<Engine, ConfigError> {
+    Ok(engine_and_sdk().await?.0)
+}
+
+/// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
+/// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER`.
+pub async fn lambda_app_state() -> Result<AppState, ConfigError> {
+    let (engine, sdk) = engine_and_sdk().await?;
+    let keys = match (api_keys_from_env()?, &sdk) {
+        (Some(keys), _) => keys,
+        (None, Some(sdk)) => api_keys_from_ssm(sdk).await?.ok_or_else(missing_keys)?,
+        (None, None) => return Err(missing_keys()),
+    };
+    Ok(AppState {
+        engine: Arc::new(engine),
+        keys: Arc::new(keys),
+    })
+}
+
+fn missing_keys() -> ConfigError {
+    ConfigError::Invalid {
+        var: API_KEYS_VAR,
+        reason: format!("not set (nor {API_KEYS_PARAMETER_VAR}); expected clientId:key,clientId:key"),
+    }
+}
+
+/// Runs an HTTP function: tracing, configuration (failing fast at init), then `router` under
+/// the Lambda runtime with one log line per request.
+pub async fn run_http_function(router: fn(AppState) -> axum::Router) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let state = lambda_app_state().await.map_err(|error| {
+        tracing::error!(error = %error, "cannot start: configuration is incomplete");
+        error.to_string()
+    })?;
+    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
+}
+
+/// Starts an event function (worker, poller): tracing, then its engine from the environment,
+/// failing fast at init with a message naming what to set.
+pub async fn start_event_function() -> Result<Arc<Engine>, lambda_runtime::Error> {
+    init_tracing();
+    let engine = engine_from_env().await.map_err(|error| {
+        tracing::error!(error = %error, "cannot start: configuration is incomplete");
+        error.to_string()
+    })?;
+    Ok(Arc::new(engine))
+}

@@ -1,0 +1,115 @@
+//! End to end on the AWS path: the real function binaries, run as Lambda runs them, against
+//! DynamoDB, S3 and SQS emulated by moto_server. Nothing of the dev server takes part.
+
+use std::path::Path;
+
+use genrelay_tests::lambda::LambdaFunction;
+use genrelay_tests::{moto, workspace_binary};
+use serde_json::{Value, json};
+
+use crate::support::png_size;
+
+const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
+const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
+
+/// A sample event from `events/`, with the sample ids replaced.
+fn event(file: &str, replacements: &[(&str, &str)]) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(file);
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The status and JSON body of an API Gateway (payload 2.0) answer.
+fn http_answer(answer: Value) -> (u64, Value, Value) {
+    let body = answer["body"]
+        .as_str()
+        .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    (answer["statusCode"].as_u64().unwrap(), answer["headers"].clone(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_through_the_function_binaries_on_moto() {
+    let resources = moto::resources().await;
+    let mut env = moto::sdk_env();
+    env.extend([
+        ("GENRELAY_TABLE", resources.table.clone()),
+        ("GENRELAY_BUCKET", resources.bucket.clone()),
+        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
+        ("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()),
+    ]);
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let api_assets = LambdaFunction::start(&workspace_binary("genrelay-api-assets"), &env).await;
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+
+    // Create the job through the HTTP function (seed 004's example).
+    let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+
+    // Deliver the dispatch message to the worker as Lambda's SQS integration does.
+    let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let received = sqs
+        .receive_message()
+        .queue_url(&resources.dispatch_queue_url)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages.unwrap_or_default();
+    assert_eq!(messages.len(), 1, "one dispatch message, carrying ids only");
+    let message = &messages[0];
+    let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+    assert_eq!(body, json!({"jobId": id, "clientId": "sample"}));
+    let sqs_event = json!({"Records": [{
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:dispatch",
+        "awsRegion": "us-east-1",
+    }]});
+    let batch = worker.invoke(sqs_event).await.unwrap();
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+
+    // The scheduled poller finds nothing left to do.
+    let sweep = poller
+        .invoke(json!({"source": "aws.events", "detail-type": "Scheduled Event"}))
+        .await
+        .unwrap();
+    assert_eq!(sweep["polled"], 0, "{sweep}");
+
+    let (status, _, read) = http_answer(
+        api_jobs
+            .invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, &id)]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(read["job"]["status"], "succeeded", "{read}");
+    let output = read["job"]["outputAssetIds"][0].as_str().unwrap().to_owned();
+
+    // Download the output through the presigned URL of the emulated S3.
+    let download = event("api-assets/download-asset.json", &[(SAMPLE_ASSET, &output)]);
+    let (status, headers, _) = http_answer(api_assets.invoke(download).await.unwrap());
+    assert_eq!(status, 302);
+    let location = headers["location"].as_str().unwrap();
+    assert!(
+        location.starts_with(&moto::moto().endpoint) && location.contains("X-Amz-Signature"),
+        "{location}"
+    );
+    assert!(
+        location.contains("X-Amz-Expires=900"),
+        "expires after 15 minutes: {location}"
+    );
+    let response = reqwest::get(location).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(png_size(&response.bytes().await.unwrap()), (1440, 2560));
+}

@@ -1,0 +1,160 @@
+//! A Lambda Runtime API emulator: runs a real function binary as Lambda would, hands it events
+//! one at a time, and returns what it answers. The binary polls
+//! `/2018-06-01/runtime/invocation/next` and posts `…/{id}/response` or `…/{id}/error`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+type Answer = Result<Value, Value>;
+
+#[derive(Clone)]
+struct Runtime {
+    events: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Value)>>>,
+    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
+    init_error: Arc<Mutex<Option<Value>>>,
+}
+
+/// A function binary running under the emulator.
+pub struct LambdaFunction {
+    name: String,
+    child: Child,
+    events: mpsc::Sender<(String, Value)>,
+    runtime: Runtime,
+    next_id: Mutex<u64>,
+}
+
+impl LambdaFunction {
+    /// Starts `binary` with `vars` (and the variables Lambda sets) against a fresh emulator.
+    pub async fn start(binary: &Path, vars: &[(&str, String)]) -> Self {
+        let (sender, receiver) = mpsc::channel(16);
+        let runtime = Runtime {
+            events: Arc::new(tokio::sync::Mutex::new(receiver)),
+            waiting: Arc::default(),
+            init_error: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
+            .route("/2018-06-01/runtime/init/error", post(init_failed))
+            .with_state(runtime.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let name = binary.file_name().unwrap().to_string_lossy().into_owned();
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the function binary starts");
+        Self {
+            name,
+            child,
+            events: sender,
+            runtime,
+            next_id: Mutex::new(0),
+        }
+    }
+
+    /// Delivers one event and waits for the function's answer: `Ok(response)` or
+    /// `Err(error payload)`.
+    pub async fn invoke(&self, event: Value) -> Answer {
+        let id = {
+            let mut next = self.next_id.lock().unwrap();
+            *next += 1;
+            format!("{}-{next}", self.name)
+        };
+        let (answer, answered) = oneshot::channel();
+        self.runtime.waiting.lock().unwrap().insert(id.clone(), answer);
+        self.events.send((id, event)).await.unwrap();
+        match tokio::time::timeout(INVOKE_TIMEOUT, answered).await {
+            Ok(Ok(answer)) => answer,
+            _ => panic!(
+                "{} gave no answer (init error: {:?})",
+                self.name,
+                self.runtime.init_error.lock().unwrap().clone()
+            ),
+        }
+    }
+}
+
+impl Drop for LambdaFunction {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn next(State(runtime): State<Runtime>) -> Response {
+    let Some((id, event)) = runtime.events.lock().await.recv().await else {
+        return axum::http::StatusCode::GONE.into_response();
+    };
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + INVOKE_TIMEOUT.as_millis();
+    let mut headers = HeaderMap::new();
+    headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+    headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:test".parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
+    );
+    (headers, axum::Json(event)).into_response()
+}
+
+async fn respond(
+    State(runtime): State<Runtime>,
+    UrlPath(id): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> &'static str {
+    answer(&runtime, &id, Ok(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    "{}"
+}
+
+async fn fail(State(runtime): State<Runtime>, UrlPath(id): UrlPath<String>, body: axum::body::Bytes) -> &'static str {
+    answer(&runtime, &id, Err(serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    "{}"
+}
+
+async fn init_failed(State(runtime): State<Runtime>, body: axum::body::Bytes) -> &'static str {
+    *runtime.init_error.lock().unwrap() = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
+    "{}"
+}
+
+fn answer(runtime: &Runtime, id: &str, answer: Answer) {
+    if let Some(waiting) = runtime.waiting.lock().unwrap().remove(id) {
+        let _ = waiting.send(answer);
+    }
+}

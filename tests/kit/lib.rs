@@ -1,0 +1,59 @@
+//! genrelay's test kit: `moto_server` on loopback, a Lambda Runtime API emulator that runs the
+//! real function binaries, and checks shared by the function packages' own tests.
+
+pub mod lambda;
+pub mod moto;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A binary of this workspace, next to the running test (cargo builds every function package's
+/// binary before its tests, and each function package has tests).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.is_file(),
+        "{} is not built; `cargo test --workspace` builds it",
+        binary.display()
+    );
+    binary
+}
+
+/// Starts a function binary with only `vars` in its environment; returns whether it exited
+/// successfully and everything it printed.
+pub fn run_with_env(binary: &std::path::Path, vars: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// A function started with no storage configuration stops at init, before reaching the Lambda
+/// runtime, with a message naming what to set, and without repeating any secret.
+pub fn assert_fails_fast_without_configuration(binary: &std::path::Path) {
+    let (ok, output) = run_with_env(binary, &[("ZHINIAN_API_KEYS", "a:secret-key")]);
+    assert!(!ok, "{} started without configuration", binary.display());
+    assert!(
+        output.contains("GENRELAY_TABLE") && output.contains("GENRELAY_DATA_DIR"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("secret-key"),
+        "secrets never appear in an error: {output}"
+    );
+}
