@@ -70,7 +70,7 @@ async fn seed_fixtures(app: &TestApp) {
 
     let id = AssetId::parse(SAMPLE_ASSET).unwrap();
     let png = tiny_png();
-    let key = BlobKey::for_asset(&client, &id, "reference.png");
+    let key = BlobKey::for_asset(AssetSource::Upload, &client, &id, "reference.png");
     app.embedded.blobs.put(&key, png.clone(), "image/png").await.unwrap();
     let asset = Asset {
         id,

@@ -41,7 +41,8 @@ pub enum AssetSource {
     Output,
 }
 
-/// Where an asset's bytes are in blob storage: `<client>/<asset id>/original.<ext>`. The file
+/// Where an asset's bytes are in blob storage: `<area>/<client>/<asset id>/original.<ext>`,
+/// with area `uploads` or `outputs` (so storage lifecycle rules can tell them apart). The file
 /// name a client gave stays in the asset's metadata: it may be long or non-ASCII, which object
 /// and file names handle badly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,13 +50,19 @@ pub enum AssetSource {
 pub struct BlobKey(String);
 
 impl BlobKey {
-    pub fn for_asset(client: &ClientId, asset: &AssetId, file_name: &str) -> Self {
+    const AREAS: [&'static str; 2] = ["uploads", "outputs"];
+
+    pub fn for_asset(source: AssetSource, client: &ClientId, asset: &AssetId, file_name: &str) -> Self {
+        let area = match source {
+            AssetSource::Output => "outputs",
+            AssetSource::Upload | AssetSource::Url => "uploads",
+        };
         let extension = file_name
             .rsplit_once('.')
             .map(|(_, ext)| ext.to_ascii_lowercase())
             .filter(|ext| (1..=8).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
             .unwrap_or_else(|| "bin".to_owned());
-        Self(format!("{client}/{asset}/original.{extension}"))
+        Self(format!("{area}/{client}/{asset}/original.{extension}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,7 +74,8 @@ impl BlobKey {
     pub fn parse(raw: &str) -> Option<Self> {
         let parts: Vec<&str> = raw.split('/').collect();
         let safe = |p: &&str| !p.is_empty() && *p != "." && *p != ".." && !p.contains('\\');
-        (parts.len() == 3 && parts.iter().all(safe)).then(|| Self(raw.to_owned()))
+        let shaped = parts.len() == 4 && Self::AREAS.contains(&parts[0]) && parts.iter().all(safe);
+        shaped.then(|| Self(raw.to_owned()))
     }
 }
 
@@ -156,15 +164,16 @@ mod tests {
     fn blob_keys_stay_inside_their_client_folder() {
         let client = ClientId::parse("a").unwrap();
         let asset = AssetId::parse("asset_1").unwrap();
-        let key = BlobKey::for_asset(&client, &asset, "参考图.PNG");
-        assert_eq!(key.as_str(), "a/asset_1/original.png");
+        let key = BlobKey::for_asset(AssetSource::Upload, &client, &asset, "参考图.PNG");
+        assert_eq!(key.as_str(), "uploads/a/asset_1/original.png");
         assert_eq!(BlobKey::parse(key.as_str()), Some(key));
         assert_eq!(
-            BlobKey::for_asset(&client, &asset, "notes").as_str(),
-            "a/asset_1/original.bin"
+            BlobKey::for_asset(AssetSource::Output, &client, &asset, "notes").as_str(),
+            "outputs/a/asset_1/original.bin"
         );
-        assert_eq!(BlobKey::parse("a/../b/x.png"), None);
-        assert_eq!(BlobKey::parse("a/asset_1/x/y.png"), None);
+        assert_eq!(BlobKey::parse("uploads/a/../x.png"), None);
+        assert_eq!(BlobKey::parse("uploads/a/asset_1/x/y.png"), None);
+        assert_eq!(BlobKey::parse("secrets/a/asset_1/x.png"), None);
     }
 }
 

@@ -145,7 +145,7 @@ mod tests {
     async fn signed_links_serve_until_they_expire_and_only_unaltered() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = FileBlobStore::open(dir.path(), "http://dev.test").unwrap();
-        let key = BlobKey::parse("c/asset_1/original.png").unwrap();
+        let key = BlobKey::parse("uploads/c/asset_1/original.png").unwrap();
         blobs.put(&key, b"bytes".to_vec(), "image/png").await.unwrap();
         let url = blobs
             .presign_get(&key, "image/png", "a b.png", Duration::from_secs(60))

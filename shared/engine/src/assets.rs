@@ -38,7 +38,7 @@ impl Engine {
             let name = parse_file_name(&file.name, &field)?;
             let content_type = checked_content_type(&file, &field)?;
             let id = self.deps.ids.asset_id();
-            let key = BlobKey::for_asset(client, &id, &name);
+            let key = BlobKey::for_asset(AssetSource::Upload, client, &id, &name);
             let asset = Asset {
                 kind: AssetKind::of_content_type(&content_type),
                 source: AssetSource::Upload,

@@ -24,7 +24,7 @@ impl Engine {
             .map(|file| {
                 let id = self.deps.ids.asset_id();
                 let asset = Asset {
-                    blob_key: Some(BlobKey::for_asset(&job.client_id, &id, &file.name)),
+                    blob_key: Some(BlobKey::for_asset(AssetSource::Output, &job.client_id, &id, &file.name)),
                     id,
                     client_id: job.client_id.clone(),
                     kind: AssetKind::of_content_type(&file.content_type),
