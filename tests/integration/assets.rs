@@ -4,10 +4,7 @@ use serde_json::{Value, json};
 use crate::support::{FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png};
 
 async fn list_len(app: &TestApp, key: &str) -> usize {
-    app.get("/api/v1/assets?limit=200", key).await.1["assets"]
-        .as_array()
-        .unwrap()
-        .len()
+    app.get("/api/v1/assets?limit=200", key).await.1["assets"].as_array().unwrap().len()
 }
 
 #[tokio::test]
@@ -32,10 +29,7 @@ async fn an_uploaded_file_is_read_listed_and_downloaded_through_a_signed_url() {
     let (status, location) = app.download_redirect(KEY_A, id).await;
     assert_eq!(status, StatusCode::FOUND);
     let location = location.as_str();
-    assert!(
-        location.contains("expires=") && location.contains("signature="),
-        "{location}"
-    );
+    assert!(location.contains("expires=") && location.contains("signature="), "{location}");
     let (bytes, content_type) = read_signed_url(&app, location).expect("a valid signed URL");
     assert_eq!(bytes, png);
     assert_eq!(content_type, "image/png");
@@ -47,13 +41,8 @@ async fn an_uploaded_file_is_read_listed_and_downloaded_through_a_signed_url() {
 async fn several_files_upload_together() {
     let app = TestApp::new();
     let png = tiny_png();
-    let request = multipart_request(
-        KEY_A,
-        &[
-            ("files", "a.png", "image/png", &png),
-            ("files", "b.txt", "text/plain", b"notes"),
-        ],
-    );
+    let request =
+        multipart_request(KEY_A, &[("files", "a.png", "image/png", &png), ("files", "b.txt", "text/plain", b"notes")]);
     let (status, _, body) = app.send(request).await;
     let answer = json_of(&body);
     assert_eq!(status, StatusCode::CREATED, "{answer}");
@@ -71,17 +60,8 @@ async fn bad_uploads_are_400_and_write_nothing() {
         (vec![("other", "a.png", "image/png", &png)], "files"),
         (vec![("files", "../../etc/passwd", "image/png", &png)], "files[0]"),
         (vec![("files", "a/b.png", "image/png", &png)], "files[0]"),
-        (
-            vec![("files", "fake.png", "image/png", b"this is not an image")],
-            "files[0]",
-        ),
-        (
-            vec![
-                ("files", "ok.png", "image/png", &png),
-                ("files", "fake.mp4", "video/mp4", &png),
-            ],
-            "files[1]",
-        ),
+        (vec![("files", "fake.png", "image/png", b"this is not an image")], "files[0]"),
+        (vec![("files", "ok.png", "image/png", &png), ("files", "fake.mp4", "video/mp4", &png)], "files[1]"),
         (vec![("files", "empty.png", "image/png", b"")], "files[0]"),
     ];
     for (parts, field) in cases {
@@ -98,12 +78,8 @@ async fn bad_uploads_are_400_and_write_nothing() {
 async fn an_upload_over_the_limit_is_413() {
     let app = TestApp::new();
     let big = vec![0u8; genrelay_http::MAX_UPLOAD_BYTES + 1024];
-    let (status, _, body) = app
-        .send(multipart_request(
-            KEY_A,
-            &[("files", "big.bin", "application/octet-stream", &big)],
-        ))
-        .await;
+    let (status, _, body) =
+        app.send(multipart_request(KEY_A, &[("files", "big.bin", "application/octet-stream", &big)])).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(json_of(&body)["error"].is_string());
     assert_eq!(app.stored_files(), 0);
@@ -147,11 +123,9 @@ async fn another_clients_asset_is_404_everywhere() {
     let app = TestApp::new();
     let (_, answer) = app.upload(KEY_A, "mine.png", "image/png", &tiny_png()).await;
     let id = answer["asset"]["id"].as_str().unwrap();
-    for path in [
-        format!("/api/v1/assets/{id}"),
-        format!("/api/v1/assets/{id}/download"),
-        "/api/v1/assets/asset_nope".into(),
-    ] {
+    for path in
+        [format!("/api/v1/assets/{id}"), format!("/api/v1/assets/{id}/download"), "/api/v1/assets/asset_nope".into()]
+    {
         let (status, answer) = app.get(&path, KEY_B).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer["error"].is_string());
@@ -159,11 +133,7 @@ async fn another_clients_asset_is_404_everywhere() {
     assert_eq!(list_len(&app, KEY_B).await, 0);
     let body = json!({"capability": "image.upscale", "inputAssetIds": [id]});
     let (status, _) = app.post("/api/v1/jobs", KEY_B, body.clone()).await;
-    assert_eq!(
-        status,
-        StatusCode::BAD_REQUEST,
-        "a job cannot use another client's asset"
-    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a job cannot use another client's asset");
     let (status, _) = app.post("/api/v1/jobs", KEY_A, body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
@@ -196,30 +166,19 @@ async fn job_inputs_must_be_assets_of_the_right_kind() {
     let body = json!({"capability": "image.upscale", "inputAssetIds": [id]});
     let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        answer["error"].as_str().unwrap().starts_with("inputAssetIds[0]"),
-        "{answer}"
-    );
+    assert!(answer["error"].as_str().unwrap().starts_with("inputAssetIds[0]"), "{answer}");
     let body = json!({"capability": "video.generate", "prompt": "x", "materials": [{"type": "image", "assetId": id}]});
     let (status, answer) = app.post("/api/v1/jobs", KEY_A, body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        answer["error"].as_str().unwrap().starts_with("materials[0].assetId"),
-        "{answer}"
-    );
+    assert!(answer["error"].as_str().unwrap().starts_with("materials[0].assetId"), "{answer}");
 }
 
 #[tokio::test]
 async fn html_uploads_are_kept_as_files_not_media() {
     let app = TestApp::new();
-    let (status, answer) = app
-        .upload(KEY_A, "page.html", "text/html", b"<script>alert(1)</script>")
-        .await;
+    let (status, answer) = app.upload(KEY_A, "page.html", "text/html", b"<script>alert(1)</script>").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(answer["asset"]["kind"], "file");
     let disposition = genrelay_core::asset::content_disposition("text/html", "page.html");
-    assert!(
-        disposition.starts_with("attachment"),
-        "served as a download, never rendered"
-    );
+    assert!(disposition.starts_with("attachment"), "served as a download, never rendered");
 }

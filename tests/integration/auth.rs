@@ -32,28 +32,19 @@ async fn every_route_but_openapi_needs_a_valid_key() {
 #[tokio::test]
 async fn x_zhinian_api_key_header_authenticates_too() {
     let app = TestApp::new();
-    let request = Request::get("/api/v1/capabilities")
-        .header("X-Zhinian-Api-Key", KEY_A)
-        .body(Body::empty())
-        .unwrap();
+    let request = Request::get("/api/v1/capabilities").header("X-Zhinian-Api-Key", KEY_A).body(Body::empty()).unwrap();
     let (status, _, _) = app.send(request).await;
     assert_eq!(status, StatusCode::OK);
     let request = Request::get("/api/v1/capabilities")
         .header("Authorization", format!("bearer {KEY_A}"))
         .body(Body::empty())
         .unwrap();
-    assert_eq!(
-        app.send(request).await.0,
-        StatusCode::OK,
-        "the scheme is case-insensitive"
-    );
+    assert_eq!(app.send(request).await.0, StatusCode::OK, "the scheme is case-insensitive");
 }
 
 #[tokio::test]
 async fn a_bad_request_without_key_is_still_401() {
     let app = TestApp::new();
-    let (status, _) = app
-        .call("POST", "/api/v1/jobs", None, Some(json!({"capability": "nope"})))
-        .await;
+    let (status, _) = app.call("POST", "/api/v1/jobs", None, Some(json!({"capability": "nope"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

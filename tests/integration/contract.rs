@@ -46,7 +46,7 @@ impl DeadLetters {
 async fn embedded() -> Adapters {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("contract.db")).unwrap();
-    let queue = SqliteQueue::new(db.clone());
+    let queue = SqliteQueue::new(db.clone(), genrelay_embedded::STANDARD_LANE);
     Adapters {
         store: Arc::new(SqliteStore::new(db)),
         queue: Arc::new(queue.clone()),
@@ -62,10 +62,7 @@ async fn aws() -> Adapters {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let dlq_url = format!("{}-dlq", resources.dispatch_queue_url);
     Adapters {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            &resources.table,
-        )),
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         queue: Arc::new(SqsQueue::new(sqs.clone(), &resources.dispatch_queue_url)),
         dead_letters: DeadLetters::Queue(SqsQueue::new(sqs, dlq_url)),
         visibility: Duration::from_secs(1),
@@ -104,13 +101,8 @@ fn job_at(client_name: &str, created_at: chrono::DateTime<Utc>) -> Job {
     let spec = JobSpec::new(
         Capability::ImageUpscale,
         None,
-        Inputs {
-            image_urls: vec!["https://e.com/a.png".into()],
-            ..Inputs::default()
-        },
-        Params::ImageUpscale {
-            resolution: UpscaleResolution::K2,
-        },
+        Inputs { image_urls: vec!["https://e.com/a.png".into()], ..Inputs::default() },
+        Params::ImageUpscale { resolution: UpscaleResolution::K2 },
     )
     .unwrap();
     Job::new(
@@ -153,50 +145,23 @@ async fn put_if_absent_holds_under_concurrency(adapters: Adapters) {
         }
     }
     assert_eq!(inserted, 1);
-    let page = store
-        .list(
-            &client("a"),
-            &JobQuery {
-                limit: 50,
-                ..JobQuery::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = store.list(&client("a"), &JobQuery { limit: 50, ..JobQuery::default() }).await.unwrap();
     assert_eq!(page.items.len(), 1);
 
     let job = page.items[0].clone();
-    assert!(
-        matches!(store.create(&job, None).await, Err(genrelay_core::Error::Conflict(_))),
-        "same id twice"
-    );
+    assert!(matches!(store.create(&job, None).await, Err(genrelay_core::Error::Conflict(_))), "same id twice");
 }
 
 async fn an_expired_idempotency_record_is_replaced(adapters: Adapters) {
     let store = adapters.store;
     let first = job_at("a", Utc::now());
-    store
-        .create(
-            &first,
-            Some(&record(&first, "k", json!(1), chrono::Duration::hours(24))),
-        )
-        .await
-        .unwrap();
+    store.create(&first, Some(&record(&first, "k", json!(1), chrono::Duration::hours(24)))).await.unwrap();
     let later = job_at("a", first.created_at + chrono::Duration::hours(25));
-    let outcome = store
-        .create(
-            &later,
-            Some(&record(&later, "k", json!(2), chrono::Duration::hours(24))),
-        )
-        .await
-        .unwrap();
+    let outcome =
+        store.create(&later, Some(&record(&later, "k", json!(2), chrono::Duration::hours(24)))).await.unwrap();
     assert_eq!(outcome, Created::Inserted);
     let soon = job_at("a", later.created_at + chrono::Duration::hours(1));
-    match store
-        .create(&soon, Some(&record(&soon, "k", json!(3), chrono::Duration::hours(24))))
-        .await
-        .unwrap()
-    {
+    match store.create(&soon, Some(&record(&soon, "k", json!(3), chrono::Duration::hours(24)))).await.unwrap() {
         Created::KeyTaken(existing) => assert_eq!(existing.job_id, later.id),
         other => panic!("{other:?}"),
     }
@@ -209,25 +174,16 @@ async fn transitions_are_conditional_on_the_stored_status(adapters: Adapters) {
     let mut running = job.clone();
     running.start("mock", Utc::now()).unwrap();
     assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
-    assert!(
-        !store.replace_if_status(&running, JobStatus::Queued).await.unwrap(),
-        "the second writer loses"
-    );
+    assert!(!store.replace_if_status(&running, JobStatus::Queued).await.unwrap(), "the second writer loses");
     let mut cancelled = running.clone();
     cancelled.cancel(Utc::now()).unwrap();
     assert!(store.replace_if_status(&cancelled, JobStatus::Running).await.unwrap());
     let mut late = running.clone();
     late.succeed(vec![], Utc::now()).unwrap();
-    assert!(
-        !store.replace_if_status(&late, JobStatus::Running).await.unwrap(),
-        "terminal states are final"
-    );
+    assert!(!store.replace_if_status(&late, JobStatus::Running).await.unwrap(), "terminal states are final");
     let stored = store.get(&client("a"), &job.id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Cancelled);
-    assert!(
-        store.get(&client("b"), &job.id).await.unwrap().is_none(),
-        "keyed by client"
-    );
+    assert!(store.get(&client("b"), &job.id).await.unwrap().is_none(), "keyed by client");
 }
 
 async fn cursors_walk_every_item_once_newest_first(adapters: Adapters) {
@@ -244,17 +200,7 @@ async fn cursors_walk_every_item_once_newest_first(adapters: Adapters) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store
-            .list(
-                &client("a"),
-                &JobQuery {
-                    limit: 3,
-                    cursor,
-                    ..JobQuery::default()
-                },
-            )
-            .await
-            .unwrap();
+        let page = store.list(&client("a"), &JobQuery { limit: 3, cursor, ..JobQuery::default() }).await.unwrap();
         seen.extend(page.items.iter().map(|j| (j.created_at, j.id.clone())));
         match page.next {
             Some(next) => cursor = Some(next),
@@ -274,10 +220,7 @@ async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapt
     let fresh = job_at("a", now);
     store.create(&old, None).await.unwrap();
     store.create(&fresh, None).await.unwrap();
-    let stuck = store
-        .queued_before(now - chrono::Duration::minutes(1), 10)
-        .await
-        .unwrap();
+    let stuck = store.queued_before(now - chrono::Duration::minutes(1), 10).await.unwrap();
     assert_eq!(stuck.iter().map(|j| &j.id).collect::<Vec<_>>(), [&old.id]);
 
     let mut due = fresh.clone();
@@ -294,10 +237,7 @@ async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapt
 }
 
 fn message(n: u32) -> DispatchMessage {
-    DispatchMessage {
-        job_id: JobId::parse(&format!("job_{n}")).unwrap(),
-        client_id: client("a"),
-    }
+    DispatchMessage { job_id: JobId::parse(&format!("job_{n}")).unwrap(), client_id: client("a") }
 }
 
 async fn unacknowledged_messages_come_back_after_their_visibility_timeout(adapters: Adapters) {
@@ -320,10 +260,7 @@ async fn unacknowledged_messages_come_back_after_their_visibility_timeout(adapte
     assert_eq!(again[0].receive_count, 2);
     queue.ack(&again[0].receipt).await.unwrap();
     tokio::time::sleep(pause).await;
-    assert!(
-        queue.receive(10, visibility).await.unwrap().is_empty(),
-        "acknowledged messages are gone"
-    );
+    assert!(queue.receive(10, visibility).await.unwrap().is_empty(), "acknowledged messages are gone");
 }
 
 async fn a_message_received_too_often_moves_to_the_dead_letter_queue(adapters: Adapters) {
@@ -361,56 +298,19 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
     assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
 
     let ids = |page: Page<Job>| page.items.into_iter().map(|j| j.id).collect::<Vec<_>>();
-    let query = |status, capability, before| JobQuery {
-        status,
-        capability,
-        before,
-        limit: 10,
-        cursor: None,
-    };
+    let query = |status, capability, before| JobQuery { status, capability, before, limit: 10, cursor: None };
     let a = client("a");
     let all = ids(store.list(&a, &query(None, None, None)).await.unwrap());
     assert_eq!(all.len(), 5);
     assert_eq!(all[0], generate.id, "newest first");
-    let upscale_only = ids(store
-        .list(&a, &query(None, Some(Capability::ImageUpscale), None))
-        .await
-        .unwrap());
-    assert_eq!(
-        upscale_only,
-        [&upscales[3].id, &upscales[2].id, &upscales[1].id, &upscales[0].id].map(Clone::clone)
-    );
-    let queued_upscales = ids(store
-        .list(
-            &a,
-            &query(Some(JobStatus::Queued), Some(Capability::ImageUpscale), None),
-        )
-        .await
-        .unwrap());
-    assert_eq!(
-        queued_upscales,
-        [&upscales[3].id, &upscales[2].id, &upscales[0].id].map(Clone::clone)
-    );
-    let running_only = ids(store
-        .list(&a, &query(Some(JobStatus::Running), None, None))
-        .await
-        .unwrap());
+    let upscale_only = ids(store.list(&a, &query(None, Some(Capability::ImageUpscale), None)).await.unwrap());
+    assert_eq!(upscale_only, [&upscales[3].id, &upscales[2].id, &upscales[1].id, &upscales[0].id].map(Clone::clone));
+    let queued_upscales =
+        ids(store.list(&a, &query(Some(JobStatus::Queued), Some(Capability::ImageUpscale), None)).await.unwrap());
+    assert_eq!(queued_upscales, [&upscales[3].id, &upscales[2].id, &upscales[0].id].map(Clone::clone));
+    let running_only = ids(store.list(&a, &query(Some(JobStatus::Running), None, None)).await.unwrap());
     assert_eq!(running_only, [upscales[1].id.clone()]);
-    let before = ids(store
-        .list(&a, &query(None, None, Some(upscales[2].created_at)))
-        .await
-        .unwrap());
-    assert_eq!(
-        before,
-        [&upscales[1].id, &upscales[0].id].map(Clone::clone),
-        "strictly before"
-    );
-    assert!(
-        store
-            .list(&client("b"), &query(None, None, None))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    let before = ids(store.list(&a, &query(None, None, Some(upscales[2].created_at))).await.unwrap());
+    assert_eq!(before, [&upscales[1].id, &upscales[0].id].map(Clone::clone), "strictly before");
+    assert!(store.list(&client("b"), &query(None, None, None)).await.unwrap().items.is_empty());
 }

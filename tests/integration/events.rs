@@ -49,13 +49,8 @@ fn function_router(function: &str, state: AppState) -> Router {
 async fn seed_fixtures(app: &TestApp) {
     let client = ClientId::parse("sample").unwrap();
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(1440), Some(2560), None, None, None).unwrap());
-    let spec = JobSpec::new(
-        Capability::ImageGenerate,
-        Some("生成一张专业产品主图".into()),
-        Inputs::default(),
-        params,
-    )
-    .unwrap();
+    let spec = JobSpec::new(Capability::ImageGenerate, Some("生成一张专业产品主图".into()), Inputs::default(), params)
+        .unwrap();
     let now = chrono::Utc::now();
     let job = Job::new(
         JobId::parse(SAMPLE_JOB).unwrap(),
@@ -92,45 +87,26 @@ async fn seed_fixtures(app: &TestApp) {
 #[tokio::test]
 async fn every_sample_event_is_answered_by_its_function() {
     let mut files: Vec<String> = Vec::new();
-    for function in std::fs::read_dir(events_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-    {
+    for function in std::fs::read_dir(events_dir()).unwrap().flatten().filter(|e| e.path().is_dir()) {
         for event in std::fs::read_dir(function.path()).unwrap().flatten() {
-            files.push(format!(
-                "{}/{}",
-                function.file_name().to_string_lossy(),
-                event.file_name().to_string_lossy()
-            ));
+            files.push(format!("{}/{}", function.file_name().to_string_lossy(), event.file_name().to_string_lossy()));
         }
     }
     files.sort();
     let mut expected: Vec<String> = EXPECTED.iter().map(|(f, _)| f.to_string()).collect();
     expected.sort();
-    assert_eq!(
-        files, expected,
-        "every sample event has an expected status, and every expected event exists"
-    );
+    assert_eq!(files, expected, "every sample event has an expected status, and every expected event exists");
 
     for (file, status) in EXPECTED {
         let app = TestApp::new();
         seed_fixtures(&app).await;
-        let state = AppState {
-            engine: app.engine.clone(),
-            keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()),
-        };
+        let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
         let function = file.split('/').next().unwrap();
         let event = std::fs::read_to_string(events_dir().join(file)).unwrap();
         let request = lambda_http::request::from_str(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
         let response = function_router(function, state).oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        assert_eq!(
-            parts.status.as_u16(),
-            status,
-            "{file}: {}",
-            String::from_utf8_lossy(&body)
-        );
+        assert_eq!(parts.status.as_u16(), status, "{file}: {}", String::from_utf8_lossy(&body));
     }
 }

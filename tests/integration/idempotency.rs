@@ -60,18 +60,13 @@ async fn thirty_concurrent_identical_requests_make_exactly_one_job() {
     let mut tasks = Vec::new();
     for _ in 0..30 {
         let (app, body) = (app.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            create_with_key(&app, KEY_A, "burst", &body).await
-        }));
+        tasks.push(tokio::spawn(async move { create_with_key(&app, KEY_A, "burst", &body).await }));
     }
     let mut ids = Vec::new();
     let mut created = 0;
     for task in tasks {
         let (status, answer) = task.await.unwrap();
-        assert!(
-            status == StatusCode::ACCEPTED || status == StatusCode::OK,
-            "{status} {answer}"
-        );
+        assert!(status == StatusCode::ACCEPTED || status == StatusCode::OK, "{status} {answer}");
         created += usize::from(status == StatusCode::ACCEPTED);
         ids.push(answer["job"]["id"].as_str().unwrap().to_owned());
     }

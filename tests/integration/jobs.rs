@@ -53,10 +53,7 @@ async fn every_seed_example_creates_a_queued_job() {
         assert_eq!(answer["reused"], false);
     }
     let (_, answer) = app.post("/api/v1/jobs", KEY_A, seed_examples()[4].clone()).await;
-    assert_eq!(
-        answer["job"]["params"]["settings"],
-        json!({"ratio": "9:16", "duration": 5, "resolution": "720p"})
-    );
+    assert_eq!(answer["job"]["params"]["settings"], json!({"ratio": "9:16", "duration": 5, "resolution": "720p"}));
     assert_eq!(answer["job"]["materials"][0]["label"], "@图片1");
 }
 
@@ -69,59 +66,23 @@ async fn invalid_requests_are_400_naming_the_field_and_store_nothing() {
         (json!({"capability": "audio.generate", "prompt": "x"}), "capability"),
         (json!({"capability": "image.generate"}), "prompt"),
         (json!({"capability": "image.generate", "prompt": "   "}), "prompt"),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "width": 10}),
-            "width",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "height": 5000}),
-            "height",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "width": "wide"}),
-            "width",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "quality": "ultra"}),
-            "quality",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "scale": 500}),
-            "scale",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "imageUrls": ["ftp://e.com/a.png"]}),
-            "imageUrls[0]",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "imageUrls": "https://e.com/a.png"}),
-            "imageUrls",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "inputUrls": ["not a url"]}),
-            "inputUrls[0]",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "webhookUrl": "file:///tmp/x"}),
-            "webhookUrl",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "inputAssetIds": ["job_1"]}),
-            "inputAssetIds[0]",
-        ),
-        (
-            json!({"capability": "image.generate", "prompt": "x", "inputAssetIds": ["asset_unknown"]}),
-            "inputAssetIds",
-        ),
+        (json!({"capability": "image.generate", "prompt": "x", "width": 10}), "width"),
+        (json!({"capability": "image.generate", "prompt": "x", "height": 5000}), "height"),
+        (json!({"capability": "image.generate", "prompt": "x", "width": "wide"}), "width"),
+        (json!({"capability": "image.generate", "prompt": "x", "quality": "ultra"}), "quality"),
+        (json!({"capability": "image.generate", "prompt": "x", "scale": 500}), "scale"),
+        (json!({"capability": "image.generate", "prompt": "x", "imageUrls": ["ftp://e.com/a.png"]}), "imageUrls[0]"),
+        (json!({"capability": "image.generate", "prompt": "x", "imageUrls": "https://e.com/a.png"}), "imageUrls"),
+        (json!({"capability": "image.generate", "prompt": "x", "inputUrls": ["not a url"]}), "inputUrls[0]"),
+        (json!({"capability": "image.generate", "prompt": "x", "webhookUrl": "file:///tmp/x"}), "webhookUrl"),
+        (json!({"capability": "image.generate", "prompt": "x", "inputAssetIds": ["job_1"]}), "inputAssetIds[0]"),
+        (json!({"capability": "image.generate", "prompt": "x", "inputAssetIds": ["asset_unknown"]}), "inputAssetIds"),
         (json!({"capability": "image.upscale"}), "imageUrls"),
         (
             json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"], "resolution": "16k"}),
             "resolution",
         ),
-        (
-            json!({"capability": "image.inpaint", "prompt": "x", "imageUrls": ["https://e.com/a.png"]}),
-            "imageUrls",
-        ),
+        (json!({"capability": "image.inpaint", "prompt": "x", "imageUrls": ["https://e.com/a.png"]}), "imageUrls"),
         (video(json!({"duration": 3})), "settings.duration"),
         (video(json!({"duration": 16})), "settings.duration"),
         (video(json!({"ratio": "2:1"})), "settings.ratio"),
@@ -131,17 +92,12 @@ async fn invalid_requests_are_400_naming_the_field_and_store_nothing() {
             json!({"capability": "video.generate", "prompt": "x", "materials": [{"url": "https://e.com/a.png"}]}),
             "materials[0].type",
         ),
-        (
-            json!({"capability": "video.generate", "prompt": "x", "materials": [{"type": "image"}]}),
-            "materials[0]",
-        ),
+        (json!({"capability": "video.generate", "prompt": "x", "materials": [{"type": "image"}]}), "materials[0]"),
     ];
     for (body, field) in cases {
         let (status, answer) = app.post("/api/v1/jobs", KEY_A, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
-        let message = answer["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error in {answer}"));
+        let message = answer["error"].as_str().unwrap_or_else(|| panic!("no error in {answer}"));
         assert!(message.starts_with(field), "{body}: {message:?} does not name {field}");
     }
     let (_, list) = app.get("/api/v1/jobs", KEY_A).await;
@@ -165,10 +121,7 @@ async fn malformed_bodies_are_400_415_or_413() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = app.send(raw("text/plain", b"{}".to_vec())).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let huge = format!(
-        "{{\"capability\": \"image.generate\", \"prompt\": \"{}\"}}",
-        "x".repeat(2 * 1024 * 1024)
-    );
+    let huge = format!("{{\"capability\": \"image.generate\", \"prompt\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let (status, _, body) = app.send(raw("application/json", huge.into_bytes())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(crate::support::json_of(&body)["error"].is_string());
@@ -191,11 +144,9 @@ async fn a_job_is_read_by_its_owner_and_404_for_anyone_else() {
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["webhookUrl"], "https://example.com/zhinian/webhook");
     assert_eq!(job["params"]["width"], 1440);
-    for path in [
-        format!("/api/v1/jobs/{id}"),
-        "/api/v1/jobs/job_doesnotexist".into(),
-        "/api/v1/jobs/..%2F..%2Fetc".into(),
-    ] {
+    for path in
+        [format!("/api/v1/jobs/{id}"), "/api/v1/jobs/job_doesnotexist".into(), "/api/v1/jobs/..%2F..%2Fetc".into()]
+    {
         let (status, answer) = app.get(&path, KEY_B).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer["error"].as_str().unwrap().contains("not found"));
@@ -219,25 +170,14 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
     ids.reverse();
 
     let (_, page) = app.get("/api/v1/jobs?limit=2", KEY_A).await;
-    let first: Vec<&str> = page["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
+    let first: Vec<&str> = page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(first, [ids[0].as_str(), ids[1].as_str()]);
     let mut seen: Vec<String> = first.iter().map(|s| s.to_string()).collect();
     let mut next = page["next"].as_str().map(str::to_owned);
     while let Some(cursor) = next {
         let (status, page) = app.get(&format!("/api/v1/jobs?limit=2&cursor={cursor}"), KEY_A).await;
         assert_eq!(status, StatusCode::OK);
-        seen.extend(
-            page["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()));
         next = page["next"].as_str().map(str::to_owned);
     }
     assert_eq!(seen, ids, "every job once, newest first");
@@ -253,12 +193,7 @@ async fn lists_are_newest_first_filtered_and_paged_by_cursor() {
     let third = app.job(KEY_A, &ids[2]).await;
     let before = third["createdAt"].as_str().unwrap();
     let (_, older) = app.get(&format!("/api/v1/jobs?before={before}"), KEY_A).await;
-    let older: Vec<&str> = older["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["id"].as_str().unwrap())
-        .collect();
+    let older: Vec<&str> = older["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(older, [ids[3].as_str(), ids[4].as_str()]);
 }
 
@@ -278,21 +213,14 @@ async fn list_parameters_out_of_range_or_unknown_are_400() {
     ] {
         let (status, answer) = app.get(&format!("/api/v1/jobs?{query}"), KEY_A).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
-        assert!(
-            answer["error"].as_str().unwrap().starts_with(field),
-            "{query}: {answer}"
-        );
+        assert!(answer["error"].as_str().unwrap().starts_with(field), "{query}: {answer}");
     }
     let (status, _) = app.get("/api/v1/jobs?limit=1", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/jobs?limit=200", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/jobs?status=&capability=&before=&limit=", KEY_A).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "an empty value means the parameter was not given"
-    );
+    assert_eq!(status, StatusCode::OK, "an empty value means the parameter was not given");
 }
 
 #[tokio::test]
@@ -307,11 +235,7 @@ async fn cancel_moves_a_queued_job_to_cancelled_and_a_finished_one_is_409() {
     assert!(answer["error"].as_str().unwrap().contains("cancelled"));
 
     app.drain().await;
-    assert_eq!(
-        app.job(KEY_A, &id).await["status"],
-        "cancelled",
-        "a cancelled job never runs"
-    );
+    assert_eq!(app.job(KEY_A, &id).await["status"], "cancelled", "a cancelled job never runs");
 
     let small = json!({"capability": "image.generate", "prompt": "small", "width": 64, "height": 64});
     let done = app.create_job(KEY_A, small).await;
@@ -326,11 +250,7 @@ async fn cancel_moves_a_queued_job_to_cancelled_and_a_finished_one_is_409() {
 #[tokio::test]
 async fn undecodable_ids_are_404_in_the_error_format() {
     let app = TestApp::new();
-    for path in [
-        "/api/v1/jobs/%FF",
-        "/api/v1/assets/%FF%FE",
-        "/api/v1/assets/%C0/download",
-    ] {
+    for path in ["/api/v1/jobs/%FF", "/api/v1/assets/%FF%FE", "/api/v1/assets/%C0/download"] {
         let (status, answer) = app.get(path, KEY_A).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer["error"].is_string(), "{path}: {answer}");
@@ -341,12 +261,7 @@ async fn undecodable_ids_are_404_in_the_error_format() {
 async fn before_accepts_iso_dates_and_times_without_offset() {
     let app = TestApp::new();
     app.create_job(KEY_A, seed_examples()[0].clone()).await;
-    for before in [
-        "2000-01-01",
-        "2000-01-01T00:00:00",
-        "2000-01-01T08:00:00+08:00",
-        "2000-01-01T00:00:00.5Z",
-    ] {
+    for before in ["2000-01-01", "2000-01-01T00:00:00", "2000-01-01T08:00:00+08:00", "2000-01-01T00:00:00.5Z"] {
         let (status, page) = app.get(&format!("/api/v1/jobs?before={before}"), KEY_A).await;
         assert_eq!(status, StatusCode::OK, "{before}");
         assert_eq!(page["jobs"], json!([]), "{before}");

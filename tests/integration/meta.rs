@@ -7,11 +7,7 @@ async fn openapi_document_is_3_1_and_documents_every_route() {
     let app = TestApp::new();
     let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        document["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        document["openapi"]
-    );
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"), "{}", document["openapi"]);
     let expected = [
         ("/api/v1/openapi.json", "get"),
         ("/api/v1/capabilities", "get"),
@@ -25,21 +21,10 @@ async fn openapi_document_is_3_1_and_documents_every_route() {
         ("/api/v1/assets/{id}/download", "get"),
     ];
     for (path, method) in expected {
-        assert!(
-            document["paths"][path][method].is_object(),
-            "{method} {path} is not documented"
-        );
+        assert!(document["paths"][path][method].is_object(), "{method} {path} is not documented");
     }
     let schemas = &document["components"]["schemas"];
-    for schema in [
-        "CreateJobBody",
-        "JobView",
-        "CreatedJobEnvelope",
-        "JobPage",
-        "AssetView",
-        "AssetPage",
-        "ErrorBody",
-    ] {
+    for schema in ["CreateJobBody", "JobView", "CreatedJobEnvelope", "JobPage", "AssetView", "AssetPage", "ErrorBody"] {
         assert!(schemas[schema].is_object(), "schema {schema} missing");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
@@ -50,16 +35,9 @@ async fn capabilities_lists_the_four_with_their_parameter_schemas() {
     let app = TestApp::new();
     let (status, answer) = app.get("/api/v1/capabilities", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = answer["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["capability"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["image.generate", "image.inpaint", "image.upscale", "video.generate"]
-    );
+    let names: Vec<&str> =
+        answer["capabilities"].as_array().unwrap().iter().map(|c| c["capability"].as_str().unwrap()).collect();
+    assert_eq!(names, ["image.generate", "image.inpaint", "image.upscale", "video.generate"]);
     let video = &answer["capabilities"][3]["parameters"]["properties"]["settings"]["properties"];
     assert_eq!(video["duration"]["minimum"], 4);
     assert_eq!(video["duration"]["maximum"], 15);
@@ -92,10 +70,7 @@ async fn published_bounds_are_the_ones_validation_uses() {
     let settings = &schemas["VideoSettingsBody"]["properties"];
     assert_eq!(settings["duration"]["minimum"], VIDEO_MIN_SECONDS);
     assert_eq!(settings["duration"]["maximum"], VIDEO_MAX_SECONDS);
-    assert_eq!(
-        schemas["VideoRatio"]["enum"].as_array().unwrap().len(),
-        VideoRatio::NAMES.len()
-    );
+    assert_eq!(schemas["VideoRatio"]["enum"].as_array().unwrap().len(), VideoRatio::NAMES.len());
 
     let (_, capabilities) = app.get("/api/v1/capabilities", KEY_A).await;
     let generate = &capabilities["capabilities"][0]["parameters"]["properties"];

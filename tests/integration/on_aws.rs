@@ -24,10 +24,7 @@ fn event(file: &str, replacements: &[(&str, &str)]) -> Value {
 
 /// The status and JSON body of an API Gateway (payload 2.0) answer.
 fn http_answer(answer: Value) -> (u64, Value, Value) {
-    let body = answer["body"]
-        .as_str()
-        .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
+    let body = answer["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::Null)).unwrap_or(Value::Null);
     (answer["statusCode"].as_u64().unwrap(), answer["headers"].clone(), body)
 }
 
@@ -39,6 +36,7 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
         ("GENRELAY_TABLE", resources.table.clone()),
         ("GENRELAY_BUCKET", resources.bucket.clone()),
         ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
         ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
         ("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()),
     ]);
@@ -54,12 +52,7 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
 
     // Deliver the dispatch message to the worker as Lambda's SQS integration does.
     let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
-    let received = sqs
-        .receive_message()
-        .queue_url(&resources.dispatch_queue_url)
-        .send()
-        .await
-        .unwrap();
+    let received = sqs.receive_message().queue_url(&resources.dispatch_queue_url).send().await.unwrap();
     let messages = received.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1, "one dispatch message, carrying ids only");
     let message = &messages[0];
@@ -79,18 +72,11 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
     assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
 
     // The scheduled poller finds nothing left to do.
-    let sweep = poller
-        .invoke(json!({"source": "aws.events", "detail-type": "Scheduled Event"}))
-        .await
-        .unwrap();
+    let sweep = poller.invoke(json!({"source": "aws.events", "detail-type": "Scheduled Event"})).await.unwrap();
     assert_eq!(sweep["polled"], 0, "{sweep}");
 
-    let (status, _, read) = http_answer(
-        api_jobs
-            .invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, &id)]))
-            .await
-            .unwrap(),
-    );
+    let (status, _, read) =
+        http_answer(api_jobs.invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, &id)])).await.unwrap());
     assert_eq!(status, 200);
     assert_eq!(read["job"]["status"], "succeeded", "{read}");
     let output = read["job"]["outputAssetIds"][0].as_str().unwrap().to_owned();
@@ -100,14 +86,8 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
     let (status, headers, _) = http_answer(api_assets.invoke(download).await.unwrap());
     assert_eq!(status, 302);
     let location = headers["location"].as_str().unwrap();
-    assert!(
-        location.starts_with(&moto::moto().endpoint) && location.contains("X-Amz-Signature"),
-        "{location}"
-    );
-    assert!(
-        location.contains("X-Amz-Expires=900"),
-        "expires after 15 minutes: {location}"
-    );
+    assert!(location.starts_with(&moto::moto().endpoint) && location.contains("X-Amz-Signature"), "{location}");
+    assert!(location.contains("X-Amz-Expires=900"), "expires after 15 minutes: {location}");
     let response = reqwest::get(location).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");

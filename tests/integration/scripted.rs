@@ -13,11 +13,7 @@ use serde_json::json;
 use crate::support::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
 
 fn png_file(job: &Job) -> GeneratedFile {
-    GeneratedFile {
-        name: format!("{}.png", job.id),
-        content_type: "image/png".into(),
-        bytes: tiny_png(),
-    }
+    GeneratedFile { name: format!("{}.png", job.id), content_type: "image/png".into(), bytes: tiny_png() }
 }
 
 /// Accepts every job; when polled, a client cancels the job just before the outputs arrive.
@@ -33,10 +29,7 @@ impl Provider for CancelledWhileFinishing {
     }
 
     async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
-        Ok(Submission::Accepted {
-            task_id: "t".into(),
-            poll_after: Duration::ZERO,
-        })
+        Ok(Submission::Accepted { task_id: "t".into(), poll_after: Duration::ZERO })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
@@ -50,14 +43,9 @@ impl Provider for CancelledWhileFinishing {
 #[tokio::test]
 async fn a_cancel_that_wins_the_race_leaves_no_outputs_behind() {
     let app = TestApp::with_provider(|clock, embedded| {
-        Arc::new(CancelledWhileFinishing {
-            store: embedded.store.clone(),
-            clock: clock.clone(),
-        })
+        Arc::new(CancelledWhileFinishing { store: embedded.store.clone(), clock: clock.clone() })
     });
-    let id = app
-        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
-        .await;
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     app.drain().await;
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "cancelled");
@@ -98,12 +86,7 @@ impl Provider for Flaky {
 fn flaky(failures: u32) -> (TestApp, Arc<Mutex<Vec<ResolvedInputs>>>) {
     let inputs = Arc::new(Mutex::new(Vec::new()));
     let recorded = inputs.clone();
-    let app = TestApp::with_provider(move |_, _| {
-        Arc::new(Flaky {
-            failures: Mutex::new(failures),
-            inputs,
-        })
-    });
+    let app = TestApp::with_provider(move |_, _| Arc::new(Flaky { failures: Mutex::new(failures), inputs }));
     (app, recorded)
 }
 
@@ -118,9 +101,7 @@ async fn drain_with_retries(app: &TestApp, rounds: usize) {
 #[tokio::test]
 async fn a_transient_submission_failure_is_retried_by_the_poller() {
     let (app, _) = flaky(2);
-    let id = app
-        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
-        .await;
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     app.drain().await;
     assert_eq!(app.job(KEY_A, &id).await["status"], "running", "waiting for a retry");
     drain_with_retries(&app, 3).await;
@@ -130,20 +111,12 @@ async fn a_transient_submission_failure_is_retried_by_the_poller() {
 #[tokio::test]
 async fn submissions_that_keep_failing_fail_the_job_in_the_end() {
     let (app, inputs) = flaky(100);
-    let id = app
-        .create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"}))
-        .await;
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     drain_with_retries(&app, 10).await;
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "failed");
-    assert!(
-        job["error"].as_str().unwrap().contains("temporarily unavailable"),
-        "{job}"
-    );
-    assert_eq!(
-        inputs.lock().unwrap().len() as u32,
-        app.engine.settings().max_submit_attempts
-    );
+    assert!(job["error"].as_str().unwrap().contains("temporarily unavailable"), "{job}");
+    assert_eq!(inputs.lock().unwrap().len() as u32, app.engine.settings().max_submit_attempts);
 }
 
 #[tokio::test]
@@ -157,11 +130,7 @@ async fn an_assets_url_works_as_a_job_input_and_reaches_the_provider_signed() {
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     app.drain().await;
     let seen = inputs.lock().unwrap().pop().unwrap();
-    assert!(
-        seen.images[0].starts_with(&format!("{BLOB_BASE}/blobs/")),
-        "{:?}",
-        seen.images
-    );
+    assert!(seen.images[0].starts_with(&format!("{BLOB_BASE}/blobs/")), "{:?}", seen.images);
     assert!(seen.images[0].contains("signature="));
     assert_eq!(seen.images[1], "https://example.com/other.png");
 }

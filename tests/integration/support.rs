@@ -55,10 +55,7 @@ pub struct TestApp {
 impl TestApp {
     /// Jobs finish as soon as a worker picks them up.
     pub fn new() -> Self {
-        Self::with_mock(MockConfig {
-            latency: Duration::ZERO,
-            failure_rate: 0.0,
-        })
+        Self::with_mock(MockConfig { latency: Duration::ZERO, failure_rate: 0.0 })
     }
 
     pub fn with_mock(mock: MockConfig) -> Self {
@@ -86,29 +83,14 @@ impl TestApp {
             deps.providers = ProviderRegistry::all_to(make(&clock, &embedded));
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
-        let state = AppState {
-            engine: engine.clone(),
-            keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()),
-        };
+        let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
         let router = genrelay_http::open_api_router(state);
-        Self {
-            dir,
-            embedded,
-            engine,
-            clock,
-            router,
-        }
+        Self { dir, embedded, engine, clock, router }
     }
 
     /// Drops this app's adapters and opens new ones on the same data folder.
     pub fn restart(self, mock: MockConfig) -> Self {
-        let Self {
-            dir,
-            embedded,
-            engine,
-            router,
-            ..
-        } = self;
+        let Self { dir, embedded, engine, router, .. } = self;
         drop((router, engine, embedded));
         Self::open(dir, mock)
     }
@@ -127,10 +109,9 @@ impl TestApp {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
         }
         let request = match body {
-            Some(body) => builder
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
+            Some(body) => {
+                builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+            }
             None => builder.body(Body::empty()).unwrap(),
         };
         let (status, _, bytes) = self.send(request).await;
@@ -161,11 +142,7 @@ impl TestApp {
     /// Runs the worker and the poller until neither has anything left to do.
     pub async fn drain(&self) {
         loop {
-            let received = self
-                .engine
-                .work_dispatch_queue(10, Duration::from_secs(60))
-                .await
-                .unwrap();
+            let received = self.engine.work_dispatch_queue(10, Duration::from_secs(60)).await.unwrap();
             let polled = self.engine.poll_due(50).await.unwrap().polled;
             if received == 0 && polled == 0 {
                 break;
@@ -180,10 +157,7 @@ impl TestApp {
             .body(Body::empty())
             .unwrap();
         let (status, headers, _) = self.send(request).await;
-        let location = headers
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
+        let location = headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         (status, location)
     }
 
@@ -211,11 +185,7 @@ impl TestApp {
 }
 
 pub fn json_of(bytes: &[u8]) -> Value {
-    if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(bytes).unwrap_or(Value::Null)
-    }
+    if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap_or(Value::Null) }
 }
 
 pub const BOUNDARY: &str = "genrelay-test-boundary";
@@ -240,10 +210,7 @@ pub fn multipart_request(key: &str, parts: &[FilePart]) -> Request<Body> {
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     Request::post("/api/v1/assets")
         .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
         .body(Body::from(body))
         .unwrap()
 }

@@ -73,13 +73,7 @@ impl LambdaFunction {
             command.env(key, value);
         }
         let child = command.spawn().expect("the function binary starts");
-        Self {
-            name,
-            child,
-            events: sender,
-            runtime,
-            next_id: Mutex::new(0),
-        }
+        Self { name, child, events: sender, runtime, next_id: Mutex::new(0) }
     }
 
     /// Delivers one event and waits for the function's answer: `Ok(response)` or
@@ -115,10 +109,7 @@ async fn next(State(runtime): State<Runtime>) -> Response {
     let Some((id, event)) = runtime.events.lock().await.recv().await else {
         return axum::http::StatusCode::GONE.into_response();
     };
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
+    let deadline = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
         + INVOKE_TIMEOUT.as_millis();
     let mut headers = HeaderMap::new();
     headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
@@ -127,10 +118,7 @@ async fn next(State(runtime): State<Runtime>) -> Response {
         "lambda-runtime-invoked-function-arn",
         "arn:aws:lambda:us-east-1:123456789012:function:test".parse().unwrap(),
     );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-00000000-000000000000000000000000".parse().unwrap(),
-    );
+    headers.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().unwrap());
     (headers, axum::Json(event)).into_response()
 }
 

@@ -11,16 +11,9 @@ use std::process::Command;
 /// binary before its tests, and each function package has tests).
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps/<test>");
     let binary = profile_dir.join(name);
-    assert!(
-        binary.is_file(),
-        "{} is not built; `cargo test --workspace` builds it",
-        binary.display()
-    );
+    assert!(binary.is_file(), "{} is not built; `cargo test --workspace` builds it", binary.display());
     binary
 }
 
@@ -28,18 +21,12 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// successfully and everything it printed.
 pub fn run_with_env(binary: &std::path::Path, vars: &[(&str, &str)]) -> (bool, String) {
     let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (name, value) in vars {
         command.env(name, value);
     }
     let output = command.output().expect("the binary runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
 }
 
@@ -48,12 +35,6 @@ pub fn run_with_env(binary: &std::path::Path, vars: &[(&str, &str)]) -> (bool, S
 pub fn assert_fails_fast_without_configuration(binary: &std::path::Path) {
     let (ok, output) = run_with_env(binary, &[("ZHINIAN_API_KEYS", "a:secret-key")]);
     assert!(!ok, "{} started without configuration", binary.display());
-    assert!(
-        output.contains("GENRELAY_TABLE") && output.contains("GENRELAY_DATA_DIR"),
-        "{output}"
-    );
-    assert!(
-        !output.contains("secret-key"),
-        "secrets never appear in an error: {output}"
-    );
+    assert!(output.contains("GENRELAY_TABLE") && output.contains("GENRELAY_DATA_DIR"), "{output}");
+    assert!(!output.contains("secret-key"), "secrets never appear in an error: {output}");
 }

@@ -71,10 +71,7 @@ fn start() -> Moto {
         assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Moto {
-        endpoint,
-        _guard: guard,
-    }
+    Moto { endpoint, _guard: guard }
 }
 
 /// SDK configuration for the emulator: dummy credentials, a fixed region.
@@ -90,7 +87,5 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// A fresh table, bucket and queues for one test.
 pub async fn resources() -> genrelay_aws::AwsResources {
     let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
-    genrelay_aws::schema::provision(&sdk_config().await, &prefix)
-        .await
-        .unwrap()
+    genrelay_aws::schema::provision(&sdk_config().await, &prefix).await.unwrap()
 }

@@ -12,17 +12,10 @@ fn without_storage_configuration_the_function_names_what_to_set() {
 
 #[test]
 fn incomplete_aws_configuration_names_what_is_missing() {
-    let vars = [
-        ("ZHINIAN_API_KEYS", "a:secret-key"),
-        ("GENRELAY_TABLE", "genrelay"),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let vars = [("ZHINIAN_API_KEYS", "a:secret-key"), ("GENRELAY_TABLE", "genrelay"), ("AWS_REGION", "us-east-1")];
     let (ok, output) = run_with_env(BINARY.as_ref(), &vars);
     assert!(!ok);
-    assert!(
-        output.contains("GENRELAY_BUCKET") && output.contains("GENRELAY_DISPATCH_QUEUE_URL"),
-        "{output}"
-    );
+    assert!(output.contains("GENRELAY_BUCKET") && output.contains("GENRELAY_DISPATCH_QUEUE_URL"), "{output}");
 }
 
 #[test]

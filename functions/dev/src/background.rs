@@ -65,11 +65,7 @@ async fn reconciler(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         match engine.reconcile(RECONCILE_BATCH).await {
             Ok(report) if report.redispatched + report.expired > 0 => {
-                tracing::info!(
-                    redispatched = report.redispatched,
-                    expired = report.expired,
-                    "reconciled"
-                )
+                tracing::info!(redispatched = report.redispatched, expired = report.expired, "reconciled")
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error.chain(), "reconciler step failed"),

@@ -19,10 +19,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ApiKeys, Box<dyn std::error::Er
             key
         }
     };
-    println!(
-        "ZHINIAN_API_KEYS is not set: using the dev key of client '{DEV_CLIENT}' kept in {}",
-        path.display()
-    );
+    println!("ZHINIAN_API_KEYS is not set: using the dev key of client '{DEV_CLIENT}' kept in {}", path.display());
     println!("  Authorization: Bearer {key}");
     Ok(ApiKeys::parse(&format!("{DEV_CLIENT}:{key}"))?)
 }

@@ -18,10 +18,7 @@ use genrelay_http::{AppState, log_requests, open_api_router};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
-#[command(
-    version,
-    about = "genrelay in one process, on the embedded store with the mock provider"
-)]
+#[command(version, about = "genrelay in one process, on the embedded store with the mock provider")]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -51,19 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = Arc::new(embedded.engine(mock_config_from_env()?, Settings::default()));
     let loops = background::Loops::start(engine.clone());
 
-    let app = open_api_router(AppState {
-        engine,
-        keys: Arc::new(keys),
-    })
-    .merge(blob_links::router(embedded.blobs.clone()))
-    .layer(from_fn(log_requests));
-    println!(
-        "genrelay-dev listening on http://{addr} (data in {})",
-        args.data_dir.display()
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let app = open_api_router(AppState { engine, keys: Arc::new(keys) })
+        .merge(blob_links::router(embedded.blobs.clone()))
+        .layer(from_fn(log_requests));
+    println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
 
     tracing::info!("shutting down: finishing the background steps in progress");
     loops.stop().await;
@@ -73,11 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// `http://<addr>`, with a wildcard address replaced by loopback (a link to 0.0.0.0 leads
 /// nowhere); behind anything else, pass `--public-url`.
 fn default_public_url(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
-        std::net::Ipv4Addr::LOCALHOST.into()
-    } else {
-        addr.ip()
-    };
+    let host = if addr.ip().is_unspecified() { std::net::Ipv4Addr::LOCALHOST.into() } else { addr.ip() };
     format!("http://{}", SocketAddr::new(host, addr.port()))
 }
 

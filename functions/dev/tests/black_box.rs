@@ -38,9 +38,7 @@ impl DevServer {
         let (mut base, mut key) = (None, None);
         let deadline = Instant::now() + START_TIMEOUT;
         while base.is_none() {
-            let line = stdout
-                .recv_timeout(deadline - Instant::now())
-                .expect("genrelay-dev prints its address");
+            let line = stdout.recv_timeout(deadline - Instant::now()).expect("genrelay-dev prints its address");
             if let Some(rest) = line.split("Authorization: Bearer ").nth(1) {
                 key = Some(rest.trim().to_owned());
             }
@@ -48,12 +46,7 @@ impl DevServer {
                 base = Some(rest.split_whitespace().next().unwrap().to_owned());
             }
         }
-        Self {
-            child,
-            base: base.unwrap(),
-            key: key.expect("a dev key is printed"),
-            stderr,
-        }
+        Self { child, base: base.unwrap(), key: key.expect("a dev key is printed"), stderr }
     }
 
     fn url(&self, path: &str) -> String {
@@ -62,10 +55,7 @@ impl DevServer {
 
     /// SIGTERM, then wait for a clean exit; returns what the server wrote to stderr.
     fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
@@ -124,30 +114,19 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     let client = reqwest::Client::new();
 
     // 1. capabilities
-    let response = client
-        .get(server.url("/api/v1/capabilities"))
-        .bearer_auth(&server.key)
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(server.url("/api/v1/capabilities")).bearer_auth(&server.key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let capabilities: Value = response.json().await.unwrap();
     assert_eq!(capabilities["capabilities"].as_array().unwrap().len(), 4);
     let response = client.get(server.url("/api/v1/capabilities")).send().await.unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"error": "Invalid API key."})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "Invalid API key."}));
 
     // 2. upload a reference image
     let reference = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference.png")).unwrap();
     let form = reqwest::multipart::Form::new().part(
         "files",
-        reqwest::multipart::Part::bytes(reference.clone())
-            .file_name("reference.png")
-            .mime_str("image/png")
-            .unwrap(),
+        reqwest::multipart::Part::bytes(reference.clone()).file_name("reference.png").mime_str("image/png").unwrap(),
     );
     let response = client
         .post(server.url("/api/v1/assets"))
@@ -184,10 +163,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     let response = create().await.unwrap();
     assert_eq!(response.status(), 200);
     let again: Value = response.json().await.unwrap();
-    assert_eq!(
-        (again["reused"].as_bool(), again["job"]["id"].as_str()),
-        (Some(true), Some(id.as_str()))
-    );
+    assert_eq!((again["reused"].as_bool(), again["job"]["id"].as_str()), (Some(true), Some(id.as_str())));
 
     // 4. poll until it ends
     let (job, saw_progress) = wait_for_end(&client, &server, &id).await;
@@ -196,10 +172,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
 
     // 5. download the output through the signed redirect
     let output = job["outputAssetIds"][0].as_str().unwrap();
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = no_redirects
         .get(server.url(&format!("/api/v1/assets/{output}/download")))
         .bearer_auth(&server.key)
@@ -213,20 +186,14 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     assert_eq!(response.headers()["content-type"], "image/png");
     let png = response.bytes().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let size = (
-        u32::from_be_bytes(png[16..20].try_into().unwrap()),
-        u32::from_be_bytes(png[20..24].try_into().unwrap()),
-    );
+    let size =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert_eq!(size, (360, 640));
     let tampered = location.replace("signature=", "signature=ff");
     assert_eq!(client.get(&tampered).send().await.unwrap().status(), 403);
 
     // One JSON log line per request, with method, path, status, latency and job id.
-    let logs: Vec<Value> = server
-        .terminate()
-        .iter()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let logs: Vec<Value> = server.terminate().iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let requests: Vec<&Value> = logs.iter().filter(|l| l["message"] == "request").collect();
     assert!(requests.len() >= 8, "{logs:?}");
     let create = requests
@@ -236,10 +203,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     assert_eq!(create["status"], 202);
     assert_eq!(create["job_id"], id.as_str());
     assert!(create["latency_ms"].is_number());
-    assert!(
-        !logs.iter().any(|l| l.to_string().contains(&server_key)),
-        "the key never appears in a log line"
-    );
+    assert!(!logs.iter().any(|l| l.to_string().contains(&server_key)), "the key never appears in a log line");
 }
 
 #[tokio::test]
@@ -249,18 +213,9 @@ async fn a_job_accepted_before_sigterm_completes_after_restart() {
     let client = reqwest::Client::new();
     let key = server.key.clone();
     let body = json!({"capability": "video.generate", "prompt": "海边日落", "settings": {"ratio": "16:9", "duration": 4, "resolution": "480p"}});
-    let response = client
-        .post(server.url("/api/v1/jobs"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = client.post(server.url("/api/v1/jobs")).bearer_auth(&key).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<Value>().await.unwrap()["job"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = response.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
     server.terminate();
 
     let server = DevServer::start(data.path());
@@ -268,12 +223,8 @@ async fn a_job_accepted_before_sigterm_completes_after_restart() {
     let (job, _) = wait_for_end(&client, &server, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let output = job["outputAssetIds"][0].as_str().unwrap();
-    let response = client
-        .get(server.url(&format!("/api/v1/assets/{output}/download")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client.get(server.url(&format!("/api/v1/assets/{output}/download"))).bearer_auth(&key).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "video/mp4");
     let video = response.bytes().await.unwrap();
     assert_eq!(&video[4..8], b"ftyp");

@@ -7,8 +7,6 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let engine = genrelay_bootstrap::start_event_function().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handler::handle(&engine, event.context)
-    }))
-    .await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handler::handle(&engine, event.context)))
+        .await
 }

@@ -42,15 +42,7 @@ mod tests {
         ]}))
         .unwrap();
         let response = handle(&engine, event).await.unwrap();
-        let failed: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        assert_eq!(
-            failed,
-            ["bad"],
-            "an unknown job is done with; an undecodable message is not"
-        );
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["bad"], "an unknown job is done with; an undecodable message is not");
     }
 }

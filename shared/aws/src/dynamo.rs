@@ -36,10 +36,7 @@ struct RangeQuery<'a> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     fn put(&self, item: Item, condition: &str) -> Result<Put> {
@@ -72,9 +69,7 @@ impl DynamoStore {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<(Vec<Item>, Option<Cursor>)> {
-        let mut start = cursor
-            .map(|c| c.decode::<HashMap<String, String>>().map(start_key))
-            .transpose()?;
+        let mut start = cursor.map(|c| c.decode::<HashMap<String, String>>().map(start_key)).transpose()?;
         let mut items: Vec<Item> = Vec::new();
         loop {
             let mut request = self
@@ -224,25 +219,12 @@ impl JobStore for DynamoStore {
                 client_status(client, status.as_str()),
                 capability.map(|c| ("capability = :fcapability", vec![(":fcapability", s(c.as_str()))])),
             ),
-            (None, Some(capability)) => (
-                &BY_CLIENT_CAPABILITY,
-                client_capability(client, capability.as_str()),
-                None,
-            ),
+            (None, Some(capability)) => (&BY_CLIENT_CAPABILITY, client_capability(client, capability.as_str()), None),
             (None, None) => (&BY_CLIENT, client_jobs(client), None),
         };
-        let range = RangeQuery {
-            index,
-            partition,
-            below: query.before.map(time_key),
-            newest_first: true,
-            filter,
-        };
+        let range = RangeQuery { index, partition, below: query.before.map(time_key), newest_first: true, filter };
         let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
-        Ok(Page {
-            items: items.iter().map(from_doc).collect::<Result<_>>()?,
-            next,
-        })
+        Ok(Page { items: items.iter().map(from_doc).collect::<Result<_>>()?, next })
     }
 
     async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
@@ -254,10 +236,7 @@ impl JobStore for DynamoStore {
             filter: None,
         };
         let jobs = self.query_jobs(range, limit).await?;
-        Ok(jobs
-            .into_iter()
-            .filter(|job| job.status == JobStatus::Running)
-            .collect())
+        Ok(jobs.into_iter().filter(|job| job.status == JobStatus::Running).collect())
     }
 
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
@@ -324,9 +303,6 @@ impl AssetStore for DynamoStore {
             filter: None,
         };
         let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
-        Ok(Page {
-            items: items.iter().map(from_doc).collect::<Result<_>>()?,
-            next,
-        })
+        Ok(Page { items: items.iter().map(from_doc).collect::<Result<_>>()?, next })
     }
 }

@@ -27,10 +27,7 @@ where
             tracing::warn!(operation, error = %DisplayErrorContext(&error), "AWS call failed; retryable");
             Error::Unavailable(format!("{operation} failed; try again"))
         }
-        other => Error::internal(OperationError {
-            operation,
-            detail: DisplayErrorContext(&other).to_string(),
-        }),
+        other => Error::internal(OperationError { operation, detail: DisplayErrorContext(&other).to_string() }),
     }
 }
 
@@ -41,17 +38,10 @@ where
     E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
 {
     if error.code().is_some_and(|code| RETRYABLE_CODES.contains(&code)) {
-        tracing::warn!(
-            operation,
-            code = error.code(),
-            "AWS call throttled or failed server-side; retryable"
-        );
+        tracing::warn!(operation, code = error.code(), "AWS call throttled or failed server-side; retryable");
         return Error::Unavailable(format!("{operation} failed; try again"));
     }
-    Error::internal(OperationError {
-        operation,
-        detail: DisplayErrorContext(&error).to_string(),
-    })
+    Error::internal(OperationError { operation, detail: DisplayErrorContext(&error).to_string() })
 }
 
 /// An AWS call that failed, named for the log.

@@ -26,43 +26,17 @@ pub struct Index {
 }
 
 /// A client's jobs (and, under another key, assets), newest first.
-pub const BY_CLIENT: Index = Index {
-    name: "byClient",
-    pk: "gsi1pk",
-    sk: "gsi1sk",
-};
+pub const BY_CLIENT: Index = Index { name: "byClient", pk: "gsi1pk", sk: "gsi1sk" };
 /// A client's jobs in one status, newest first.
-pub const BY_CLIENT_STATUS: Index = Index {
-    name: "byClientStatus",
-    pk: "gsi2pk",
-    sk: "gsi2sk",
-};
+pub const BY_CLIENT_STATUS: Index = Index { name: "byClientStatus", pk: "gsi2pk", sk: "gsi2sk" };
 /// A client's jobs of one capability, newest first.
-pub const BY_CLIENT_CAPABILITY: Index = Index {
-    name: "byClientCapability",
-    pk: "gsi3pk",
-    sk: "gsi3sk",
-};
+pub const BY_CLIENT_CAPABILITY: Index = Index { name: "byClientCapability", pk: "gsi3pk", sk: "gsi3sk" };
 /// Jobs in one status across clients, by creation time (admin lists; jobs stuck in queued).
-pub const BY_STATUS: Index = Index {
-    name: "byStatus",
-    pk: "gsi4pk",
-    sk: "gsi4sk",
-};
+pub const BY_STATUS: Index = Index { name: "byStatus", pk: "gsi4pk", sk: "gsi4sk" };
 /// Running jobs waiting on a poll, by due time. Sparse: only those jobs carry its keys.
-pub const DUE_POLLS: Index = Index {
-    name: "duePolls",
-    pk: "gsi5pk",
-    sk: "gsi5sk",
-};
+pub const DUE_POLLS: Index = Index { name: "duePolls", pk: "gsi5pk", sk: "gsi5sk" };
 
-pub const INDEXES: [&Index; 5] = [
-    &BY_CLIENT,
-    &BY_CLIENT_STATUS,
-    &BY_CLIENT_CAPABILITY,
-    &BY_STATUS,
-    &DUE_POLLS,
-];
+pub const INDEXES: [&Index; 5] = [&BY_CLIENT, &BY_CLIENT_STATUS, &BY_CLIENT_CAPABILITY, &BY_STATUS, &DUE_POLLS];
 
 /// The single partition of the due-polls index.
 pub const DUE_POLLS_PARTITION: &str = "POLL";
@@ -136,10 +110,7 @@ pub fn job_item(job: &Job) -> Result<Item> {
         (BY_CLIENT.sk.to_owned(), s(&created)),
         (BY_CLIENT_STATUS.pk.to_owned(), s(client_status(client, status))),
         (BY_CLIENT_STATUS.sk.to_owned(), s(&created)),
-        (
-            BY_CLIENT_CAPABILITY.pk.to_owned(),
-            s(client_capability(client, capability)),
-        ),
+        (BY_CLIENT_CAPABILITY.pk.to_owned(), s(client_capability(client, capability))),
         (BY_CLIENT_CAPABILITY.sk.to_owned(), s(&created)),
         (BY_STATUS.pk.to_owned(), s(status_partition(status))),
         (BY_STATUS.sk.to_owned(), s(&created)),
@@ -150,10 +121,7 @@ pub fn job_item(job: &Job) -> Result<Item> {
     }
     if let Some(finished) = job.finished_at {
         let expires = finished + chrono::Duration::days(FINISHED_JOB_RETENTION_DAYS);
-        item.insert(
-            EXPIRES_AT.to_owned(),
-            AttributeValue::N(expires.timestamp().to_string()),
-        );
+        item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires.timestamp().to_string()));
     }
     Ok(item)
 }
@@ -166,29 +134,17 @@ pub fn asset_item(asset: &Asset) -> Result<Item> {
         (DOC.to_owned(), doc(asset)?),
         ("clientId".to_owned(), s(client)),
         (BY_CLIENT.pk.to_owned(), s(client_assets(client))),
-        (
-            BY_CLIENT.sk.to_owned(),
-            s(format!("{}#{}", time_key(asset.created_at), asset.id)),
-        ),
+        (BY_CLIENT.sk.to_owned(), s(format!("{}#{}", time_key(asset.created_at), asset.id))),
     ]))
 }
 
 pub fn idempotency_item(record: &IdempotencyRecord) -> Result<Item> {
     Ok(Item::from([
-        (
-            PK.to_owned(),
-            s(idempotency_pk(record.client_id.as_str(), record.key.as_str())),
-        ),
+        (PK.to_owned(), s(idempotency_pk(record.client_id.as_str(), record.key.as_str()))),
         (SK.to_owned(), s("IDEM")),
         (DOC.to_owned(), doc(record)?),
-        (
-            EXPIRES_AT.to_owned(),
-            AttributeValue::N(record.expires_at.timestamp().to_string()),
-        ),
-        (
-            "expiresAtMicros".to_owned(),
-            AttributeValue::N(record.expires_at.timestamp_micros().to_string()),
-        ),
+        (EXPIRES_AT.to_owned(), AttributeValue::N(record.expires_at.timestamp().to_string())),
+        ("expiresAtMicros".to_owned(), AttributeValue::N(record.expires_at.timestamp_micros().to_string())),
     ]))
 }
 

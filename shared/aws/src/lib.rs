@@ -19,5 +19,8 @@ pub use sqs::SqsQueue;
 pub struct AwsResources {
     pub table: String,
     pub bucket: String,
+    /// The standard lane's dispatch queue.
     pub dispatch_queue_url: String,
+    /// The priority lane's dispatch queue.
+    pub priority_queue_url: String,
 }

@@ -15,34 +15,23 @@ use crate::items::{INDEXES, PK, SK};
 /// Receives after which a dispatch message moves to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 
-/// Creates the table (with its indexes and stream), the bucket, and the dispatch queue with its
-/// dead-letter queue, all named after `prefix`. Returns where they are.
+/// Creates the table (with its indexes and stream), the bucket, and the dispatch queues of both
+/// lanes with their dead-letter queues, all named after `prefix`. Returns where they are.
 pub async fn provision(config: &aws_config::SdkConfig, prefix: &str) -> Result<AwsResources> {
     let table = format!("{prefix}-table");
     create_table(&aws_sdk_dynamodb::Client::new(config), &table).await?;
     let bucket = format!("{prefix}-bucket");
     let s3 = aws_sdk_s3::Client::new(config);
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .map_err(|e| sdk("CreateBucket", e))?;
+    s3.create_bucket().bucket(&bucket).send().await.map_err(|e| sdk("CreateBucket", e))?;
     let sqs = aws_sdk_sqs::Client::new(config);
     let dispatch_queue_url = create_queue_with_dlq(&sqs, &format!("{prefix}-dispatch")).await?;
-    Ok(AwsResources {
-        table,
-        bucket,
-        dispatch_queue_url,
-    })
+    let priority_queue_url = create_queue_with_dlq(&sqs, &format!("{prefix}-priority")).await?;
+    Ok(AwsResources { table, bucket, dispatch_queue_url, priority_queue_url })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
     let key = |attribute: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attribute)
-            .key_type(kind)
-            .build()
-            .map_err(Error::internal)
+        KeySchemaElement::builder().attribute_name(attribute).key_type(kind).build().map_err(Error::internal)
     };
     let string = |attribute: &str| {
         AttributeDefinition::builder()
@@ -86,15 +75,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
 
 /// A queue whose messages move to `<name>-dlq` after `MAX_RECEIVES` receives; returns its URL.
 pub async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
-    let dlq = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .map_err(|e| sdk("CreateQueue", e))?;
-    let dlq_url = dlq
-        .queue_url
-        .ok_or_else(|| Error::internal("CreateQueue returned no URL"))?;
+    let dlq =
+        client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| sdk("CreateQueue", e))?;
+    let dlq_url = dlq.queue_url.ok_or_else(|| Error::internal("CreateQueue returned no URL"))?;
     let attributes = client
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -114,7 +97,5 @@ pub async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> 
         .send()
         .await
         .map_err(|e| sdk("CreateQueue", e))?;
-    queue
-        .queue_url
-        .ok_or_else(|| Error::internal("CreateQueue returned no URL"))
+    queue.queue_url.ok_or_else(|| Error::internal("CreateQueue returned no URL"))
 }

@@ -22,10 +22,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
+        Self { client, url: url.into() }
     }
 }
 
@@ -65,11 +62,7 @@ impl DispatchQueue for SqsQueue {
                 continue;
             };
             match serde_json::from_str(&body) {
-                Ok(message) => deliveries.push(Delivery {
-                    message,
-                    receipt,
-                    receive_count,
-                }),
+                Ok(message) => deliveries.push(Delivery { message, receipt, receive_count }),
                 // Left unacknowledged, it comes back until the redrive policy dead-letters it.
                 Err(error) => {
                     tracing::error!(%error, receive_count, "undecodable dispatch message")

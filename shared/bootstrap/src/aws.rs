@@ -8,7 +8,7 @@ use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use genrelay_aws::{AwsResources, DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{SystemClock, UlidGenerator};
-use genrelay_engine::{Deps, Engine, ProviderRegistry, Settings};
+use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
 use genrelay_http::ApiKeys;
 use genrelay_providers::{MockConfig, MockProvider};
 
@@ -22,10 +22,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(15))
         .build();
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }
 
 /// An engine on DynamoDB, S3 and SQS, with the mock provider (upstream providers come later).
@@ -37,21 +34,18 @@ pub fn aws_engine(
 ) -> Engine {
     // Emulators on a custom endpoint serve buckets by path, not by virtual host.
     let path_style = sdk.endpoint_url().is_some();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build(),
-    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let clock = Arc::new(SystemClock);
     let deps = Deps {
         jobs: Arc::new(store.clone()),
         assets: Arc::new(store),
         blobs: Arc::new(S3BlobStore::new(s3, &resources.bucket)),
-        queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
-            &resources.dispatch_queue_url,
-        )),
+        queues: DispatchQueues {
+            priority: Arc::new(SqsQueue::new(sqs.clone(), &resources.priority_queue_url)),
+            standard: Arc::new(SqsQueue::new(sqs, &resources.dispatch_queue_url)),
+        },
         clock: clock.clone(),
         ids: Arc::new(UlidGenerator),
         providers: ProviderRegistry::all_to(Arc::new(MockProvider::new(mock, clock))),
@@ -64,17 +58,9 @@ pub async fn api_keys_from_ssm(sdk: &aws_config::SdkConfig) -> Result<Option<Api
     let Some(name) = var(API_KEYS_PARAMETER_VAR) else {
         return Ok(None);
     };
-    let output = aws_sdk_ssm::Client::new(sdk)
-        .get_parameter()
-        .name(&name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            ConfigError::Keys(format!(
-                "GetParameter {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            ))
+    let output =
+        aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
+            ConfigError::Keys(format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))
         })?;
     let value = output
         .parameter

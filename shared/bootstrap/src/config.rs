@@ -17,8 +17,9 @@ pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
 pub const TABLE_VAR: &str = "GENRELAY_TABLE";
 pub const BUCKET_VAR: &str = "GENRELAY_BUCKET";
 pub const DISPATCH_QUEUE_VAR: &str = "GENRELAY_DISPATCH_QUEUE_URL";
+pub const PRIORITY_QUEUE_VAR: &str = "GENRELAY_PRIORITY_QUEUE_URL";
 /// The AWS resources a function runs on (set by infra/template.yaml).
-pub const AWS_VARS: [&str; 3] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR];
+pub const AWS_VARS: [&str; 4] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR, PRIORITY_QUEUE_VAR];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,9 +51,7 @@ pub(crate) fn parse_keys(spec: &str, var: &'static str) -> Result<ApiKeys, Confi
 
 /// `ZHINIAN_API_KEYS`, if set.
 pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
-    var(API_KEYS_VAR)
-        .map(|spec| parse_keys(&spec, API_KEYS_VAR))
-        .transpose()
+    var(API_KEYS_VAR).map(|spec| parse_keys(&spec, API_KEYS_VAR)).transpose()
 }
 
 /// The mock provider's latency and failure rate.
@@ -66,15 +65,9 @@ pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
         config.latency = Duration::from_millis(millis);
     }
     if let Some(raw) = var(MOCK_FAILURE_RATE_VAR) {
-        config.failure_rate = raw
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|r| (0.0..=1.0).contains(r))
-            .ok_or_else(|| ConfigError::Invalid {
-                var: MOCK_FAILURE_RATE_VAR,
-                reason: format!("expected 0.0 to 1.0, got {raw:?}"),
-            })?;
+        config.failure_rate = raw.trim().parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| {
+            ConfigError::Invalid { var: MOCK_FAILURE_RATE_VAR, reason: format!("expected 0.0 to 1.0, got {raw:?}") }
+        })?;
     }
     Ok(config)
 }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use genrelay_core::ports::{Clock, SystemClock, UlidGenerator};
-use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
-use genrelay_engine::{Deps, Engine, ProviderRegistry, Settings};
+use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
+use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
 use genrelay_providers::{MockConfig, MockProvider};
 
 use crate::ConfigError;
@@ -13,7 +13,8 @@ use crate::ConfigError;
 #[derive(Clone)]
 pub struct Embedded {
     pub store: SqliteStore,
-    pub queue: SqliteQueue,
+    pub priority_queue: SqliteQueue,
+    pub standard_queue: SqliteQueue,
     pub blobs: FileBlobStore,
 }
 
@@ -24,7 +25,8 @@ impl Embedded {
         let db = Database::open(&data_dir.join("genrelay.db"))?;
         Ok(Self {
             store: SqliteStore::new(db.clone()),
-            queue: SqliteQueue::new(db),
+            priority_queue: SqliteQueue::new(db.clone(), PRIORITY_LANE),
+            standard_queue: SqliteQueue::new(db, STANDARD_LANE),
             blobs: FileBlobStore::open(&data_dir.join("blobs"), public_url)?,
         })
     }
@@ -37,7 +39,10 @@ impl Embedded {
             jobs: Arc::new(self.store.clone()),
             assets: Arc::new(self.store.clone()),
             blobs: Arc::new(self.blobs.clone()),
-            queue: Arc::new(self.queue.clone()),
+            queues: DispatchQueues {
+                priority: Arc::new(self.priority_queue.clone()),
+                standard: Arc::new(self.standard_queue.clone()),
+            },
             clock,
             ids: Arc::new(UlidGenerator),
             providers: ProviderRegistry::all_to(mock),

@@ -22,25 +22,15 @@ enum Storage {
 fn storage_from_env() -> Result<Storage, ConfigError> {
     let given: Vec<Option<String>> = AWS_VARS.iter().map(|name| var(name)).collect();
     if given.iter().any(Option::is_some) {
-        let missing: Vec<&str> = AWS_VARS
-            .iter()
-            .zip(&given)
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
+        let missing: Vec<&str> = AWS_VARS.iter().zip(&given).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
         if !missing.is_empty() {
             return Err(ConfigError::IncompleteAws(missing.join(", ")));
         }
-        let [table, bucket, dispatch_queue_url] = <[Option<String>; 3]>::try_from(given).expect("three variables");
-        return Ok(Storage::Aws(AwsResources {
-            table: table.expect("checked"),
-            bucket: bucket.expect("checked"),
-            dispatch_queue_url: dispatch_queue_url.expect("checked"),
-        }));
+        let [table, bucket, dispatch_queue_url, priority_queue_url] =
+            <[Option<String>; 4]>::try_from(given).expect("one value per variable").map(|v| v.expect("checked"));
+        return Ok(Storage::Aws(AwsResources { table, bucket, dispatch_queue_url, priority_queue_url }));
     }
-    var(DATA_DIR_VAR)
-        .map(|dir| Storage::Embedded(PathBuf::from(dir)))
-        .ok_or(ConfigError::NoStorage)
+    var(DATA_DIR_VAR).map(|dir| Storage::Embedded(PathBuf::from(dir))).ok_or(ConfigError::NoStorage)
 }
 
 /// The engine of a function, on the storage its environment names, and the SDK configuration
@@ -54,10 +44,7 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            Ok((
-                Embedded::open(&dir, &public_url)?.engine(mock, Settings::default()),
-                None,
-            ))
+            Ok((Embedded::open(&dir, &public_url)?.engine(mock, Settings::default()), None))
         }
     }
 }
@@ -76,10 +63,7 @@ pub async fn lambda_app_state() -> Result<AppState, ConfigError> {
         (None, Some(sdk)) => api_keys_from_ssm(sdk).await?.ok_or_else(missing_keys)?,
         (None, None) => return Err(missing_keys()),
     };
-    Ok(AppState {
-        engine: Arc::new(engine),
-        keys: Arc::new(keys),
-    })
+    Ok(AppState { engine: Arc::new(engine), keys: Arc::new(keys) })
 }
 
 fn missing_keys() -> ConfigError {

@@ -120,10 +120,7 @@ pub fn content_disposition(content_type: &str, file_name: &str) -> String {
         AssetKind::File => "attachment",
         _ => "inline",
     };
-    format!(
-        "{disposition}; filename*=UTF-8''{}",
-        utf8_percent_encode(file_name, FILENAME_VALUE)
-    )
+    format!("{disposition}; filename*=UTF-8''{}", utf8_percent_encode(file_name, FILENAME_VALUE))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,10 +180,7 @@ mod disposition_tests {
 
     #[test]
     fn only_media_is_served_inline() {
-        assert_eq!(
-            content_disposition("image/png", "a b.png"),
-            "inline; filename*=UTF-8''a%20b.png"
-        );
+        assert_eq!(content_disposition("image/png", "a b.png"), "inline; filename*=UTF-8''a%20b.png");
         assert!(content_disposition("text/html", "x.html").starts_with("attachment;"));
     }
 }
@@ -198,14 +192,8 @@ mod download_url_tests {
     #[test]
     fn our_download_urls_name_their_asset() {
         let id = AssetId::parse("asset_01abc").unwrap();
-        assert_eq!(
-            asset_of_download_url(&format!("https://gw.example.com{}", download_path(&id))),
-            Some(id)
-        );
+        assert_eq!(asset_of_download_url(&format!("https://gw.example.com{}", download_path(&id))), Some(id));
         assert_eq!(asset_of_download_url("https://example.com/reference.png"), None);
-        assert_eq!(
-            asset_of_download_url("https://e.com/api/v1/assets/job_1/download"),
-            None
-        );
+        assert_eq!(asset_of_download_url("https://e.com/api/v1/assets/job_1/download"), None);
     }
 }

@@ -106,10 +106,7 @@ mod tests {
         let a: serde_json::Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
         let b: serde_json::Value = serde_json::from_str(r#"{"b":[1,2],"a":1}"#).unwrap();
         assert_eq!(RequestFingerprint::of_json(&a), RequestFingerprint::of_json(&b));
-        assert_ne!(
-            RequestFingerprint::of_json(&a),
-            RequestFingerprint::of_json(&json!({"a": 2}))
-        );
+        assert_ne!(RequestFingerprint::of_json(&a), RequestFingerprint::of_json(&json!({"a": 2})));
     }
 
     #[test]

@@ -27,9 +27,7 @@ macro_rules! prefixed_id {
                 let well_formed = raw.len() <= 64
                     && raw.starts_with($prefix)
                     && raw.len() > $prefix.len()
-                    && raw
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 if well_formed {
                     Ok(Self(raw.to_owned()))
                 } else {

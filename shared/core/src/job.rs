@@ -37,6 +37,34 @@ impl JobStatus {
     }
 }
 
+/// Seed 001's priority: a lower number runs sooner. Jobs without one get this.
+pub const DEFAULT_PRIORITY: u32 = 10;
+pub const MAX_PRIORITY: u32 = 1000;
+/// Jobs with a priority at or below this are dispatched on the priority lane.
+pub const PRIORITY_LANE_MAX: u32 = 5;
+
+/// The dispatch queue a job travels on. Each lane has its own queue and worker concurrency, so a
+/// burst of standard work never delays priority jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchLane {
+    Priority,
+    Standard,
+}
+
+fn default_priority() -> u32 {
+    DEFAULT_PRIORITY
+}
+
+/// A priority a client asked for: 0 (soonest) to `MAX_PRIORITY`.
+pub fn parse_priority(raw: Option<u32>, field: &str) -> Result<Option<u32>> {
+    match raw {
+        Some(priority) if priority > MAX_PRIORITY => {
+            Err(Error::invalid(format!("{field}: must be between 0 and {MAX_PRIORITY}, got {priority}")))
+        }
+        other => Ok(other),
+    }
+}
+
 /// A generation job. Stored whole; `status` is the field every conditional write checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +75,9 @@ pub struct Job {
     pub spec: JobSpec,
     pub webhook_url: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Lower runs sooner (see `DispatchLane`).
+    #[serde(default = "default_priority")]
+    pub priority: u32,
     /// 0-100 while running, 100 once succeeded.
     pub progress: u8,
     pub output_asset_ids: Vec<AssetId>,
@@ -89,6 +120,7 @@ impl Job {
             spec,
             webhook_url,
             idempotency_key,
+            priority: DEFAULT_PRIORITY,
             progress: 0,
             output_asset_ids: Vec::new(),
             error: None,
@@ -103,6 +135,10 @@ impl Job {
             started_at: None,
             finished_at: None,
         }
+    }
+
+    pub fn lane(&self) -> DispatchLane {
+        if self.priority <= PRIORITY_LANE_MAX { DispatchLane::Priority } else { DispatchLane::Standard }
     }
 
     pub fn capability(&self) -> Capability {
@@ -189,13 +225,8 @@ mod tests {
         let spec = JobSpec::new(
             Capability::ImageUpscale,
             None,
-            Inputs {
-                image_urls: vec!["https://example.com/a.png".into()],
-                ..Inputs::default()
-            },
-            Params::ImageUpscale {
-                resolution: UpscaleResolution::K2,
-            },
+            Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() },
+            Params::ImageUpscale { resolution: UpscaleResolution::K2 },
         )
         .unwrap();
         let now = Utc::now();

@@ -61,9 +61,9 @@ pub fn parse_prompt(raw: Option<String>, field: &str) -> Result<Option<String>> 
     match raw {
         None => Ok(None),
         Some(text) if text.trim().is_empty() => Err(Error::invalid(format!("{field}: must not be empty"))),
-        Some(text) if text.chars().count() > PROMPT_MAX_CHARS => Err(Error::invalid(format!(
-            "{field}: must be at most {PROMPT_MAX_CHARS} characters"
-        ))),
+        Some(text) if text.chars().count() > PROMPT_MAX_CHARS => {
+            Err(Error::invalid(format!("{field}: must be at most {PROMPT_MAX_CHARS} characters")))
+        }
         Some(text) => Ok(Some(text)),
     }
 }
@@ -71,15 +71,11 @@ pub fn parse_prompt(raw: Option<String>, field: &str) -> Result<Option<String>> 
 /// A validated absolute http(s) URL.
 pub fn parse_url(raw: &str, field: &str) -> Result<String> {
     if raw.len() > URL_MAX_CHARS {
-        return Err(Error::invalid(format!(
-            "{field}: URL longer than {URL_MAX_CHARS} characters"
-        )));
+        return Err(Error::invalid(format!("{field}: URL longer than {URL_MAX_CHARS} characters")));
     }
     let url = url::Url::parse(raw).map_err(|e| Error::invalid(format!("{field}: {raw:?} is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::invalid(format!(
-            "{field}: only http and https URLs are accepted"
-        )));
+        return Err(Error::invalid(format!("{field}: only http and https URLs are accepted")));
     }
     Ok(url.to_string())
 }
@@ -87,10 +83,7 @@ pub fn parse_url(raw: &str, field: &str) -> Result<String> {
 /// A validated list of URLs (`field` names the list, items are reported as `field[i]`).
 pub fn parse_urls(raw: Vec<String>, field: &str) -> Result<Vec<String>> {
     check_count(raw.len(), field)?;
-    raw.iter()
-        .enumerate()
-        .map(|(i, url)| parse_url(url, &format!("{field}[{i}]")))
-        .collect()
+    raw.iter().enumerate().map(|(i, url)| parse_url(url, &format!("{field}[{i}]"))).collect()
 }
 
 /// Validated asset ids. Whether they exist is checked against the client's assets later.
@@ -106,9 +99,7 @@ pub fn parse_asset_ids(raw: Vec<String>, field: &str) -> Result<Vec<AssetId>> {
 
 fn check_count(count: usize, field: &str) -> Result<()> {
     if count > MAX_INPUTS {
-        return Err(Error::invalid(format!(
-            "{field}: at most {MAX_INPUTS} items are accepted"
-        )));
+        return Err(Error::invalid(format!("{field}: at most {MAX_INPUTS} items are accepted")));
     }
     Ok(())
 }
@@ -148,12 +139,7 @@ impl Material {
                 return Err(Error::invalid(format!("{field}: give exactly one of url or assetId")));
             }
         };
-        Ok(Self {
-            kind,
-            url,
-            asset_id,
-            label,
-        })
+        Ok(Self { kind, url, asset_id, label })
     }
 }
 
@@ -175,9 +161,7 @@ impl Inputs {
 
     /// Every asset the job refers to, in order, whether directly or through a material.
     pub fn asset_ids(&self) -> impl Iterator<Item = &AssetId> {
-        self.input_asset_ids
-            .iter()
-            .chain(self.materials.iter().filter_map(|m| m.asset_id.as_ref()))
+        self.input_asset_ids.iter().chain(self.materials.iter().filter_map(|m| m.asset_id.as_ref()))
     }
 }
 
@@ -213,9 +197,7 @@ impl ImageGenerateParams {
             if (IMAGE_MIN_SIDE..=IMAGE_MAX_SIDE).contains(&value) {
                 Ok(value)
             } else {
-                Err(Error::invalid(format!(
-                    "{field}: must be between {IMAGE_MIN_SIDE} and {IMAGE_MAX_SIDE} pixels"
-                )))
+                Err(Error::invalid(format!("{field}: must be between {IMAGE_MIN_SIDE} and {IMAGE_MAX_SIDE} pixels")))
             }
         };
         if let Some(scale) = scale.filter(|s| *s > 100) {
@@ -259,11 +241,7 @@ impl VideoSettings {
         let (w, h) = self.ratio.proportions();
         let short = self.resolution.short_side();
         let even = |v: u32| v + v % 2;
-        if w >= h {
-            (even(short * w / h), short)
-        } else {
-            (short, even(short * h / w))
-        }
+        if w >= h { (even(short * w / h), short) } else { (short, even(short * h / w)) }
     }
 }
 
@@ -292,18 +270,11 @@ impl JobSpec {
                 ));
             }
             Capability::ImageUpscale if inputs.image_count() == 0 => {
-                return Err(Error::invalid(
-                    "imageUrls: image.upscale needs an image in imageUrls or inputAssetIds",
-                ));
+                return Err(Error::invalid("imageUrls: image.upscale needs an image in imageUrls or inputAssetIds"));
             }
             _ => {}
         }
-        Ok(Self {
-            capability,
-            prompt,
-            inputs,
-            params,
-        })
+        Ok(Self { capability, prompt, inputs, params })
     }
 }
 
@@ -357,13 +328,8 @@ mod tests {
 
     #[test]
     fn prompt_is_required_except_for_upscale() {
-        let inputs = Inputs {
-            image_urls: vec!["https://example.com/a.png".into()],
-            ..Inputs::default()
-        };
-        let upscale = Params::ImageUpscale {
-            resolution: UpscaleResolution::K4,
-        };
+        let inputs = Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() };
+        let upscale = Params::ImageUpscale { resolution: UpscaleResolution::K4 };
         assert!(JobSpec::new(Capability::ImageUpscale, None, inputs.clone(), upscale).is_ok());
         let generate = Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap());
         assert!(message(JobSpec::new(Capability::ImageGenerate, None, inputs, generate)).starts_with("prompt"));
@@ -371,27 +337,14 @@ mod tests {
 
     #[test]
     fn upscale_needs_an_image_and_inpaint_needs_original_and_mask() {
-        let upscale = Params::ImageUpscale {
-            resolution: UpscaleResolution::K2,
-        };
+        let upscale = Params::ImageUpscale { resolution: UpscaleResolution::K2 };
         assert!(
             message(JobSpec::new(Capability::ImageUpscale, None, Inputs::default(), upscale)).starts_with("imageUrls")
         );
-        let one = Inputs {
-            image_urls: vec!["https://example.com/a.png".into()],
-            ..Inputs::default()
-        };
-        let err = message(JobSpec::new(
-            Capability::ImageInpaint,
-            Some("x".into()),
-            one.clone(),
-            Params::ImageInpaint,
-        ));
+        let one = Inputs { image_urls: vec!["https://example.com/a.png".into()], ..Inputs::default() };
+        let err = message(JobSpec::new(Capability::ImageInpaint, Some("x".into()), one.clone(), Params::ImageInpaint));
         assert!(err.contains("mask"));
-        let two = Inputs {
-            input_asset_ids: vec![AssetId::parse("asset_1").unwrap()],
-            ..one
-        };
+        let two = Inputs { input_asset_ids: vec![AssetId::parse("asset_1").unwrap()], ..one };
         assert!(JobSpec::new(Capability::ImageInpaint, Some("x".into()), two, Params::ImageInpaint).is_ok());
     }
 

@@ -49,11 +49,7 @@ impl FileBlobStore {
                 key.to_vec()
             }
         };
-        Ok(Self {
-            root: root.to_owned(),
-            signing_key,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
+        Ok(Self { root: root.to_owned(), signing_key, base_url: base_url.trim_end_matches('/').to_owned() })
     }
 
     fn path_of(&self, key: &BlobKey) -> PathBuf {
@@ -90,11 +86,7 @@ impl FileBlobStore {
         let expected = self.signature(key.as_str(), expires, &content_type, &file_name);
         let valid: bool = expected.ct_eq(&signature).into();
         let path = self.path_of(&key);
-        (valid && now.timestamp() < expires && path.is_file()).then_some(SignedBlob {
-            path,
-            content_type,
-            file_name,
-        })
+        (valid && now.timestamp() < expires && path.is_file()).then_some(SignedBlob { path, content_type, file_name })
     }
 }
 
@@ -147,34 +139,13 @@ mod tests {
         let blobs = FileBlobStore::open(dir.path(), "http://dev.test").unwrap();
         let key = BlobKey::parse("uploads/c/asset_1/original.png").unwrap();
         blobs.put(&key, b"bytes".to_vec(), "image/png").await.unwrap();
-        let url = blobs
-            .presign_get(&key, "image/png", "a b.png", Duration::from_secs(60))
-            .await
-            .unwrap();
-        let (path, query) = url
-            .strip_prefix("http://dev.test/blobs/")
-            .unwrap()
-            .split_once('?')
-            .unwrap();
+        let url = blobs.presign_get(&key, "image/png", "a b.png", Duration::from_secs(60)).await.unwrap();
+        let (path, query) = url.strip_prefix("http://dev.test/blobs/").unwrap().split_once('?').unwrap();
         let now = Utc::now();
         let blob = blobs.verify(path, query, now).expect("valid now");
-        assert_eq!(
-            (blob.content_type.as_str(), blob.file_name.as_str()),
-            ("image/png", "a b.png")
-        );
-        assert!(
-            blobs.verify(path, query, now + chrono::Duration::seconds(61)).is_none(),
-            "expired"
-        );
-        assert!(
-            blobs
-                .verify(path, &query.replace("image%2Fpng", "text%2Fhtml"), now)
-                .is_none(),
-            "altered"
-        );
-        assert!(
-            blobs.verify("c/asset_2/original.png", query, now).is_none(),
-            "another key"
-        );
+        assert_eq!((blob.content_type.as_str(), blob.file_name.as_str()), ("image/png", "a b.png"));
+        assert!(blobs.verify(path, query, now + chrono::Duration::seconds(61)).is_none(), "expired");
+        assert!(blobs.verify(path, &query.replace("image%2Fpng", "text%2Fhtml"), now).is_none(), "altered");
+        assert!(blobs.verify("c/asset_2/original.png", query, now).is_none(), "another key");
     }
 }

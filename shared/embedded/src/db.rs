@@ -41,14 +41,16 @@ CREATE TABLE IF NOT EXISTS assets (
 CREATE INDEX IF NOT EXISTS assets_by_client ON assets (client_id, created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS queue (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    lane          TEXT NOT NULL,
     body          TEXT NOT NULL,
     visible_at    INTEGER NOT NULL,
     receive_count INTEGER NOT NULL DEFAULT 0,
     receipt       TEXT
 );
-CREATE INDEX IF NOT EXISTS queue_visible ON queue (visible_at);
+CREATE INDEX IF NOT EXISTS queue_visible ON queue (lane, visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq           INTEGER PRIMARY KEY,
+    lane          TEXT NOT NULL,
     body          TEXT NOT NULL,
     receive_count INTEGER NOT NULL,
     dead_at       INTEGER NOT NULL
@@ -64,13 +66,9 @@ impl Database {
     /// Opens (or creates) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         let connection = Connection::open(path).map_err(Error::internal)?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(Error::internal)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::internal)?;
         connection.execute_batch(SCHEMA).map_err(Error::internal)?;
-        Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
     /// Runs `work` with the connection on the blocking pool.

@@ -15,3 +15,6 @@ pub use store::SqliteStore;
 
 /// Receives after which a message moves to the dead-letter table (as an SQS redrive policy).
 pub const MAX_RECEIVES: u32 = 5;
+/// The lanes of the dispatch queue table.
+pub const PRIORITY_LANE: &str = "priority";
+pub const STANDARD_LANE: &str = "standard";

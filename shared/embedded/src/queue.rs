@@ -16,21 +16,23 @@ use crate::db::{Database, micros, sql};
 #[derive(Clone)]
 pub struct SqliteQueue {
     db: Database,
+    /// Queues share one table; each is a lane of it.
+    lane: &'static str,
 }
 
 impl SqliteQueue {
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    pub fn new(db: Database, lane: &'static str) -> Self {
+        Self { db, lane }
     }
 
     /// Messages moved to the dead-letter table, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DispatchMessage>> {
+        let lane = self.lane;
         self.db
-            .run(|conn| {
-                let mut stmt = conn
-                    .prepare("SELECT body FROM dead_letters ORDER BY seq")
-                    .map_err(sql)?;
-                let bodies = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(sql)?;
+            .run(move |conn| {
+                let mut stmt =
+                    conn.prepare("SELECT body FROM dead_letters WHERE lane = ?1 ORDER BY seq").map_err(sql)?;
+                let bodies = stmt.query_map(params![lane], |row| row.get::<_, String>(0)).map_err(sql)?;
                 let mut messages = Vec::new();
                 for body in bodies {
                     messages.push(serde_json::from_str(&body.map_err(sql)?).map_err(Error::internal)?);
@@ -45,11 +47,12 @@ impl SqliteQueue {
 impl DispatchQueue for SqliteQueue {
     async fn send(&self, message: &DispatchMessage) -> Result<()> {
         let body = serde_json::to_string(message).map_err(Error::internal)?;
+        let lane = self.lane;
         self.db
             .run(move |conn| {
                 conn.execute(
-                    "INSERT INTO queue (body, visible_at) VALUES (?1, ?2)",
-                    params![body, micros(Utc::now())],
+                    "INSERT INTO queue (lane, body, visible_at) VALUES (?3, ?1, ?2)",
+                    params![body, micros(Utc::now()), lane],
                 )
                 .map_err(sql)?;
                 Ok(())
@@ -58,31 +61,34 @@ impl DispatchQueue for SqliteQueue {
     }
 
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>> {
+        let lane = self.lane;
         self.db
             .run(move |conn| {
                 let now = micros(Utc::now());
                 let hidden_until = now + visibility.as_micros() as i64;
                 let tx = conn.transaction().map_err(sql)?;
                 tx.execute(
-                    "INSERT INTO dead_letters (seq, body, receive_count, dead_at)
-                     SELECT seq, body, receive_count, ?1 FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, MAX_RECEIVES],
+                    "INSERT INTO dead_letters (seq, lane, body, receive_count, dead_at)
+                     SELECT seq, lane, body, receive_count, ?1 FROM queue
+                     WHERE lane = ?3 AND visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, MAX_RECEIVES, lane],
                 )
                 .map_err(sql)?;
                 tx.execute(
-                    "DELETE FROM queue WHERE visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, MAX_RECEIVES],
+                    "DELETE FROM queue WHERE lane = ?3 AND visible_at <= ?1 AND receive_count >= ?2",
+                    params![now, MAX_RECEIVES, lane],
                 )
                 .map_err(sql)?;
                 let mut deliveries = Vec::new();
                 {
                     let mut stmt = tx
                         .prepare(
-                            "SELECT seq, body, receive_count FROM queue WHERE visible_at <= ?1 ORDER BY seq LIMIT ?2",
+                            "SELECT seq, body, receive_count FROM queue WHERE lane = ?3 AND visible_at <= ?1
+                             ORDER BY seq LIMIT ?2",
                         )
                         .map_err(sql)?;
                     let rows = stmt
-                        .query_map(params![now, max as i64], |row| {
+                        .query_map(params![now, max as i64, lane], |row| {
                             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, u32>(2)?))
                         })
                         .map_err(sql)?;
@@ -90,14 +96,7 @@ impl DispatchQueue for SqliteQueue {
                         let (seq, body, count) = row.map_err(sql)?;
                         let message = serde_json::from_str(&body).map_err(Error::internal)?;
                         let receipt = format!("{seq}-{}", ulid::Ulid::new());
-                        deliveries.push((
-                            seq,
-                            Delivery {
-                                message,
-                                receipt,
-                                receive_count: count + 1,
-                            },
-                        ));
+                        deliveries.push((seq, Delivery { message, receipt, receive_count: count + 1 }));
                     }
                 }
                 for (seq, delivery) in &deliveries {
@@ -119,8 +118,7 @@ impl DispatchQueue for SqliteQueue {
             .run(move |conn| {
                 // Acknowledging with a stale receipt (the message was received again since) does
                 // nothing, as in SQS.
-                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt])
-                    .map_err(sql)?;
+                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt]).map_err(sql)?;
                 Ok(())
             })
             .await

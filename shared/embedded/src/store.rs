@@ -47,10 +47,7 @@ fn page_of<T>(mut items: Vec<(T, Position)>, limit: usize) -> Page<T> {
         items.truncate(limit);
         Cursor::encode(&items.last().expect("limit is at least 1").1)
     });
-    Page {
-        items: items.into_iter().map(|(item, _)| item).collect(),
-        next,
-    }
+    Page { items: items.into_iter().map(|(item, _)| item).collect(), next }
 }
 
 #[async_trait]
@@ -67,13 +64,7 @@ impl JobStore for SqliteStore {
                             "SELECT fingerprint, job_id, expires_at FROM idempotency
                              WHERE client_id = ?1 AND key = ?2 AND expires_at > ?3",
                             params![record.client_id.as_str(), record.key.as_str(), micros(job.created_at)],
-                            |row| {
-                                Ok((
-                                    row.get::<_, String>(0)?,
-                                    row.get::<_, String>(1)?,
-                                    row.get::<_, i64>(2)?,
-                                ))
-                            },
+                            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
                         )
                         .optional()
                         .map_err(sql)?;
@@ -195,13 +186,7 @@ impl JobStore for SqliteStore {
                 let mut stmt = conn.prepare(&statement).map_err(sql)?;
                 let rows = stmt
                     .query_map(params_from_iter(values), |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            Position {
-                                created_at: row.get(1)?,
-                                id: row.get(2)?,
-                            },
-                        ))
+                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
                     })
                     .map_err(sql)?;
                 let mut items = Vec::new();
@@ -239,9 +224,7 @@ impl SqliteStore {
         self.db
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(statement).map_err(sql)?;
-                let rows = stmt
-                    .query_map(params![time, limit as i64], |row| row.get::<_, String>(0))
-                    .map_err(sql)?;
+                let rows = stmt.query_map(params![time, limit as i64], |row| row.get::<_, String>(0)).map_err(sql)?;
                 let mut jobs = Vec::new();
                 for body in rows {
                     jobs.push(from_json(&body.map_err(sql)?)?);
@@ -286,8 +269,7 @@ impl AssetStore for SqliteStore {
             .run(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 for id in &ids {
-                    tx.execute("DELETE FROM assets WHERE id = ?1", params![id])
-                        .map_err(sql)?;
+                    tx.execute("DELETE FROM assets WHERE id = ?1", params![id]).map_err(sql)?;
                 }
                 tx.commit().map_err(sql)
             })
@@ -326,18 +308,9 @@ impl AssetStore for SqliteStore {
                     )
                     .map_err(sql)?;
                 let rows = stmt
-                    .query_map(
-                        params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64],
-                        |row| {
-                            Ok((
-                                row.get::<_, String>(0)?,
-                                Position {
-                                    created_at: row.get(1)?,
-                                    id: row.get(2)?,
-                                },
-                            ))
-                        },
-                    )
+                    .query_map(params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64], |row| {
+                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                    })
                     .map_err(sql)?;
                 let mut items = Vec::new();
                 for row in rows {

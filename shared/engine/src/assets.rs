@@ -122,11 +122,7 @@ impl Engine {
     }
 
     pub async fn asset(&self, client: &ClientId, id: &AssetId) -> Result<Asset> {
-        self.deps
-            .assets
-            .get(client, id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("Asset {id} not found.")))
+        self.deps.assets.get(client, id).await?.ok_or_else(|| Error::NotFound(format!("Asset {id} not found.")))
     }
 
     pub async fn assets(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
@@ -145,10 +141,7 @@ impl Engine {
         match (&asset.blob_key, &asset.url) {
             (Some(key), _) => {
                 let ttl = self.settings.presign_ttl;
-                self.deps
-                    .blobs
-                    .presign_get(key, &asset.content_type, &asset.name, ttl)
-                    .await
+                self.deps.blobs.presign_get(key, &asset.content_type, &asset.name, ttl).await
             }
             (None, Some(url)) => Ok(url.clone()),
             (None, None) => Err(Error::internal(format!("asset {} has neither blob nor URL", asset.id))),
@@ -163,11 +156,8 @@ fn checked_content_type(file: &NewFile, field: &str) -> Result<String> {
         return Err(Error::invalid(format!("{field}: the file is empty")));
     }
     let sniffed = infer::get(&file.bytes).map(|t| t.mime_type().to_owned());
-    let declared = file
-        .content_type
-        .clone()
-        .filter(|t| t != "application/octet-stream")
-        .or_else(|| guess_type(&file.name));
+    let declared =
+        file.content_type.clone().filter(|t| t != "application/octet-stream").or_else(|| guess_type(&file.name));
     match (declared, sniffed) {
         (Some(declared), sniffed) if is_media(&declared) => match sniffed {
             Some(sniffed) if same_family(&declared, &sniffed) => Ok(sniffed),
@@ -195,7 +185,5 @@ fn same_family(a: &str, b: &str) -> bool {
 }
 
 fn guess_type(name: &str) -> Option<String> {
-    mime_guess::from_path(name)
-        .first()
-        .map(|mime| mime.essence_str().to_owned())
+    mime_guess::from_path(name).first().map(|mime| mime.essence_str().to_owned())
 }

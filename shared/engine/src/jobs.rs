@@ -13,6 +13,8 @@ use crate::{Engine, span};
 pub struct NewJob {
     pub spec: JobSpec,
     pub webhook_url: Option<String>,
+    /// Lower runs sooner; `DEFAULT_PRIORITY` when not given.
+    pub priority: Option<u32>,
 }
 
 /// The client's Idempotency-Key and the fingerprint of the request it came with.
@@ -49,6 +51,7 @@ impl Engine {
             now,
             now + span(self.settings.job_timeout),
         );
+        let job = Job { priority: new.priority.unwrap_or(job.priority), ..job };
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
             client_id: client.clone(),
             key,
@@ -85,10 +88,7 @@ impl Engine {
             let field = format!("inputAssetIds[{i}]");
             let asset = self.input_asset(client, id, &field).await?;
             if images_only && asset.kind != AssetKind::Image {
-                return Err(Error::invalid(format!(
-                    "{field}: asset {id} is {}, not an image",
-                    asset.kind
-                )));
+                return Err(Error::invalid(format!("{field}: asset {id} is {}, not an image", asset.kind)));
             }
         }
         for (i, material) in spec.inputs.materials.iter().enumerate() {
@@ -108,21 +108,14 @@ impl Engine {
 
     /// An asset a job names as input: it must be one of the client's.
     async fn input_asset(&self, client: &ClientId, id: &AssetId, field: &str) -> Result<Asset> {
-        self.deps
-            .assets
-            .get(client, id)
-            .await?
-            .ok_or_else(|| Error::invalid(format!("{field}: asset {id} not found")))
+        self.deps.assets.get(client, id).await?.ok_or_else(|| Error::invalid(format!("{field}: asset {id} not found")))
     }
 
     /// Sends the dispatch message of a queued job. A failure is logged, not returned: the job is
     /// safely stored and the reconciler will dispatch it again.
     pub(crate) async fn dispatch(&self, job: &Job) {
-        let message = DispatchMessage {
-            job_id: job.id.clone(),
-            client_id: job.client_id.clone(),
-        };
-        if let Err(error) = self.deps.queue.send(&message).await {
+        let message = DispatchMessage { job_id: job.id.clone(), client_id: job.client_id.clone() };
+        if let Err(error) = self.deps.queues.for_lane(job.lane()).send(&message).await {
             tracing::warn!(job_id = %job.id, error = %error.chain(), "dispatch failed; the reconciler will retry");
         }
     }
@@ -154,9 +147,7 @@ impl Engine {
                 return Ok(cancelled);
             }
         }
-        Err(Error::Unavailable(format!(
-            "job {id} kept changing while being cancelled"
-        )))
+        Err(Error::Unavailable(format!("job {id} kept changing while being cancelled")))
     }
 }
 

@@ -13,6 +13,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
+use genrelay_core::DispatchLane;
 use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore};
 
 pub use assets::{NewFile, UrlAsset};
@@ -27,10 +28,26 @@ pub struct Deps {
     pub jobs: Arc<dyn JobStore>,
     pub assets: Arc<dyn AssetStore>,
     pub blobs: Arc<dyn BlobStore>,
-    pub queue: Arc<dyn DispatchQueue>,
+    pub queues: DispatchQueues,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub providers: ProviderRegistry,
+}
+
+/// The dispatch queue of each lane.
+#[derive(Clone)]
+pub struct DispatchQueues {
+    pub priority: Arc<dyn DispatchQueue>,
+    pub standard: Arc<dyn DispatchQueue>,
+}
+
+impl DispatchQueues {
+    pub fn for_lane(&self, lane: DispatchLane) -> &Arc<dyn DispatchQueue> {
+        match lane {
+            DispatchLane::Priority => &self.priority,
+            DispatchLane::Standard => &self.standard,
+        }
+    }
 }
 
 /// Timings of the job lifecycle.

@@ -43,14 +43,9 @@ impl Engine {
             self.submit_upstream(job).await?;
             return Ok(false);
         }
-        let provider = job
-            .provider
-            .as_deref()
-            .and_then(|name| self.deps.providers.by_name(name))
-            .cloned();
+        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
         let Some(provider) = provider else {
-            self.fail(job, "The provider that took this job is no longer configured.".into())
-                .await?;
+            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
             return Ok(true);
         };
         match provider.poll(job).await {

@@ -29,12 +29,7 @@ impl Engine {
             }
             let mut redispatched = job.clone();
             redispatched.dispatched_at = Some(now);
-            if self
-                .deps
-                .jobs
-                .replace_if_status(&redispatched, JobStatus::Queued)
-                .await?
-            {
+            if self.deps.jobs.replace_if_status(&redispatched, JobStatus::Queued).await? {
                 self.dispatch(&redispatched).await;
                 report.redispatched += 1;
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{AssetKind, Error, Job, JobStatus, Result};
+use genrelay_core::{AssetKind, DispatchLane, Error, Job, JobStatus, Result};
 
 use crate::{Engine, span};
 
@@ -27,8 +27,7 @@ impl Engine {
             return Ok(());
         }
         let Some(provider) = self.deps.providers.for_capability(job.capability()).cloned() else {
-            self.fail(&job, format!("No provider is configured for {}.", job.capability()))
-                .await?;
+            self.fail(&job, format!("No provider is configured for {}.", job.capability())).await?;
             return Ok(());
         };
         let mut running = job.clone();
@@ -46,21 +45,15 @@ impl Engine {
     /// that finished at once, or the upstream task and when to poll it. A transient failure is
     /// retried by the poller (up to `max_submit_attempts`); a rejection fails the job.
     pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
-        let provider = job
-            .provider
-            .as_deref()
-            .and_then(|name| self.deps.providers.by_name(name))
-            .cloned();
+        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
         let Some(provider) = provider else {
-            self.fail(job, "The provider that took this job is no longer configured.".into())
-                .await?;
+            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
             return Ok(());
         };
         let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
             Err(error) => {
-                self.fail(job, format!("An input could not be resolved: {error}"))
-                    .await?;
+                self.fail(job, format!("An input could not be resolved: {error}")).await?;
                 return Ok(());
             }
         };
@@ -135,21 +128,30 @@ impl Engine {
     }
 
     /// One pass of a queue-pulling worker (the dev server's; on Lambda, SQS pushes batches to
-    /// `run_dispatch`): receive up to `max` messages, run each, acknowledge those that are done.
-    /// Unacknowledged messages come back after `visibility`. Returns how many were received.
+    /// `run_dispatch`): receive up to `max` messages, priority lane first, run each, acknowledge
+    /// those that are done. Unacknowledged messages come back after `visibility`. Returns how many
+    /// were received.
     pub async fn work_dispatch_queue(&self, max: usize, visibility: Duration) -> Result<usize> {
-        let deliveries = self.deps.queue.receive(max, visibility).await?;
-        for delivery in &deliveries {
-            let job_id = &delivery.message.job_id;
-            let acked = match self.run_dispatch(&delivery.message).await {
-                Ok(()) => self.deps.queue.ack(&delivery.receipt).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = acked {
-                tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
+        let mut received = 0;
+        for lane in [DispatchLane::Priority, DispatchLane::Standard] {
+            if received == max {
+                break;
+            }
+            let queue = self.deps.queues.for_lane(lane);
+            let deliveries = queue.receive(max - received, visibility).await?;
+            received += deliveries.len();
+            for delivery in &deliveries {
+                let acked = match self.run_dispatch(&delivery.message).await {
+                    Ok(()) => queue.ack(&delivery.receipt).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = acked {
+                    let job_id = &delivery.message.job_id;
+                    tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
+                }
             }
         }
-        Ok(deliveries.len())
+        Ok(received)
     }
 }
 

@@ -118,11 +118,7 @@ fn url_asset(body: RegisterUrlBody) -> Result<UrlAsset, ApiError> {
             .unwrap_or("asset")
             .to_owned(),
     };
-    let kind = body
-        .kind
-        .map(|k| AssetKind::parse(&k, "kind"))
-        .transpose()?
-        .unwrap_or(AssetKind::Image);
+    let kind = body.kind.map(|k| AssetKind::parse(&k, "kind")).transpose()?.unwrap_or(AssetKind::Image);
     Ok(UrlAsset { url, name, kind })
 }
 
@@ -141,21 +137,14 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<NewFile>, ApiError> 
             .ok_or_else(|| ApiError::bad_request(format!("files[{index}]: a file name is required")))?;
         let content_type = field.content_type().map(str::to_owned);
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        files.push(NewFile {
-            name,
-            content_type,
-            bytes: bytes.to_vec(),
-        });
+        files.push(NewFile { name, content_type, bytes: bytes.to_vec() });
     }
     Ok(files)
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("The upload exceeds {MAX_UPLOAD_BYTES} bytes."),
-        )
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The upload exceeds {MAX_UPLOAD_BYTES} bytes."))
     } else {
         ApiError::bad_request(format!("files: malformed multipart body ({})", error.body_text()))
     }
@@ -179,9 +168,7 @@ async fn get_asset(
     ResourceId(id): ResourceId,
 ) -> Result<Json<AssetEnvelope>, ApiError> {
     let asset = state.engine.asset(&client, &AssetId::parse(&id)?).await?;
-    Ok(Json(AssetEnvelope {
-        asset: AssetView::new(asset, &base),
-    }))
+    Ok(Json(AssetEnvelope { asset: AssetView::new(asset, &base) }))
 }
 
 /// Download an asset: a redirect to a short-lived signed URL that serves the bytes with their
@@ -202,10 +189,7 @@ async fn download_asset(
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let location = state.engine.download_url(&client, &AssetId::parse(&id)?).await?;
-    let headers = [
-        (header::LOCATION, location),
-        (header::CACHE_CONTROL, "no-store".to_owned()),
-    ];
+    let headers = [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".to_owned())];
     Ok((StatusCode::FOUND, headers).into_response())
 }
 
@@ -237,22 +221,9 @@ async fn list_assets(
             return Err(unknown_parameter(name, &LIST_PARAMETERS));
         }
     }
-    let page = state
-        .engine
-        .assets(
-            &client,
-            &AssetQuery {
-                limit: paging.limit,
-                cursor: paging.cursor,
-            },
-        )
-        .await?;
+    let page = state.engine.assets(&client, &AssetQuery { limit: paging.limit, cursor: paging.cursor }).await?;
     Ok(Json(AssetPage {
-        assets: page
-            .items
-            .into_iter()
-            .map(|asset| AssetView::new(asset, &base))
-            .collect(),
+        assets: page.items.into_iter().map(|asset| AssetView::new(asset, &base)).collect(),
         next: page.next.map(|c| c.as_str().to_owned()),
     }))
 }

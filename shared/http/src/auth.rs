@@ -22,19 +22,15 @@ impl ApiKeys {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut entries = Vec::new();
         for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
-            let (client, key) = entry
-                .split_once(':')
-                .ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
+            let (client, key) =
+                entry.split_once(':').ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
             let client = ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
             if key.trim().is_empty() {
                 return Err(format!("entry {} ({client}) has an empty key", i + 1));
             }
             let digest = digest(key.trim());
             if entries.iter().any(|(_, existing)| *existing == digest) {
-                return Err(format!(
-                    "entry {} ({client}) repeats a key given to an earlier client",
-                    i + 1
-                ));
+                return Err(format!("entry {} ({client}) repeats a key given to an earlier client", i + 1));
             }
             entries.push((client, digest));
         }
@@ -60,9 +56,7 @@ impl ApiKeys {
 /// Shows the client ids only, never a key digest.
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.entries.iter().map(|(client, _)| client.as_str()))
-            .finish()
+        f.debug_list().entries(self.entries.iter().map(|(client, _)| client.as_str())).finish()
     }
 }
 

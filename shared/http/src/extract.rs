@@ -33,9 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
         let Some(raw) = parts.headers.get(IDEMPOTENCY_HEADER) else {
             return Ok(Self(None));
         };
-        let raw = raw
-            .to_str()
-            .map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
+        let raw = raw.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key: must be printable ASCII"))?;
         Ok(Self(Some(IdempotencyKey::parse(raw)?)))
     }
 }
@@ -49,9 +47,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PublicBase {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        let host = header(header::HOST.as_str())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("localhost");
+        let host =
+            header(header::HOST.as_str()).or_else(|| parts.uri.authority().map(|a| a.as_str())).unwrap_or("localhost");
         let scheme = match header("x-forwarded-proto") {
             Some("https") => "https",
             _ => "http",

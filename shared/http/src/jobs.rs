@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use genrelay_core::job::parse_priority;
 use genrelay_core::ports::JobQuery;
 use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
@@ -26,10 +27,7 @@ use crate::request_log::LoggedJob;
 use crate::views::{CreatedJobEnvelope, JobEnvelope, JobPage, JobView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_job, list_jobs))
-        .routes(routes!(get_job))
-        .routes(routes!(cancel_job))
+    OpenApiRouter::new().routes(routes!(create_job, list_jobs)).routes(routes!(get_job)).routes(routes!(cancel_job))
 }
 
 /// The body of `POST /api/v1/jobs`. Fields that do not apply to the capability, and fields not
@@ -77,6 +75,9 @@ pub struct CreateJobBody {
     pub input_asset_ids: Option<Vec<String>>,
     /// Called when the job ends.
     pub webhook_url: Option<String>,
+    /// Lower runs sooner: 0-5 travel on the priority lane; default 10.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub priority: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,9 +110,7 @@ impl TryFrom<CreateJobBody> for NewJob {
     type Error = genrelay_core::Error;
 
     fn try_from(body: CreateJobBody) -> Result<Self, Self::Error> {
-        let raw_capability = body
-            .capability
-            .ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
+        let raw_capability = body.capability.ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
         let capability = Capability::parse(&raw_capability, "capability")?;
         let prompt = parse_prompt(body.prompt, "prompt")?;
         let materials = body
@@ -121,9 +120,7 @@ impl TryFrom<CreateJobBody> for NewJob {
             .enumerate()
             .map(|(i, m)| {
                 let field = format!("materials[{i}]");
-                let kind = m
-                    .kind
-                    .ok_or_else(|| genrelay_core::Error::invalid(format!("{field}.type: required")))?;
+                let kind = m.kind.ok_or_else(|| genrelay_core::Error::invalid(format!("{field}.type: required")))?;
                 let kind = MaterialType::parse(&kind, &format!("{field}.type"))?;
                 Material::new(kind, m.url, m.asset_id, m.label, &field)
             })
@@ -151,29 +148,18 @@ impl TryFrom<CreateJobBody> for NewJob {
                     .unwrap_or(UpscaleResolution::K2),
             },
             Capability::VideoGenerate => {
-                let settings = body.settings.unwrap_or(VideoSettingsBody {
-                    ratio: None,
-                    duration: None,
-                    resolution: None,
-                });
+                let settings =
+                    body.settings.unwrap_or(VideoSettingsBody { ratio: None, duration: None, resolution: None });
                 Params::VideoGenerate(VideoSettings::new(
-                    settings
-                        .ratio
-                        .map(|r| VideoRatio::parse(&r, "settings.ratio"))
-                        .transpose()?,
+                    settings.ratio.map(|r| VideoRatio::parse(&r, "settings.ratio")).transpose()?,
                     settings.duration,
-                    settings
-                        .resolution
-                        .map(|r| VideoResolution::parse(&r, "settings.resolution"))
-                        .transpose()?,
+                    settings.resolution.map(|r| VideoResolution::parse(&r, "settings.resolution")).transpose()?,
                 )?)
             }
         };
         let webhook_url = body.webhook_url.map(|url| parse_url(&url, "webhookUrl")).transpose()?;
-        Ok(NewJob {
-            spec: JobSpec::new(capability, prompt, inputs, params)?,
-            webhook_url,
-        })
+        let priority = parse_priority(body.priority, "priority")?;
+        Ok(NewJob { spec: JobSpec::new(capability, prompt, inputs, params)?, webhook_url, priority })
     }
 }
 
@@ -201,22 +187,10 @@ async fn create_job(
 ) -> Result<Response, ApiError> {
     let idempotency = key.map(|key| (key, RequestFingerprint::of_json(&value)));
     let submitted = state.engine.submit(&client, body.try_into()?, idempotency).await?;
-    let status = if submitted.reused {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
+    let status = if submitted.reused { StatusCode::OK } else { StatusCode::ACCEPTED };
     let job_id = submitted.job.id.clone();
-    let envelope = CreatedJobEnvelope {
-        job: JobView::from(submitted.job),
-        reused: submitted.reused,
-    };
-    Ok((
-        status,
-        [(axum::http::header::CACHE_CONTROL, "no-store")],
-        axum::Extension(LoggedJob(job_id)),
-        Json(envelope),
-    )
+    let envelope = CreatedJobEnvelope { job: JobView::from(submitted.job), reused: submitted.reused };
+    Ok((status, [(axum::http::header::CACHE_CONTROL, "no-store")], axum::Extension(LoggedJob(job_id)), Json(envelope))
         .into_response())
 }
 
@@ -263,13 +237,7 @@ async fn cancel_job(
 
 fn job_response(job: genrelay_core::Job) -> Response {
     let id = job.id.clone();
-    (
-        axum::Extension(LoggedJob(id)),
-        Json(JobEnvelope {
-            job: JobView::from(job),
-        }),
-    )
-        .into_response()
+    (axum::Extension(LoggedJob(id)), Json(JobEnvelope { job: JobView::from(job) })).into_response()
 }
 
 const LIST_PARAMETERS: [&str; 5] = ["status", "capability", "limit", "before", "cursor"];

@@ -20,10 +20,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/json.",
-            ));
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json."));
         }
         let bytes = read_limited(request, state, MAX_JSON_BYTES).await?;
         parse(&bytes)
@@ -31,24 +28,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let v = v.trim();
-            v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
-        })
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("application/json") || v.to_ascii_lowercase().ends_with("+json")
+    })
 }
 
 /// Reads a body of at most `limit` bytes (413 beyond).
 pub async fn read_limited<S: Send + Sync>(request: Request, state: &S, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("The request body exceeds {limit} bytes."),
-        )
-    };
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("The request body exceeds {limit} bytes."));
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -59,10 +59,7 @@ pub fn open_api_router(state: AppState) -> Router {
 }
 
 fn all_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(meta::routes())
-        .merge(jobs::routes())
-        .merge(assets::routes())
+    OpenApiRouter::new().merge(meta::routes()).merge(jobs::routes()).merge(assets::routes())
 }
 
 fn finish(routes: OpenApiRouter<AppState>, state: AppState) -> Router {

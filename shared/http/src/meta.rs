@@ -12,9 +12,7 @@ use crate::auth::Caller;
 use crate::error::ErrorBody;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(openapi_json))
-        .routes(routes!(capabilities))
+    OpenApiRouter::new().routes(routes!(openapi_json)).routes(routes!(capabilities))
 }
 
 /// This API's OpenAPI 3.1 document. Public: it holds no client data.

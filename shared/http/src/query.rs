@@ -37,15 +37,9 @@ impl Paging {
     pub fn accept(&mut self, name: &str, value: &str) -> Result<bool, ApiError> {
         match name {
             "limit" => {
-                self.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "limit: must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
-                        ))
-                    })?;
+                self.limit = value.parse::<usize>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
+                    ApiError::bad_request(format!("limit: must be an integer from 1 to {MAX_LIMIT}, got {value:?}"))
+                })?;
             }
             "cursor" => self.cursor = Some(Cursor::from_client(value)),
             _ => return Ok(false),
@@ -55,10 +49,7 @@ impl Paging {
 }
 
 pub fn unknown_parameter(name: &str, known: &[&str]) -> ApiError {
-    ApiError::bad_request(format!(
-        "{name}: unknown query parameter; expected {}",
-        known.join(", ")
-    ))
+    ApiError::bad_request(format!("{name}: unknown query parameter; expected {}", known.join(", ")))
 }
 
 impl QueryPairs {
@@ -74,8 +65,5 @@ impl QueryPairs {
 }
 
 pub fn new_paging() -> Paging {
-    Paging {
-        limit: DEFAULT_LIMIT,
-        cursor: None,
-    }
+    Paging { limit: DEFAULT_LIMIT, cursor: None }
 }

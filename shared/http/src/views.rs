@@ -31,6 +31,8 @@ pub struct JobView {
     pub error: Option<String>,
     pub webhook_url: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Lower runs sooner.
+    pub priority: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -66,6 +68,7 @@ impl From<Job> for JobView {
             error: job.error,
             webhook_url: job.webhook_url,
             idempotency_key: job.idempotency_key,
+            priority: job.priority,
             created_at: job.created_at,
             updated_at: job.updated_at,
             started_at: job.started_at,

@@ -61,9 +61,7 @@ const TIMESCALE: u32 = 1000;
 
 /// 64-bit FNV-1a.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// SplitMix64: a tiny, well-mixed PRNG used to expand the prompt hash.
@@ -103,11 +101,7 @@ fn hsv(h: f32, s: f32, v: f32) -> [f32; 3] {
 }
 
 fn lerp3(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
-    [
-        a[0] + (b[0] - a[0]) * t,
-        a[1] + (b[1] - a[1]) * t,
-        a[2] + (b[2] - a[2]) * t,
-    ]
+    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
 }
 
 /// Prompt-derived parameters of the procedural picture.
@@ -462,15 +456,8 @@ fn patch_slice_header(nal: &mut [u8], frame_index: usize) {
     // mb_type=25 (I_PCM), alignment.
     const IDR_PIC_ID_0: [u8; 4] = [0x88, 0x84, 0x08, 0x68];
     const IDR_PIC_ID_1: [u8; 4] = [0x88, 0x82, 0x02, 0x1a];
-    assert!(
-        nal.starts_with(&LESS_AVC_SLICE_PREFIX),
-        "unexpected less-avc slice header; was the crate upgraded?"
-    );
-    let header = if frame_index.is_multiple_of(2) {
-        IDR_PIC_ID_0
-    } else {
-        IDR_PIC_ID_1
-    };
+    assert!(nal.starts_with(&LESS_AVC_SLICE_PREFIX), "unexpected less-avc slice header; was the crate upgraded?");
+    let header = if frame_index.is_multiple_of(2) { IDR_PIC_ID_0 } else { IDR_PIC_ID_1 };
     nal[1..5].copy_from_slice(&header);
 }
 
@@ -511,12 +498,7 @@ impl Yuv420 {
                 }
             }
             for cx in 0..cw {
-                let quad = [
-                    rows[0][2 * cx],
-                    rows[0][2 * cx + 1],
-                    rows[1][2 * cx],
-                    rows[1][2 * cx + 1],
-                ];
+                let quad = [rows[0][2 * cx], rows[0][2 * cx + 1], rows[1][2 * cx], rows[1][2 * cx + 1]];
                 let avg = [0, 1, 2].map(|i| quad.iter().map(|p| p[i]).sum::<f32>() / 4.0);
                 let (cb, cr) = chroma(avg);
                 self.cb[cy * cw + cx] = cb;
@@ -527,11 +509,7 @@ impl Yuv420 {
 
     fn image(&self) -> YCbCrImage<'_> {
         fn plane(data: &[u8], stride: usize) -> DataPlane<'_> {
-            DataPlane {
-                data,
-                stride,
-                bit_depth: BitDepth::Depth8,
-            }
+            DataPlane { data, stride, bit_depth: BitDepth::Depth8 }
         }
         YCbCrImage {
             planes: Planes::YCbCr((
@@ -600,10 +578,7 @@ fn encode_mp4(prompt: &str, width: u32, height: u32, duration_secs: u32) -> Resu
     let scene = Scene::from_prompt(prompt);
     let mut yuv = Yuv420::new(align16(width), align16(height));
     let render_frame = |yuv: &mut Yuv420, i: usize| {
-        let t = FrameTime {
-            seconds: i as f32 / fps as f32,
-            progress: i as f32 / frame_count as f32,
-        };
+        let t = FrameTime { seconds: i as f32 / fps as f32, progress: i as f32 / frame_count as f32 };
         yuv.render(&scene.frame(width, height, Some(t)), width, height);
     };
 
@@ -747,11 +722,7 @@ mod tests {
         let (_, _, cat) = decode_png(&render_png("a cat", 64, 48));
         let (_, _, dog) = decode_png(&render_png("a dog", 64, 48));
         let differing = cat.iter().zip(&dog).filter(|(a, b)| a.abs_diff(**b) > 16).count();
-        assert!(
-            differing > cat.len() / 4,
-            "only {differing} of {} bytes differ",
-            cat.len()
-        );
+        assert!(differing > cat.len() / 4, "only {differing} of {} bytes differ", cat.len());
     }
 
     #[test]
@@ -812,11 +783,7 @@ mod tests {
             assert_eq!(p.codec, "avc1");
             assert_eq!((u32::from(p.width), u32::from(p.height)), (w, h));
             let frame_ms = 1000 / u128::from(fps);
-            assert!(
-                p.duration_ms.abs_diff(u128::from(secs) * 1000) < frame_ms,
-                "{}",
-                p.duration_ms
-            );
+            assert!(p.duration_ms.abs_diff(u128::from(secs) * 1000) < frame_ms, "{}", p.duration_ms);
             assert_eq!(p.samples, fps * secs);
             assert_eq!(p.sync_samples, p.samples);
             // moov must precede mdat (faststart).

@@ -32,10 +32,7 @@ pub struct MockConfig {
 
 impl Default for MockConfig {
     fn default() -> Self {
-        Self {
-            latency: Duration::from_millis(1500),
-            failure_rate: 0.0,
-        }
+        Self { latency: Duration::from_millis(1500), failure_rate: 0.0 }
     }
 }
 
@@ -56,11 +53,7 @@ impl MockProvider {
     }
 
     fn should_fail(&self, job: &Job) -> bool {
-        let forced = job
-            .spec
-            .prompt
-            .as_deref()
-            .is_some_and(|p| p.contains(FORCED_FAILURE_MARKER));
+        let forced = job.spec.prompt.as_deref().is_some_and(|p| p.contains(FORCED_FAILURE_MARKER));
         let digest = Sha256::digest(job.id.as_str().as_bytes());
         let draw = u16::from_be_bytes([digest[0], digest[1]]) as f64 / u16::MAX as f64;
         forced || draw < self.config.failure_rate
@@ -74,9 +67,7 @@ impl MockProvider {
             return Ok(Err("The mock provider simulated a generation failure.".to_owned()));
         }
         let job = job.clone();
-        let file = tokio::task::spawn_blocking(move || render(&job))
-            .await
-            .map_err(genrelay_core::Error::internal)?;
+        let file = tokio::task::spawn_blocking(move || render(&job)).await.map_err(genrelay_core::Error::internal)?;
         Ok(Ok(vec![file]))
     }
 }
@@ -94,10 +85,7 @@ impl Provider for MockProvider {
                 Err(reason) => Err(genrelay_core::Error::Upstream(reason)),
             };
         }
-        Ok(Submission::Accepted {
-            task_id: format!("mock-{}", job.id),
-            poll_after: self.poll_interval(),
-        })
+        Ok(Submission::Accepted { task_id: format!("mock-{}", job.id), poll_after: self.poll_interval() })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
@@ -105,10 +93,7 @@ impl Provider for MockProvider {
         let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
         if elapsed < self.config.latency {
             let progress = (elapsed.as_millis() * 100 / self.config.latency.as_millis()) as u8;
-            return Ok(PollOutcome::Running {
-                progress,
-                poll_after: self.poll_interval(),
-            });
+            return Ok(PollOutcome::Running { progress, poll_after: self.poll_interval() });
         }
         Ok(match self.finish(job).await? {
             Ok(files) => PollOutcome::Succeeded(files),
@@ -133,12 +118,8 @@ fn render(job: &Job) -> GeneratedFile {
     match &job.spec.params {
         Params::ImageGenerate(params) => png(params.width, params.height),
         Params::ImageInpaint => png(1024, 1024),
-        Params::ImageUpscale {
-            resolution: UpscaleResolution::K2,
-        } => png(2048, 2048),
-        Params::ImageUpscale {
-            resolution: UpscaleResolution::K4,
-        } => png(4096, 4096),
+        Params::ImageUpscale { resolution: UpscaleResolution::K2 } => png(2048, 2048),
+        Params::ImageUpscale { resolution: UpscaleResolution::K4 } => png(4096, 4096),
         Params::VideoGenerate(settings) => {
             let (width, height) = preview_size(settings.dimensions());
             GeneratedFile {
