@@ -1,7 +1,9 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png};
+use crate::support::{
+    BLOB_BASE, FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png,
+};
 
 async fn list_len(app: &TestApp, key: &str) -> usize {
     app.get("/api/v1/assets?limit=200", key).await.1["assets"].as_array().unwrap().len()
@@ -181,4 +183,72 @@ async fn html_uploads_are_kept_as_files_not_media() {
     assert_eq!(answer["asset"]["kind"], "file");
     let disposition = genrelay_core::asset::content_disposition("text/html", "page.html");
     assert!(disposition.starts_with("attachment"), "served as a download, never rendered");
+}
+
+#[tokio::test]
+async fn a_presigned_upload_is_put_then_completed_with_size_type_and_checksum() {
+    let app = TestApp::new();
+    let (status, ticket) =
+        app.post("/api/v1/assets/uploads", KEY_A, json!({"name": "big.png", "contentType": "image/png"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    assert_eq!(ticket["method"], "PUT");
+    assert_eq!(ticket["headers"]["Content-Type"], "image/png");
+    assert_eq!(ticket["asset"]["status"], "pending");
+    let id = ticket["assetId"].as_str().unwrap();
+    let url = ticket["uploadUrl"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{BLOB_BASE}/blobs/uploads/")) && url.contains("signature="), "{url}");
+
+    // Not usable before its file arrives.
+    let complete = format!("/api/v1/assets/{id}/complete");
+    let (status, answer) = app.post(&complete, KEY_A, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(app.download_redirect(KEY_A, id).await.0, StatusCode::CONFLICT);
+    let job = json!({"capability": "image.upscale", "inputAssetIds": [id]});
+    assert_eq!(app.post("/api/v1/jobs", KEY_A, job.clone()).await.0, StatusCode::BAD_REQUEST);
+
+    let png = tiny_png();
+    put_through_signed_url(&app, url, &png).await;
+    let (status, answer) = app.post(&complete, KEY_A, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let asset = &answer["asset"];
+    assert_eq!((asset["status"].as_str(), asset["size"].as_u64()), (Some("ready"), Some(png.len() as u64)));
+    assert_eq!(asset["sha256"].as_str().unwrap().len(), 64);
+    let (status, again) = app.post(&complete, KEY_A, json!({})).await;
+    assert_eq!((status, &again["asset"]), (StatusCode::OK, asset), "completing twice changes nothing");
+    let (status, location) = app.download_redirect(KEY_A, id).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(read_signed_url(&app, &location).unwrap().0, png);
+    assert_eq!(app.post("/api/v1/jobs", KEY_A, job).await.0, StatusCode::ACCEPTED);
+    let (status, _) = app.post(&complete, KEY_B, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another client's upload");
+}
+
+#[tokio::test]
+async fn an_upload_whose_content_is_not_what_was_declared_is_refused_and_removed() {
+    let app = TestApp::new();
+    let (_, ticket) = app.post("/api/v1/assets/uploads", KEY_A, json!({"name": "clip.mp4"})).await;
+    assert_eq!(ticket["headers"]["Content-Type"], "video/mp4", "the type is guessed from the name");
+    let id = ticket["assetId"].as_str().unwrap();
+    put_through_signed_url(&app, ticket["uploadUrl"].as_str().unwrap(), b"not a video at all").await;
+    let (status, answer) = app.post(&format!("/api/v1/assets/{id}/complete"), KEY_A, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().contains("video"), "{answer}");
+    assert_eq!(app.stored_files(), 0, "the bad file is removed, so the upload can be retried");
+    let (_, read) = app.get(&format!("/api/v1/assets/{id}"), KEY_A).await;
+    assert_eq!(read["asset"]["status"], "pending");
+    for body in [json!({}), json!({"name": "../x.png"}), json!({"name": "x.png", "kind": "hologram"})] {
+        let (status, _) = app.post("/api/v1/assets/uploads", KEY_A, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+}
+
+/// What the dev server's PUT route does with a signed upload URL.
+async fn put_through_signed_url(app: &TestApp, url: &str, bytes: &[u8]) {
+    use genrelay_embedded::LinkMethod;
+    let rest = url.strip_prefix(&format!("{BLOB_BASE}/blobs/")).unwrap();
+    let (path, query) = rest.split_once('?').unwrap();
+    let key = percent_encoding::percent_decode_str(path).decode_utf8().unwrap();
+    let blob = app.embedded.blobs.verify(LinkMethod::Put, &key, query, chrono::Utc::now()).expect("a valid PUT link");
+    assert!(app.embedded.blobs.verify(LinkMethod::Get, &key, query, chrono::Utc::now()).is_none());
+    app.embedded.blobs.write_from(&blob.key, bytes).await.unwrap();
 }

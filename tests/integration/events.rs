@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use genrelay_core::ports::{AssetStore, BlobStore, JobStore};
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
-use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, BlobKey, Capability, ClientId, Job, JobId, JobSpec};
+use genrelay_core::{
+    Asset, AssetId, AssetKind, AssetSource, AssetStatus, BlobKey, Capability, ClientId, Job, JobId, JobSpec,
+};
 use genrelay_http::{ApiKeys, AppState};
 use tower::ServiceExt;
 
@@ -17,7 +19,7 @@ const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
-const EXPECTED: [(&str, u16); 11] = [
+const EXPECTED: [(&str, u16); 13] = [
     ("api-meta/get-openapi.json", 200),
     ("api-meta/list-capabilities.json", 200),
     ("api-jobs/create-job.json", 202),
@@ -29,6 +31,8 @@ const EXPECTED: [(&str, u16); 11] = [
     ("api-assets/get-asset.json", 200),
     ("api-assets/download-asset.json", 302),
     ("api-assets/list-assets.json", 200),
+    ("api-assets/start-upload.json", 201),
+    ("api-assets/complete-upload.json", 200),
 ];
 
 fn events_dir() -> PathBuf {
@@ -79,6 +83,7 @@ async fn seed_fixtures(app: &TestApp) {
         url: None,
         blob_key: Some(key),
         job_id: None,
+        status: AssetStatus::Ready,
         created_at: now,
     };
     app.embedded.store.insert(&[asset]).await.unwrap();

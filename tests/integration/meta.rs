@@ -19,6 +19,8 @@ async fn openapi_document_is_3_1_and_documents_every_route() {
         ("/api/v1/assets", "get"),
         ("/api/v1/assets/{id}", "get"),
         ("/api/v1/assets/{id}/download", "get"),
+        ("/api/v1/assets/uploads", "post"),
+        ("/api/v1/assets/{id}/complete", "post"),
     ];
     for (path, method) in expected {
         assert!(document["paths"][path][method].is_object(), "{method} {path} is not documented");

@@ -93,3 +93,36 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
     assert_eq!(response.headers()["content-type"], "image/png");
     assert_eq!(png_size(&response.bytes().await.unwrap()), (1440, 2560));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_presigned_upload_goes_straight_to_s3_and_completes_through_the_function() {
+    let resources = moto::resources().await;
+    let mut env = moto::sdk_env();
+    env.extend([
+        ("GENRELAY_TABLE", resources.table.clone()),
+        ("GENRELAY_BUCKET", resources.bucket.clone()),
+        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
+        ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
+    ]);
+    let api_assets = LambdaFunction::start(&workspace_binary("genrelay-api-assets"), &env).await;
+    let (status, _, ticket) = http_answer(api_assets.invoke(event("api-assets/start-upload.json", &[])).await.unwrap());
+    assert_eq!(status, 201, "{ticket}");
+    let id = ticket["assetId"].as_str().unwrap().to_owned();
+    let url = ticket["uploadUrl"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Signature"), "{url}");
+
+    let video = genrelay_providers::mock::render_mp4("an upload", 64, 64, 1);
+    let mut put = reqwest::Client::new().put(url).body(video.clone());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    assert!(put.send().await.unwrap().status().is_success());
+
+    let complete = event("api-assets/complete-upload.json", &[(SAMPLE_ASSET, &id)]);
+    let (status, _, completed) = http_answer(api_assets.invoke(complete).await.unwrap());
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(completed["asset"]["status"], "ready");
+    assert_eq!(completed["asset"]["size"], video.len());
+    assert_eq!(completed["asset"]["contentType"], "video/mp4");
+}

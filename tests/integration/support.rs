@@ -234,6 +234,6 @@ pub fn read_signed_url(app: &TestApp, location: &str) -> Option<(Vec<u8>, String
     let rest = location.strip_prefix(&format!("{BLOB_BASE}{}", genrelay_embedded::BLOB_ROUTE_PREFIX))?;
     let (path, query) = rest.split_once('?')?;
     let key = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
-    let blob = app.embedded.blobs.verify(&key, query, Utc::now())?;
+    let blob = app.embedded.blobs.verify(genrelay_embedded::LinkMethod::Get, &key, query, Utc::now())?;
     Some((std::fs::read(&blob.path).unwrap(), blob.content_type))
 }

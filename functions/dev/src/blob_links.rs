@@ -1,6 +1,6 @@
-//! The dev server's stand-in for S3 presigned GETs: `/blobs/<key>?expires=…&signature=…`
-//! serves a stored file, streamed, with its content type, if the signature holds and the link
-//! has not expired.
+//! The dev server's stand-in for S3 presigned URLs, at `/blobs/<key>?expires=…&signature=…`:
+//! GET serves a stored file, streamed, with its content type; PUT stores an upload, streamed to
+//! disk. Each only with a valid, unexpired signature for that method.
 
 use axum::Router;
 use axum::body::Body;
@@ -8,34 +8,63 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::TryStreamExt;
 use genrelay_core::asset::content_disposition;
-use genrelay_embedded::FileBlobStore;
-use tokio_util::io::ReaderStream;
+use genrelay_embedded::{FileBlobStore, LinkMethod, SignedBlob};
+use tokio_util::io::{ReaderStream, StreamReader};
 
 pub fn router(blobs: FileBlobStore) -> Router {
-    Router::new().route("/blobs/{*key}", get(serve)).with_state(blobs)
+    Router::new().route("/blobs/{*key}", get(serve).put(store)).with_state(blobs)
+}
+
+fn verified(
+    blobs: &FileBlobStore,
+    method: LinkMethod,
+    key: &str,
+    query: Option<String>,
+) -> Result<SignedBlob, Response> {
+    blobs.verify(method, key, query.as_deref().unwrap_or(""), chrono::Utc::now()).ok_or_else(|| {
+        let body = serde_json::json!({"error": "The link is invalid or has expired."});
+        (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+    })
 }
 
 async fn serve(State(blobs): State<FileBlobStore>, Path(key): Path<String>, RawQuery(query): RawQuery) -> Response {
-    let Some(blob) = blobs.verify(&key, query.as_deref().unwrap_or(""), chrono::Utc::now()) else {
-        let body = serde_json::json!({"error": "The link is invalid or has expired."});
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    let blob = match verified(&blobs, LinkMethod::Get, &key, query) {
+        Ok(blob) => blob,
+        Err(refused) => return refused,
     };
-    let file = match tokio::fs::File::open(&blob.path).await {
-        Ok(file) => file,
-        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    let Ok(file) = tokio::fs::File::open(&blob.path).await else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let length = file.metadata().await.map(|m| m.len()).unwrap_or_default();
     let disposition = content_disposition(&blob.content_type, &blob.file_name);
-    (
-        [
-            (header::CONTENT_TYPE, blob.content_type),
-            (header::CONTENT_LENGTH, length.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        Body::from_stream(ReaderStream::new(file)),
-    )
-        .into_response()
+    let headers = [
+        (header::CONTENT_TYPE, blob.content_type),
+        (header::CONTENT_LENGTH, length.to_string()),
+        (header::CONTENT_DISPOSITION, disposition),
+        (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+    ];
+    (headers, Body::from_stream(ReaderStream::new(file))).into_response()
+}
+
+async fn store(
+    State(blobs): State<FileBlobStore>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let blob = match verified(&blobs, LinkMethod::Put, &key, query) {
+        Ok(blob) => blob,
+        Err(refused) => return refused,
+    };
+    let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    match blobs.write_from(&blob.key, reader).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error.chain(), "upload failed");
+            (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": error.to_string()}))).into_response()
+        }
+    }
 }

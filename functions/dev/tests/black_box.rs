@@ -192,6 +192,36 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     let tampered = location.replace("signature=", "signature=ff");
     assert_eq!(client.get(&tampered).send().await.unwrap().status(), 403);
 
+    // 6. a presigned upload, PUT straight to the signed URL, then completed
+    let ticket: Value = client
+        .post(server.url("/api/v1/assets/uploads"))
+        .bearer_auth(&server.key)
+        .json(&json!({"name": "large-reference.png"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut put = client.put(ticket["uploadUrl"].as_str().unwrap()).body(reference.clone());
+    for (name, value) in ticket["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    let asset_id = ticket["assetId"].as_str().unwrap();
+    let response = client
+        .post(server.url(&format!("/api/v1/assets/{asset_id}/complete")))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let completed: Value = response.json().await.unwrap();
+    assert_eq!(
+        (completed["asset"]["status"].as_str(), completed["asset"]["size"].as_u64()),
+        (Some("ready"), Some(reference.len() as u64))
+    );
+
     // One JSON log line per request, with method, path, status, latency and job id.
     let logs: Vec<Value> = server.terminate().iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let requests: Vec<&Value> = logs.iter().filter(|l| l["message"] == "request").collect();

@@ -273,6 +273,24 @@ impl AssetStore for DynamoStore {
         }
     }
 
+    async fn update(&self, asset: &Asset) -> Result<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(asset_item(asset)?))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match result.map_err(|e| e.into_service_error()) {
+            Ok(_) => Ok(()),
+            Err(PutItemError::ConditionalCheckFailedException(_)) => {
+                Err(Error::NotFound(format!("Asset {} not found.", asset.id)))
+            }
+            Err(other) => Err(service("PutItem", other)),
+        }
+    }
+
     async fn delete(&self, assets: &[Asset]) -> Result<()> {
         for asset in assets {
             self.client

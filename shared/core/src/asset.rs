@@ -140,7 +140,26 @@ pub struct Asset {
     pub blob_key: Option<BlobKey>,
     /// The job that produced it (source `output`).
     pub job_id: Option<JobId>,
+    /// `pending` between a presigned upload's start and its completion.
+    #[serde(default = "ready")]
+    pub status: AssetStatus,
     pub created_at: DateTime<Utc>,
+}
+
+named_values!(
+    /// Whether an asset's bytes are there.
+    AssetStatus { Ready = "ready", Pending = "pending" }
+);
+
+fn ready() -> AssetStatus {
+    AssetStatus::Ready
+}
+
+impl Asset {
+    /// The asset can be read: its bytes were stored, or it is a registered URL.
+    pub fn is_ready(&self) -> bool {
+        self.status == AssetStatus::Ready
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub mod page;
 pub mod ports;
 pub mod spec;
 
-pub use asset::{Asset, AssetKind, AssetSource, BlobKey};
+pub use asset::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey};
 pub use capability::Capability;
 pub use error::{Error, Result};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};

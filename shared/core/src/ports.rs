@@ -71,6 +71,9 @@ pub trait AssetStore: Send + Sync {
     /// Writes new assets, all or none; fails with `Conflict` if an id exists.
     async fn insert(&self, assets: &[Asset]) -> Result<()>;
 
+    /// Replaces an existing asset record (a completed upload).
+    async fn update(&self, asset: &Asset) -> Result<()>;
+
     /// Removes asset records (those that exist); used to undo a write that lost a race.
     async fn delete(&self, assets: &[Asset]) -> Result<()>;
 
@@ -90,7 +93,36 @@ pub trait BlobStore: Send + Sync {
     /// A URL that serves the bytes, with `content_type` and a download file name, to anyone
     /// holding it until it expires after `ttl`.
     async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String>;
+
+    /// A URL to which a client PUTs the bytes of `key` (with the returned headers) until it
+    /// expires after `ttl`.
+    async fn presign_put(&self, key: &BlobKey, content_type: &str, ttl: Duration) -> Result<PresignedUpload>;
+
+    /// What is stored under `key`, read as a stream (memory does not grow with the size), or
+    /// `None` if nothing is.
+    async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>>;
 }
+
+/// Where and how to upload a file directly to blob storage.
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub url: String,
+    /// Headers the upload request must carry (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+}
+
+/// A stored blob as found in storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlob {
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// The first bytes (up to `STORED_BLOB_HEAD`), to recognise the content type.
+    pub head: Vec<u8>,
+}
+
+/// How many leading bytes `BlobStore::describe` returns.
+pub const STORED_BLOB_HEAD: usize = 8192;
 
 /// The message that asks a worker to start a job. It carries ids, never the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

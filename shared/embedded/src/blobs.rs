@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::BlobStore;
+use genrelay_core::ports::{BlobStore, PresignedUpload, STORED_BLOB_HEAD, StoredBlob};
 use genrelay_core::{BlobKey, Error, Result};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
@@ -27,9 +28,10 @@ pub struct FileBlobStore {
     base_url: String,
 }
 
-/// A verified request for a blob: where its bytes are and how to serve them.
+/// A verified request for a blob: which one, where its bytes are, and how to serve them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignedBlob {
+    pub key: BlobKey,
     pub path: PathBuf,
     pub content_type: String,
     pub file_name: String,
@@ -56,37 +58,96 @@ impl FileBlobStore {
         self.root.join(key.as_str())
     }
 
-    fn signature(&self, key: &str, expires: i64, content_type: &str, file_name: &str) -> Vec<u8> {
+    fn signature(&self, method: LinkMethod, key: &str, expires: i64, content_type: &str, file_name: &str) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.signing_key).expect("HMAC takes any key length");
-        for part in [key, &expires.to_string(), content_type, file_name] {
+        for part in [method.as_str(), key, &expires.to_string(), content_type, file_name] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
         }
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// Checks a request for `/blobs/<key>?<query>` made at `now`. `None` for a bad signature,
-    /// an expired URL, a malformed key, or a blob that is gone.
-    pub fn verify(&self, key: &str, query: &str, now: DateTime<Utc>) -> Option<SignedBlob> {
+    fn signed_url(
+        &self,
+        method: LinkMethod,
+        key: &BlobKey,
+        content_type: &str,
+        file_name: &str,
+        ttl: Duration,
+    ) -> String {
+        let expires = Utc::now().timestamp() + ttl.as_secs() as i64;
+        let signature = hex::encode(self.signature(method, key.as_str(), expires, content_type, file_name));
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("expires", &expires.to_string()).append_pair("type", content_type);
+        if method == LinkMethod::Get {
+            query.append_pair("name", file_name);
+        }
+        let query = query.append_pair("signature", &signature).finish();
+        let path: Vec<String> =
+            key.as_str().split('/').map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string()).collect();
+        format!("{}{BLOB_ROUTE_PREFIX}{}?{query}", self.base_url, path.join("/"))
+    }
+
+    /// Checks a `method` request for `/blobs/<key>?<query>` made at `now`. `None` for a bad
+    /// signature, an expired link, a malformed key, or (to read) a blob that is not there.
+    pub fn verify(&self, method: LinkMethod, key: &str, query: &str, now: DateTime<Utc>) -> Option<SignedBlob> {
         let key = BlobKey::parse(key)?;
         let mut expires = None;
         let mut content_type = None;
-        let mut file_name = None;
+        let mut file_name = String::new();
         let mut signature = None;
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "expires" => expires = value.parse::<i64>().ok(),
                 "type" => content_type = Some(value.into_owned()),
-                "name" => file_name = Some(value.into_owned()),
+                "name" => file_name = value.into_owned(),
                 "signature" => signature = hex::decode(value.as_bytes()).ok(),
                 _ => {}
             }
         }
-        let (expires, content_type, file_name, signature) = (expires?, content_type?, file_name?, signature?);
-        let expected = self.signature(key.as_str(), expires, &content_type, &file_name);
+        let (expires, content_type, signature) = (expires?, content_type?, signature?);
+        let expected = self.signature(method, key.as_str(), expires, &content_type, &file_name);
         let valid: bool = expected.ct_eq(&signature).into();
         let path = self.path_of(&key);
-        (valid && now.timestamp() < expires && path.is_file()).then_some(SignedBlob { path, content_type, file_name })
+        let present = method == LinkMethod::Put || path.is_file();
+        (valid && now.timestamp() < expires && present).then_some(SignedBlob { key, path, content_type, file_name })
+    }
+
+    /// Stores what `reader` yields under `key` (a presigned upload), streamed to disk.
+    pub async fn write_from(&self, key: &BlobKey, mut reader: impl AsyncRead + Unpin) -> Result<u64> {
+        let path = self.path_of(key);
+        let partial = path.with_extension("partial");
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
+        }
+        let mut file = tokio::fs::File::create(&partial).await.map_err(Error::internal)?;
+        let written = tokio::io::copy(&mut reader, &mut file).await;
+        let written = match written {
+            Ok(written) => written,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(Error::invalid(format!("the upload was interrupted: {error}")));
+            }
+        };
+        file.sync_all().await.map_err(Error::internal)?;
+        tokio::fs::rename(&partial, &path).await.map_err(Error::internal)?;
+        Ok(written)
+    }
+}
+
+/// What a signed link allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMethod {
+    Get,
+    Put,
+}
+
+impl LinkMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Put => "PUT",
+        }
     }
 }
 
@@ -111,21 +172,36 @@ impl BlobStore for FileBlobStore {
     }
 
     async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String> {
-        let expires = Utc::now().timestamp() + ttl.as_secs() as i64;
-        let signature = hex::encode(self.signature(key.as_str(), expires, content_type, file_name));
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("expires", &expires.to_string())
-            .append_pair("type", content_type)
-            .append_pair("name", file_name)
-            .append_pair("signature", &signature)
-            .finish();
-        let path: String = key
-            .as_str()
-            .split('/')
-            .map(|segment| utf8_percent_encode(segment, PATH_SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/");
-        Ok(format!("{}{BLOB_ROUTE_PREFIX}{path}?{query}", self.base_url))
+        Ok(self.signed_url(LinkMethod::Get, key, content_type, file_name, ttl))
+    }
+
+    async fn presign_put(&self, key: &BlobKey, content_type: &str, ttl: Duration) -> Result<PresignedUpload> {
+        let url = self.signed_url(LinkMethod::Put, key, content_type, "", ttl);
+        Ok(PresignedUpload { url, headers: vec![("Content-Type".to_owned(), content_type.to_owned())] })
+    }
+
+    async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>> {
+        let mut file = match tokio::fs::File::open(self.path_of(key)).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(Error::internal(error)),
+        };
+        let mut hasher = Sha256::new();
+        let mut head = Vec::new();
+        let mut size = 0u64;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = file.read(&mut buffer).await.map_err(Error::internal)?;
+            if read == 0 {
+                break;
+            }
+            let chunk = &buffer[..read];
+            hasher.update(chunk);
+            let room = STORED_BLOB_HEAD.saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..room.min(read)]);
+            size += read as u64;
+        }
+        Ok(Some(StoredBlob { size, sha256: hex::encode(hasher.finalize()), head }))
     }
 }
 
@@ -142,10 +218,14 @@ mod tests {
         let url = blobs.presign_get(&key, "image/png", "a b.png", Duration::from_secs(60)).await.unwrap();
         let (path, query) = url.strip_prefix("http://dev.test/blobs/").unwrap().split_once('?').unwrap();
         let now = Utc::now();
-        let blob = blobs.verify(path, query, now).expect("valid now");
+        let blob = blobs.verify(LinkMethod::Get, path, query, now).expect("valid now");
         assert_eq!((blob.content_type.as_str(), blob.file_name.as_str()), ("image/png", "a b.png"));
-        assert!(blobs.verify(path, query, now + chrono::Duration::seconds(61)).is_none(), "expired");
-        assert!(blobs.verify(path, &query.replace("image%2Fpng", "text%2Fhtml"), now).is_none(), "altered");
-        assert!(blobs.verify("c/asset_2/original.png", query, now).is_none(), "another key");
+        assert!(blobs.verify(LinkMethod::Get, path, query, now + chrono::Duration::seconds(61)).is_none(), "expired");
+        assert!(blobs.verify(LinkMethod::Put, path, query, now).is_none(), "a read link cannot write");
+        assert!(
+            blobs.verify(LinkMethod::Get, path, &query.replace("image%2Fpng", "text%2Fhtml"), now).is_none(),
+            "altered"
+        );
+        assert!(blobs.verify(LinkMethod::Get, "uploads/c/asset_2/original.png", query, now).is_none(), "another key");
     }
 }

@@ -8,7 +8,7 @@ mod db;
 mod queue;
 mod store;
 
-pub use blobs::{BLOB_ROUTE_PREFIX, FileBlobStore, SignedBlob};
+pub use blobs::{BLOB_ROUTE_PREFIX, FileBlobStore, LinkMethod, SignedBlob};
 pub use db::Database;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;

@@ -263,6 +263,24 @@ impl AssetStore for SqliteStore {
             .await
     }
 
+    async fn update(&self, asset: &Asset) -> Result<()> {
+        let asset = asset.clone();
+        self.db
+            .run(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE assets SET body = ?1 WHERE id = ?2 AND client_id = ?3",
+                        params![to_json(&asset)?, asset.id.as_str(), asset.client_id.as_str()],
+                    )
+                    .map_err(sql)?;
+                if changed == 0 {
+                    return Err(Error::NotFound(format!("Asset {} not found.", asset.id)));
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete(&self, assets: &[Asset]) -> Result<()> {
         let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
         self.db

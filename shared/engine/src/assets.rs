@@ -2,7 +2,7 @@
 
 use genrelay_core::asset::parse_file_name;
 use genrelay_core::ports::AssetQuery;
-use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, BlobKey, ClientId, Error, Page, Result};
+use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, AssetStatus, BlobKey, ClientId, Error, Page, Result};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
@@ -36,7 +36,7 @@ impl Engine {
         for (i, file) in files.into_iter().enumerate() {
             let field = format!("files[{i}]");
             let name = parse_file_name(&file.name, &field)?;
-            let content_type = checked_content_type(&file, &field)?;
+            let content_type = checked_content_type(&file.name, file.content_type.as_deref(), &file.bytes, &field)?;
             let id = self.deps.ids.asset_id();
             let key = BlobKey::for_asset(AssetSource::Upload, client, &id, &name);
             let asset = Asset {
@@ -47,6 +47,7 @@ impl Engine {
                 url: None,
                 blob_key: Some(key),
                 job_id: None,
+                status: AssetStatus::Ready,
                 created_at: now,
                 id,
                 client_id: client.clone(),
@@ -115,6 +116,7 @@ impl Engine {
             url: Some(request.url),
             blob_key: None,
             job_id: None,
+            status: AssetStatus::Ready,
             created_at: self.deps.clock.now(),
         };
         self.deps.assets.insert(std::slice::from_ref(&asset)).await?;
@@ -138,6 +140,9 @@ impl Engine {
     /// A URL that serves the asset's bytes: a signed, expiring URL for stored files, the
     /// registered URL otherwise.
     pub(crate) async fn fetchable_url(&self, asset: &Asset) -> Result<String> {
+        if !asset.is_ready() {
+            return Err(Error::Conflict(format!("Asset {} has no file yet: its upload was not completed.", asset.id)));
+        }
         match (&asset.blob_key, &asset.url) {
             (Some(key), _) => {
                 let ttl = self.settings.presign_ttl;
@@ -149,15 +154,15 @@ impl Engine {
     }
 }
 
-/// The content type of an uploaded file, from its bytes when they are recognisable. A file
-/// declared as an image, video or audio must really be one.
-fn checked_content_type(file: &NewFile, field: &str) -> Result<String> {
-    if file.bytes.is_empty() {
+/// The content type of a file, from its first bytes when they are recognisable. A file
+/// declared (or named) as an image, video or audio must really be one.
+pub(crate) fn checked_content_type(name: &str, declared: Option<&str>, head: &[u8], field: &str) -> Result<String> {
+    if head.is_empty() {
         return Err(Error::invalid(format!("{field}: the file is empty")));
     }
-    let sniffed = infer::get(&file.bytes).map(|t| t.mime_type().to_owned());
+    let sniffed = infer::get(head).map(|t| t.mime_type().to_owned());
     let declared =
-        file.content_type.clone().filter(|t| t != "application/octet-stream").or_else(|| guess_type(&file.name));
+        declared.filter(|t| *t != "application/octet-stream").map(str::to_owned).or_else(|| guess_type(name));
     match (declared, sniffed) {
         (Some(declared), sniffed) if is_media(&declared) => match sniffed {
             Some(sniffed) if same_family(&declared, &sniffed) => Ok(sniffed),
@@ -184,6 +189,6 @@ fn same_family(a: &str, b: &str) -> bool {
     family(a) == family(b)
 }
 
-fn guess_type(name: &str) -> Option<String> {
+pub(crate) fn guess_type(name: &str) -> Option<String> {
     mime_guess::from_path(name).first().map(|mime| mime.essence_str().to_owned())
 }

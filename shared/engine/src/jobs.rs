@@ -108,7 +108,16 @@ impl Engine {
 
     /// An asset a job names as input: it must be one of the client's.
     async fn input_asset(&self, client: &ClientId, id: &AssetId, field: &str) -> Result<Asset> {
-        self.deps.assets.get(client, id).await?.ok_or_else(|| Error::invalid(format!("{field}: asset {id} not found")))
+        let asset = self
+            .deps
+            .assets
+            .get(client, id)
+            .await?
+            .ok_or_else(|| Error::invalid(format!("{field}: asset {id} not found")))?;
+        if !asset.is_ready() {
+            return Err(Error::invalid(format!("{field}: asset {id} has no file yet (complete its upload first)")));
+        }
+        Ok(asset)
     }
 
     /// Sends the dispatch message of a queued job. A failure is logged, not returned: the job is

@@ -8,6 +8,7 @@ mod outputs;
 mod poller;
 mod providers;
 mod reconciler;
+mod uploads;
 mod worker;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use jobs::{IdempotentRequest, NewJob, Submitted};
 pub use poller::PollReport;
 pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;
+pub use uploads::{NewUpload, UploadTicket};
 
 /// The adapters the engine works through.
 #[derive(Clone)]

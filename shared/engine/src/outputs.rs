@@ -3,7 +3,7 @@
 //! that loses removes the outputs it stored, so a cancelled job never leaves assets behind.
 
 use genrelay_core::ports::GeneratedFile;
-use genrelay_core::{Asset, AssetKind, AssetSource, BlobKey, Job, Result};
+use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey, Job, Result};
 use sha2::{Digest, Sha256};
 
 use crate::Engine;
@@ -35,6 +35,7 @@ impl Engine {
                     sha256: Some(hex::encode(Sha256::digest(&file.bytes))),
                     url: None,
                     job_id: Some(job.id.clone()),
+                    status: AssetStatus::Ready,
                     created_at: now,
                 };
                 (asset, file.bytes)

@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_assets, list_assets))
         .routes(routes!(get_asset))
         .routes(routes!(download_asset))
+        .merge(crate::uploads::routes())
 }
 
 /// Registers an external URL as an asset.

@@ -12,6 +12,7 @@ mod meta;
 mod openapi;
 mod query;
 mod request_log;
+mod uploads;
 mod views;
 
 use std::sync::Arc;

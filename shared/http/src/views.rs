@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use genrelay_core::asset::download_path;
 use genrelay_core::spec::{Material, Params};
-use genrelay_core::{Asset, AssetKind, AssetSource, Capability, Job, JobStatus};
+use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, Capability, Job, JobStatus};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -104,6 +104,8 @@ pub struct AssetView {
     pub id: String,
     pub kind: AssetKind,
     pub source: AssetSource,
+    /// `pending` until a presigned upload is completed.
+    pub status: AssetStatus,
     pub name: String,
     pub content_type: String,
     /// Bytes; null for registered URLs.
@@ -130,6 +132,7 @@ impl AssetView {
             id: asset.id.to_string(),
             kind: asset.kind,
             source: asset.source,
+            status: asset.status,
             name: asset.name,
             content_type: asset.content_type,
             size: asset.size,
