@@ -13,3 +13,4 @@ mod meta;
 mod on_aws;
 mod scripted;
 mod support;
+mod template;

@@ -17,22 +17,18 @@ pub fn router(blobs: FileBlobStore) -> Router {
     Router::new().route("/blobs/{*key}", get(serve).put(store)).with_state(blobs)
 }
 
-fn verified(
-    blobs: &FileBlobStore,
-    method: LinkMethod,
-    key: &str,
-    query: Option<String>,
-) -> Result<SignedBlob, Response> {
-    blobs.verify(method, key, query.as_deref().unwrap_or(""), chrono::Utc::now()).ok_or_else(|| {
-        let body = serde_json::json!({"error": "The link is invalid or has expired."});
-        (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
-    })
+fn verified(blobs: &FileBlobStore, method: LinkMethod, key: &str, query: Option<String>) -> Option<SignedBlob> {
+    blobs.verify(method, key, query.as_deref().unwrap_or(""), chrono::Utc::now())
+}
+
+fn refused() -> Response {
+    let body = serde_json::json!({"error": "The link is invalid or has expired."});
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }
 
 async fn serve(State(blobs): State<FileBlobStore>, Path(key): Path<String>, RawQuery(query): RawQuery) -> Response {
-    let blob = match verified(&blobs, LinkMethod::Get, &key, query) {
-        Ok(blob) => blob,
-        Err(refused) => return refused,
+    let Some(blob) = verified(&blobs, LinkMethod::Get, &key, query) else {
+        return refused();
     };
     let Ok(file) = tokio::fs::File::open(&blob.path).await else {
         return StatusCode::NOT_FOUND.into_response();
@@ -55,9 +51,8 @@ async fn store(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let blob = match verified(&blobs, LinkMethod::Put, &key, query) {
-        Ok(blob) => blob,
-        Err(refused) => return refused,
+    let Some(blob) = verified(&blobs, LinkMethod::Put, &key, query) else {
+        return refused();
     };
     let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     match blobs.write_from(&blob.key, reader).await {

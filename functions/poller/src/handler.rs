@@ -45,3 +45,22 @@ pub async fn handle(engine: &Engine, context: lambda_runtime::Context) -> Result
     );
     Ok(sweep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sample_schedule_event_runs_a_sweep() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/poller/schedule.json");
+        let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(event["detail-type"], "Scheduled Event");
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = genrelay_bootstrap::Embedded::open(dir.path(), "http://dev.test").unwrap();
+        let engine = embedded.engine(Default::default(), Default::default());
+        let mut context = lambda_runtime::Context::default();
+        context.deadline = (chrono::Utc::now() + chrono::Duration::seconds(60)).timestamp_millis() as u64;
+        let sweep = handle(&engine, context).await.unwrap();
+        assert_eq!(sweep, Sweep::default(), "nothing to do on an empty store");
+    }
+}

@@ -30,19 +30,38 @@ async fn run(engine: &Engine, record: &SqsMessage) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genrelay_core::ports::JobStore;
+    use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
+    use genrelay_core::{Capability, ClientId, Job, JobId, JobSpec};
+
+    /// The sample event `cargo lambda invoke genrelay-worker` replays: one dispatch message for
+    /// the sample job, one corrupted message.
+    fn sample_event() -> SqsEvent {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/worker/dispatch-batch.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
 
     #[tokio::test]
-    async fn undecodable_records_are_reported_failed_and_never_dropped() {
+    async fn the_sample_batch_starts_its_job_and_reports_only_the_corrupted_message() {
         let dir = tempfile::tempdir().unwrap();
         let embedded = genrelay_bootstrap::Embedded::open(dir.path(), "http://dev.test").unwrap();
-        let engine = embedded.engine(genrelay_providers::MockConfig::default(), Default::default());
-        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
-            {"messageId": "good", "body": "{\"jobId\": \"job_unknown\", \"clientId\": \"a\"}"},
-            {"messageId": "bad", "body": "not json"},
-        ]}))
-        .unwrap();
-        let response = handle(&engine, event).await.unwrap();
+        let mock = genrelay_providers::MockConfig { latency: std::time::Duration::ZERO, failure_rate: 0.0 };
+        let engine = embedded.engine(mock, Default::default());
+        let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None).unwrap());
+        let spec = JobSpec::new(Capability::ImageGenerate, Some("x".into()), Inputs::default(), params).unwrap();
+        let now = chrono::Utc::now();
+        let client = ClientId::parse("sample").unwrap();
+        let id = JobId::parse("job_01jsample0000000000000000").unwrap();
+        let job = Job::new(id.clone(), client.clone(), spec, None, None, now, now + chrono::Duration::hours(1));
+        embedded.store.create(&job, None).await.unwrap();
+
+        let response = handle(&engine, sample_event()).await.unwrap();
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["bad"], "an unknown job is done with; an undecodable message is not");
+        assert_eq!(failed, ["9f4b1c2e-6a55-4a4e-9d1f-2a7c6f1b0a02"]);
+        let job = embedded.store.get(&client, &id).await.unwrap().unwrap();
+        assert_eq!(job.status, genrelay_core::JobStatus::Succeeded);
+
+        let again = handle(&engine, sample_event()).await.unwrap();
+        assert_eq!(again.batch_item_failures.len(), 1, "a duplicate delivery of a started job is done with");
     }
 }

@@ -10,7 +10,8 @@ use genrelay_core::{Error, Result};
 
 use crate::AwsResources;
 use crate::errors::sdk;
-use crate::items::{INDEXES, PK, SK};
+pub use crate::items::{INDEXES, Index};
+use crate::items::{PK, SK};
 
 /// Receives after which a dispatch message moves to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;

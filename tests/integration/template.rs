@@ -1,0 +1,139 @@
+//! `infra/template.yaml` against the code: every route of the OpenAPI document is routed to a
+//! function that exists as a package and has sample events; the table, the environment and the
+//! functions are the ones the code expects.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+        .map(|(name, resource)| (name.as_str().unwrap(), resource))
+        .collect()
+}
+
+/// Function packages under `functions/`: package name → folder name.
+fn function_packages() -> BTreeMap<String, String> {
+    let mut packages = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("functions")).unwrap().flatten() {
+        let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).unwrap();
+        let name = manifest.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap().trim_end_matches('"');
+        packages.insert(name.to_owned(), entry.file_name().to_string_lossy().into_owned());
+    }
+    packages
+}
+
+/// `routeKey`s of the sample events in `events/<folder>/`.
+fn sample_route_keys(folder: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("events").join(folder)).into_iter().flatten().flatten() {
+        let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap();
+        if let Some(key) = event["routeKey"].as_str() {
+            keys.insert(key.to_owned());
+        }
+    }
+    keys
+}
+
+/// Every `METHOD /path` routed by the template's HTTP API, and the binary that serves it.
+fn template_routes(template: &Value) -> BTreeMap<String, String> {
+    let mut routes = BTreeMap::new();
+    for (name, function) in resources_of_type(template, "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name}"));
+        for event in function["Properties"]["Events"].as_mapping().into_iter().flatten().map(|(_, e)| e) {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let properties = &event["Properties"];
+                let route =
+                    format!("{} {}", properties["Method"].as_str().unwrap(), properties["Path"].as_str().unwrap());
+                assert!(routes.insert(route.clone(), binary.to_owned()).is_none(), "{route} routed twice");
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_openapi_route_is_routed_to_a_function_package_with_sample_events() {
+    let document = serde_json::to_value(genrelay_http::openapi()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let template = template();
+    let routed = template_routes(&template);
+    assert_eq!(documented, routed.keys().cloned().collect(), "the template routes exactly the documented routes");
+    let packages = function_packages();
+    for (route, binary) in &routed {
+        let folder = packages.get(binary).unwrap_or_else(|| panic!("{route}: no package named {binary}"));
+        assert!(sample_route_keys(folder).contains(route), "{route}: no sample event under events/{folder}/");
+    }
+}
+
+#[test]
+fn every_function_package_but_the_dev_server_is_in_the_template() {
+    let template = template();
+    let built: BTreeSet<&str> = resources_of_type(&template, "AWS::Serverless::Function")
+        .iter()
+        .map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap())
+        .collect();
+    for (package, _) in function_packages() {
+        if package != "genrelay-dev" {
+            assert!(built.contains(package.as_str()), "{package} is not deployed by the template");
+        }
+    }
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+    }
+}
+
+#[test]
+fn the_table_has_the_indexes_the_queries_use() {
+    let template = template();
+    let (_, table) = resources_of_type(&template, "AWS::DynamoDB::Table")[0];
+    let mut declared = BTreeMap::new();
+    for index in table["Properties"]["GlobalSecondaryIndexes"].as_sequence().unwrap() {
+        let keys: Vec<(String, String)> = index["KeySchema"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| (k["AttributeName"].as_str().unwrap().to_owned(), k["KeyType"].as_str().unwrap().to_owned()))
+            .collect();
+        declared.insert(index["IndexName"].as_str().unwrap().to_owned(), keys);
+        assert_eq!(index["Projection"]["ProjectionType"], "ALL");
+    }
+    let expected: BTreeMap<String, Vec<(String, String)>> = genrelay_aws::schema::INDEXES
+        .iter()
+        .map(|i| (i.name.to_owned(), vec![(i.pk.to_owned(), "HASH".to_owned()), (i.sk.to_owned(), "RANGE".to_owned())]))
+        .collect();
+    assert_eq!(declared, expected);
+    let properties = &table["Properties"];
+    assert_eq!(properties["TimeToLiveSpecification"]["AttributeName"], "expiresAt");
+    assert_eq!(properties["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    assert_eq!(properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+}
+
+#[test]
+fn functions_get_the_environment_the_code_reads() {
+    let template = template();
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for name in genrelay_bootstrap::AWS_VARS.iter().chain([&genrelay_bootstrap::API_KEYS_PARAMETER_VAR]) {
+        assert!(!variables[*name].is_null(), "{name} is not set for the functions");
+    }
+    assert!(variables[genrelay_bootstrap::API_KEYS_VAR].is_null(), "keys never travel in the template");
+}
