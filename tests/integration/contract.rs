@@ -171,16 +171,22 @@ async fn transitions_are_conditional_on_the_stored_status(adapters: Adapters) {
     let store = adapters.store;
     let job = job_at("a", Utc::now());
     store.create(&job, None).await.unwrap();
-    let mut running = job.clone();
+    let mut running = job.revise();
     running.start("mock", Utc::now()).unwrap();
-    assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
-    assert!(!store.replace_if_status(&running, JobStatus::Queued).await.unwrap(), "the second writer loses");
-    let mut cancelled = running.clone();
+    assert!(store.replace(&job, &running).await.unwrap());
+    assert!(!store.replace(&job, &running).await.unwrap(), "the second writer loses");
+    let mut progressed = running.revise();
+    progressed.report_progress(50, Utc::now(), Utc::now());
+    assert!(store.replace(&running, &progressed).await.unwrap());
+    let mut stale = running.revise();
+    stale.report_progress(10, Utc::now(), Utc::now());
+    assert!(!store.replace(&running, &stale).await.unwrap(), "a write from a stale read loses, same status or not");
+    let mut cancelled = progressed.revise();
     cancelled.cancel(Utc::now()).unwrap();
-    assert!(store.replace_if_status(&cancelled, JobStatus::Running).await.unwrap());
-    let mut late = running.clone();
+    assert!(store.replace(&progressed, &cancelled).await.unwrap());
+    let mut late = progressed.revise();
     late.succeed(vec![], Utc::now()).unwrap();
-    assert!(!store.replace_if_status(&late, JobStatus::Running).await.unwrap(), "terminal states are final");
+    assert!(!store.replace(&progressed, &late).await.unwrap(), "terminal states are final");
     let stored = store.get(&client("a"), &job.id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Cancelled);
     assert!(store.get(&client("b"), &job.id).await.unwrap().is_none(), "keyed by client");
@@ -223,17 +229,29 @@ async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapt
     let stuck = store.queued_before(now - chrono::Duration::minutes(1), 10).await.unwrap();
     assert_eq!(stuck.iter().map(|j| &j.id).collect::<Vec<_>>(), [&old.id]);
 
-    let mut due = fresh.clone();
+    let mut redispatched = old.revise();
+    redispatched.dispatched_at = Some(now);
+    assert!(store.replace(&old, &redispatched).await.unwrap());
+    assert!(
+        store.queued_before(now - chrono::Duration::minutes(1), 10).await.unwrap().is_empty(),
+        "a re-dispatched job waits a grace period again"
+    );
+
+    let mut due = fresh.revise();
     due.start("mock", now).unwrap();
     due.await_upstream("t1".into(), now - chrono::Duration::seconds(1), now);
-    store.replace_if_status(&due, JobStatus::Queued).await.unwrap();
-    let mut later = old.clone();
+    assert!(store.replace(&fresh, &due).await.unwrap());
+    let mut later = redispatched.revise();
     later.start("mock", now).unwrap();
     later.await_upstream("t2".into(), now + chrono::Duration::minutes(5), now);
-    store.replace_if_status(&later, JobStatus::Queued).await.unwrap();
+    assert!(store.replace(&redispatched, &later).await.unwrap());
     let polls = store.due_polls(now, 10).await.unwrap();
     assert_eq!(polls.iter().map(|j| &j.id).collect::<Vec<_>>(), [&fresh.id]);
     assert!(store.queued_before(now, 10).await.unwrap().is_empty());
+    let mut finished = due.revise();
+    finished.succeed(vec![], now).unwrap();
+    assert!(store.replace(&due, &finished).await.unwrap());
+    assert!(store.due_polls(now + chrono::Duration::hours(1), 10).await.unwrap().iter().all(|j| j.id != fresh.id));
 }
 
 fn message(n: u32) -> DispatchMessage {
@@ -293,9 +311,9 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
     )
     .unwrap();
     store.create(&generate, None).await.unwrap();
-    let mut running = upscales[1].clone();
+    let mut running = upscales[1].revise();
     running.start("mock", start).unwrap();
-    assert!(store.replace_if_status(&running, JobStatus::Queued).await.unwrap());
+    assert!(store.replace(&upscales[1], &running).await.unwrap());
 
     let ids = |page: Page<Job>| page.items.into_iter().map(|j| j.id).collect::<Vec<_>>();
     let query = |status, capability, before| JobQuery { status, capability, before, limit: 10, cursor: None };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use genrelay_core::ports::{Clock, GeneratedFile, JobStore, PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Error, Job, JobStatus, Result};
+use genrelay_core::{Error, Job, Result};
 use genrelay_embedded::SqliteStore;
 use serde_json::json;
 
@@ -33,9 +33,9 @@ impl Provider for CancelledWhileFinishing {
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
-        let mut cancelled = job.clone();
+        let mut cancelled = job.revise();
         cancelled.cancel(self.clock.now())?;
-        assert!(self.store.replace_if_status(&cancelled, JobStatus::Running).await?);
+        assert!(self.store.replace(job, &cancelled).await?);
         Ok(PollOutcome::Succeeded(vec![png_file(job)]))
     }
 }

@@ -190,16 +190,18 @@ impl JobStore for DynamoStore {
         Ok((job.client_id == *client).then_some(job))
     }
 
-    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool> {
+    async fn replace(&self, current: &Job, next: &Job) -> Result<bool> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(job_item(job)?))
-            .condition_expression("#status = :expected AND clientId = :client")
+            .set_item(Some(job_item(next)?))
+            .condition_expression("#status = :status AND #revision = :revision AND clientId = :client")
             .expression_attribute_names("#status", STATUS)
-            .expression_attribute_values(":expected", s(expected.as_str()))
-            .expression_attribute_values(":client", s(job.client_id.as_str()))
+            .expression_attribute_names("#revision", REVISION)
+            .expression_attribute_values(":status", s(current.status.as_str()))
+            .expression_attribute_values(":revision", AttributeValue::N(current.revision.to_string()))
+            .expression_attribute_values(":client", s(current.client_id.as_str()))
             .send()
             .await;
         match result {
@@ -241,8 +243,8 @@ impl JobStore for DynamoStore {
 
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         let range = RangeQuery {
-            index: &BY_STATUS,
-            partition: status_partition(JobStatus::Queued.as_str()),
+            index: &DUE_POLLS,
+            partition: DUE_DISPATCH_PARTITION.to_owned(),
             below: Some(time_key(cutoff + chrono::Duration::microseconds(1))),
             newest_first: false,
             filter: None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use genrelay_core::{Asset, Error, IdempotencyRecord, Job, Result};
+use genrelay_core::{Asset, Error, IdempotencyRecord, Job, JobStatus, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -33,13 +33,17 @@ pub const BY_CLIENT_STATUS: Index = Index { name: "byClientStatus", pk: "gsi2pk"
 pub const BY_CLIENT_CAPABILITY: Index = Index { name: "byClientCapability", pk: "gsi3pk", sk: "gsi3sk" };
 /// Jobs in one status across clients, by creation time (admin lists; jobs stuck in queued).
 pub const BY_STATUS: Index = Index { name: "byStatus", pk: "gsi4pk", sk: "gsi4sk" };
-/// Running jobs waiting on a poll, by due time. Sparse: only those jobs carry its keys.
+/// Work that falls due, by due time, in two partitions: `POLL` (running jobs waiting on a poll)
+/// and `DISPATCH` (queued jobs, by last dispatch, for the reconciler). Sparse: finished jobs
+/// carry no keys of it.
 pub const DUE_POLLS: Index = Index { name: "duePolls", pk: "gsi5pk", sk: "gsi5sk" };
 
 pub const INDEXES: [&Index; 5] = [&BY_CLIENT, &BY_CLIENT_STATUS, &BY_CLIENT_CAPABILITY, &BY_STATUS, &DUE_POLLS];
 
 /// The single partition of the due-polls index.
 pub const DUE_POLLS_PARTITION: &str = "POLL";
+pub const DUE_DISPATCH_PARTITION: &str = "DISPATCH";
+pub const REVISION: &str = "revision";
 /// How long a finished job stays before DynamoDB's TTL removes it.
 pub const FINISHED_JOB_RETENTION_DAYS: i64 = 90;
 
@@ -115,9 +119,15 @@ pub fn job_item(job: &Job) -> Result<Item> {
         (BY_STATUS.pk.to_owned(), s(status_partition(status))),
         (BY_STATUS.sk.to_owned(), s(&created)),
     ]);
-    if let (Some(due), false) = (job.next_poll_at, job.status.is_terminal()) {
-        item.insert(DUE_POLLS.pk.to_owned(), s(DUE_POLLS_PARTITION));
-        item.insert(DUE_POLLS.sk.to_owned(), s(format!("{}#{}", time_key(due), job.id)));
+    item.insert(REVISION.to_owned(), AttributeValue::N(job.revision.to_string()));
+    let due = match job.status {
+        JobStatus::Queued => Some((DUE_DISPATCH_PARTITION, job.dispatched_at.unwrap_or(job.created_at))),
+        JobStatus::Running => job.next_poll_at.map(|at| (DUE_POLLS_PARTITION, at)),
+        _ => None,
+    };
+    if let Some((partition, at)) = due {
+        item.insert(DUE_POLLS.pk.to_owned(), s(partition));
+        item.insert(DUE_POLLS.sk.to_owned(), s(format!("{}#{}", time_key(at), job.id)));
     }
     if let Some(finished) = job.finished_at {
         let expires = finished + chrono::Duration::days(FINISHED_JOB_RETENTION_DAYS);

@@ -78,6 +78,9 @@ pub struct Job {
     /// Lower runs sooner (see `DispatchLane`).
     #[serde(default = "default_priority")]
     pub priority: u32,
+    /// Counts the writes of this job; every write is conditional on it (optimistic concurrency).
+    #[serde(default)]
+    pub revision: u64,
     /// 0-100 while running, 100 once succeeded.
     pub progress: u8,
     pub output_asset_ids: Vec<AssetId>,
@@ -121,6 +124,7 @@ impl Job {
             webhook_url,
             idempotency_key,
             priority: DEFAULT_PRIORITY,
+            revision: 0,
             progress: 0,
             output_asset_ids: Vec::new(),
             error: None,
@@ -135,6 +139,11 @@ impl Job {
             started_at: None,
             finished_at: None,
         }
+    }
+
+    /// The next revision of this job, to change and then write with `JobStore::replace`.
+    pub fn revise(&self) -> Job {
+        Job { revision: self.revision + 1, ..self.clone() }
     }
 
     pub fn lane(&self) -> DispatchLane {

@@ -51,10 +51,10 @@ pub trait JobStore: Send + Sync {
     /// The job, if it exists and belongs to `client`.
     async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>>;
 
-    /// Replaces the stored job with `job` if the stored status is still `expected`. Returns
-    /// whether the write happened; a lost condition is not an error, it means another writer
-    /// moved the job first.
-    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool>;
+    /// Replaces `current` with `next` (its `revise()`d successor) if the stored job is still
+    /// `current`: same status and revision. Returns whether the write happened; a lost condition
+    /// is not an error, it means another writer changed the job first.
+    async fn replace(&self, current: &Job, next: &Job) -> Result<bool>;
 
     /// A client's jobs, newest first.
     async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>>;
@@ -62,7 +62,7 @@ pub trait JobStore: Send + Sync {
     /// Running jobs whose `next_poll_at` is at or before `now`, soonest first.
     async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
 
-    /// Jobs still `queued` that were created at or before `cutoff`, oldest first.
+    /// Jobs still `queued` whose last dispatch was at or before `cutoff`, longest waiting first.
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
 }
 

@@ -19,11 +19,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     capability   TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
     next_poll_at INTEGER,
+    dispatched_at INTEGER NOT NULL,
+    revision     INTEGER NOT NULL,
     body         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_due_polls ON jobs (next_poll_at) WHERE next_poll_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (created_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (dispatched_at) WHERE status = 'queued';
 CREATE TABLE IF NOT EXISTS idempotency (
     client_id   TEXT NOT NULL,
     key         TEXT NOT NULL,

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
 use genrelay_core::{
-    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Page,
-    RequestFingerprint, Result,
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, Page, RequestFingerprint,
+    Result,
 };
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
@@ -92,8 +92,9 @@ impl JobStore for SqliteStore {
                 }
                 let inserted = tx
                     .execute(
-                        "INSERT OR IGNORE INTO jobs (id, client_id, status, capability, created_at, next_poll_at, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "INSERT OR IGNORE INTO jobs
+                         (id, client_id, status, capability, created_at, next_poll_at, dispatched_at, revision, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         params![
                             job.id.as_str(),
                             job.client_id.as_str(),
@@ -101,6 +102,8 @@ impl JobStore for SqliteStore {
                             job.capability().as_str(),
                             micros(job.created_at),
                             job.next_poll_at.map(micros),
+                            micros(job.dispatched_at.unwrap_or(job.created_at)),
+                            job.revision as i64,
                             to_json(&job)?
                         ],
                     )
@@ -131,21 +134,25 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn replace_if_status(&self, job: &Job, expected: JobStatus) -> Result<bool> {
-        let job = job.clone();
+    async fn replace(&self, current: &Job, next: &Job) -> Result<bool> {
+        let (expected_status, expected_revision) = (current.status, current.revision as i64);
+        let job = next.clone();
         self.db
             .run(move |conn| {
                 let changed = conn
                     .execute(
-                        "UPDATE jobs SET status = ?1, next_poll_at = ?2, body = ?3
-                         WHERE id = ?4 AND client_id = ?5 AND status = ?6",
+                        "UPDATE jobs SET status = ?1, next_poll_at = ?2, dispatched_at = ?3, revision = ?4, body = ?5
+                         WHERE id = ?6 AND client_id = ?7 AND status = ?8 AND revision = ?9",
                         params![
                             job.status.as_str(),
                             job.next_poll_at.map(micros),
+                            micros(job.dispatched_at.unwrap_or(job.created_at)),
+                            job.revision as i64,
                             to_json(&job)?,
                             job.id.as_str(),
                             job.client_id.as_str(),
-                            expected.as_str()
+                            expected_status.as_str(),
+                            expected_revision
                         ],
                     )
                     .map_err(sql)?;
@@ -211,7 +218,7 @@ impl JobStore for SqliteStore {
 
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
         self.select_jobs(
-            "SELECT body FROM jobs WHERE status = 'queued' AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
+            "SELECT body FROM jobs WHERE status = 'queued' AND dispatched_at <= ?1 ORDER BY dispatched_at LIMIT ?2",
             micros(cutoff),
             limit,
         )

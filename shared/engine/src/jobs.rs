@@ -149,9 +149,9 @@ impl Engine {
                     current.status
                 )));
             }
-            let mut cancelled = current.clone();
+            let mut cancelled = current.revise();
             cancelled.cancel(self.deps.clock.now())?;
-            if self.deps.jobs.replace_if_status(&cancelled, current.status).await? {
+            if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 return Ok(cancelled);
             }

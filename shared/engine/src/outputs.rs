@@ -42,7 +42,7 @@ impl Engine {
             })
             .collect();
         let assets = self.store_files(staged).await?;
-        let mut done = job.clone();
+        let mut done = job.revise();
         done.succeed(assets.iter().map(|a| a.id.clone()).collect(), now)?;
         let ending = self.end(job, done).await;
         if !matches!(ending, Ok(Ending::Applied)) {
@@ -52,19 +52,19 @@ impl Engine {
     }
 
     pub(crate) async fn fail(&self, job: &Job, reason: String) -> Result<Ending> {
-        let mut done = job.clone();
+        let mut done = job.revise();
         done.fail(reason, self.deps.clock.now())?;
         self.end(job, done).await
     }
 
     pub(crate) async fn expire(&self, job: &Job) -> Result<Ending> {
-        let mut done = job.clone();
+        let mut done = job.revise();
         done.expire(self.deps.clock.now())?;
         self.end(job, done).await
     }
 
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
-        if self.deps.jobs.replace_if_status(&after, before.status).await? {
+        if self.deps.jobs.replace(before, &after).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
             Ok(Ending::Applied)
         } else {

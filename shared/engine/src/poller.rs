@@ -2,7 +2,7 @@
 //! or finish the job, or expire it past its deadline.
 
 use genrelay_core::ports::PollOutcome;
-use genrelay_core::{Job, JobStatus, Result};
+use genrelay_core::{Job, Result};
 
 use crate::worker::client_reason;
 use crate::{Engine, span};
@@ -50,10 +50,10 @@ impl Engine {
         };
         match provider.poll(job).await {
             Ok(PollOutcome::Running { progress, poll_after }) => {
-                let mut waiting = job.clone();
+                let mut waiting = job.revise();
                 let now = self.deps.clock.now();
                 waiting.report_progress(progress, now + span(poll_after), now);
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps.jobs.replace(job, &waiting).await?;
                 Ok(false)
             }
             Ok(PollOutcome::Succeeded(files)) => {
@@ -70,9 +70,9 @@ impl Engine {
                     self.fail(job, client_reason(&error)).await?;
                     return Ok(true);
                 }
-                let mut waiting = job.clone();
+                let mut waiting = job.revise();
                 waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps.jobs.replace(job, &waiting).await?;
                 Ok(false)
             }
         }

@@ -1,7 +1,7 @@
 //! The reconciler: jobs left `queued` (a lost or failed enqueue, a crashed worker) are
 //! dispatched again (at most once per grace period), or expire once past their deadline.
 
-use genrelay_core::{JobStatus, Result};
+use genrelay_core::Result;
 
 use crate::{Engine, span};
 
@@ -23,13 +23,11 @@ impl Engine {
                 continue;
             }
             // Re-send at most once per grace period, whatever the backlog: record the dispatch
-            // first (conditionally, so a job that started meanwhile is left alone).
-            if job.dispatched_at.is_some_and(|at| at > cutoff) {
-                continue;
-            }
-            let mut redispatched = job.clone();
+            // first (conditionally, so a job that started meanwhile is left alone); the query
+            // then skips the job until the grace period has passed again.
+            let mut redispatched = job.revise();
             redispatched.dispatched_at = Some(now);
-            if self.deps.jobs.replace_if_status(&redispatched, JobStatus::Queued).await? {
+            if self.deps.jobs.replace(&job, &redispatched).await? {
                 self.dispatch(&redispatched).await;
                 report.redispatched += 1;
             }

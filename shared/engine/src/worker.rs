@@ -30,11 +30,11 @@ impl Engine {
             self.fail(&job, format!("No provider is configured for {}.", job.capability())).await?;
             return Ok(());
         };
-        let mut running = job.clone();
+        let mut running = job.revise();
         running.start(provider.name(), now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
         running.next_poll_at = Some(now + span(self.settings.submit_timeout));
-        if !self.deps.jobs.replace_if_status(&running, JobStatus::Queued).await? {
+        if !self.deps.jobs.replace(&job, &running).await? {
             return Ok(());
         }
         tracing::info!(job_id = %job.id, provider = provider.name(), "job started");
@@ -58,21 +58,21 @@ impl Engine {
             }
         };
         let now = self.deps.clock.now();
-        let mut waiting = job.clone();
+        let mut waiting = job.revise();
         match provider.submit(job, &inputs).await {
             Ok(Submission::Finished(files)) => {
                 self.succeed(job, files).await?;
             }
             Ok(Submission::Accepted { task_id, poll_after }) => {
                 waiting.await_upstream(task_id, now + span(poll_after), now);
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps.jobs.replace(job, &waiting).await?;
             }
             Err(error) if is_transient(&error) && job.submit_attempts + 1 < self.settings.max_submit_attempts => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed; will retry");
                 waiting.submit_attempts += 1;
                 waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
                 waiting.updated_at = now;
-                self.deps.jobs.replace_if_status(&waiting, JobStatus::Running).await?;
+                self.deps.jobs.replace(job, &waiting).await?;
             }
             Err(error) => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed");
