@@ -1,12 +1,14 @@
 //! The adapter contract: the semantics every implementation of the storage and queue ports must
-//! have (the DynamoDB/SQS adapters will run these same bodies). Here, on the embedded adapters.
+//! have. The same bodies run on the embedded adapters and on the AWS ones against moto_server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use genrelay_aws::{DynamoStore, SqsQueue};
-use genrelay_core::ports::{Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore};
+use genrelay_core::ports::{
+    AssetQuery, AssetStore, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore,
+};
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
     Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page, RequestFingerprint,
@@ -19,6 +21,7 @@ use serde_json::json;
 /// One implementation of the storage and queue ports, as the contract sees it.
 pub struct Adapters {
     store: Arc<dyn JobStore>,
+    assets: Arc<dyn AssetStore>,
     queue: Arc<dyn DispatchQueue>,
     dead_letters: DeadLetters,
     /// The shortest visibility timeout the queue honours (SQS counts whole seconds).
@@ -48,7 +51,8 @@ async fn embedded() -> Adapters {
     let db = Database::open(&dir.path().join("contract.db")).unwrap();
     let queue = SqliteQueue::new(db.clone(), genrelay_embedded::STANDARD_LANE);
     Adapters {
-        store: Arc::new(SqliteStore::new(db)),
+        store: Arc::new(SqliteStore::new(db.clone())),
+        assets: Arc::new(SqliteStore::new(db)),
         queue: Arc::new(queue.clone()),
         dead_letters: DeadLetters::Table(queue),
         visibility: Duration::from_millis(200),
@@ -63,6 +67,7 @@ async fn aws() -> Adapters {
     let dlq_url = format!("{}-dlq", resources.dispatch_queue_url);
     Adapters {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         queue: Arc::new(SqsQueue::new(sqs.clone(), &resources.dispatch_queue_url)),
         dead_letters: DeadLetters::Queue(SqsQueue::new(sqs, dlq_url)),
         visibility: Duration::from_secs(1),
@@ -88,6 +93,9 @@ contract!(
     transitions_are_conditional_on_the_stored_status,
     cursors_walk_every_item_once_newest_first,
     lists_filter_by_status_capability_and_time,
+    a_filtered_list_pages_one_item_at_a_time,
+    a_cursor_only_continues_its_own_query,
+    assets_are_put_if_absent_listed_and_removed,
     due_polls_and_stuck_queued_queries_find_only_their_jobs,
     unacknowledged_messages_come_back_after_their_visibility_timeout,
     a_message_received_too_often_moves_to_the_dead_letter_queue,
@@ -331,4 +339,99 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
     let before = ids(store.list(&a, &query(None, None, Some(upscales[2].created_at))).await.unwrap());
     assert_eq!(before, [&upscales[1].id, &upscales[0].id].map(Clone::clone), "strictly before");
     assert!(store.list(&client("b"), &query(None, None, None)).await.unwrap().items.is_empty());
+}
+
+/// Five queued upscales among generates, created a second apart; returns the upscales, newest
+/// first.
+async fn mixed_jobs(store: &Arc<dyn JobStore>) -> Vec<JobId> {
+    let start = Utc::now();
+    let mut upscales = Vec::new();
+    for i in 0..10 {
+        let mut job = job_at("a", start + chrono::Duration::seconds(i));
+        if i % 2 == 1 {
+            job.spec = JobSpec::new(
+                Capability::ImageGenerate,
+                Some("x".into()),
+                Inputs::default(),
+                Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap()),
+            )
+            .unwrap();
+        } else {
+            upscales.push(job.id.clone());
+        }
+        store.create(&job, None).await.unwrap();
+    }
+    upscales.reverse();
+    upscales
+}
+
+async fn a_filtered_list_pages_one_item_at_a_time(adapters: Adapters) {
+    let store = adapters.store;
+    let upscales = mixed_jobs(&store).await;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..20 {
+        let query = JobQuery {
+            status: Some(JobStatus::Queued),
+            capability: Some(Capability::ImageUpscale),
+            limit: 1,
+            cursor: cursor.take(),
+            ..JobQuery::default()
+        };
+        let page = store.list(&client("a"), &query).await.unwrap();
+        seen.extend(page.items.into_iter().map(|j| j.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, upscales, "every match once, in order, whatever the filter skips");
+}
+
+async fn a_cursor_only_continues_its_own_query(adapters: Adapters) {
+    let store = adapters.store;
+    mixed_jobs(&store).await;
+    let by_status = JobQuery { status: Some(JobStatus::Queued), limit: 2, ..JobQuery::default() };
+    let cursor = store.list(&client("a"), &by_status).await.unwrap().next.expect("more than one page");
+    let same = JobQuery { cursor: Some(cursor.clone()), ..by_status.clone() };
+    assert_eq!(store.list(&client("a"), &same).await.unwrap().items.len(), 2);
+    let other =
+        JobQuery { capability: Some(Capability::ImageUpscale), limit: 2, cursor: Some(cursor), ..JobQuery::default() };
+    match store.list(&client("a"), &other).await {
+        Err(genrelay_core::Error::Invalid(message)) => assert!(message.starts_with("cursor"), "{message}"),
+        other => panic!("a cursor of another query must be refused: {other:?}"),
+    }
+}
+
+async fn assets_are_put_if_absent_listed_and_removed(adapters: Adapters) {
+    let assets = adapters.assets;
+    let now = Utc::now();
+    let asset = |i: i64| genrelay_core::Asset {
+        id: genrelay_core::ports::UlidGenerator.asset_id(),
+        client_id: client("a"),
+        kind: genrelay_core::AssetKind::Image,
+        source: genrelay_core::AssetSource::Upload,
+        name: format!("f{i}.png"),
+        content_type: "image/png".into(),
+        size: Some(1),
+        sha256: None,
+        url: None,
+        blob_key: None,
+        job_id: None,
+        status: genrelay_core::AssetStatus::Ready,
+        created_at: now + chrono::Duration::seconds(i),
+    };
+    let all: Vec<_> = (0..3).map(asset).collect();
+    assets.insert(&all).await.unwrap();
+    assets.insert(&[]).await.unwrap();
+    let again = vec![asset(9), all[0].clone()];
+    assert!(matches!(assets.insert(&again).await, Err(genrelay_core::Error::Conflict(_))));
+    assert!(assets.get(&client("a"), &again[0].id).await.unwrap().is_none(), "all or nothing");
+    let first = assets.list(&client("a"), &AssetQuery { limit: 2, cursor: None }).await.unwrap();
+    assert_eq!(first.items.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["f2.png", "f1.png"]);
+    let rest = assets.list(&client("a"), &AssetQuery { limit: 2, cursor: first.next }).await.unwrap();
+    assert_eq!((rest.items.len(), rest.next), (1, None));
+    assert!(assets.get(&client("b"), &all[0].id).await.unwrap().is_none(), "keyed by client");
+    assets.delete(&all[..1]).await.unwrap();
+    assert!(assets.get(&client("a"), &all[0].id).await.unwrap().is_none());
 }

@@ -1,5 +1,5 @@
-//! One scheduled sweep: poll due jobs in batches while the invocation has time left, then
-//! re-dispatch jobs left queued and expire those past their deadline. The event's content does
+//! One scheduled sweep: re-dispatch jobs left queued and expire those past their deadline, then
+//! poll due jobs in small batches while the invocation has time left. The event's content does
 //! not matter (an EventBridge schedule); the answer summarises what was done.
 
 use std::time::{Duration, SystemTime};
@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use genrelay_engine::Engine;
 use serde::Serialize;
 
-const POLL_BATCH: usize = 50;
+/// Small batches, so the time left is checked often (a poll may ingest a large output).
+const POLL_BATCH: usize = 10;
 const RECONCILE_BATCH: usize = 200;
 /// Stop starting poll batches when less than this is left before the invocation's deadline.
 const TIME_RESERVE: Duration = Duration::from_secs(10);
@@ -23,19 +24,21 @@ pub struct Sweep {
 
 pub async fn handle(engine: &Engine, context: lambda_runtime::Context) -> Result<Sweep, lambda_runtime::Error> {
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline);
-    let mut sweep = Sweep::default();
+    // The reconciler first: it is bounded and cheap, and must not starve behind slow polls.
+    let reconciled = engine.reconcile(RECONCILE_BATCH).await?;
+    let mut sweep = Sweep { redispatched: reconciled.redispatched, expired: reconciled.expired, ..Sweep::default() };
     loop {
+        let time_left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+        if time_left < TIME_RESERVE {
+            break;
+        }
         let report = engine.poll_due(POLL_BATCH).await?;
         sweep.polled += report.polled;
         sweep.finished += report.finished;
-        let time_left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
-        if report.polled < POLL_BATCH || time_left < TIME_RESERVE {
+        if report.polled < POLL_BATCH {
             break;
         }
     }
-    let reconciled = engine.reconcile(RECONCILE_BATCH).await?;
-    sweep.redispatched = reconciled.redispatched;
-    sweep.expired = reconciled.expired;
     tracing::info!(
         polled = sweep.polled,
         finished = sweep.finished,

@@ -16,12 +16,56 @@ use crate::errors::{sdk, service};
 use crate::items::*;
 
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+const TRANSACTION_CONFLICT: &str = "TransactionConflict";
+/// Query calls one page may cost before it is answered short.
+const MAX_QUERIES_PER_PAGE: usize = 5;
+/// Attempts of a transaction that collides with a concurrent one on the same item.
+const TRANSACTION_ATTEMPTS: u32 = 4;
+/// DynamoDB's limit on the items of one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Where a page stopped, as a cursor: the index and partition it belongs to, and the key to
+/// continue after. A cursor is only accepted back for the same query.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PagePosition {
+    index: String,
+    partition: String,
+    key: HashMap<String, String>,
+}
+
+impl PagePosition {
+    fn of(item: &Item, range: &RangeQuery<'_>) -> Cursor {
+        Cursor::encode(&PagePosition {
+            index: range.index.name.to_owned(),
+            partition: range.partition.clone(),
+            key: index_position(item, range.index),
+        })
+    }
+
+    fn decode(cursor: &Cursor, range: &RangeQuery<'_>) -> Result<Item> {
+        let position: PagePosition = cursor.decode()?;
+        let sort_key = position.key.get(range.index.sk);
+        let in_range = match (&range.below, sort_key) {
+            (Some(below), Some(sort_key)) => sort_key < below,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if position.index != range.index.name || position.partition != range.partition || !in_range {
+            return Err(Error::invalid("cursor: it belongs to another query; repeat the same filters"));
+        }
+        Ok(start_key(position.key))
+    }
+}
 
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    output_retention: chrono::Duration,
 }
+
+/// The default of the template's `OutputRetentionDays`.
+pub const DEFAULT_OUTPUT_RETENTION_DAYS: i64 = 30;
 
 /// One key-range query of an index, newest (or oldest) first.
 struct RangeQuery<'a> {
@@ -36,7 +80,13 @@ struct RangeQuery<'a> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), output_retention: chrono::Duration::days(DEFAULT_OUTPUT_RETENTION_DAYS) }
+    }
+
+    /// How long output asset records live: as long as the bucket keeps their files.
+    pub fn with_output_retention(mut self, days: u32) -> Self {
+        self.output_retention = chrono::Duration::days(i64::from(days));
+        self
     }
 
     fn put(&self, item: Item, condition: &str) -> Result<Put> {
@@ -62,16 +112,19 @@ impl DynamoStore {
     }
 
     /// Reads up to `limit` items of a range, continuing after `cursor`, plus one more to know
-    /// whether a next page exists. A filter may need several calls to fill a page.
+    /// whether a next page exists. A filter may need several calls to fill a page; after
+    /// `MAX_QUERIES_PER_PAGE` the page is answered short, with a cursor where reading stopped, so
+    /// the cost of a request stays bounded.
     async fn query_page(
         &self,
         range: RangeQuery<'_>,
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<(Vec<Item>, Option<Cursor>)> {
-        let mut start = cursor.map(|c| c.decode::<HashMap<String, String>>().map(start_key)).transpose()?;
+        let mut start = cursor.map(|c| PagePosition::decode(c, &range)).transpose()?;
         let mut items: Vec<Item> = Vec::new();
-        loop {
+        let mut stopped_at = None;
+        for call in 1..=MAX_QUERIES_PER_PAGE {
             let mut request = self
                 .client
                 .query()
@@ -98,14 +151,17 @@ impl DynamoStore {
             let output = request.send().await.map_err(|e| sdk("Query", e))?;
             items.extend(output.items.unwrap_or_default());
             match output.last_evaluated_key {
-                Some(key) if items.len() <= limit => start = Some(key),
+                Some(key) if items.len() <= limit && call < MAX_QUERIES_PER_PAGE => start = Some(key),
+                Some(key) if items.len() <= limit => stopped_at = Some(key),
                 _ => break,
             }
         }
-        let next = (items.len() > limit).then(|| {
+        let next = if items.len() > limit {
             items.truncate(limit);
-            Cursor::encode(&index_position(items.last().expect("limit is at least 1"), range.index))
-        });
+            Some(PagePosition::of(items.last().expect("limit is at least 1"), &range))
+        } else {
+            stopped_at.map(|key| PagePosition::of(&key, &range))
+        };
         Ok((items, next))
     }
 
@@ -117,13 +173,20 @@ impl DynamoStore {
 
 /// Whether a transaction was cancelled because the condition of item `index` failed.
 fn condition_failed_at(error: &TransactWriteItemsError, index: usize) -> bool {
+    cancellation_codes(error).get(index).is_some_and(|code| *code == Some(CONDITIONAL_CHECK_FAILED))
+}
+
+/// Whether a transaction was cancelled because another transaction was writing the same items.
+fn collided(error: &TransactWriteItemsError) -> bool {
+    cancellation_codes(error).contains(&Some(TRANSACTION_CONFLICT))
+}
+
+fn cancellation_codes(error: &TransactWriteItemsError) -> Vec<Option<&str>> {
     match error {
-        TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
-            .cancellation_reasons()
-            .get(index)
-            .and_then(|reason| reason.code())
-            .is_some_and(|code| code == CONDITIONAL_CHECK_FAILED),
-        _ => false,
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            cancelled.cancellation_reasons().iter().map(|reason| reason.code()).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -156,22 +219,31 @@ impl JobStore for DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(job.created_at.timestamp_micros().to_string()))
             .build()
             .map_err(Error::internal)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(new_job).build())
-            .transact_items(TransactWriteItem::builder().put(new_record).build())
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(Created::Inserted),
-            Err(error) => error,
+        let mut attempt = 1;
+        let error = loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(new_job.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(new_record.clone()).build())
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(Created::Inserted),
+                Err(error) => error.into_service_error(),
+            };
+            // Concurrent requests with the same key collide on its record: the winner's commit
+            // decides, so try again (briefly) and then read what won.
+            if !collided(&error) || attempt == TRANSACTION_ATTEMPTS {
+                break error;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+            attempt += 1;
         };
-        let error = error.into_service_error();
         if condition_failed_at(&error, 0) {
             return Err(Error::Conflict(format!("Job {} already exists.", job.id)));
         }
-        if !condition_failed_at(&error, 1) {
+        if !condition_failed_at(&error, 1) && !collided(&error) {
             return Err(service("TransactWriteItems", error));
         }
         // The key is taken by a live record: answer with it.
@@ -258,9 +330,15 @@ impl JobStore for DynamoStore {
 #[async_trait]
 impl AssetStore for DynamoStore {
     async fn insert(&self, assets: &[Asset]) -> Result<()> {
+        if assets.is_empty() {
+            return Ok(());
+        }
+        if assets.len() > MAX_TRANSACTION_ITEMS {
+            return Err(Error::invalid(format!("at most {MAX_TRANSACTION_ITEMS} files can be stored at once")));
+        }
         let mut request = self.client.transact_write_items();
         for asset in assets {
-            let put = self.put(asset_item(asset)?, "attribute_not_exists(pk)")?;
+            let put = self.put(asset_item(asset, self.output_retention)?, "attribute_not_exists(pk)")?;
             request = request.transact_items(TransactWriteItem::builder().put(put).build());
         }
         match request.send().await {
@@ -280,7 +358,7 @@ impl AssetStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(asset_item(asset)?))
+            .set_item(Some(asset_item(asset, self.output_retention)?))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;

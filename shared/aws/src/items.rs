@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use genrelay_core::{Asset, Error, IdempotencyRecord, Job, JobStatus, Result};
+use genrelay_core::{Asset, AssetSource, AssetStatus, Error, IdempotencyRecord, Job, JobStatus, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -136,16 +136,31 @@ pub fn job_item(job: &Job) -> Result<Item> {
     Ok(item)
 }
 
-pub fn asset_item(asset: &Asset) -> Result<Item> {
+/// How long a pending upload waits to be completed before its record expires.
+pub const PENDING_UPLOAD_RETENTION_DAYS: i64 = 1;
+
+/// An asset item. Outputs expire with the bucket's lifecycle rule (`output_retention`), pending
+/// uploads after a day; uploaded files stay.
+pub fn asset_item(asset: &Asset, output_retention: chrono::Duration) -> Result<Item> {
     let client = asset.client_id.as_str();
-    Ok(Item::from([
+    let mut item = Item::from([
         (PK.to_owned(), s(asset_pk(asset.id.as_str()))),
         (SK.to_owned(), s("ASSET")),
         (DOC.to_owned(), doc(asset)?),
         ("clientId".to_owned(), s(client)),
         (BY_CLIENT.pk.to_owned(), s(client_assets(client))),
         (BY_CLIENT.sk.to_owned(), s(format!("{}#{}", time_key(asset.created_at), asset.id))),
-    ]))
+    ]);
+    let lifetime = match (asset.source, asset.status) {
+        (_, AssetStatus::Pending) => Some(chrono::Duration::days(PENDING_UPLOAD_RETENTION_DAYS)),
+        (AssetSource::Output, _) => Some(output_retention),
+        _ => None,
+    };
+    if let Some(lifetime) = lifetime {
+        let expires = asset.created_at + lifetime;
+        item.insert(EXPIRES_AT.to_owned(), AttributeValue::N(expires.timestamp().to_string()));
+    }
+    Ok(item)
 }
 
 pub fn idempotency_item(record: &IdempotencyRecord) -> Result<Item> {

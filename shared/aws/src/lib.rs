@@ -10,7 +10,7 @@ mod s3;
 pub mod schema;
 mod sqs;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
 

@@ -29,13 +29,25 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub fn aws_engine(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
+    output_retention: Option<u32>,
     mock: MockConfig,
     settings: Settings,
 ) -> Engine {
     // Emulators on a custom endpoint serve buckets by path, not by virtual host.
     let path_style = sdk.endpoint_url().is_some();
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
+    // Objects can be large: S3 calls get longer timeouts than the table and queues.
+    let s3_timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(120))
+        .build();
+    let s3_config =
+        aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).timeout_config(s3_timeouts).build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
+    if let Some(days) = output_retention {
+        store = store.with_output_retention(days);
+    }
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let clock = Arc::new(SystemClock);
     let deps = Deps {

@@ -14,6 +14,8 @@ pub const PUBLIC_URL_VAR: &str = "GENRELAY_PUBLIC_URL";
 pub const LOG_FORMAT_VAR: &str = "GENRELAY_LOG_FORMAT";
 pub const MOCK_LATENCY_VAR: &str = "GENRELAY_MOCK_LATENCY_MS";
 pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
+/// Days the bucket keeps outputs (the template's `OutputRetentionDays`); their records match.
+pub const OUTPUT_RETENTION_VAR: &str = "GENRELAY_OUTPUT_RETENTION_DAYS";
 pub const TABLE_VAR: &str = "GENRELAY_TABLE";
 pub const BUCKET_VAR: &str = "GENRELAY_BUCKET";
 pub const DISPATCH_QUEUE_VAR: &str = "GENRELAY_DISPATCH_QUEUE_URL";
@@ -52,6 +54,18 @@ pub(crate) fn parse_keys(spec: &str, var: &'static str) -> Result<ApiKeys, Confi
 /// `ZHINIAN_API_KEYS`, if set.
 pub fn api_keys_from_env() -> Result<Option<ApiKeys>, ConfigError> {
     var(API_KEYS_VAR).map(|spec| parse_keys(&spec, API_KEYS_VAR)).transpose()
+}
+
+/// `GENRELAY_OUTPUT_RETENTION_DAYS`, if set.
+pub fn output_retention_from_env() -> Result<Option<u32>, ConfigError> {
+    var(OUTPUT_RETENTION_VAR)
+        .map(|raw| {
+            raw.trim().parse::<u32>().ok().filter(|days| *days > 0).ok_or_else(|| ConfigError::Invalid {
+                var: OUTPUT_RETENTION_VAR,
+                reason: format!("expected a number of days, got {raw:?}"),
+            })
+        })
+        .transpose()
 }
 
 /// The mock provider's latency and failure rate.

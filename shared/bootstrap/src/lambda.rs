@@ -40,7 +40,8 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
     match storage_from_env()? {
         Storage::Aws(resources) => {
             let sdk = sdk_config().await;
-            Ok((aws_engine(&sdk, &resources, mock, Settings::default()), Some(sdk)))
+            let retention = output_retention_from_env()?;
+            Ok((aws_engine(&sdk, &resources, retention, mock, Settings::default()), Some(sdk)))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());

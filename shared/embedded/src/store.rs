@@ -30,6 +30,21 @@ impl SqliteStore {
 struct Position {
     created_at: i64,
     id: String,
+    /// The filters of the query the page belongs to: a cursor only continues its own query.
+    #[serde(default)]
+    query: String,
+}
+
+impl Position {
+    fn continuing(cursor: Option<&Cursor>, query: &str) -> Result<Option<Position>> {
+        let Some(position) = cursor.map(Cursor::decode::<Position>).transpose()? else {
+            return Ok(None);
+        };
+        if position.query != query {
+            return Err(Error::invalid("cursor: it belongs to another query; repeat the same filters"));
+        }
+        Ok(Some(position))
+    }
 }
 
 fn to_json<T: Serialize>(item: &T) -> Result<String> {
@@ -162,7 +177,8 @@ impl JobStore for SqliteStore {
     }
 
     async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>> {
-        let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
+        let tag = format!("jobs:{:?}:{:?}", query.status, query.capability);
+        let position = Position::continuing(query.cursor.as_ref(), &tag)?;
         let mut conditions = vec!["client_id = ?".to_owned()];
         let mut values: Vec<Value> = vec![client.as_str().to_owned().into()];
         if let Some(status) = query.status {
@@ -193,7 +209,10 @@ impl JobStore for SqliteStore {
                 let mut stmt = conn.prepare(&statement).map_err(sql)?;
                 let rows = stmt
                     .query_map(params_from_iter(values), |row| {
-                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            Position { created_at: row.get(1)?, id: row.get(2)?, query: tag.clone() },
+                        ))
                     })
                     .map_err(sql)?;
                 let mut items = Vec::new();
@@ -319,7 +338,7 @@ impl AssetStore for SqliteStore {
     }
 
     async fn list(&self, client: &ClientId, query: &AssetQuery) -> Result<Page<Asset>> {
-        let position: Option<Position> = query.cursor.as_ref().map(Cursor::decode).transpose()?;
+        let position = Position::continuing(query.cursor.as_ref(), "")?;
         let (after_time, after_id) = position.map_or((i64::MAX, String::new()), |p| (p.created_at, p.id));
         let unbounded = after_id.is_empty();
         let (client, limit) = (client.clone(), query.limit);
@@ -334,7 +353,10 @@ impl AssetStore for SqliteStore {
                     .map_err(sql)?;
                 let rows = stmt
                     .query_map(params![client.as_str(), unbounded, after_time, after_id, (limit + 1) as i64], |row| {
-                        Ok((row.get::<_, String>(0)?, Position { created_at: row.get(1)?, id: row.get(2)? }))
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            Position { created_at: row.get(1)?, id: row.get(2)?, query: String::new() },
+                        ))
                     })
                     .map_err(sql)?;
                 let mut items = Vec::new();

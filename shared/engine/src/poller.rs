@@ -24,11 +24,21 @@ impl Engine {
                 Ok(true) => report.finished += 1,
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed")
+                    tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
+                    self.postpone_poll(&job).await;
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Moves a job's next poll back after a failed step, so one sweep does not retry it at once.
+    async fn postpone_poll(&self, job: &Job) {
+        let mut later = job.revise();
+        later.next_poll_at = Some(self.deps.clock.now() + span(self.settings.poll_retry));
+        if let Err(error) = self.deps.jobs.replace(job, &later).await {
+            tracing::warn!(job_id = %job.id, error = %error.chain(), "could not postpone the poll");
+        }
     }
 
     /// Returns whether the job ended.
