@@ -226,3 +226,25 @@ async fn priority_jobs_overtake_a_backlog_of_standard_ones() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(answer["error"].as_str().unwrap().starts_with("priority"));
 }
+
+#[tokio::test]
+async fn the_engine_counts_jobs_created_and_finished_and_times_upstream_calls() {
+    let app = TestApp::new();
+    let done =
+        app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x", "width": 64, "height": 64})).await;
+    let cancelled =
+        app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    app.post(&format!("/api/v1/jobs/{cancelled}/cancel"), KEY_A, json!({})).await;
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &done).await["status"], "succeeded");
+    assert_eq!(
+        app.metrics.recorded(),
+        [
+            "created image.generate",
+            "created image.upscale",
+            "finished image.upscale cancelled",
+            "upstream mock submit true",
+            "finished image.generate succeeded",
+        ]
+    );
+}

@@ -40,7 +40,9 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
         ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
         ("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()),
     ]);
-    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let mut logged_env = env.clone();
+    logged_env.extend([("GENRELAY_LOG_FORMAT", "json".to_owned()), ("RUST_LOG", "info".to_owned())]);
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &logged_env).await;
     let api_assets = LambdaFunction::start(&workspace_binary("genrelay-api-assets"), &env).await;
     let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
     let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
@@ -49,6 +51,7 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
     let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
     assert_eq!(status, 202, "{created}");
     let id = created["job"]["id"].as_str().unwrap().to_owned();
+    assert_logged_and_counted(&api_jobs, &id);
 
     // Deliver the dispatch message to the worker as Lambda's SQS integration does.
     let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
@@ -125,4 +128,21 @@ async fn a_presigned_upload_goes_straight_to_s3_and_completes_through_the_functi
     assert_eq!(completed["asset"]["status"], "ready");
     assert_eq!(completed["asset"]["size"], video.len());
     assert_eq!(completed["asset"]["contentType"], "video/mp4");
+}
+
+/// The create request left a JSON log line with the request id, client id and job id, and an
+/// embedded-metric-format document counting the job.
+fn assert_logged_and_counted(function: &LambdaFunction, job_id: &str) {
+    let lines = function.json_lines();
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["method"] == "POST")
+        .unwrap_or_else(|| panic!("no request log line in {lines:?}"));
+    assert_eq!(request["job_id"], job_id);
+    let spans = request["spans"].to_string();
+    assert!(spans.contains("requestId") && spans.contains("\"client_id\":\"sample\""), "{request}");
+    let metric = lines.iter().find(|l| l["_aws"].is_object()).unwrap_or_else(|| panic!("no metric in {lines:?}"));
+    assert_eq!(metric["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "JobsCreated");
+    assert_eq!(metric["Capability"], "image.generate");
+    assert!(!lines.iter().any(|l| l.to_string().contains("sample-key")), "the key never appears in a log line");
 }

@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
-use genrelay_core::ports::{Clock, Provider};
+use genrelay_core::ports::{Clock, Metrics, Provider};
+use genrelay_core::{Capability, JobStatus};
 use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::MockConfig;
@@ -44,7 +45,32 @@ impl Clock for ManualClock {
 
 type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider>>;
 
+/// Metrics kept in memory, to check what the engine counts.
+#[derive(Default)]
+pub struct RecordedMetrics(Mutex<Vec<String>>);
+
+impl RecordedMetrics {
+    pub fn recorded(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Metrics for RecordedMetrics {
+    fn job_created(&self, capability: Capability) {
+        self.0.lock().unwrap().push(format!("created {capability}"));
+    }
+
+    fn job_finished(&self, capability: Capability, status: JobStatus) {
+        self.0.lock().unwrap().push(format!("finished {capability} {status}"));
+    }
+
+    fn upstream_call(&self, provider: &str, operation: &'static str, _latency: Duration, succeeded: bool) {
+        self.0.lock().unwrap().push(format!("upstream {provider} {operation} {succeeded}"));
+    }
+}
+
 pub struct TestApp {
+    pub metrics: Arc<RecordedMetrics>,
     pub dir: tempfile::TempDir,
     pub embedded: Embedded,
     pub engine: Arc<Engine>,
@@ -79,13 +105,15 @@ impl TestApp {
         let embedded = Embedded::open(dir.path(), BLOB_BASE).unwrap();
         let clock = ManualClock::new();
         let mut deps = embedded.deps(mock, Arc::new(clock.clone()));
+        let metrics = Arc::new(RecordedMetrics::default());
+        deps.metrics = metrics.clone();
         if let Some(make) = provider {
             deps.providers = ProviderRegistry::all_to(make(&clock, &embedded));
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
         let router = genrelay_http::open_api_router(state);
-        Self { dir, embedded, engine, clock, router }
+        Self { metrics, dir, embedded, engine, clock, router }
     }
 
     /// Drops this app's adapters and opens new ones on the same data folder.

@@ -34,6 +34,8 @@ pub struct LambdaFunction {
     events: mpsc::Sender<(String, Value)>,
     runtime: Runtime,
     next_id: Mutex<u64>,
+    /// Every line the function printed so far (stdout and stderr).
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl LambdaFunction {
@@ -67,13 +69,16 @@ impl LambdaFunction {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (key, value) in vars {
             command.env(key, value);
         }
-        let child = command.spawn().expect("the function binary starts");
-        Self { name, child, events: sender, runtime, next_id: Mutex::new(0) }
+        let mut child = command.spawn().expect("the function binary starts");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().unwrap(), output.clone());
+        collect_lines(child.stderr.take().unwrap(), output.clone());
+        Self { name, child, events: sender, runtime, next_id: Mutex::new(0), output }
     }
 
     /// Delivers one event and waits for the function's answer: `Ok(response)` or
@@ -96,6 +101,22 @@ impl LambdaFunction {
             ),
         }
     }
+}
+
+impl LambdaFunction {
+    /// The lines printed so far that are JSON objects (log lines, metric documents).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.output.lock().unwrap().iter().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    }
+}
+
+fn collect_lines(pipe: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
 }
 
 impl Drop for LambdaFunction {

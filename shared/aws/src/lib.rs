@@ -6,11 +6,13 @@
 mod dynamo;
 mod errors;
 mod items;
+mod metrics;
 mod s3;
 pub mod schema;
 mod sqs;
 
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
+pub use metrics::EmbeddedMetrics;
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
 

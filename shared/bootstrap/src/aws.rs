@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use genrelay_aws::{AwsResources, DynamoStore, S3BlobStore, SqsQueue};
+use genrelay_aws::{AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{SystemClock, UlidGenerator};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
 use genrelay_http::ApiKeys;
@@ -60,6 +60,7 @@ pub fn aws_engine(
         },
         clock: clock.clone(),
         ids: Arc::new(UlidGenerator),
+        metrics: Arc::new(EmbeddedMetrics),
         providers: ProviderRegistry::all_to(Arc::new(MockProvider::new(mock, clock))),
     };
     Engine::new(deps, settings)

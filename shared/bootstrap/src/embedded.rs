@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Clock, SystemClock, UlidGenerator};
+use genrelay_core::ports::{Clock, NoMetrics, SystemClock, UlidGenerator};
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
 use genrelay_providers::{MockConfig, MockProvider};
@@ -45,6 +45,7 @@ impl Embedded {
             },
             clock,
             ids: Arc::new(UlidGenerator),
+            metrics: Arc::new(NoMetrics),
             providers: ProviderRegistry::all_to(mock),
         }
     }

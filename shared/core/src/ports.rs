@@ -152,6 +152,23 @@ pub trait DispatchQueue: Send + Sync {
     async fn ack(&self, receipt: &str) -> Result<()>;
 }
 
+/// Operational metrics: what the engine counts and times.
+pub trait Metrics: Send + Sync {
+    fn job_created(&self, capability: Capability);
+    fn job_finished(&self, capability: Capability, status: JobStatus);
+    /// One call to an upstream provider: `operation` is `submit` or `poll`.
+    fn upstream_call(&self, provider: &str, operation: &'static str, latency: Duration, succeeded: bool);
+}
+
+/// Metrics that go nowhere (tests, and the dev server, which logs instead).
+pub struct NoMetrics;
+
+impl Metrics for NoMetrics {
+    fn job_created(&self, _: Capability) {}
+    fn job_finished(&self, _: Capability, _: JobStatus) {}
+    fn upstream_call(&self, _: &str, _: &'static str, _: Duration, _: bool) {}
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }

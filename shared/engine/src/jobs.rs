@@ -62,6 +62,7 @@ impl Engine {
         match self.deps.jobs.create(&job, record.as_ref()).await? {
             Created::Inserted => {
                 self.dispatch(&job).await;
+                self.deps.metrics.job_created(job.capability());
                 tracing::info!(job_id = %job.id, client_id = %client, capability = %job.capability(), "job accepted");
                 Ok(Submitted { job, reused: false })
             }
@@ -153,6 +154,7 @@ impl Engine {
             cancelled.cancel(self.deps.clock.now())?;
             if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
+                self.deps.metrics.job_finished(cancelled.capability(), cancelled.status);
                 return Ok(cancelled);
             }
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genrelay_core::DispatchLane;
-use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore};
+use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore, Metrics};
 
 pub use assets::{NewFile, UrlAsset};
 pub use jobs::{IdempotentRequest, NewJob, Submitted};
@@ -33,6 +33,7 @@ pub struct Deps {
     pub queues: DispatchQueues,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    pub metrics: Arc<dyn Metrics>,
     pub providers: ProviderRegistry,
 }
 

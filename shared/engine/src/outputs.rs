@@ -66,6 +66,7 @@ impl Engine {
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
         if self.deps.jobs.replace(before, &after).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
+            self.deps.metrics.job_finished(after.capability(), after.status);
             Ok(Ending::Applied)
         } else {
             Ok(Ending::Lost)

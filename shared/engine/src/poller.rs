@@ -58,7 +58,10 @@ impl Engine {
             self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
             return Ok(true);
         };
-        match provider.poll(job).await {
+        let started = std::time::Instant::now();
+        let polled = provider.poll(job).await;
+        self.deps.metrics.upstream_call(provider.name(), "poll", started.elapsed(), polled.is_ok());
+        match polled {
             Ok(PollOutcome::Running { progress, poll_after }) => {
                 let mut waiting = job.revise();
                 let now = self.deps.clock.now();

@@ -59,7 +59,10 @@ impl Engine {
         };
         let now = self.deps.clock.now();
         let mut waiting = job.revise();
-        match provider.submit(job, &inputs).await {
+        let started = std::time::Instant::now();
+        let submitted = provider.submit(job, &inputs).await;
+        self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
+        match submitted {
             Ok(Submission::Finished(files)) => {
                 self.succeed(job, files).await?;
             }
