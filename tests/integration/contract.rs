@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use genrelay_aws::{DynamoStore, SqsQueue};
+use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
-    AssetQuery, AssetStore, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore,
+    AssetQuery, AssetStore, BlobStore, ByteStream, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery,
+    JobStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
     Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page, RequestFingerprint,
 };
-use genrelay_embedded::{Database, SqliteQueue, SqliteStore};
+use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
 
 use genrelay_tests::moto;
 use serde_json::json;
@@ -22,6 +23,7 @@ use serde_json::json;
 pub struct Adapters {
     store: Arc<dyn JobStore>,
     assets: Arc<dyn AssetStore>,
+    blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
     dead_letters: DeadLetters,
     /// The shortest visibility timeout the queue honours (SQS counts whole seconds).
@@ -53,6 +55,7 @@ async fn embedded() -> Adapters {
     Adapters {
         store: Arc::new(SqliteStore::new(db.clone())),
         assets: Arc::new(SqliteStore::new(db)),
+        blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
         dead_letters: DeadLetters::Table(queue),
         visibility: Duration::from_millis(200),
@@ -68,6 +71,10 @@ async fn aws() -> Adapters {
     Adapters {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        blobs: Arc::new(S3BlobStore::new(
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
+            &resources.bucket,
+        )),
         queue: Arc::new(SqsQueue::new(sqs.clone(), &resources.dispatch_queue_url)),
         dead_letters: DeadLetters::Queue(SqsQueue::new(sqs, dlq_url)),
         visibility: Duration::from_secs(1),
@@ -96,6 +103,8 @@ contract!(
     a_filtered_list_pages_one_item_at_a_time,
     a_cursor_only_continues_its_own_query,
     assets_are_put_if_absent_listed_and_removed,
+    a_streamed_blob_is_stored_whole_and_described,
+    a_stream_over_the_limit_leaves_nothing_stored,
     due_polls_and_stuck_queued_queries_find_only_their_jobs,
     unacknowledged_messages_come_back_after_their_visibility_timeout,
     a_message_received_too_often_moves_to_the_dead_letter_queue,
@@ -434,4 +443,39 @@ async fn assets_are_put_if_absent_listed_and_removed(adapters: Adapters) {
     assert!(assets.get(&client("b"), &all[0].id).await.unwrap().is_none(), "keyed by client");
     assets.delete(&all[..1]).await.unwrap();
     assert!(assets.get(&client("a"), &all[0].id).await.unwrap().is_none());
+}
+
+/// `chunks` chunks of `chunk` bytes each, numbered so the content is not uniform.
+fn chunked(chunks: usize, chunk: usize) -> (ByteStream, Vec<u8>) {
+    let parts: Vec<Vec<u8>> = (0..chunks).map(|i| vec![(i % 251) as u8; chunk]).collect();
+    let whole = parts.concat();
+    let stream = futures_util::stream::iter(parts.into_iter().map(|p| Ok(bytes::Bytes::from(p))));
+    (Box::pin(stream), whole)
+}
+
+fn blob_key(name: &str) -> genrelay_core::BlobKey {
+    genrelay_core::BlobKey::parse(&format!("outputs/a/asset_{name}/original.bin")).unwrap()
+}
+
+async fn a_streamed_blob_is_stored_whole_and_described(adapters: Adapters) {
+    use sha2::Digest;
+    // 20 MiB in 1 MiB chunks: past the multipart threshold on S3.
+    let (stream, whole) = chunked(20, 1024 * 1024);
+    let key = blob_key("big");
+    let stored = adapters.blobs.put_stream(&key, stream, "application/octet-stream", 64 * 1024 * 1024).await.unwrap();
+    assert_eq!(stored.size, whole.len() as u64);
+    assert_eq!(stored.sha256, hex::encode(sha2::Sha256::digest(&whole)));
+    assert_eq!(stored.head, whole[..genrelay_core::ports::STORED_BLOB_HEAD]);
+    assert_eq!(adapters.blobs.describe(&key).await.unwrap(), Some(stored));
+    let (small, bytes) = chunked(1, 10);
+    let stored = adapters.blobs.put_stream(&blob_key("small"), small, "image/png", 1024).await.unwrap();
+    assert_eq!((stored.size, stored.head), (10, bytes));
+}
+
+async fn a_stream_over_the_limit_leaves_nothing_stored(adapters: Adapters) {
+    let (stream, _) = chunked(12, 1024 * 1024);
+    let key = blob_key("huge");
+    let refused = adapters.blobs.put_stream(&key, stream, "video/mp4", 10 * 1024 * 1024).await;
+    assert!(matches!(refused, Err(genrelay_core::Error::Invalid(_))), "{refused:?}");
+    assert_eq!(adapters.blobs.describe(&key).await.unwrap(), None);
 }

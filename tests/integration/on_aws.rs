@@ -133,7 +133,9 @@ async fn a_presigned_upload_goes_straight_to_s3_and_completes_through_the_functi
 /// The create request left a JSON log line with the request id, client id and job id, and an
 /// embedded-metric-format document counting the job.
 fn assert_logged_and_counted(function: &LambdaFunction, job_id: &str) {
-    let lines = function.json_lines();
+    let lines = function.json_lines_once(|lines| {
+        lines.iter().any(|l| l["message"] == "request") && lines.iter().any(|l| l["_aws"].is_object())
+    });
     let request = lines
         .iter()
         .find(|l| l["message"] == "request" && l["method"] == "POST")

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::support::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
 
 fn png_file(job: &Job) -> GeneratedFile {
-    GeneratedFile { name: format!("{}.png", job.id), content_type: "image/png".into(), bytes: tiny_png() }
+    GeneratedFile::from_bytes(format!("{}.png", job.id), "image/png", tiny_png())
 }
 
 /// Accepts every job; when polled, a client cancels the job just before the outputs arrive.

@@ -108,6 +108,19 @@ impl LambdaFunction {
     pub fn json_lines(&self) -> Vec<Value> {
         self.output.lock().unwrap().iter().filter_map(|line| serde_json::from_str(line).ok()).collect()
     }
+
+    /// The JSON lines printed, once `complete` holds for them (lines arrive through a pipe, a
+    /// little after the function printed them); whatever there is after a few seconds anyway.
+    pub fn json_lines_once(&self, complete: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = self.json_lines();
+            if complete(&lines) || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn collect_lines(pipe: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {

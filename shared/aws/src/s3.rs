@@ -9,12 +9,16 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use futures_util::StreamExt;
 use genrelay_core::asset::content_disposition;
-use genrelay_core::ports::{BlobStore, PresignedUpload, STORED_BLOB_HEAD, StoredBlob};
+use genrelay_core::ports::{BlobStore, ByteStream as FileStream, Digester, PresignedUpload, StoredBlob};
 use genrelay_core::{BlobKey, Error, Result};
-use sha2::{Digest, Sha256};
 
 use crate::errors::{sdk, service};
+
+/// The size of multipart upload parts (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct S3BlobStore {
@@ -25,6 +29,35 @@ pub struct S3BlobStore {
 impl S3BlobStore {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: bucket.into() }
+    }
+
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String> {
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(|e| sdk("CreateMultipartUpload", e))?;
+        output.upload_id.ok_or_else(|| Error::internal("CreateMultipartUpload returned no upload id"))
+    }
+
+    async fn upload_part(&self, key: &BlobKey, upload_id: &str, number: i32, bytes: Vec<u8>) -> Result<CompletedPart> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk("UploadPart", e))?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag).build())
     }
 }
 
@@ -86,6 +119,71 @@ impl BlobStore for S3BlobStore {
         Ok(PresignedUpload { url: request.uri().to_owned(), headers })
     }
 
+    /// Small files in one PutObject; larger ones as a multipart upload of `PART_SIZE` parts, so
+    /// memory holds one part whatever the file's size. A failed multipart upload is aborted.
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut body: FileStream,
+        content_type: &str,
+        max_bytes: u64,
+    ) -> Result<StoredBlob> {
+        let mut digest = Digester::default();
+        let mut part = Vec::with_capacity(PART_SIZE);
+        let mut upload: Option<(String, Vec<CompletedPart>)> = None;
+        let result: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
+                digest.update(&chunk, max_bytes)?;
+                part.extend_from_slice(&chunk);
+                if part.len() >= PART_SIZE {
+                    let (upload_id, parts) = match &mut upload {
+                        Some(upload) => upload,
+                        None => upload.insert((self.start_multipart(key, content_type).await?, Vec::new())),
+                    };
+                    let number = parts.len() as i32 + 1;
+                    parts.push(self.upload_part(key, upload_id, number, std::mem::take(&mut part)).await?);
+                }
+            }
+            match upload.take() {
+                None => self.put(key, part.split_off(0), content_type).await,
+                Some((upload_id, mut parts)) => {
+                    if !part.is_empty() {
+                        let number = parts.len() as i32 + 1;
+                        parts.push(self.upload_part(key, &upload_id, number, part.split_off(0)).await?);
+                    }
+                    let completed = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+                    let done = self
+                        .client
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key.as_str())
+                        .upload_id(&upload_id)
+                        .multipart_upload(completed)
+                        .send()
+                        .await
+                        .map_err(|e| sdk("CompleteMultipartUpload", e));
+                    if done.is_err() {
+                        upload = Some((upload_id, Vec::new()));
+                    }
+                    done.map(|_| ())
+                }
+            }
+        }
+        .await;
+        if let Err(error) = result {
+            if let Some((upload_id, _)) = upload {
+                let abort =
+                    self.client.abort_multipart_upload().bucket(&self.bucket).key(key.as_str()).upload_id(upload_id);
+                if let Err(abort_error) = abort.send().await {
+                    tracing::warn!(key = key.as_str(), error = %sdk("AbortMultipartUpload", abort_error), "multipart upload left open");
+                }
+            }
+            return Err(error);
+        }
+        Ok(digest.finish())
+    }
+
     async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>> {
         let result = self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await;
         let mut body = match result {
@@ -97,15 +195,10 @@ impl BlobStore for S3BlobStore {
                 };
             }
         };
-        let mut hasher = Sha256::new();
-        let mut head = Vec::new();
-        let mut size = 0u64;
+        let mut digest = Digester::default();
         while let Some(chunk) = body.try_next().await.map_err(Error::internal)? {
-            hasher.update(&chunk);
-            let room = STORED_BLOB_HEAD.saturating_sub(head.len());
-            head.extend_from_slice(&chunk[..room.min(chunk.len())]);
-            size += chunk.len() as u64;
+            digest.update(&chunk, u64::MAX)?;
         }
-        Ok(Some(StoredBlob { size, sha256: hex::encode(hasher.finalize()), head }))
+        Ok(Some(digest.finish()))
     }
 }

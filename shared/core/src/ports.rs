@@ -2,7 +2,11 @@
 //! S3 and SQS offer (conditional writes, key-range queries with cursors, presigned URLs,
 //! at-least-once delivery), so the embedded and the AWS adapters are interchangeable.
 
+use std::pin::Pin;
 use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -98,6 +102,17 @@ pub trait BlobStore: Send + Sync {
     /// expires after `ttl`.
     async fn presign_put(&self, key: &BlobKey, content_type: &str, ttl: Duration) -> Result<PresignedUpload>;
 
+    /// Stores what `body` yields under `key`, streamed (in parts above a threshold), and
+    /// answers what was stored. More than `max_bytes` is refused with `Invalid` and nothing
+    /// stays stored.
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        body: ByteStream,
+        content_type: &str,
+        max_bytes: u64,
+    ) -> Result<StoredBlob>;
+
     /// What is stored under `key`, read as a stream (memory does not grow with the size), or
     /// `None` if nothing is.
     async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>>;
@@ -123,6 +138,35 @@ pub struct StoredBlob {
 
 /// How many leading bytes `BlobStore::describe` returns.
 pub const STORED_BLOB_HEAD: usize = 8192;
+
+/// Follows bytes as they stream by: size, SHA-256 and the first `STORED_BLOB_HEAD` bytes, in
+/// constant memory.
+#[derive(Default)]
+pub struct Digester {
+    hasher: sha2::Sha256,
+    head: Vec<u8>,
+    size: u64,
+}
+
+impl Digester {
+    /// Takes the next chunk; refuses to go past `max_bytes`.
+    pub fn update(&mut self, chunk: &[u8], max_bytes: u64) -> Result<()> {
+        use sha2::Digest;
+        self.size += chunk.len() as u64;
+        if self.size > max_bytes {
+            return Err(crate::Error::invalid(format!("the file is larger than {max_bytes} bytes")));
+        }
+        self.hasher.update(chunk);
+        let room = STORED_BLOB_HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        Ok(())
+    }
+
+    pub fn finish(self) -> StoredBlob {
+        use sha2::Digest;
+        StoredBlob { size: self.size, sha256: hex::encode(self.hasher.finalize()), head: self.head }
+    }
+}
 
 /// The message that asks a worker to start a job. It carries ids, never the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,12 +244,32 @@ impl IdGenerator for UlidGenerator {
     }
 }
 
-/// A file a provider produced.
-#[derive(Debug, Clone)]
+/// Bytes read as they arrive, so a file never has to fit in memory.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A whole buffer as a `ByteStream`.
+pub fn stream_of(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::iter([Ok(Bytes::from(bytes))]))
+}
+
+/// A file a provider produced, read (streamed) when the engine ingests it.
 pub struct GeneratedFile {
     pub name: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// The type the provider declared; the bytes decide when they are recognisable.
+    pub content_type: Option<String>,
+    pub body: ByteStream,
+}
+
+impl GeneratedFile {
+    pub fn from_bytes(name: impl Into<String>, content_type: &str, bytes: Vec<u8>) -> Self {
+        Self { name: name.into(), content_type: Some(content_type.to_owned()), body: stream_of(bytes) }
+    }
+}
+
+impl std::fmt::Debug for GeneratedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedFile").field("name", &self.name).field("content_type", &self.content_type).finish()
+    }
 }
 
 /// What happened when a job was handed to a provider.

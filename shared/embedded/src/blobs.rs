@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::{BlobStore, PresignedUpload, STORED_BLOB_HEAD, StoredBlob};
+use futures_util::StreamExt;
+use genrelay_core::ports::{BlobStore, ByteStream, Digester, PresignedUpload, StoredBlob};
 use genrelay_core::{BlobKey, Error, Result};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
@@ -180,28 +181,53 @@ impl BlobStore for FileBlobStore {
         Ok(PresignedUpload { url, headers: vec![("Content-Type".to_owned(), content_type.to_owned())] })
     }
 
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut body: ByteStream,
+        _content_type: &str,
+        max_bytes: u64,
+    ) -> Result<StoredBlob> {
+        let path = self.path_of(key);
+        let partial = path.with_extension("partial");
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
+        }
+        let mut file = tokio::fs::File::create(&partial).await.map_err(Error::internal)?;
+        let mut digest = Digester::default();
+        let written: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
+                digest.update(&chunk, max_bytes)?;
+                file.write_all(&chunk).await.map_err(Error::internal)?;
+            }
+            file.sync_all().await.map_err(Error::internal)
+        }
+        .await;
+        if let Err(error) = written {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error);
+        }
+        tokio::fs::rename(&partial, &path).await.map_err(Error::internal)?;
+        Ok(digest.finish())
+    }
+
     async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>> {
         let mut file = match tokio::fs::File::open(self.path_of(key)).await {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(Error::internal(error)),
         };
-        let mut hasher = Sha256::new();
-        let mut head = Vec::new();
-        let mut size = 0u64;
+        let mut digest = Digester::default();
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let read = file.read(&mut buffer).await.map_err(Error::internal)?;
             if read == 0 {
                 break;
             }
-            let chunk = &buffer[..read];
-            hasher.update(chunk);
-            let room = STORED_BLOB_HEAD.saturating_sub(head.len());
-            head.extend_from_slice(&chunk[..room.min(read)]);
-            size += read as u64;
+            digest.update(&buffer[..read], u64::MAX)?;
         }
-        Ok(Some(StoredBlob { size, sha256: hex::encode(hasher.finalize()), head }))
+        Ok(Some(digest.finish()))
     }
 }
 

@@ -93,7 +93,7 @@ impl Engine {
         self.remove_blobs(&keys).await;
     }
 
-    async fn remove_blobs(&self, keys: &[BlobKey]) {
+    pub(crate) async fn remove_blobs(&self, keys: &[BlobKey]) {
         for key in keys {
             if let Err(error) = self.deps.blobs.delete(key).await {
                 tracing::warn!(key = key.as_str(), error = %error.chain(), "orphan blob left behind");

@@ -71,6 +71,8 @@ pub struct Settings {
     pub poll_retry: Duration,
     /// Transient submission failures tolerated before a job fails.
     pub max_submit_attempts: u32,
+    /// The largest output file ingested; a larger one fails the ingest.
+    pub max_output_bytes: u64,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             idempotency_ttl: Duration::from_secs(genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60),
             poll_retry: Duration::from_secs(5),
             max_submit_attempts: 5,
+            max_output_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -2,11 +2,12 @@
 //! transition is conditional: the first writer wins and a later one changes nothing. A writer
 //! that loses removes the outputs it stored, so a cancelled job never leaves assets behind.
 
+use chrono::{DateTime, Utc};
 use genrelay_core::ports::GeneratedFile;
 use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey, Job, Result};
-use sha2::{Digest, Sha256};
 
 use crate::Engine;
+use crate::assets::guess_type;
 
 /// How an attempt to end a job went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,31 +18,30 @@ pub(crate) enum Ending {
 }
 
 impl Engine {
+    /// Ingests the files (streamed into blob storage, one at a time, in constant memory), then
+    /// ends the job `succeeded`. If a file cannot be ingested, what was stored is removed and the
+    /// error returned (the poller tries again later).
     pub(crate) async fn succeed(&self, job: &Job, files: Vec<GeneratedFile>) -> Result<Ending> {
         let now = self.deps.clock.now();
-        let staged = files
-            .into_iter()
-            .map(|file| {
-                let id = self.deps.ids.asset_id();
-                let asset = Asset {
-                    blob_key: Some(BlobKey::for_asset(AssetSource::Output, &job.client_id, &id, &file.name)),
-                    id,
-                    client_id: job.client_id.clone(),
-                    kind: AssetKind::of_content_type(&file.content_type),
-                    source: AssetSource::Output,
-                    name: file.name,
-                    content_type: file.content_type,
-                    size: Some(file.bytes.len() as u64),
-                    sha256: Some(hex::encode(Sha256::digest(&file.bytes))),
-                    url: None,
-                    job_id: Some(job.id.clone()),
-                    status: AssetStatus::Ready,
-                    created_at: now,
-                };
-                (asset, file.bytes)
-            })
-            .collect();
-        let assets = self.store_files(staged).await?;
+        let mut assets = Vec::with_capacity(files.len());
+        let mut ingested = Ok(());
+        for file in files {
+            match self.ingest(job, file, now).await {
+                Ok(asset) => assets.push(asset),
+                Err(error) => {
+                    ingested = Err(error);
+                    break;
+                }
+            }
+        }
+        if ingested.is_ok() {
+            ingested = self.deps.assets.insert(&assets).await;
+        }
+        if let Err(error) = ingested {
+            let keys: Vec<BlobKey> = assets.iter().filter_map(|a| a.blob_key.clone()).collect();
+            self.remove_blobs(&keys).await;
+            return Err(error);
+        }
         let mut done = job.revise();
         done.succeed(assets.iter().map(|a| a.id.clone()).collect(), now)?;
         let ending = self.end(job, done).await;
@@ -49,6 +49,32 @@ impl Engine {
             self.remove_assets(&assets).await;
         }
         ending
+    }
+
+    /// Streams one output into blob storage and describes it as an asset (not yet recorded).
+    async fn ingest(&self, job: &Job, file: GeneratedFile, now: DateTime<Utc>) -> Result<Asset> {
+        let id = self.deps.ids.asset_id();
+        let key = BlobKey::for_asset(AssetSource::Output, &job.client_id, &id, &file.name);
+        let declared = file.content_type.or_else(|| guess_type(&file.name));
+        let storage_type = declared.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
+        let stored = self.deps.blobs.put_stream(&key, file.body, &storage_type, self.settings.max_output_bytes).await?;
+        // The bytes decide when they are recognisable; otherwise what the provider said.
+        let content_type = infer::get(&stored.head).map(|t| t.mime_type().to_owned()).unwrap_or(storage_type);
+        Ok(Asset {
+            blob_key: Some(key),
+            id,
+            client_id: job.client_id.clone(),
+            kind: AssetKind::of_content_type(&content_type),
+            source: AssetSource::Output,
+            name: file.name,
+            content_type,
+            size: Some(stored.size),
+            sha256: Some(stored.sha256),
+            url: None,
+            job_id: Some(job.id.clone()),
+            status: AssetStatus::Ready,
+            created_at: now,
+        })
     }
 
     pub(crate) async fn fail(&self, job: &Job, reason: String) -> Result<Ending> {

@@ -110,10 +110,8 @@ fn render(job: &Job) -> GeneratedFile {
         .clone()
         .or_else(|| job.spec.inputs.image_urls.first().cloned())
         .unwrap_or_else(|| job.id.to_string());
-    let png = |width, height| GeneratedFile {
-        name: format!("{}.png", job.id),
-        content_type: "image/png".to_owned(),
-        bytes: render_png(&seed, width, height),
+    let png = |width, height| {
+        GeneratedFile::from_bytes(format!("{}.png", job.id), "image/png", render_png(&seed, width, height))
     };
     match &job.spec.params {
         Params::ImageGenerate(params) => png(params.width, params.height),
@@ -122,11 +120,11 @@ fn render(job: &Job) -> GeneratedFile {
         Params::ImageUpscale { resolution: UpscaleResolution::K4 } => png(4096, 4096),
         Params::VideoGenerate(settings) => {
             let (width, height) = preview_size(settings.dimensions());
-            GeneratedFile {
-                name: format!("{}.mp4", job.id),
-                content_type: "video/mp4".to_owned(),
-                bytes: render_mp4(&seed, width, height, settings.duration),
-            }
+            GeneratedFile::from_bytes(
+                format!("{}.mp4", job.id),
+                "video/mp4",
+                render_mp4(&seed, width, height, settings.duration),
+            )
         }
     }
 }
