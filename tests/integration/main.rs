@@ -7,6 +7,7 @@ mod auth;
 mod contract;
 mod events;
 mod idempotency;
+mod inference;
 mod jobs;
 mod lifecycle;
 mod meta;

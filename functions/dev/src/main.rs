@@ -15,6 +15,7 @@ use clap::Parser;
 use genrelay_bootstrap::{Embedded, api_keys_from_env, init_tracing, mock_config_from_env};
 use genrelay_engine::Settings;
 use genrelay_http::{AppState, log_requests, open_api_router};
+use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,10 @@ struct Args {
     /// [default: http://<addr>].
     #[arg(long)]
     public_url: Option<String>,
+    /// A providers file: the upstream channels that serve capabilities (see the README); without
+    /// it every capability uses the mock provider.
+    #[arg(long)]
+    providers: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -45,7 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => dev_key::load_or_create(&args.data_dir)?,
     };
     let embedded = Embedded::open(&args.data_dir, &public_url)?;
-    let engine = Arc::new(embedded.engine(mock_config_from_env()?, Settings::default()));
+    let providers = args.providers.as_deref().map(ProvidersConfig::load).transpose()?;
+    let engine =
+        Arc::new(embedded.engine_with_channels(mock_config_from_env()?, providers.as_ref(), Settings::default()));
     let loops = background::Loops::start(engine.clone());
 
     let app = open_api_router(AppState { engine, keys: Arc::new(keys) })

@@ -23,9 +23,14 @@ impl DevServer {
     /// Starts the binary with no `ZHINIAN_API_KEYS`, so it makes (or reuses) its dev key, and
     /// reads the address and key it prints.
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, extra_args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_genrelay-dev"))
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra_args)
             .env_remove("ZHINIAN_API_KEYS")
             .env("GENRELAY_MOCK_LATENCY_MS", "600")
             .env("GENRELAY_LOG_FORMAT", "json")
@@ -258,4 +263,37 @@ async fn a_job_accepted_before_sigterm_completes_after_restart() {
     assert_eq!(response.headers()["content-type"], "video/mp4");
     let video = response.bytes().await.unwrap();
     assert_eq!(&video[4..8], b"ftyp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_providers_file_jobs_run_on_the_configured_inference_server() {
+    let fake = genrelay_tests::fake_inference::FakeInferenceServer::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let providers = data.path().join("providers.json");
+    let config = json!({"channels": [{
+        "name": "gpu-box", "type": "inference", "baseUrl": fake.base_url,
+        "indexes": {"image.generate": 1}, "firstPollMs": 100, "pollIntervalMs": 100
+    }]});
+    std::fs::write(&providers, config.to_string()).unwrap();
+    let server = DevServer::start_with(data.path(), &["--providers", providers.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let create = |body: Value| client.post(server.url("/api/v1/jobs")).bearer_auth(&server.key).json(&body).send();
+    let image = create(json!({"capability": "image.generate", "prompt": "on the gpu box"})).await.unwrap();
+    let image_id = image.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
+    let video =
+        create(json!({"capability": "video.generate", "prompt": "still the mock", "settings": {"duration": 4}}))
+            .await
+            .unwrap();
+    let video_id = video.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
+
+    let (job, _) = wait_for_end(&client, &server, &image_id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let output = job["outputAssetIds"][0].as_str().unwrap();
+    let download = client.get(server.url(&format!("/api/v1/assets/{output}/download"))).bearer_auth(&server.key);
+    let bytes = download.send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), fake.image.as_slice(), "the upstream's file, re-hosted");
+    assert!(fake.requests() >= 4, "submitted, polled and fetched from the fake");
+    let (job, _) = wait_for_end(&client, &server, &video_id).await;
+    assert_eq!(job["status"], "succeeded", "capabilities no channel serves use the mock: {job}");
+    server.terminate();
 }

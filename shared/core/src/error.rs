@@ -20,9 +20,12 @@ pub enum Error {
     /// Missing or wrong credentials.
     #[error("Invalid API key.")]
     Unauthorized,
-    /// An upstream generator answered with an error.
+    /// An upstream generator rejected the job for good (its message may be shown to clients).
     #[error("upstream error: {0}")]
     Upstream(String),
+    /// An upstream refused the channel itself (credentials, quota): try another channel.
+    #[error("channel fault: {0}")]
+    ChannelFault(String),
     /// A dependency is temporarily unavailable; retrying later may succeed.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

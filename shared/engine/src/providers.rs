@@ -23,6 +23,24 @@ impl ProviderRegistry {
         self
     }
 
+    /// `fallback` for every capability, except those `channels` serve: the first channel that
+    /// serves a capability takes it.
+    pub fn with_channels(
+        fallback: Arc<dyn Provider>,
+        channels: impl IntoIterator<Item = (Vec<Capability>, Arc<dyn Provider>)>,
+    ) -> Self {
+        let mut registry = Self::all_to(fallback);
+        let mut taken = std::collections::HashSet::new();
+        for (capabilities, provider) in channels {
+            for capability in capabilities {
+                if taken.insert(capability) {
+                    registry.by_capability.insert(capability, provider.clone());
+                }
+            }
+        }
+        registry
+    }
+
     pub fn for_capability(&self, capability: Capability) -> Option<&Arc<dyn Provider>> {
         self.by_capability.get(&capability)
     }

@@ -159,7 +159,7 @@ impl Engine {
 }
 
 fn is_transient(error: &Error) -> bool {
-    matches!(error, Error::Unavailable(_) | Error::Internal(_))
+    matches!(error, Error::Unavailable(_) | Error::ChannelFault(_) | Error::Internal(_))
 }
 
 /// What a client may read about a provider error: the upstream's own message, or a generic
@@ -167,7 +167,7 @@ fn is_transient(error: &Error) -> bool {
 pub(crate) fn client_reason(error: &Error) -> String {
     match error {
         Error::Upstream(message) | Error::Invalid(message) => format!("The generator rejected the job: {message}"),
-        Error::Unavailable(_) => "The generator is temporarily unavailable.".to_owned(),
+        Error::Unavailable(_) | Error::ChannelFault(_) => "The generator is temporarily unavailable.".to_owned(),
         _ => "The generator failed unexpectedly.".to_owned(),
     }
 }

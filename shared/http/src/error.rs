@@ -38,7 +38,7 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Error::Upstream(_) | Error::ChannelFault(_) => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -46,6 +46,7 @@ impl From<Error> for ApiError {
             tracing::error!(error = %error.chain(), "request failed");
             let message = match status {
                 StatusCode::SERVICE_UNAVAILABLE => "The service is temporarily unavailable; try again.",
+                StatusCode::BAD_GATEWAY => "An upstream generator failed.",
                 _ => "Internal server error.",
             };
             return Self::new(status, message);

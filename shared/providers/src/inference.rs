@@ -1,0 +1,142 @@
+//! A self-hosted inference server speaking seed 003's API, as an upstream:
+//! `POST /api/inference?index=N` → `task_id`; `GET /api/task/{id}/status` (pending, processing,
+//! completed, failed); `GET /api/task/{id}/result` → files; `GET /api/task/{id}/file/{name}`.
+//! The server knows its models by index: each capability maps to one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::{Capability, Error, Job, Result};
+use serde::Deserialize;
+
+use crate::http::{body_stream, client, status, transport};
+
+const PROVIDER: &str = "the inference server";
+/// Seed 003's task takes about half a minute: look first after a few seconds.
+const FIRST_POLL: Duration = Duration::from_secs(5);
+const POLL_INTERVAL: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceConfig {
+    /// e.g. `http://gpu-box:8001`
+    pub base_url: url::Url,
+    /// The `index` of the server's task for each capability it serves.
+    pub indexes: HashMap<Capability, u32>,
+    #[serde(default)]
+    pub first_poll_ms: Option<u64>,
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+pub struct InferenceServer {
+    name: String,
+    config: InferenceConfig,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    task_id: String,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    status: String,
+    error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResultFiles {
+    #[serde(default)]
+    files: Vec<ResultFile>,
+}
+
+#[derive(Deserialize)]
+struct ResultFile {
+    filename: String,
+    url: String,
+}
+
+impl InferenceServer {
+    pub fn new(name: impl Into<String>, config: InferenceConfig) -> Self {
+        Self { name: name.into(), config, http: client() }
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url> {
+        self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(POLL_INTERVAL)
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T> {
+        let response = self.http.get(self.url(path)?).send().await.map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let code = response.status();
+            return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
+        }
+        response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER} answered unreadable JSON: {e}")))
+    }
+
+    async fn outputs(&self, task_id: &str) -> Result<Vec<GeneratedFile>> {
+        let result: ResultFiles = self.get_json(&format!("/api/task/{task_id}/result")).await?;
+        if result.files.is_empty() {
+            return Err(Error::Upstream(format!("{PROVIDER} finished the task without a file")));
+        }
+        let mut files = Vec::with_capacity(result.files.len());
+        for file in result.files {
+            let response = self.http.get(self.url(&file.url)?).send().await.map_err(|e| transport(PROVIDER, e))?;
+            if !response.status().is_success() {
+                return Err(status(PROVIDER, response.status(), "downloading a result file"));
+            }
+            let content_type =
+                response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            files.push(GeneratedFile { name: file.filename, content_type, body: body_stream(response) });
+        }
+        Ok(files)
+    }
+}
+
+#[async_trait]
+impl Provider for InferenceServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        let index = self.config.indexes.get(&job.capability()).ok_or_else(|| {
+            Error::Upstream(format!("channel {} has no task index for {}", self.name, job.capability()))
+        })?;
+        let url = self.url("/api/inference")?;
+        let response =
+            self.http.post(url).query(&[("index", index)]).send().await.map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let code = response.status();
+            return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
+        }
+        let created: Created = response
+            .json()
+            .await
+            .map_err(|e| Error::Unavailable(format!("{PROVIDER} answered unreadable JSON: {e}")))?;
+        let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
+        Ok(Submission::Accepted { task_id: created.task_id, poll_after: first })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
+        let status: Status = self.get_json(&format!("/api/task/{task_id}/status")).await?;
+        Ok(match status.status.as_str() {
+            "completed" => PollOutcome::Succeeded(self.outputs(task_id).await?),
+            "failed" => PollOutcome::Failed(
+                status.error_message.unwrap_or_else(|| "The inference server reported a failure.".to_owned()),
+            ),
+            "processing" => PollOutcome::Running { progress: 50, poll_after: self.interval() },
+            // pending, or a status this client does not know: keep polling until the deadline.
+            _ => PollOutcome::Running { progress: 0, poll_after: self.interval() },
+        })
+    }
+}
