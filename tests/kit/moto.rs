@@ -20,14 +20,20 @@ pub fn sdk_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Runs moto_server and stops it when this test process closes the guard's stdin (that is,
-/// when the process ends, however it ends).
-const GUARD: &str = "import subprocess, sys
-server = subprocess.Popen([sys.argv[1], '-H', '127.0.0.1', '-p', sys.argv[2]],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-sys.stdin.read()
-server.terminate()
-server.wait()";
+/// Runs moto's server in one thread, and stops it when this test process closes the guard's
+/// stdin (that is, when the process ends, however it ends). One thread applies each request
+/// whole, as DynamoDB applies a transaction atomically; moto's own threaded server does not.
+const GUARD: &str = "import os, sys, threading
+os.environ.setdefault('MOTO_PORT', sys.argv[1])
+from werkzeug.serving import run_simple
+from moto import server
+def watch():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+app = server.DomainDispatcherApplication(server.create_backend_app)
+run_simple('127.0.0.1', int(sys.argv[1]), app, threaded=False, use_reloader=False,
+           request_handler=server.MotoRequestHandler)";
 
 pub struct Moto {
     pub endpoint: String,
@@ -56,13 +62,25 @@ fn moto_server_path() -> PathBuf {
         })
 }
 
+/// The Python that has moto: the interpreter named by `moto_server`'s first line.
+fn moto_python() -> String {
+    let script = std::fs::read_to_string(moto_server_path()).unwrap_or_default();
+    script
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("#!"))
+        .map(|interpreter| interpreter.trim().to_owned())
+        .filter(|interpreter| !interpreter.contains(' '))
+        .unwrap_or_else(|| "python3".to_owned())
+}
+
 fn start() -> Moto {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let guard = Command::new("python3")
+    let guard = Command::new(moto_python())
         .args(["-c", GUARD])
-        .arg(moto_server_path())
         .arg(port.to_string())
         .stdin(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("python3 starts the moto guard");
     let endpoint = format!("http://127.0.0.1:{port}");
