@@ -134,3 +134,105 @@ async fn an_assets_url_works_as_a_job_input_and_reaches_the_provider_signed() {
     assert!(seen.images[0].contains("signature="));
     assert_eq!(seen.images[1], "https://example.com/other.png");
 }
+
+/// A channel that answers every submission the same way, and counts them.
+struct Scripted {
+    name: &'static str,
+    answer: fn() -> Result<()>,
+    submissions: Mutex<u32>,
+}
+
+impl Scripted {
+    fn new(name: &'static str, answer: fn() -> Result<()>) -> Arc<Self> {
+        Arc::new(Self { name, answer, submissions: Mutex::new(0) })
+    }
+
+    fn submissions(&self) -> u32 {
+        *self.submissions.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl Provider for Scripted {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        *self.submissions.lock().unwrap() += 1;
+        (self.answer)()?;
+        Ok(Submission::Finished(vec![png_file(job)]))
+    }
+
+    async fn poll(&self, _job: &Job) -> Result<PollOutcome> {
+        unreachable!("finishes at submission")
+    }
+}
+
+fn ok() -> Result<()> {
+    Ok(())
+}
+
+fn overloaded() -> Result<()> {
+    Err(Error::Unavailable("503".into()))
+}
+
+fn bad_credentials() -> Result<()> {
+    Err(Error::ChannelFault("401".into()))
+}
+
+fn rejected() -> Result<()> {
+    Err(Error::Upstream("prompt violates the content policy".into()))
+}
+
+async fn attempts_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let job = app.job(KEY_A, id).await;
+    job["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["channel"].as_str().unwrap().to_owned(), a["outcome"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_channel_hands_the_job_to_the_next_and_every_attempt_is_shown() {
+    let (first, second) = (Scripted::new("primary", overloaded), Scripted::new("backup", ok));
+    let app = TestApp::with_channels(vec![first.clone(), second.clone()]);
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "succeeded");
+    let attempts = attempts_of(&app, &id).await;
+    assert_eq!(attempts[0].0, "primary");
+    assert!(attempts[0].1.contains("temporarily unavailable"), "{attempts:?}");
+    assert_eq!(attempts[1], ("backup".to_owned(), "accepted".to_owned()));
+}
+
+#[tokio::test]
+async fn a_channel_refusing_its_credentials_cools_down() {
+    let (first, second) = (Scripted::new("primary", bad_credentials), Scripted::new("backup", ok));
+    let app = TestApp::with_channels(vec![first.clone(), second.clone()]);
+    for _ in 0..3 {
+        app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    }
+    app.drain().await;
+    assert_eq!(first.submissions(), 1, "tried once, then skipped while cooling down");
+    assert_eq!(second.submissions(), 3);
+    app.clock.advance(app.engine.settings().channel_cooldown);
+    app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+    assert_eq!(first.submissions(), 2, "tried again after the cooldown");
+}
+
+#[tokio::test]
+async fn a_rejection_fails_the_job_without_trying_other_channels() {
+    let (first, second) = (Scripted::new("primary", rejected), Scripted::new("backup", ok));
+    let app = TestApp::with_channels(vec![first.clone(), second.clone()]);
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("content policy"), "{job}");
+    assert_eq!(second.submissions(), 0);
+    assert_eq!(attempts_of(&app, &id).await.len(), 1);
+}

@@ -43,7 +43,7 @@ impl Clock for ManualClock {
     }
 }
 
-type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider>>;
+type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Vec<Arc<dyn Provider>>>;
 
 /// Metrics kept in memory, to check what the engine counts.
 #[derive(Default)]
@@ -98,7 +98,13 @@ impl TestApp {
     /// the mock.
     pub fn with_provider(make: impl FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider> + 'static) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::build(dir, MockConfig::default(), Some(Box::new(make)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(move |clock, embedded| vec![make(clock, embedded)])))
+    }
+
+    /// Every capability goes to `channels`, in order of preference.
+    pub fn with_channels(channels: Vec<Arc<dyn Provider>>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| channels)))
     }
 
     fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>) -> Self {
@@ -108,7 +114,10 @@ impl TestApp {
         let metrics = Arc::new(RecordedMetrics::default());
         deps.metrics = metrics.clone();
         if let Some(make) = provider {
-            deps.providers = ProviderRegistry::all_to(make(&clock, &embedded));
+            let channels = make(&clock, &embedded);
+            let fallback = channels[0].clone();
+            let serving = channels.into_iter().map(|c| (Capability::ALL.to_vec(), c));
+            deps.providers = ProviderRegistry::with_channels(fallback, serving);
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };

@@ -65,6 +65,17 @@ pub fn parse_priority(raw: Option<u32>, field: &str) -> Result<Option<u32>> {
     }
 }
 
+/// One hand-over of a job to a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The channel (an operator's name for an upstream and its settings).
+    pub channel: String,
+    pub at: DateTime<Utc>,
+    /// `accepted`, or why it did not take the job.
+    pub outcome: String,
+}
+
 /// A generation job. Stored whole; `status` is the field every conditional write checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,6 +111,9 @@ pub struct Job {
     /// Submissions to the provider that failed transiently; the poller retries up to a limit.
     #[serde(default)]
     pub submit_attempts: u32,
+    /// Every hand-over to a channel: which, when, and how it went.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -134,6 +148,7 @@ impl Job {
             deadline_at,
             dispatched_at: Some(now),
             submit_attempts: 0,
+            attempts: Vec::new(),
             created_at: now,
             updated_at: now,
             started_at: None,

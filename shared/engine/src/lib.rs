@@ -73,6 +73,8 @@ pub struct Settings {
     pub max_submit_attempts: u32,
     /// The largest output file ingested; a larger one fails the ingest.
     pub max_output_bytes: u64,
+    /// How long a channel that refused its credentials or quota is skipped.
+    pub channel_cooldown: Duration,
 }
 
 impl Default for Settings {
@@ -86,6 +88,7 @@ impl Default for Settings {
             poll_retry: Duration::from_secs(5),
             max_submit_attempts: 5,
             max_output_bytes: 4 * 1024 * 1024 * 1024,
+            channel_cooldown: Duration::from_secs(5 * 60),
         }
     }
 }

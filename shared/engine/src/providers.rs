@@ -1,52 +1,65 @@
-//! Which provider serves which capability.
+//! Which channels (providers) serve which capability, in order of preference, and which are
+//! cooling down after refusing their credentials or quota.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use genrelay_core::Capability;
 use genrelay_core::ports::Provider;
 
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
-    by_capability: HashMap<Capability, Arc<dyn Provider>>,
+    by_capability: HashMap<Capability, Vec<Arc<dyn Provider>>>,
+    /// Channel name → until when it is skipped. Kept per process: a fresh instance tries the
+    /// channel again, and is refused again, at the cost of one call.
+    cooldowns: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
 }
 
 impl ProviderRegistry {
     /// A registry that sends every capability to `provider`.
     pub fn all_to(provider: Arc<dyn Provider>) -> Self {
-        let by_capability = Capability::ALL.iter().copied().map(|c| (c, provider.clone())).collect();
-        Self { by_capability }
+        let by_capability = Capability::ALL.iter().copied().map(|c| (c, vec![provider.clone()])).collect();
+        Self { by_capability, cooldowns: Arc::default() }
     }
 
-    pub fn with(mut self, capability: Capability, provider: Arc<dyn Provider>) -> Self {
-        self.by_capability.insert(capability, provider);
-        self
-    }
-
-    /// `fallback` for every capability, except those `channels` serve: the first channel that
-    /// serves a capability takes it.
+    /// The channels, in order of preference, for the capabilities they serve; `fallback` for the
+    /// capabilities none serves.
     pub fn with_channels(
         fallback: Arc<dyn Provider>,
         channels: impl IntoIterator<Item = (Vec<Capability>, Arc<dyn Provider>)>,
     ) -> Self {
-        let mut registry = Self::all_to(fallback);
-        let mut taken = std::collections::HashSet::new();
+        let mut by_capability: HashMap<Capability, Vec<Arc<dyn Provider>>> = HashMap::new();
         for (capabilities, provider) in channels {
             for capability in capabilities {
-                if taken.insert(capability) {
-                    registry.by_capability.insert(capability, provider.clone());
-                }
+                by_capability.entry(capability).or_default().push(provider.clone());
             }
         }
-        registry
+        for capability in Capability::ALL {
+            by_capability.entry(*capability).or_insert_with(|| vec![fallback.clone()]);
+        }
+        Self { by_capability, cooldowns: Arc::default() }
     }
 
-    pub fn for_capability(&self, capability: Capability) -> Option<&Arc<dyn Provider>> {
-        self.by_capability.get(&capability)
+    /// The channels to try for `capability` at `now`, best first, skipping those cooling down.
+    pub fn candidates(&self, capability: Capability, now: DateTime<Utc>) -> Vec<Arc<dyn Provider>> {
+        let cooldowns = self.cooldowns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.by_capability
+            .get(&capability)
+            .into_iter()
+            .flatten()
+            .filter(|p| cooldowns.get(p.name()).is_none_or(|until| *until <= now))
+            .cloned()
+            .collect()
+    }
+
+    /// Skips a channel until `until` (it refused its credentials or quota).
+    pub fn cool_down(&self, name: &str, until: DateTime<Utc>) {
+        self.cooldowns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name.to_owned(), until);
     }
 
     /// The provider a job was handed to, by the channel name stored on the job.
     pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.by_capability.values().find(|p| p.name() == name)
+        self.by_capability.values().flatten().find(|p| p.name() == name)
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{AssetKind, DispatchLane, Error, Job, JobStatus, Result};
+use genrelay_core::{AssetKind, Attempt, DispatchLane, Error, Job, JobStatus, Result};
 
 use crate::{Engine, span};
 
@@ -26,30 +26,26 @@ impl Engine {
             self.expire(&job).await?;
             return Ok(());
         }
-        let Some(provider) = self.deps.providers.for_capability(job.capability()).cloned() else {
-            self.fail(&job, format!("No provider is configured for {}.", job.capability())).await?;
-            return Ok(());
+        let Some(first) = self.deps.providers.candidates(job.capability(), now).into_iter().next() else {
+            return Err(Error::Unavailable(format!("no channel for {} is available now", job.capability())));
         };
         let mut running = job.revise();
-        running.start(provider.name(), now)?;
+        running.start(first.name(), now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
         running.next_poll_at = Some(now + span(self.settings.submit_timeout));
         if !self.deps.jobs.replace(&job, &running).await? {
             return Ok(());
         }
-        tracing::info!(job_id = %job.id, provider = provider.name(), "job started");
+        tracing::info!(job_id = %job.id, "job started");
         self.submit_upstream(&running).await
     }
 
-    /// Hands a running job to its provider and records the answer: the outputs of a provider
-    /// that finished at once, or the upstream task and when to poll it. A transient failure is
-    /// retried by the poller (up to `max_submit_attempts`); a rejection fails the job.
+    /// Hands a running job to the channels that serve its capability, best first, and records
+    /// the answer: the outputs of a provider that finished at once, or the upstream task and when
+    /// to poll it. A channel that fails transiently hands over to the next; one that refuses its
+    /// credentials or quota also cools down. When every channel failed transiently, the poller
+    /// tries again later (up to `max_submit_attempts`); a rejection fails the job.
     pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
-        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
-        let Some(provider) = provider else {
-            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
-            return Ok(());
-        };
         let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
             Err(error) => {
@@ -58,28 +54,62 @@ impl Engine {
             }
         };
         let now = self.deps.clock.now();
-        let mut waiting = job.revise();
-        let started = std::time::Instant::now();
-        let submitted = provider.submit(job, &inputs).await;
-        self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
-        match submitted {
-            Ok(Submission::Finished(files)) => {
-                self.succeed(job, files).await?;
+        let mut next = job.revise();
+        let mut last_error = Error::Unavailable(format!("no channel for {} is available now", job.capability()));
+        for provider in self.deps.providers.candidates(job.capability(), now) {
+            let started = std::time::Instant::now();
+            let submitted = provider.submit(job, &inputs).await;
+            self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
+            let outcome = match &submitted {
+                Ok(_) => "accepted".to_owned(),
+                Err(error) => client_reason(error),
+            };
+            next.attempts.push(Attempt { channel: provider.name().to_owned(), at: now, outcome });
+            match submitted {
+                Ok(submission) => {
+                    next.provider = Some(provider.name().to_owned());
+                    return self.accepted(job, next, submission).await;
+                }
+                Err(error @ Error::ChannelFault(_)) => {
+                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel refused; cooling down");
+                    self.deps.providers.cool_down(provider.name(), now + span(self.settings.channel_cooldown));
+                    last_error = error;
+                }
+                Err(error) if is_transient(&error) => {
+                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel failed; trying the next");
+                    last_error = error;
+                }
+                Err(error) => {
+                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "upstream rejected the job");
+                    self.deps.jobs.replace(job, &next).await?;
+                    self.fail(&next, client_reason(&error)).await?;
+                    return Ok(());
+                }
             }
-            Ok(Submission::Accepted { task_id, poll_after }) => {
-                waiting.await_upstream(task_id, now + span(poll_after), now);
-                self.deps.jobs.replace(job, &waiting).await?;
+        }
+        if next.submit_attempts + 1 < self.settings.max_submit_attempts {
+            next.submit_attempts += 1;
+            next.next_poll_at = Some(now + span(self.settings.poll_retry));
+            next.updated_at = now;
+            self.deps.jobs.replace(job, &next).await?;
+        } else if self.deps.jobs.replace(job, &next).await? {
+            self.fail(&next, client_reason(&last_error)).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the channel that took the job, and what it answered.
+    async fn accepted(&self, current: &Job, mut next: Job, submission: Submission) -> Result<()> {
+        let now = self.deps.clock.now();
+        match submission {
+            Submission::Accepted { task_id, poll_after } => {
+                next.await_upstream(task_id, now + span(poll_after), now);
+                self.deps.jobs.replace(current, &next).await?;
             }
-            Err(error) if is_transient(&error) && job.submit_attempts + 1 < self.settings.max_submit_attempts => {
-                tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed; will retry");
-                waiting.submit_attempts += 1;
-                waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
-                waiting.updated_at = now;
-                self.deps.jobs.replace(job, &waiting).await?;
-            }
-            Err(error) => {
-                tracing::warn!(job_id = %job.id, error = %error.chain(), "upstream submission failed");
-                self.fail(job, client_reason(&error)).await?;
+            Submission::Finished(files) => {
+                if self.deps.jobs.replace(current, &next).await? {
+                    self.succeed(&next, files).await?;
+                }
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use genrelay_core::asset::download_path;
 use genrelay_core::spec::{Material, Params};
-use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, Capability, Job, JobStatus};
+use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, Attempt, Capability, Job, JobStatus};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -33,6 +33,8 @@ pub struct JobView {
     pub idempotency_key: Option<String>,
     /// Lower runs sooner.
     pub priority: u32,
+    /// Every hand-over to an upstream channel, and how it went.
+    pub attempts: Vec<Attempt>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -69,6 +71,7 @@ impl From<Job> for JobView {
             webhook_url: job.webhook_url,
             idempotency_key: job.idempotency_key,
             priority: job.priority,
+            attempts: job.attempts,
             created_at: job.created_at,
             updated_at: job.updated_at,
             started_at: job.started_at,
