@@ -22,11 +22,6 @@ fn adapter(base_url: &str, index: u32) -> InferenceServer {
     InferenceServer::new("gpu-box", config)
 }
 
-async fn stored_job(app: &TestApp, id: &str) -> genrelay_core::Job {
-    let client = genrelay_core::ClientId::parse("partner-a").unwrap();
-    app.engine.job(&client, &genrelay_core::JobId::parse(id).unwrap()).await.unwrap()
-}
-
 async fn run_jobs(app: &TestApp, rounds: usize) {
     for _ in 0..rounds {
         app.drain().await;
@@ -69,7 +64,7 @@ async fn the_adapter_reports_progress_then_streams_the_files() {
     let provider = adapter(&fake.base_url, 1);
     let app = TestApp::new();
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
-    let mut job = stored_job(&app, &id).await;
+    let mut job = app.stored_job(&id).await;
     let Submission::Accepted { task_id, .. } = provider.submit(&job, &ResolvedInputs::default()).await.unwrap() else {
         panic!("the server answers a task")
     };
@@ -94,7 +89,7 @@ async fn an_unreachable_server_is_a_retryable_failure_and_a_missing_index_a_perm
     let provider = adapter("http://127.0.0.1:9", 1);
     let app = TestApp::new();
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
-    let job = stored_job(&app, &id).await;
+    let job = app.stored_job(&id).await;
     let error = provider.submit(&job, &ResolvedInputs::default()).await.unwrap_err();
     assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
     assert!(!error.to_string().contains("127.0.0.1"), "no address in errors: {error}");

@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod comfyui;
 mod contract;
 mod events;
 mod idempotency;

@@ -176,6 +176,12 @@ impl TestApp {
         answer["job"].clone()
     }
 
+    /// A job of client `partner-a` as stored (with what clients do not see).
+    pub async fn stored_job(&self, id: &str) -> genrelay_core::Job {
+        let client = genrelay_core::ClientId::parse("partner-a").unwrap();
+        self.engine.job(&client, &genrelay_core::JobId::parse(id).unwrap()).await.unwrap()
+    }
+
     /// Runs the worker and the poller until neither has anything left to do.
     pub async fn drain(&self) {
         loop {

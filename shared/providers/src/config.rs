@@ -14,6 +14,7 @@ use genrelay_core::ports::Provider;
 use genrelay_core::{Capability, Error, Result};
 use serde::Deserialize;
 
+use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::inference::{InferenceConfig, InferenceServer};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +37,8 @@ pub struct ChannelConfig {
 pub enum UpstreamConfig {
     /// A self-hosted server speaking seed 003's API.
     Inference(InferenceConfig),
+    /// A ComfyUI server running workflow templates.
+    Comfyui(ComfyConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -69,6 +72,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Inference(config) => Channel {
                     capabilities: config.indexes.keys().copied().collect(),
                     provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Comfyui(config) => Channel {
+                    capabilities: config.workflows.keys().copied().collect(),
+                    provider: Arc::new(ComfyUi::new(&channel.name, config.clone())),
                 },
             })
             .collect()

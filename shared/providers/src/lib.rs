@@ -1,11 +1,13 @@
 //! Clients of the upstream generators, one module each, behind the core `Provider` port, and
 //! the built-in `mock` provider, which makes real media locally.
 
+pub mod comfyui;
 pub mod config;
 mod http;
 pub mod inference;
 pub mod mock;
 
+pub use comfyui::{ComfyConfig, ComfyUi};
 pub use config::{Channel, ProvidersConfig};
 pub use inference::{InferenceConfig, InferenceServer};
 pub use mock::{MockConfig, MockProvider};

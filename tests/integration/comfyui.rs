@@ -1,0 +1,105 @@
+//! The ComfyUI adapter against its fake: a workflow template with slots, history polling, and
+//! outputs streamed from `/view`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use genrelay_core::ports::{Provider, ResolvedInputs};
+use genrelay_core::{Capability, Error};
+use genrelay_providers::comfyui::Workflow;
+use genrelay_providers::{ComfyConfig, ComfyUi};
+use genrelay_tests::fake_comfyui::{EMPTY_HISTORY_POLLS, FakeComfyUi};
+use serde_json::json;
+
+use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+
+/// A text-to-image graph in ComfyUI's API format, as exported by its "Save (API)".
+fn text_to_image(node_type: &str) -> Workflow {
+    let graph = json!({
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "3": {"class_type": node_type, "inputs": {"seed": 0, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+              "scheduler": "normal", "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0],
+              "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "gw", "images": ["8", 0]}}
+    });
+    let slot = |node: &str, input: &str| (node.to_owned(), input.to_owned());
+    Workflow {
+        graph: graph.as_object().unwrap().clone(),
+        slots: HashMap::from([
+            ("prompt".to_owned(), slot("6", "text")),
+            ("negative_prompt".to_owned(), slot("7", "text")),
+            ("seed".to_owned(), slot("3", "seed")),
+            ("width".to_owned(), slot("5", "width")),
+            ("height".to_owned(), slot("5", "height")),
+        ]),
+    }
+}
+
+fn comfy(base_url: &str, node_type: &str) -> ComfyUi {
+    let config = ComfyConfig {
+        base_url: base_url.parse().unwrap(),
+        workflows: HashMap::from([(Capability::ImageGenerate, text_to_image(node_type))]),
+        first_poll_ms: Some(0),
+        poll_interval_ms: Some(0),
+    };
+    ComfyUi::new("comfy", config)
+}
+
+#[tokio::test]
+async fn a_workflow_runs_with_the_jobs_values_in_its_slots() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "KSampler")));
+    let body = json!({"capability": "image.generate", "prompt": "a lighthouse at dusk", "width": 320, "height": 192});
+    let id = app.create_job(KEY_A, body).await;
+    for _ in 0..=EMPTY_HISTORY_POLLS + 1 {
+        app.drain().await;
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let output = job["outputAssetIds"][0].as_str().unwrap();
+    let (_, location) = app.download_redirect(KEY_A, output).await;
+    let (png, content_type) = read_signed_url(&app, &location).unwrap();
+    assert_eq!((content_type.as_str(), png_size(&png)), ("image/png", (320, 192)));
+
+    let stored = app.stored_job(&id).await;
+    let graph = fake.graph_of(stored.upstream_task_id.as_deref().unwrap()).unwrap();
+    assert_eq!(graph["6"]["inputs"]["text"], "a lighthouse at dusk");
+    assert_eq!(graph["5"]["inputs"]["width"], 320);
+    assert!(graph["3"]["inputs"]["seed"].as_u64().unwrap() > 0, "a seed from the job");
+    assert_eq!(graph["3"]["inputs"]["model"], json!(["4", 0]), "links are kept");
+}
+
+#[tokio::test]
+async fn an_execution_error_fails_the_job_with_the_node_and_message() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "KSampler")));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "please [fail]"})).await;
+    for _ in 0..=EMPTY_HISTORY_POLLS + 1 {
+        app.drain().await;
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("node 3") && error.contains("exceed allowed memory"), "{error}");
+}
+
+#[tokio::test]
+async fn a_workflow_the_server_cannot_run_is_the_channels_fault() {
+    let fake = FakeComfyUi::start().await;
+    let provider = comfy(&fake.base_url, "KSamplerAdvancedPro");
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    let job = app.stored_job(&id).await;
+    let error = provider.submit(&job, &ResolvedInputs::default()).await.unwrap_err();
+    assert!(matches!(&error, Error::ChannelFault(m) if m.contains("missing_node_type")), "{error:?}");
+    let unserved =
+        app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    let unserved = app.stored_job(&unserved).await;
+    assert!(matches!(provider.submit(&unserved, &ResolvedInputs::default()).await, Err(Error::Upstream(_))));
+}
