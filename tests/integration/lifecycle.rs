@@ -175,7 +175,7 @@ async fn jobs_past_their_deadline_expire() {
     use genrelay_core::ports::DispatchQueue;
     app.embedded.standard_queue.receive(10, Duration::from_secs(3600)).await.unwrap();
 
-    app.clock.advance(app.engine.settings().job_timeout + Duration::from_secs(1));
+    app.clock.advance(app.engine.settings().video_timeout + Duration::from_secs(1));
     app.engine.poll_due(10).await.unwrap();
     let report = app.engine.reconcile(10).await.unwrap();
     assert_eq!(report.expired, 1);
@@ -247,4 +247,17 @@ async fn the_engine_counts_jobs_created_and_finished_and_times_upstream_calls() 
             "finished image.generate succeeded",
         ]
     );
+}
+
+#[tokio::test]
+async fn images_get_15_minutes_and_videos_20_before_they_expire() {
+    let app = TestApp::new();
+    let minutes = |job: &Value| {
+        let at = |field: &str| chrono::DateTime::parse_from_rfc3339(job[field].as_str().unwrap()).unwrap();
+        (at("deadlineAt") - at("createdAt")).num_minutes()
+    };
+    let image = app.create_job(KEY_A, json!({"capability": "image.inpaint", "prompt": "x", "imageUrls": ["https://e.com/a.png", "https://e.com/m.png"]})).await;
+    let video = app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "x"})).await;
+    assert_eq!(minutes(&app.job(KEY_A, &image).await), 15);
+    assert_eq!(minutes(&app.job(KEY_A, &video).await), 20);
 }

@@ -40,17 +40,11 @@ impl Engine {
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
         self.check_input_assets(client, &new.spec).await?;
+        let timeout = self.settings.timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
         let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
-        let job = Job::new(
-            self.deps.ids.job_id(),
-            client.clone(),
-            new.spec,
-            new.webhook_url,
-            key,
-            now,
-            now + span(self.settings.job_timeout),
-        );
+        let job =
+            Job::new(self.deps.ids.job_id(), client.clone(), new.spec, new.webhook_url, key, now, now + span(timeout));
         let job = Job { priority: new.priority.unwrap_or(job.priority), ..job };
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
             client_id: client.clone(),

@@ -56,8 +56,10 @@ impl DispatchQueues {
 /// Timings of the job lifecycle.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// A job not finished this long after it was created expires.
-    pub job_timeout: Duration,
+    /// An image job not finished this long after it was created expires.
+    pub image_timeout: Duration,
+    /// A video job not finished this long after it was created expires.
+    pub video_timeout: Duration,
     /// A job still queued this long after it was created is dispatched again.
     pub queued_grace: Duration,
     /// How long a running job may go without its upstream submission being recorded before the
@@ -80,7 +82,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            job_timeout: Duration::from_secs(60 * 60),
+            image_timeout: Duration::from_secs(15 * 60),
+            video_timeout: Duration::from_secs(20 * 60),
             queued_grace: Duration::from_secs(60),
             submit_timeout: Duration::from_secs(5 * 60),
             presign_ttl: Duration::from_secs(15 * 60),
@@ -96,6 +99,16 @@ impl Default for Settings {
 pub struct Engine {
     deps: Deps,
     settings: Settings,
+}
+
+impl Settings {
+    /// How long a job of `capability` may take before it expires.
+    pub fn timeout_for(&self, capability: genrelay_core::Capability) -> Duration {
+        match capability.output_kind() {
+            genrelay_core::AssetKind::Video => self.video_timeout,
+            _ => self.image_timeout,
+        }
+    }
 }
 
 impl Engine {
