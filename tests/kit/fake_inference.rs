@@ -28,6 +28,8 @@ struct Tasks {
 struct Fake {
     tasks: Arc<Mutex<Tasks>>,
     image: Arc<Vec<u8>>,
+    /// When set, result files are this many bytes, generated as they are sent.
+    streamed_size: Option<u64>,
 }
 
 pub struct FakeInferenceServer {
@@ -38,8 +40,18 @@ pub struct FakeInferenceServer {
 
 impl FakeInferenceServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A server whose result file is `size` bytes (a PNG signature, then filler), generated as
+    /// it is sent: for measuring ingest, not holding it anywhere.
+    pub async fn serving_files_of(size: u64) -> Self {
+        Self::start_with(Some(size)).await
+    }
+
+    async fn start_with(streamed_size: Option<u64>) -> Self {
         let image = Arc::new(genrelay_providers::mock::render_png("an inference result", 96, 64));
-        let fake = Fake { tasks: Arc::default(), image: image.clone() };
+        let fake = Fake { tasks: Arc::default(), image: image.clone(), streamed_size };
         let app = Router::new()
             .route("/api/inference", post(create))
             .route("/api/task/{id}/status", get(status))
@@ -115,9 +127,26 @@ async fn result(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
 
 async fn file(State(fake): State<Fake>, Path((id, name)): Path<(String, String)>) -> Response {
     match advance(&fake, &id, false) {
-        Some((_, "completed")) if name == "result_001.png" => {
-            ([(header::CONTENT_TYPE, "image/png")], fake.image.as_ref().clone()).into_response()
-        }
+        Some((_, "completed")) if name == "result_001.png" => match fake.streamed_size {
+            None => ([(header::CONTENT_TYPE, "image/png")], fake.image.as_ref().clone()).into_response(),
+            Some(size) => {
+                let chunk = bytes::Bytes::from(vec![7u8; 1024 * 1024]);
+                let signature = bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n");
+                let chunks = (0..size.div_ceil(chunk.len() as u64)).map(move |i| {
+                    let start = i * chunk.len() as u64;
+                    let length = (size - start).min(chunk.len() as u64) as usize;
+                    let piece = if i == 0 {
+                        [signature.clone(), chunk.slice(8..length)].concat().into()
+                    } else {
+                        chunk.slice(..length)
+                    };
+                    Ok::<bytes::Bytes, std::io::Error>(piece)
+                });
+                let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+                ([(header::CONTENT_TYPE, "image/png".to_owned()), (header::CONTENT_LENGTH, size.to_string())], body)
+                    .into_response()
+            }
+        },
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -116,6 +116,12 @@ impl Engine {
         Self { deps, settings }
     }
 
+    /// The same engine with other providers (benchmarks, tools).
+    pub fn with_providers(mut self, providers: ProviderRegistry) -> Self {
+        self.deps.providers = providers;
+        self
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
