@@ -78,7 +78,7 @@ async fn the_adapter_reports_progress_then_streams_the_files() {
                 assert_eq!(files[0].content_type.as_deref(), Some("image/png"));
                 seen.push(100);
             }
-            PollOutcome::Failed(reason) => panic!("{reason}"),
+            PollOutcome::Failed(reason) | PollOutcome::Retry(reason) => panic!("{reason}"),
         }
     }
     assert_eq!(seen, [0, 50, 100], "pending, processing, completed");

@@ -7,6 +7,7 @@ mod auth;
 mod comfyui;
 mod contract;
 mod events;
+mod evolink;
 mod idempotency;
 mod inference;
 mod jobs;

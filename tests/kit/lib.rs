@@ -2,6 +2,7 @@
 //! real function binaries, and checks shared by the function packages' own tests.
 
 pub mod fake_comfyui;
+pub mod fake_evolink;
 pub mod fake_inference;
 pub mod lambda;
 pub mod moto;

@@ -291,6 +291,8 @@ pub enum PollOutcome {
     Succeeded(Vec<GeneratedFile>),
     /// The task failed for a reason the client may see.
     Failed(String),
+    /// The task failed upstream for a passing reason (overload, timeout): submit the job again.
+    Retry(String),
 }
 
 /// The input files of a job, as URLs the provider can fetch.

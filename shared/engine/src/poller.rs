@@ -2,7 +2,7 @@
 //! or finish the job, or expire it past its deadline.
 
 use genrelay_core::ports::PollOutcome;
-use genrelay_core::{Job, Result};
+use genrelay_core::{Attempt, Job, Result};
 
 use crate::worker::client_reason;
 use crate::{Engine, span};
@@ -30,6 +30,26 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+
+    /// Forgets a task that failed upstream for a passing reason, so the next poll submits the job
+    /// again (counted with the other submission attempts). Returns whether the job ended.
+    async fn resubmit_later(&self, job: &Job, reason: String) -> Result<bool> {
+        let now = self.deps.clock.now();
+        let channel = job.provider.clone().unwrap_or_default();
+        tracing::warn!(job_id = %job.id, channel, reason, "upstream task failed; submitting again");
+        if job.submit_attempts + 1 >= self.settings.max_submit_attempts {
+            self.fail(job, reason).await?;
+            return Ok(true);
+        }
+        let mut again = job.revise();
+        again.attempts.push(Attempt { channel, at: now, outcome: reason });
+        again.upstream_task_id = None;
+        again.submit_attempts += 1;
+        again.next_poll_at = Some(now + span(self.settings.poll_retry));
+        again.updated_at = now;
+        self.deps.jobs.replace(job, &again).await?;
+        Ok(false)
     }
 
     /// Moves a job's next poll back after a failed step, so one sweep does not retry it at once.
@@ -77,6 +97,7 @@ impl Engine {
                 self.fail(job, reason).await?;
                 Ok(true)
             }
+            Ok(PollOutcome::Retry(reason)) => self.resubmit_later(job, reason).await,
             Err(error) => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "provider poll failed; retrying later");
                 if matches!(error, genrelay_core::Error::Upstream(_)) {

@@ -15,6 +15,7 @@ use genrelay_core::{Capability, Error, Result};
 use serde::Deserialize;
 
 use crate::comfyui::{ComfyConfig, ComfyUi};
+use crate::evolink::{EvoLink, EvoLinkConfig};
 use crate::inference::{InferenceConfig, InferenceServer};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,8 @@ pub enum UpstreamConfig {
     Inference(InferenceConfig),
     /// A ComfyUI server running workflow templates.
     Comfyui(ComfyConfig),
+    /// EvoLink's hosted image and video models.
+    Evolink(EvoLinkConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -72,6 +75,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Inference(config) => Channel {
                     capabilities: config.indexes.keys().copied().collect(),
                     provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Evolink(config) => Channel {
+                    capabilities: config.models.keys().copied().collect(),
+                    provider: Arc::new(EvoLink::new(&channel.name, config.clone())),
                 },
                 UpstreamConfig::Comfyui(config) => Channel {
                     capabilities: config.workflows.keys().copied().collect(),

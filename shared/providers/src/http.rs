@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use genrelay_core::Error;
-use genrelay_core::ports::ByteStream;
+use genrelay_core::ports::{ByteStream, GeneratedFile};
 
 /// A client for upstream calls: bounded connect and request time. (Downloads of outputs are
 /// streamed, so their time is bounded per read, not in total.)
@@ -38,4 +38,53 @@ pub fn status(provider: &str, status: reqwest::StatusCode, detail: &str) -> Erro
 /// A response body as a byte stream.
 pub fn body_stream(response: reqwest::Response) -> ByteStream {
     Box::pin(response.bytes_stream().map_err(std::io::Error::other))
+}
+
+/// A credential from the providers file: sent to its upstream, never printed.
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// Starts downloading an output an upstream published at `url` (such URLs expire: fetch them
+/// as soon as the task ends). The file is named after the URL's last path segment.
+pub async fn download(provider: &str, http: &reqwest::Client, url: &str) -> genrelay_core::Result<GeneratedFile> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| Error::Upstream(format!("{provider} gave an unusable result URL")))?;
+    let name = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("output")
+        .to_owned();
+    let response = http.get(parsed).send().await.map_err(|e| transport(provider, e))?;
+    if !response.status().is_success() {
+        return Err(status(provider, response.status(), "downloading a result"));
+    }
+    let content_type =
+        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(GeneratedFile { name, content_type, body: body_stream(response) })
+}
+
+/// An upstream's JSON error body (`{"error": {"code", "message"}}`), read for classification.
+pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, String, String) {
+    let code = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let error = &body["error"];
+    (
+        code,
+        error["code"].as_str().unwrap_or_default().to_owned(),
+        error["message"].as_str().unwrap_or_default().to_owned(),
+    )
 }

@@ -3,11 +3,13 @@
 
 pub mod comfyui;
 pub mod config;
+pub mod evolink;
 mod http;
 pub mod inference;
 pub mod mock;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
 pub use config::{Channel, ProvidersConfig};
+pub use evolink::{EvoLink, EvoLinkConfig};
 pub use inference::{InferenceConfig, InferenceServer};
 pub use mock::{MockConfig, MockProvider};

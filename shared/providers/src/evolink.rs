@@ -1,0 +1,154 @@
+//! EvoLink (evolink.ai): `POST /v1/images/generations` or `/v1/videos/generations` create a task;
+//! `GET /v1/tasks/{id}` reports `pending`, `processing`, `completed` (with `results` URLs, which
+//! expire) or `failed` (with `error.code`). Bearer key auth.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::spec::Params;
+use genrelay_core::{Capability, Error, Job, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{ApiKey, client, download, error_of, status, transport};
+
+const PROVIDER: &str = "EvoLink";
+/// Task error codes worth another try (the official client retries these).
+const RETRYABLE: [&str; 6] = [
+    "generation_timeout",
+    "quota_exceeded",
+    "resource_exhausted",
+    "generation_failed_no_content",
+    "service_error",
+    "service_unavailable",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvoLinkConfig {
+    /// `https://api.evolink.ai`
+    pub base_url: url::Url,
+    pub api_key: ApiKey,
+    /// The model each capability runs, e.g. `{"image.generate": "gpt-image-1"}`.
+    pub models: HashMap<Capability, String>,
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+pub struct EvoLink {
+    name: String,
+    config: EvoLinkConfig,
+    http: reqwest::Client,
+}
+
+impl EvoLink {
+    pub fn new(name: impl Into<String>, config: EvoLinkConfig) -> Self {
+        Self { name: name.into(), config, http: client() }
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url> {
+        self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(3))
+    }
+
+    /// A refusal, classified: credentials and balance are the channel's; limits are retryable.
+    fn refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
+        match code.as_u16() {
+            401..=403 => Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {error_code})")),
+            400 | 413 | 422 if error_code == "content_policy_violation" => {
+                Error::Upstream(format!("{PROVIDER} rejected the content: {message}"))
+            }
+            _ => status(PROVIDER, code, &format!("{error_code}: {message}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for EvoLink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
+        let model =
+            self.config.models.get(&job.capability()).ok_or_else(|| {
+                Error::Upstream(format!("channel {} has no model for {}", self.name, job.capability()))
+            })?;
+        let prompt = job.spec.prompt.clone().unwrap_or_default();
+        let (path, body) = match &job.spec.params {
+            Params::VideoGenerate(settings) => (
+                "/v1/videos/generations",
+                json!({"model": model, "prompt": prompt, "duration": settings.duration,
+                       "quality": settings.resolution.as_str(), "aspect_ratio": settings.ratio.as_str(),
+                       "image_urls": inputs.images}),
+            ),
+            Params::ImageGenerate(params) => (
+                "/v1/images/generations",
+                json!({"model": model, "prompt": prompt, "size": format!("{}x{}", params.width, params.height),
+                       "image_urls": inputs.images}),
+            ),
+            _ => ("/v1/images/generations", json!({"model": model, "prompt": prompt, "image_urls": inputs.images})),
+        };
+        let response = self
+            .http
+            .post(self.url(path)?)
+            .bearer_auth(self.config.api_key.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let (code, error_code, message) = error_of(response).await;
+            return Err(Self::refusal(code, &error_code, &message));
+        }
+        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let id =
+            task["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
+        Ok(Submission::Accepted { task_id: id.to_owned(), poll_after: self.interval() })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/tasks/{task_id}"))?)
+            .bearer_auth(self.config.api_key.expose())
+            .send()
+            .await
+            .map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let (code, error_code, message) = error_of(response).await;
+            return Err(Self::refusal(code, &error_code, &message));
+        }
+        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let progress = task["progress"].as_u64().unwrap_or(0).min(99) as u8;
+        match task["status"].as_str() {
+            Some("completed") => {
+                let mut files = Vec::new();
+                for url in task["results"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    files.push(download(PROVIDER, &self.http, url).await?);
+                }
+                if files.is_empty() {
+                    return Err(Error::Upstream(format!("{PROVIDER} completed the task without a result")));
+                }
+                Ok(PollOutcome::Succeeded(files))
+            }
+            Some("failed") => {
+                let code = task["error"]["code"].as_str().unwrap_or("unknown_error");
+                let message = task["error"]["message"].as_str().unwrap_or("the task failed");
+                if RETRYABLE.contains(&code) {
+                    // The task is gone upstream: submitting again is the retry.
+                    return Ok(PollOutcome::Retry(format!("{PROVIDER} task failed ({code}); submitting again")));
+                }
+                Ok(PollOutcome::Failed(format!("{PROVIDER}: {message} ({code})")))
+            }
+            // pending, processing, or a status this client does not know: keep polling.
+            _ => Ok(PollOutcome::Running { progress, poll_after: self.interval() }),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The EvoLink adapter against its fake.
+
+use std::sync::Arc;
+
+use genrelay_providers::{EvoLink, EvoLinkConfig};
+use genrelay_tests::fake_evolink::{API_KEY, FakeEvoLink};
+use serde_json::json;
+
+use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+
+fn evolink(base_url: &str, key: &str) -> EvoLink {
+    let config: EvoLinkConfig = serde_json::from_value(json!({
+        "baseUrl": base_url, "apiKey": key, "pollIntervalMs": 0,
+        "models": {"image.generate": "gpt-image-1", "video.generate": "seedance-1.0-pro"}
+    }))
+    .unwrap();
+    EvoLink::new("evolink", config)
+}
+
+async fn run(app: &TestApp) {
+    for _ in 0..4 {
+        app.drain().await;
+        app.clock.advance(app.engine.settings().poll_retry);
+    }
+}
+
+#[tokio::test]
+async fn an_image_task_completes_and_its_expiring_result_is_rehosted() {
+    let fake = FakeEvoLink::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "a red kite"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, location) = app.download_redirect(KEY_A, job["outputAssetIds"][0].as_str().unwrap()).await;
+    let (png, _) = read_signed_url(&app, &location).unwrap();
+    assert_eq!(png_size(&png), (80, 48), "downloaded once, before the URL expired, and kept");
+}
+
+#[tokio::test]
+async fn a_content_policy_refusal_fails_the_job_and_a_bad_key_is_the_channels_fault() {
+    let fake = FakeEvoLink::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[nsfw]"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("content policy"), "{job}");
+
+    let base = fake.base_url.clone();
+    let wrong_key = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, "sk-evo-wrong")));
+    let id = wrong_key.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    wrong_key.drain().await;
+    let attempts = wrong_key.job(KEY_A, &id).await["attempts"].clone();
+    assert!(attempts[0]["outcome"].as_str().unwrap().contains("temporarily unavailable"), "{attempts}");
+    assert!(!attempts.to_string().contains("sk-evo"), "the key never shows");
+}
+
+#[tokio::test]
+async fn a_retryable_task_failure_is_submitted_again() {
+    let fake = FakeEvoLink::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[overload]"})).await;
+    run(&app).await;
+    for _ in 0..10 {
+        run(&app).await;
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let attempts = job["attempts"].as_array().unwrap();
+    let submissions = attempts.iter().filter(|a| a["outcome"] == "accepted").count();
+    assert_eq!(
+        submissions as u32,
+        app.engine.settings().max_submit_attempts,
+        "submitted again after each failure: {attempts:?}"
+    );
+    assert!(attempts.iter().any(|a| a["outcome"].as_str().unwrap().contains("service_unavailable")));
+}

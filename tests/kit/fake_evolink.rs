@@ -1,0 +1,107 @@
+//! A fake of EvoLink's task API: bearer key checked (401 otherwise, in EvoLink's error shape);
+//! a `[nsfw]` prompt is refused as `content_policy_violation`; tasks go pending → processing →
+//! completed with `results` URLs that work once (they expire upstream); a `[overload]` prompt's
+//! task fails with the retryable `service_unavailable`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "sk-evo-test-key";
+
+#[derive(Clone, Default)]
+struct Fake {
+    /// task id → (prompt, polls)
+    tasks: Arc<Mutex<HashMap<String, (String, u32)>>>,
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    base_url: Arc<Mutex<String>>,
+}
+
+pub struct FakeEvoLink {
+    pub base_url: String,
+}
+
+impl FakeEvoLink {
+    pub async fn start() -> Self {
+        let fake = Fake::default();
+        let app = Router::new()
+            .route("/v1/images/generations", post(create))
+            .route("/v1/videos/generations", post(create))
+            .route("/v1/tasks/{id}", get(task))
+            .route("/files/{name}", get(file))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        *fake.base_url.lock().unwrap() = base_url.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base_url }
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"error": {"code": code, "message": message, "type": "invalid_request_error"}})))
+        .into_response()
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"))
+}
+
+async fn create(State(fake): State<Fake>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "Invalid API key");
+    }
+    let prompt = body["prompt"].as_str().unwrap_or_default().to_owned();
+    if prompt.contains("[nsfw]") {
+        return error(StatusCode::BAD_REQUEST, "content_policy_violation", "The prompt violates the content policy");
+    }
+    let id = format!("task-unified-{}", ulid::Ulid::new().to_string().to_lowercase());
+    fake.tasks.lock().unwrap().insert(id.clone(), (prompt, 0));
+    axum::Json(json!({"created": 1757156493, "id": id, "model": body["model"], "object": "image.generation.task",
+                      "progress": 0, "status": "pending", "task_info": {"can_cancel": true, "estimated_time": 100},
+                      "type": "image"}))
+    .into_response()
+}
+
+async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "Invalid API key");
+    }
+    let (prompt, polls) = {
+        let mut tasks = fake.tasks.lock().unwrap();
+        let Some((prompt, polls)) = tasks.get_mut(&id) else {
+            return error(StatusCode::NOT_FOUND, "resource_not_found", "Task not found");
+        };
+        *polls += 1;
+        (prompt.clone(), *polls)
+    };
+    let mut answer = json!({"id": id, "object": "image.generation.task", "type": "image", "progress": 40,
+                            "status": "processing"});
+    if polls >= 2 {
+        if prompt.contains("[overload]") {
+            answer["status"] = json!("failed");
+            answer["error"] = json!({"code": "service_unavailable", "message": "Upstream overloaded"});
+        } else {
+            let name = format!("{id}.png");
+            fake.files.lock().unwrap().insert(name.clone(), genrelay_providers::mock::render_png(&prompt, 80, 48));
+            answer["status"] = json!("completed");
+            answer["progress"] = json!(100);
+            answer["results"] = json!([format!("{}/files/{name}", fake.base_url.lock().unwrap())]);
+        }
+    }
+    axum::Json(answer).into_response()
+}
+
+async fn file(State(fake): State<Fake>, Path(name): Path<String>) -> Response {
+    // Result URLs expire: each works once here.
+    match fake.files.lock().unwrap().remove(&name) {
+        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
