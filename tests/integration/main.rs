@@ -15,5 +15,6 @@ mod lifecycle;
 mod meta;
 mod on_aws;
 mod scripted;
+mod seedance;
 mod support;
 mod template;

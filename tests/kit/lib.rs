@@ -1,6 +1,7 @@
 //! genrelay's test kit: `moto_server` on loopback, a Lambda Runtime API emulator that runs the
 //! real function binaries, and checks shared by the function packages' own tests.
 
+pub mod fake_ark;
 pub mod fake_comfyui;
 pub mod fake_evolink;
 pub mod fake_inference;

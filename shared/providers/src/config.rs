@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::evolink::{EvoLink, EvoLinkConfig};
 use crate::inference::{InferenceConfig, InferenceServer};
+use crate::seedance::{Seedance, SeedanceConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +43,8 @@ pub enum UpstreamConfig {
     Comfyui(ComfyConfig),
     /// EvoLink's hosted image and video models.
     Evolink(EvoLinkConfig),
+    /// Seedance video generation on Volcengine Ark.
+    Seedance(SeedanceConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -75,6 +78,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Inference(config) => Channel {
                     capabilities: config.indexes.keys().copied().collect(),
                     provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Seedance(config) => Channel {
+                    capabilities: vec![Seedance::CAPABILITY],
+                    provider: Arc::new(Seedance::new(&channel.name, config.clone())),
                 },
                 UpstreamConfig::Evolink(config) => Channel {
                     capabilities: config.models.keys().copied().collect(),

@@ -7,9 +7,11 @@ pub mod evolink;
 mod http;
 pub mod inference;
 pub mod mock;
+pub mod seedance;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
 pub use config::{Channel, ProvidersConfig};
 pub use evolink::{EvoLink, EvoLinkConfig};
 pub use inference::{InferenceConfig, InferenceServer};
 pub use mock::{MockConfig, MockProvider};
+pub use seedance::{Seedance, SeedanceConfig};

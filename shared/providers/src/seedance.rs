@@ -1,0 +1,135 @@
+//! Seedance video generation on Volcengine Ark: `POST /contents/generations/tasks` with the
+//! prompt and reference images as `content`, and ratio, duration and resolution; poll
+//! `GET /contents/generations/tasks/{id}` (`queued`, `running`, `succeeded` with
+//! `content.video_url`, `failed`, `cancelled`, `expired`). Bearer key auth.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::spec::Params;
+use genrelay_core::{Capability, Error, Job, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::http::{ApiKey, client, download, error_of, status, transport};
+
+const PROVIDER: &str = "Seedance";
+/// Seed 002's guidance for videos: look first after 10-15 s, then every 5-10 s.
+const FIRST_POLL: Duration = Duration::from_secs(12);
+const POLL_INTERVAL: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedanceConfig {
+    /// `https://ark.cn-beijing.volces.com/api/v3`
+    pub base_url: url::Url,
+    pub api_key: ApiKey,
+    /// e.g. `doubao-seedance-1-0-pro-250528`
+    pub model: String,
+    #[serde(default)]
+    pub first_poll_ms: Option<u64>,
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+pub struct Seedance {
+    name: String,
+    config: SeedanceConfig,
+    http: reqwest::Client,
+}
+
+impl Seedance {
+    /// The capability it serves.
+    pub const CAPABILITY: Capability = Capability::VideoGenerate;
+
+    pub fn new(name: impl Into<String>, config: SeedanceConfig) -> Self {
+        Self { name: name.into(), config, http: client() }
+    }
+
+    fn url(&self, path: &str) -> Result<url::Url> {
+        let base = self.config.base_url.as_str().trim_end_matches('/');
+        url::Url::parse(&format!("{base}{path}")).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
+    }
+
+    fn refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
+        match code.as_u16() {
+            401 | 403 => Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {error_code})")),
+            400 if error_code.contains("Sensitive") || error_code.contains("Risk") => {
+                Error::Upstream(format!("{PROVIDER} rejected the content: {message}"))
+            }
+            _ => status(PROVIDER, code, &format!("{error_code}: {message}")),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Seedance {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
+        let Params::VideoGenerate(settings) = &job.spec.params else {
+            return Err(Error::Upstream(format!("channel {} only generates videos", self.name)));
+        };
+        let mut content = vec![json!({"type": "text", "text": job.spec.prompt.clone().unwrap_or_default()})];
+        for (i, url) in inputs.images.iter().enumerate() {
+            let role = if i == 0 { "first_frame" } else { "reference_image" };
+            content.push(json!({"type": "image_url", "image_url": {"url": url}, "role": role}));
+        }
+        let body = json!({"model": self.config.model, "content": content, "ratio": settings.ratio.as_str(),
+                          "duration": settings.duration, "resolution": settings.resolution.as_str(),
+                          "watermark": false});
+        let response = self
+            .http
+            .post(self.url("/contents/generations/tasks")?)
+            .bearer_auth(self.config.api_key.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let (code, error_code, message) = error_of(response).await;
+            return Err(Self::refusal(code, &error_code, &message));
+        }
+        let created: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let id =
+            created["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without an id")))?;
+        let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
+        Ok(Submission::Accepted { task_id: id.to_owned(), poll_after: first })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
+        let response = self
+            .http
+            .get(self.url(&format!("/contents/generations/tasks/{task_id}"))?)
+            .bearer_auth(self.config.api_key.expose())
+            .send()
+            .await
+            .map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            let (code, error_code, message) = error_of(response).await;
+            return Err(Self::refusal(code, &error_code, &message));
+        }
+        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let interval = self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(POLL_INTERVAL);
+        Ok(match task["status"].as_str() {
+            Some("succeeded") => {
+                let url = task["content"]["video_url"]
+                    .as_str()
+                    .ok_or_else(|| Error::Upstream(format!("{PROVIDER} succeeded without a video")))?;
+                PollOutcome::Succeeded(vec![download(PROVIDER, &self.http, url).await?])
+            }
+            Some("failed") => {
+                let message = task["error"]["message"].as_str().unwrap_or("the task failed");
+                PollOutcome::Failed(format!("{PROVIDER}: {message}"))
+            }
+            Some("expired") => PollOutcome::Retry(format!("{PROVIDER} let the task expire")),
+            Some("cancelled") => PollOutcome::Failed(format!("{PROVIDER} cancelled the task")),
+            Some("running") => PollOutcome::Running { progress: 50, poll_after: interval },
+            _ => PollOutcome::Running { progress: 0, poll_after: interval },
+        })
+    }
+}
