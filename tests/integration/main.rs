@@ -14,6 +14,7 @@ mod jobs;
 mod lifecycle;
 mod meta;
 mod on_aws;
+mod runninghub;
 mod scripted;
 mod seedance;
 mod support;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::evolink::{EvoLink, EvoLinkConfig};
 use crate::inference::{InferenceConfig, InferenceServer};
+use crate::runninghub::{RunningHub, RunningHubConfig};
 use crate::seedance::{Seedance, SeedanceConfig};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +46,8 @@ pub enum UpstreamConfig {
     Evolink(EvoLinkConfig),
     /// Seedance video generation on Volcengine Ark.
     Seedance(SeedanceConfig),
+    /// RunningHub's hosted ComfyUI workflows.
+    Runninghub(RunningHubConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -78,6 +81,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Inference(config) => Channel {
                     capabilities: config.indexes.keys().copied().collect(),
                     provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Runninghub(config) => Channel {
+                    capabilities: config.workflows.keys().copied().collect(),
+                    provider: Arc::new(RunningHub::new(&channel.name, config.clone())),
                 },
                 UpstreamConfig::Seedance(config) => Channel {
                     capabilities: vec![Seedance::CAPABILITY],

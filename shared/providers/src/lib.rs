@@ -7,6 +7,7 @@ pub mod evolink;
 mod http;
 pub mod inference;
 pub mod mock;
+pub mod runninghub;
 pub mod seedance;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
@@ -14,4 +15,5 @@ pub use config::{Channel, ProvidersConfig};
 pub use evolink::{EvoLink, EvoLinkConfig};
 pub use inference::{InferenceConfig, InferenceServer};
 pub use mock::{MockConfig, MockProvider};
+pub use runninghub::{RunningHub, RunningHubConfig};
 pub use seedance::{Seedance, SeedanceConfig};

@@ -1,0 +1,163 @@
+//! RunningHub (runninghub.cn / .ai), its task API: `POST /task/openapi/create` runs a workflow
+//! with `nodeInfoList` (slot values bound to node id + field name); `POST /task/openapi/outputs`
+//! is the poll. Every answer is HTTP 200 with a `{code, msg, data}` envelope: 0 is success, 804
+//! running, 813 queued, 805 failed (`failedReason`), 421/415 queue or instances full (retry
+//! later, not a failure); `promptTips` is ComfyUI's validation, as a JSON string.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::spec::Params;
+use genrelay_core::{Capability, Error, Job, Result};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::http::{ApiKey, client, download, status, transport};
+
+const PROVIDER: &str = "RunningHub";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningHubConfig {
+    /// `https://www.runninghub.cn`
+    pub base_url: url::Url,
+    pub api_key: ApiKey,
+    /// The workflow each capability runs.
+    pub workflows: HashMap<Capability, RunningHubWorkflow>,
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningHubWorkflow {
+    pub workflow_id: String,
+    /// Slot name (`prompt`, `negative_prompt`, `seed`, `width`, `height`) → `[node id, field name]`.
+    #[serde(default)]
+    pub slots: HashMap<String, (String, String)>,
+}
+
+pub struct RunningHub {
+    name: String,
+    config: RunningHubConfig,
+    http: reqwest::Client,
+}
+
+impl RunningHub {
+    pub fn new(name: impl Into<String>, config: RunningHubConfig) -> Self {
+        Self { name: name.into(), config, http: client() }
+    }
+
+    fn interval(&self) -> Duration {
+        self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(5))
+    }
+
+    /// Calls an endpoint and opens the envelope: `(code, msg, data)`.
+    async fn call(&self, path: &str, body: Value) -> Result<(i64, String, Value)> {
+        let url = self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
+        let response = self.http.post(url).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            return Err(status(PROVIDER, response.status(), ""));
+        }
+        let envelope: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let code = envelope["code"].as_i64().unwrap_or(-1);
+        Ok((code, envelope["msg"].as_str().unwrap_or_default().to_owned(), envelope["data"].clone()))
+    }
+
+    /// An error code of the envelope, classified.
+    fn refusal(code: i64, msg: &str) -> Error {
+        match code {
+            415 | 421 | 814 | 1003 | 1011 | 1520 | 500 => {
+                Error::Unavailable(format!("{PROVIDER} is busy ({code} {msg})"))
+            }
+            380 | 801 | 802 | 806 | 811 | 812 | 901 => {
+                Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {msg})"))
+            }
+            _ => Error::Upstream(format!("{PROVIDER} rejected the task ({code} {msg})")),
+        }
+    }
+
+    fn node_info(&self, job: &Job, workflow: &RunningHubWorkflow) -> Vec<Value> {
+        let mut values: HashMap<&str, Value> = HashMap::new();
+        if let Some(prompt) = &job.spec.prompt {
+            values.insert("prompt", Value::from(prompt.clone()));
+        }
+        let digest = Sha256::digest(job.id.as_str().as_bytes());
+        values.insert("seed", Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
+        if let Params::ImageGenerate(params) = &job.spec.params {
+            values.insert("width", Value::from(params.width));
+            values.insert("height", Value::from(params.height));
+        }
+        workflow
+            .slots
+            .iter()
+            .filter_map(|(slot, (node, field))| {
+                values.get(slot.as_str()).map(|value| json!({"nodeId": node, "fieldName": field, "fieldValue": value}))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Provider for RunningHub {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        let workflow = self.config.workflows.get(&job.capability()).ok_or_else(|| {
+            Error::Upstream(format!("channel {} has no workflow for {}", self.name, job.capability()))
+        })?;
+        let body = json!({"apiKey": self.config.api_key.expose(), "workflowId": workflow.workflow_id,
+                          "nodeInfoList": self.node_info(job, workflow), "addMetadata": true});
+        let (code, msg, data) = self.call("/task/openapi/create", body).await?;
+        if code != 0 {
+            return Err(Self::refusal(code, &msg));
+        }
+        // ComfyUI's validation result, packed in a string.
+        let tips: Value = data["promptTips"].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+        if tips["node_errors"].as_object().is_some_and(|errors| !errors.is_empty()) {
+            return Err(Error::ChannelFault(format!("{PROVIDER} could not validate the workflow")));
+        }
+        let task_id = data["taskId"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| data["taskId"].as_i64().map(|id| id.to_string()))
+            .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
+        Ok(Submission::Accepted { task_id, poll_after: self.interval() })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
+        let body = json!({"apiKey": self.config.api_key.expose(), "taskId": task_id});
+        let (code, msg, data) = self.call("/task/openapi/outputs", body).await?;
+        match code {
+            0 => {
+                let mut files = Vec::new();
+                for url in data.as_array().into_iter().flatten().filter_map(|f| f["fileUrl"].as_str()) {
+                    files.push(download(PROVIDER, &self.http, url).await?);
+                }
+                if files.is_empty() {
+                    return Err(Error::Upstream(format!("{PROVIDER} finished without an output")));
+                }
+                Ok(PollOutcome::Succeeded(files))
+            }
+            804 => Ok(PollOutcome::Running { progress: 50, poll_after: self.interval() }),
+            813 => Ok(PollOutcome::Running { progress: 0, poll_after: self.interval() }),
+            805 => {
+                let reason = &data["failedReason"];
+                let kind = reason["exception_type"].as_str().unwrap_or_default();
+                if kind.contains("Audit") {
+                    return Ok(PollOutcome::Failed(format!("{PROVIDER} rejected the content")));
+                }
+                let message = reason["exception_message"].as_str().unwrap_or("the task failed").trim();
+                let node = reason["node_name"].as_str().unwrap_or("?");
+                Ok(PollOutcome::Failed(format!("{PROVIDER} failed in {node}: {message}")))
+            }
+            _ => Err(Self::refusal(code, &msg)),
+        }
+    }
+}

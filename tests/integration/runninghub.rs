@@ -1,0 +1,71 @@
+//! The RunningHub adapter against its fake.
+
+use std::sync::Arc;
+
+use genrelay_core::Error;
+use genrelay_core::ports::{Provider, ResolvedInputs};
+use genrelay_providers::{RunningHub, RunningHubConfig};
+use genrelay_tests::fake_runninghub::{API_KEY, FakeRunningHub};
+use serde_json::json;
+
+use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+
+fn runninghub(base_url: &str, key: &str) -> RunningHub {
+    let config: RunningHubConfig = serde_json::from_value(json!({
+        "baseUrl": base_url, "apiKey": key, "pollIntervalMs": 0,
+        "workflows": {"image.generate": {"workflowId": "1904136902449209346",
+                                         "slots": {"prompt": ["6", "text"], "seed": ["3", "seed"]}}}
+    }))
+    .unwrap();
+    RunningHub::new("runninghub", config)
+}
+
+async fn run(app: &TestApp) {
+    for _ in 0..4 {
+        app.drain().await;
+    }
+}
+
+#[tokio::test]
+async fn a_workflow_runs_with_its_node_info_and_the_output_is_rehosted() {
+    let fake = FakeRunningHub::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(runninghub(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "a paper crane"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, location) = app.download_redirect(KEY_A, job["outputAssetIds"][0].as_str().unwrap()).await;
+    assert_eq!(png_size(&read_signed_url(&app, &location).unwrap().0), (72, 40));
+    let sent = &fake.node_infos()[0];
+    assert!(
+        sent.as_array().unwrap().contains(&json!({"nodeId": "6", "fieldName": "text", "fieldValue": "a paper crane"})),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn an_audit_failure_fails_the_job() {
+    let fake = FakeRunningHub::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(runninghub(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[audit]"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(
+        (job["status"].as_str(), job["error"].as_str()),
+        (Some("failed"), Some("RunningHub rejected the content"))
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_is_retryable_and_a_bad_key_is_the_channels_fault() {
+    let fake = FakeRunningHub::start().await;
+    let app = TestApp::new();
+    let busy = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[busy]"})).await;
+    let busy = app.stored_job(&busy).await;
+    let error = runninghub(&fake.base_url, API_KEY).submit(&busy, &ResolvedInputs::default()).await.unwrap_err();
+    assert!(matches!(error, Error::Unavailable(_)), "421 means later, not failed: {error:?}");
+    let error = runninghub(&fake.base_url, "wrong").submit(&busy, &ResolvedInputs::default()).await.unwrap_err();
+    assert!(matches!(&error, Error::ChannelFault(m) if !m.contains("wrong")), "{error:?}");
+}

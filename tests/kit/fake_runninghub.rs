@@ -1,0 +1,113 @@
+//! A fake of RunningHub's task API: HTTP 200 with a `{code, msg, data}` envelope for everything;
+//! the key in the body; a `[busy]` prompt answers 421 TASK_QUEUE_MAXED; outputs go 813 (queued)
+//! → 804 (running) → 0 with `fileUrl`s; an `[audit]` prompt ends 805 with an audit
+//! `failedReason`. `promptTips` is a JSON string, as upstream.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+#[derive(Clone, Default)]
+struct Fake {
+    tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
+    base_url: Arc<Mutex<String>>,
+}
+
+pub struct FakeRunningHub {
+    pub base_url: String,
+    tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
+}
+
+impl FakeRunningHub {
+    pub async fn start() -> Self {
+        let fake = Fake::default();
+        let app = Router::new()
+            .route("/task/openapi/create", post(create))
+            .route("/task/openapi/outputs", post(outputs))
+            .route("/files/{name}", get(file))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        *fake.base_url.lock().unwrap() = base_url.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base_url, tasks: fake.tasks }
+    }
+
+    /// The `nodeInfoList`s the fake received.
+    pub fn node_infos(&self) -> Vec<Value> {
+        self.tasks.lock().unwrap().values().map(|(body, _)| body["nodeInfoList"].clone()).collect()
+    }
+}
+
+fn envelope(code: i64, msg: &str, data: Value) -> Response {
+    axum::Json(json!({"code": code, "msg": msg, "data": data})).into_response()
+}
+
+fn prompt_of(body: &Value) -> String {
+    body["nodeInfoList"].as_array().into_iter().flatten().filter_map(|n| n["fieldValue"].as_str()).collect()
+}
+
+async fn create(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> Response {
+    if body["apiKey"] != API_KEY {
+        return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    if prompt_of(&body).contains("[busy]") {
+        return envelope(421, "TASK_QUEUE_MAXED", Value::Null);
+    }
+    let id = format!("19102467547538{:05}", fake.tasks.lock().unwrap().len());
+    fake.tasks.lock().unwrap().insert(id.clone(), (body, 0));
+    let tips = r#"{"result": true, "error": null, "outputs_to_execute": ["9"], "node_errors": {}}"#;
+    envelope(
+        0,
+        "success",
+        json!({"netWssUrl": null, "taskId": id, "clientId": "e825290b08ca2015b8f62f0bbdb5f5f6",
+                                  "taskStatus": "QUEUED", "promptTips": tips}),
+    )
+}
+
+async fn outputs(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> Response {
+    if body["apiKey"] != API_KEY {
+        return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    let id = body["taskId"].as_str().unwrap_or_default().to_owned();
+    let (prompt, polls) = {
+        let mut tasks = fake.tasks.lock().unwrap();
+        let Some((task, polls)) = tasks.get_mut(&id) else {
+            return envelope(807, "APIKEY_TASK_NOT_FOUND", Value::Null);
+        };
+        *polls += 1;
+        (prompt_of(task), *polls)
+    };
+    match polls {
+        1 => envelope(813, "APIKEY_TASK_IS_QUEUED", Value::Null),
+        2 => envelope(804, "APIKEY_TASK_IS_RUNNING", json!({"netWssUrl": "wss://example.invalid/ws"})),
+        _ if prompt.contains("[audit]") => envelope(
+            805,
+            "APIKEY_TASK_STATUS_ERROR",
+            json!({"failedReason": {"node_name": "SaveImage", "node_id": "9", "exception_type": "audit.RHAuditException",
+                                    "exception_message": "content audit failed", "traceback": "[]",
+                                    "current_inputs": "{}", "current_outputs": "{}"}}),
+        ),
+        _ => {
+            let url = format!("{}/files/ComfyUI_00033_{id}.png", fake.base_url.lock().unwrap());
+            envelope(
+                0,
+                "success",
+                json!([{"fileUrl": url, "fileType": "png", "taskCostTime": "83", "nodeId": "9",
+                                            "thirdPartyConsumeMoney": null, "consumeMoney": null, "consumeCoins": "17"}]),
+            )
+        }
+    }
+}
+
+async fn file(Path(name): Path<String>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png")], genrelay_providers::mock::render_png(&name, 72, 40)).into_response()
+}
