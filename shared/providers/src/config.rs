@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::evolink::{EvoLink, EvoLinkConfig};
 use crate::inference::{InferenceConfig, InferenceServer};
+use crate::jimeng::{Jimeng, JimengConfig};
 use crate::runninghub::{RunningHub, RunningHubConfig};
 use crate::seedance::{Seedance, SeedanceConfig};
 
@@ -48,6 +49,8 @@ pub enum UpstreamConfig {
     Seedance(SeedanceConfig),
     /// RunningHub's hosted ComfyUI workflows.
     Runninghub(RunningHubConfig),
+    /// Jimeng through a jimeng-api server.
+    Jimeng(JimengConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -81,6 +84,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Inference(config) => Channel {
                     capabilities: config.indexes.keys().copied().collect(),
                     provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Jimeng(config) => Channel {
+                    capabilities: config.models.keys().copied().collect(),
+                    provider: Arc::new(Jimeng::new(&channel.name, config.clone())),
                 },
                 UpstreamConfig::Runninghub(config) => Channel {
                     capabilities: config.workflows.keys().copied().collect(),
