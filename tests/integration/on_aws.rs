@@ -22,6 +22,19 @@ fn event(file: &str, replacements: &[(&str, &str)]) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// What the template gives every function, pointed at the emulator, with the sample client's key.
+fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
+    let mut env = moto::sdk_env();
+    env.extend([
+        ("GENRELAY_TABLE", resources.table.clone()),
+        ("GENRELAY_BUCKET", resources.bucket.clone()),
+        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
+        ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
+    ]);
+    env
+}
+
 /// The status and JSON body of an API Gateway (payload 2.0) answer.
 fn http_answer(answer: Value) -> (u64, Value, Value) {
     let body = answer["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::Null)).unwrap_or(Value::Null);
@@ -31,15 +44,8 @@ fn http_answer(answer: Value) -> (u64, Value, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_through_the_function_binaries_on_moto() {
     let resources = moto::resources().await;
-    let mut env = moto::sdk_env();
-    env.extend([
-        ("GENRELAY_TABLE", resources.table.clone()),
-        ("GENRELAY_BUCKET", resources.bucket.clone()),
-        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
-        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
-        ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
-        ("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()),
-    ]);
+    let mut env = function_env(&resources);
+    env.push(("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()));
     let mut logged_env = env.clone();
     logged_env.extend([("GENRELAY_LOG_FORMAT", "json".to_owned()), ("RUST_LOG", "info".to_owned())]);
     let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &logged_env).await;
@@ -100,14 +106,7 @@ async fn a_job_runs_through_the_function_binaries_on_moto() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_presigned_upload_goes_straight_to_s3_and_completes_through_the_function() {
     let resources = moto::resources().await;
-    let mut env = moto::sdk_env();
-    env.extend([
-        ("GENRELAY_TABLE", resources.table.clone()),
-        ("GENRELAY_BUCKET", resources.bucket.clone()),
-        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
-        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
-        ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
-    ]);
+    let env = function_env(&resources);
     let api_assets = LambdaFunction::start(&workspace_binary("genrelay-api-assets"), &env).await;
     let (status, _, ticket) = http_answer(api_assets.invoke(event("api-assets/start-upload.json", &[])).await.unwrap());
     assert_eq!(status, 201, "{ticket}");

@@ -53,9 +53,7 @@ impl FakeComfyUi {
                 .route(&format!("{prefix}/view"), get(view))
         };
         let app = routes("").merge(routes("/api")).with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base_url = crate::serve(app).await;
         Self { base_url, runs: fake.runs }
     }
 

@@ -36,10 +36,8 @@ impl FakeEvoLink {
             .route("/v1/tasks/{id}", get(task))
             .route("/files/{name}", get(file))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
-        tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base_url }
     }
 }

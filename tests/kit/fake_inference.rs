@@ -58,9 +58,7 @@ impl FakeInferenceServer {
             .route("/api/task/{id}/result", get(result))
             .route("/api/task/{id}/file/{name}", get(file))
             .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base_url = crate::serve(app).await;
         Self { base_url, image, tasks: fake.tasks }
     }
 

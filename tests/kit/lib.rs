@@ -13,6 +13,14 @@ pub mod moto;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Serves `app` on a free loopback port, in the background; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let base_url = format!("http://{}", listener.local_addr().expect("a bound address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base_url
+}
+
 /// A binary of this workspace, next to the running test (cargo builds every function package's
 /// binary before its tests, and each function package has tests).
 pub fn workspace_binary(name: &str) -> PathBuf {

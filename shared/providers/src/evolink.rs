@@ -12,7 +12,7 @@ use genrelay_core::{Capability, Error, Job, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{ApiKey, client, download, error_of, status, transport};
+use crate::http::{ApiKey, client, download, send_json, status};
 
 const PROVIDER: &str = "EvoLink";
 /// Task error codes worth another try (the official client retries these).
@@ -94,19 +94,8 @@ impl Provider for EvoLink {
             ),
             _ => ("/v1/images/generations", json!({"model": model, "prompt": prompt, "image_urls": inputs.images})),
         };
-        let response = self
-            .http
-            .post(self.url(path)?)
-            .bearer_auth(self.config.api_key.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport(PROVIDER, e))?;
-        if !response.status().is_success() {
-            let (code, error_code, message) = error_of(response).await;
-            return Err(Self::refusal(code, &error_code, &message));
-        }
-        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let request = self.http.post(self.url(path)?).bearer_auth(self.config.api_key.expose()).json(&body);
+        let task = send_json(PROVIDER, request, Self::refusal).await?;
         let id =
             task["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
         Ok(Submission::Accepted { task_id: id.to_owned(), poll_after: self.interval() })
@@ -114,18 +103,9 @@ impl Provider for EvoLink {
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
-        let response = self
-            .http
-            .get(self.url(&format!("/v1/tasks/{task_id}"))?)
-            .bearer_auth(self.config.api_key.expose())
-            .send()
-            .await
-            .map_err(|e| transport(PROVIDER, e))?;
-        if !response.status().is_success() {
-            let (code, error_code, message) = error_of(response).await;
-            return Err(Self::refusal(code, &error_code, &message));
-        }
-        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let request =
+            self.http.get(self.url(&format!("/v1/tasks/{task_id}"))?).bearer_auth(self.config.api_key.expose());
+        let task = send_json(PROVIDER, request, Self::refusal).await?;
         let progress = task["progress"].as_u64().unwrap_or(0).min(99) as u8;
         match task["status"].as_str() {
             Some("completed") => {

@@ -88,3 +88,20 @@ pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Stri
         error["message"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// How an upstream's refusal is classified: HTTP status, the body's error code, its message.
+pub type Refusal = fn(reqwest::StatusCode, &str, &str) -> Error;
+
+/// Sends `request` and reads the JSON answer; an error answer goes through `refusal`.
+pub async fn send_json(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    refusal: Refusal,
+) -> genrelay_core::Result<serde_json::Value> {
+    let response = request.send().await.map_err(|e| transport(provider, e))?;
+    if !response.status().is_success() {
+        let (code, error_code, message) = error_of(response).await;
+        return Err(refusal(code, &error_code, &message));
+    }
+    response.json().await.map_err(|e| Error::Unavailable(format!("{provider} answered unreadable JSON: {e}")))
+}

@@ -10,9 +10,9 @@ use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
 use genrelay_core::{Capability, Error, Job, Result};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::http::{ApiKey, client, download, error_of, status, transport};
+use crate::http::{ApiKey, client, download, send_json, status};
 
 const PROVIDER: &str = "Seedance";
 /// Seed 002's guidance for videos: look first after 10-15 s, then every 5-10 s.
@@ -81,19 +81,12 @@ impl Provider for Seedance {
         let body = json!({"model": self.config.model, "content": content, "ratio": settings.ratio.as_str(),
                           "duration": settings.duration, "resolution": settings.resolution.as_str(),
                           "watermark": false});
-        let response = self
+        let request = self
             .http
             .post(self.url("/contents/generations/tasks")?)
             .bearer_auth(self.config.api_key.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport(PROVIDER, e))?;
-        if !response.status().is_success() {
-            let (code, error_code, message) = error_of(response).await;
-            return Err(Self::refusal(code, &error_code, &message));
-        }
-        let created: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+            .json(&body);
+        let created = send_json(PROVIDER, request, Self::refusal).await?;
         let id =
             created["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without an id")))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
@@ -102,18 +95,11 @@ impl Provider for Seedance {
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
-        let response = self
+        let request = self
             .http
             .get(self.url(&format!("/contents/generations/tasks/{task_id}"))?)
-            .bearer_auth(self.config.api_key.expose())
-            .send()
-            .await
-            .map_err(|e| transport(PROVIDER, e))?;
-        if !response.status().is_success() {
-            let (code, error_code, message) = error_of(response).await;
-            return Err(Self::refusal(code, &error_code, &message));
-        }
-        let task: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+            .bearer_auth(self.config.api_key.expose());
+        let task = send_json(PROVIDER, request, Self::refusal).await?;
         let interval = self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(POLL_INTERVAL);
         Ok(match task["status"].as_str() {
             Some("succeeded") => {
