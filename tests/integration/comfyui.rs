@@ -103,3 +103,16 @@ async fn a_workflow_the_server_cannot_run_is_the_channels_fault() {
     let unserved = app.stored_job(&unserved).await;
     assert!(matches!(provider.submit(&unserved, &ResolvedInputs::default()).await, Err(Error::Upstream(_))));
 }
+
+#[tokio::test]
+async fn cancelling_a_job_stops_its_run_on_the_server() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "KSampler")));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    let prompt_id = app.stored_job(&id).await.upstream_task_id.unwrap();
+    let (status, _) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    assert_eq!(fake.stopped(), [format!("interrupt {prompt_id}"), format!("delete {prompt_id}")]);
+}

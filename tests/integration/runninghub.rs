@@ -69,3 +69,17 @@ async fn a_full_queue_is_retryable_and_a_bad_key_is_the_channels_fault() {
     let error = runninghub(&fake.base_url, "wrong").submit(&busy, &ResolvedInputs::default()).await.unwrap_err();
     assert!(matches!(&error, Error::ChannelFault(m) if !m.contains("wrong")), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_job_past_its_deadline_expires_and_its_task_is_cancelled() {
+    let fake = FakeRunningHub::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(runninghub(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    let task_id = app.stored_job(&id).await.upstream_task_id.unwrap();
+    app.clock.advance(app.engine.settings().image_timeout);
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "expired");
+    assert!(fake.is_gone(&task_id), "the upstream task was cancelled");
+}

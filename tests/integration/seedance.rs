@@ -56,3 +56,16 @@ async fn sensitive_content_fails_the_job_with_the_upstreams_reason() {
     assert_eq!(job["status"], "failed");
     assert!(job["error"].as_str().unwrap().contains("sensitive"), "{job}");
 }
+
+#[tokio::test]
+async fn cancelling_a_queued_video_deletes_its_task() {
+    let fake = FakeArk::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(seedance(&base)));
+    let id = app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    let task_id = app.stored_job(&id).await.upstream_task_id.unwrap();
+    assert!(!fake.is_gone(&task_id));
+    app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
+    assert!(fake.is_gone(&task_id), "the queued task was deleted upstream");
+}

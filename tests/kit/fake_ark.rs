@@ -30,12 +30,17 @@ impl FakeArk {
         let fake = Fake::default();
         let app = Router::new()
             .route("/api/v3/contents/generations/tasks", post(create))
-            .route("/api/v3/contents/generations/tasks/{id}", get(task))
+            .route("/api/v3/contents/generations/tasks/{id}", get(task).delete(cancel))
             .route("/videos/{id}", get(video))
             .with_state(fake.clone());
         let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
         Self { base_url, tasks: fake.tasks }
+    }
+
+    /// Whether the task is gone (cancelled while queued).
+    pub fn is_gone(&self, id: &str) -> bool {
+        !self.tasks.lock().unwrap().contains_key(id)
     }
 
     /// The bodies of the tasks created so far.
@@ -95,4 +100,21 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
 async fn video(Path(id): Path<String>) -> Response {
     let mp4 = genrelay_providers::mock::render_mp4(&id, 64, 36, 1);
     ([(header::CONTENT_TYPE, "video/mp4")], mp4).into_response()
+}
+
+async fn cancel(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AuthenticationError", "the API key is invalid");
+    }
+    let mut tasks = fake.tasks.lock().unwrap();
+    match tasks.get(&id).map(|(_, polls)| *polls) {
+        None => error(StatusCode::NOT_FOUND, "ResourceNotFound", "task not found"),
+        Some(polls) if polls >= 2 => {
+            error(StatusCode::BAD_REQUEST, "InvalidAction", "a running task cannot be cancelled")
+        }
+        Some(_) => {
+            tasks.remove(&id);
+            axum::Json(json!({})).into_response()
+        }
+    }
 }

@@ -31,6 +31,8 @@ const KNOWN_NODES: [&str; 8] = [
 struct Runs {
     /// prompt id → (graph, history polls so far)
     by_id: HashMap<String, (Value, u32)>,
+    /// What `/interrupt` and `/queue` `delete` were asked to stop.
+    stopped: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -51,10 +53,17 @@ impl FakeComfyUi {
                 .route(&format!("{prefix}/prompt"), post(prompt))
                 .route(&format!("{prefix}/history/{{id}}"), get(history))
                 .route(&format!("{prefix}/view"), get(view))
+                .route(&format!("{prefix}/interrupt"), post(interrupt))
+                .route(&format!("{prefix}/queue"), post(queue))
         };
         let app = routes("").merge(routes("/api")).with_state(fake.clone());
         let base_url = crate::serve(app).await;
         Self { base_url, runs: fake.runs }
+    }
+
+    /// The prompt ids `/interrupt` and `/queue` were asked to stop, in order.
+    pub fn stopped(&self) -> Vec<String> {
+        self.runs.lock().unwrap().stopped.clone()
     }
 
     /// The graph the fake received for a run, slots filled.
@@ -157,4 +166,22 @@ async fn view(Query(query): Query<HashMap<String, String>>) -> Response {
         }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn interrupt(State(fake): State<Fake>, body: axum::body::Bytes) -> StatusCode {
+    if let Some(id) =
+        serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["prompt_id"].as_str().map(str::to_owned))
+    {
+        fake.runs.lock().unwrap().stopped.push(format!("interrupt {id}"));
+    }
+    StatusCode::OK
+}
+
+async fn queue(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> StatusCode {
+    for id in body["delete"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let mut runs = fake.runs.lock().unwrap();
+        runs.by_id.remove(id);
+        runs.stopped.push(format!("delete {id}"));
+    }
+    StatusCode::OK
 }

@@ -32,11 +32,17 @@ impl FakeRunningHub {
         let app = Router::new()
             .route("/task/openapi/create", post(create))
             .route("/task/openapi/outputs", post(outputs))
+            .route("/task/openapi/cancel", post(cancel))
             .route("/files/{name}", get(file))
             .with_state(fake.clone());
         let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
         Self { base_url, tasks: fake.tasks }
+    }
+
+    /// Whether the task was cancelled.
+    pub fn is_gone(&self, id: &str) -> bool {
+        !self.tasks.lock().unwrap().contains_key(id)
     }
 
     /// The `nodeInfoList`s the fake received.
@@ -108,4 +114,14 @@ async fn outputs(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) 
 
 async fn file(Path(name): Path<String>) -> Response {
     ([(header::CONTENT_TYPE, "image/png")], genrelay_providers::mock::render_png(&name, 72, 40)).into_response()
+}
+
+async fn cancel(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> Response {
+    if body["apiKey"] != API_KEY {
+        return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    match fake.tasks.lock().unwrap().remove(body["taskId"].as_str().unwrap_or_default()) {
+        Some(_) => envelope(0, "success", Value::Null),
+        None => envelope(807, "APIKEY_TASK_NOT_FOUND", Value::Null),
+    }
 }

@@ -311,4 +311,10 @@ pub trait Provider: Send + Sync {
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission>;
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome>;
+
+    /// Stops the job's upstream task, where the upstream can (the job was cancelled or expired).
+    /// Upstreams without a cancel do nothing.
+    async fn cancel(&self, _job: &Job) -> Result<()> {
+        Ok(())
+    }
 }

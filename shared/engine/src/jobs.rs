@@ -149,6 +149,7 @@ impl Engine {
             if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 self.deps.metrics.job_finished(cancelled.capability(), cancelled.status);
+                self.cancel_upstream(&current).await;
                 return Ok(cancelled);
             }
         }

@@ -86,7 +86,25 @@ impl Engine {
     pub(crate) async fn expire(&self, job: &Job) -> Result<Ending> {
         let mut done = job.revise();
         done.expire(self.deps.clock.now())?;
-        self.end(job, done).await
+        let ending = self.end(job, done).await?;
+        if ending == Ending::Applied {
+            self.cancel_upstream(job).await;
+        }
+        Ok(ending)
+    }
+
+    /// Asks the upstream to stop a job's task, if it has one: best effort (the job has ended
+    /// here either way), so a failure is logged, not returned.
+    pub(crate) async fn cancel_upstream(&self, job: &Job) {
+        if job.upstream_task_id.is_none() {
+            return;
+        }
+        let Some(provider) = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)) else {
+            return;
+        };
+        if let Err(error) = provider.cancel(job).await {
+            tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "upstream cancel failed");
+        }
     }
 
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {

@@ -194,4 +194,21 @@ impl Provider for ComfyUi {
             _ => Ok(PollOutcome::Running { progress: 50, poll_after: interval }),
         }
     }
+
+    /// `POST /interrupt` stops the run if it is the one executing; `POST /queue` `delete`
+    /// removes it if it is still pending. Either may find nothing to do.
+    async fn cancel(&self, job: &Job) -> Result<()> {
+        let Some(prompt_id) = job.upstream_task_id.as_deref() else { return Ok(()) };
+        for (path, body) in [
+            ("/interrupt", serde_json::json!({"prompt_id": prompt_id})),
+            ("/queue", serde_json::json!({"delete": [prompt_id]})),
+        ] {
+            let response =
+                self.http.post(self.url(path)?).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
+            if !response.status().is_success() {
+                return Err(status(PROVIDER, response.status(), "cancelling"));
+            }
+        }
+        Ok(())
+    }
 }

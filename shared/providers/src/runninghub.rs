@@ -160,4 +160,14 @@ impl Provider for RunningHub {
             _ => Err(Self::refusal(code, &msg)),
         }
     }
+
+    /// `POST /task/openapi/cancel`; a task that already ended (807) is fine.
+    async fn cancel(&self, job: &Job) -> Result<()> {
+        let Some(task_id) = job.upstream_task_id.as_deref() else { return Ok(()) };
+        let body = json!({"apiKey": self.config.api_key.expose(), "taskId": task_id});
+        match self.call("/task/openapi/cancel", body).await? {
+            (0 | 807, _, _) => Ok(()),
+            (code, msg, _) => Err(Self::refusal(code, &msg)),
+        }
+    }
 }

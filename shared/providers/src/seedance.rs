@@ -118,4 +118,17 @@ impl Provider for Seedance {
             _ => PollOutcome::Running { progress: 0, poll_after: interval },
         })
     }
+
+    /// `DELETE` the task: Ark cancels a queued task; a running one cannot be stopped (it runs
+    /// out, and its result is ignored here).
+    async fn cancel(&self, job: &Job) -> Result<()> {
+        let Some(task_id) = job.upstream_task_id.as_deref() else { return Ok(()) };
+        let url = self.url(&format!("/contents/generations/tasks/{task_id}"))?;
+        let request = self.http.delete(url).bearer_auth(self.config.api_key.expose());
+        let response = request.send().await.map_err(|e| crate::http::transport(PROVIDER, e))?;
+        match response.status().as_u16() {
+            200..=299 | 400 | 404 => Ok(()),
+            _ => Err(status(PROVIDER, response.status(), "cancelling")),
+        }
+    }
 }
