@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::http::{body_stream, client, status, transport};
+use crate::http::{body_stream, client, configured_for, status, transport};
 
 const PROVIDER: &str = "ComfyUI";
 const FIRST_POLL: Duration = Duration::from_secs(2);
@@ -60,9 +60,7 @@ impl ComfyUi {
 
     /// The workflow of the job's capability with the job's values in its slots.
     fn graph_for(&self, job: &Job) -> Result<Value> {
-        let workflow = self.config.workflows.get(&job.capability()).ok_or_else(|| {
-            Error::Upstream(format!("channel {} has no workflow for {}", self.name, job.capability()))
-        })?;
+        let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
         let mut values: HashMap<&str, Value> = HashMap::new();
         if let Some(prompt) = &job.spec.prompt {
             values.insert("prompt", Value::from(prompt.clone()));

@@ -12,7 +12,7 @@ use genrelay_core::{Capability, Error, Job, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{ApiKey, client, download, send_json, status};
+use crate::http::{ApiKey, client, configured_for, download, send_json, status};
 
 const PROVIDER: &str = "EvoLink";
 /// Task error codes worth another try (the official client retries these).
@@ -75,10 +75,7 @@ impl Provider for EvoLink {
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
-        let model =
-            self.config.models.get(&job.capability()).ok_or_else(|| {
-                Error::Upstream(format!("channel {} has no model for {}", self.name, job.capability()))
-            })?;
+        let model = configured_for(&self.config.models, job.capability(), &self.name, "model")?;
         let prompt = job.spec.prompt.clone().unwrap_or_default();
         let (path, body) = match &job.spec.params {
             Params::VideoGenerate(settings) => (

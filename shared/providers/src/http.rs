@@ -105,3 +105,14 @@ pub async fn send_json(
     }
     response.json().await.map_err(|e| Error::Unavailable(format!("{provider} answered unreadable JSON: {e}")))
 }
+
+/// What a channel's configuration names for a capability (a model, a workflow), or a permanent
+/// error saying the channel does not serve it.
+pub fn configured_for<'a, T>(
+    entries: &'a std::collections::HashMap<genrelay_core::Capability, T>,
+    capability: genrelay_core::Capability,
+    channel: &str,
+    what: &str,
+) -> genrelay_core::Result<&'a T> {
+    entries.get(&capability).ok_or_else(|| Error::Upstream(format!("channel {channel} has no {what} for {capability}")))
+}

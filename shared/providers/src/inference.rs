@@ -11,7 +11,7 @@ use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs,
 use genrelay_core::{Capability, Error, Job, Result};
 use serde::Deserialize;
 
-use crate::http::{body_stream, client, status, transport};
+use crate::http::{body_stream, client, configured_for, status, transport};
 
 const PROVIDER: &str = "the inference server";
 /// Seed 003's task takes about half a minute: look first after a few seconds.
@@ -108,9 +108,7 @@ impl Provider for InferenceServer {
     }
 
     async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
-        let index = self.config.indexes.get(&job.capability()).ok_or_else(|| {
-            Error::Upstream(format!("channel {} has no task index for {}", self.name, job.capability()))
-        })?;
+        let index = configured_for(&self.config.indexes, job.capability(), &self.name, "task index")?;
         let url = self.url("/api/inference")?;
         let response =
             self.http.post(url).query(&[("index", index)]).send().await.map_err(|e| transport(PROVIDER, e))?;

@@ -15,7 +15,7 @@ use genrelay_core::{Capability, Error, Job, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{ApiKey, download, status, transport};
+use crate::http::{ApiKey, configured_for, download, status, transport};
 
 const PROVIDER: &str = "Jimeng";
 /// Seed 002's guidance: images first after 5-10 s then every 3-5 s; videos 10-15 s then 5-10 s.
@@ -136,10 +136,7 @@ impl Provider for Jimeng {
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
-        let model =
-            self.config.models.get(&job.capability()).ok_or_else(|| {
-                Error::Upstream(format!("channel {} has no model for {}", self.name, job.capability()))
-            })?;
+        let model = configured_for(&self.config.models, job.capability(), &self.name, "model")?;
         let prompt = job.spec.prompt.clone().unwrap_or_default();
         let (kind, body) = match &job.spec.params {
             Params::VideoGenerate(settings) => {

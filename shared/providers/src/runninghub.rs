@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::http::{ApiKey, client, download, status, transport};
+use crate::http::{ApiKey, client, configured_for, download, status, transport};
 
 const PROVIDER: &str = "RunningHub";
 
@@ -108,9 +108,7 @@ impl Provider for RunningHub {
     }
 
     async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
-        let workflow = self.config.workflows.get(&job.capability()).ok_or_else(|| {
-            Error::Upstream(format!("channel {} has no workflow for {}", self.name, job.capability()))
-        })?;
+        let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
         let body = json!({"apiKey": self.config.api_key.expose(), "workflowId": workflow.workflow_id,
                           "nodeInfoList": self.node_info(job, workflow), "addMetadata": true});
         let (code, msg, data) = self.call("/task/openapi/create", body).await?;
