@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Provider, ResolvedInputs};
+use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_egress::Egress;
 use genrelay_core::{Capability, Error};
 use genrelay_providers::comfyui::Workflow;
 use genrelay_providers::{ComfyConfig, ComfyUi};
 use genrelay_tests::fake_comfyui::{EMPTY_HISTORY_POLLS, FakeComfyUi};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use crate::support::{KEY_A, TestApp, png_size, read_signed_url, tiny_png};
 
 /// A text-to-image graph in ComfyUI's API format, as exported by its "Save (API)".
 fn text_to_image(node_type: &str) -> Workflow {
@@ -39,14 +40,42 @@ fn text_to_image(node_type: &str) -> Workflow {
     }
 }
 
+/// An image-to-image graph: the input image, loaded and saved (the fake renders at its size).
+fn image_to_image() -> Workflow {
+    let graph = json!({
+        "10": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "gw", "images": ["10", 0]}}
+    });
+    Workflow {
+        graph: graph.as_object().unwrap().clone(),
+        slots: HashMap::from([("image".to_owned(), ("10".to_owned(), "image".to_owned()))]),
+    }
+}
+
 fn comfy(base_url: &str, node_type: &str) -> ComfyUi {
+    comfy_with(base_url, node_type, Egress::public_only())
+}
+
+fn comfy_with(base_url: &str, node_type: &str, egress: Egress) -> ComfyUi {
     let config = ComfyConfig {
         base_url: base_url.parse().unwrap(),
-        workflows: HashMap::from([(Capability::ImageGenerate, text_to_image(node_type))]),
+        workflows: HashMap::from([
+            (Capability::ImageGenerate, text_to_image(node_type)),
+            (Capability::ImageUpscale, image_to_image()),
+        ]),
         first_poll_ms: Some(0),
         poll_interval_ms: Some(0),
     };
-    ComfyUi::new("comfy", config)
+    ComfyUi::new("comfy", config, egress)
+}
+
+/// A loopback server holding one PNG, and its URL.
+async fn image_server(png: Vec<u8>) -> String {
+    let app = axum::Router::new().route(
+        "/inputs/photo.png",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "image/png")], png) }),
+    );
+    format!("{}/inputs/photo.png", genrelay_tests::serve(app).await)
 }
 
 #[tokio::test]
@@ -98,8 +127,7 @@ async fn a_workflow_the_server_cannot_run_is_the_channels_fault() {
     let job = app.stored_job(&id).await;
     let error = provider.submit(&job, &ResolvedInputs::default()).await.unwrap_err();
     assert!(matches!(&error, Error::ChannelFault(m) if m.contains("missing_node_type")), "{error:?}");
-    let unserved =
-        app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    let unserved = app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "waves"})).await;
     let unserved = app.stored_job(&unserved).await;
     assert!(matches!(provider.submit(&unserved, &ResolvedInputs::default()).await, Err(Error::Upstream(_))));
 }
@@ -115,4 +143,61 @@ async fn cancelling_a_job_stops_its_run_on_the_server() {
     let (status, _) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
     assert_eq!(status, axum::http::StatusCode::OK);
     assert_eq!(fake.stopped(), [format!("interrupt {prompt_id}"), format!("delete {prompt_id}")]);
+}
+
+#[tokio::test]
+async fn input_images_are_uploaded_and_bound_to_the_load_image_node() {
+    let fake = FakeComfyUi::start().await;
+    let png = genrelay_providers::mock::render_png("input", 40, 24);
+    let url = image_server(png.clone()).await;
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    let job = app.stored_job(&id).await;
+    // A URL genrelay signed for its own stored file is fetched directly, even on loopback.
+    let inputs = ResolvedInputs { images: vec![url.clone()], signed: [url].into(), ..Default::default() };
+
+    let provider = comfy(&fake.base_url, "KSampler");
+    let Submission::Accepted { task_id, .. } = provider.submit(&job, &inputs).await.unwrap() else {
+        panic!("ComfyUI queues runs")
+    };
+    let graph = fake.graph_of(&task_id).unwrap();
+    let name = graph["10"]["inputs"]["image"].as_str().unwrap();
+    assert_eq!(name, "photo.png");
+    assert_eq!(fake.input(name), Some(png), "the bytes reached the input folder");
+    let mut job = job;
+    job.upstream_task_id = Some(task_id);
+    let outcome = loop {
+        match provider.poll(&job).await.unwrap() {
+            PollOutcome::Running { .. } => continue,
+            outcome => break outcome,
+        }
+    };
+    let PollOutcome::Succeeded(files) = outcome else { panic!("the run succeeds") };
+    assert_eq!(files.len(), 1);
+}
+
+#[tokio::test]
+async fn an_input_url_the_client_named_on_an_internal_address_is_refused() {
+    let fake = FakeComfyUi::start().await;
+    let url = image_server(tiny_png()).await;
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": [url.clone()]})).await;
+    let job = app.stored_job(&id).await;
+    let inputs = ResolvedInputs { images: vec![url.clone()], ..Default::default() };
+
+    let error = comfy(&fake.base_url, "KSampler").submit(&job, &inputs).await.unwrap_err();
+    assert!(matches!(&error, Error::Invalid(m) if m.contains("loopback")), "{error:?}");
+    assert!(!error.to_string().contains("/inputs/photo.png"), "the path (which may hold a token) is not echoed");
+    for internal in ["http://169.254.169.254/latest/meta-data/", "http://[::ffff:10.0.0.1]/a.png", "file:///etc/passwd"] {
+        let inputs = ResolvedInputs { images: vec![internal.to_owned()], ..Default::default() };
+        let error = comfy(&fake.base_url, "KSampler").submit(&job, &inputs).await.unwrap_err();
+        assert!(matches!(error, Error::Invalid(_)), "{internal}: {error:?}");
+    }
+
+    let allowed = comfy_with(&fake.base_url, "KSampler", Egress::allow_private());
+    assert!(allowed.submit(&job, &inputs_of(&url)).await.is_ok(), "the dev flag lets loopback through");
+}
+
+fn inputs_of(url: &str) -> ResolvedInputs {
+    ResolvedInputs { images: vec![url.to_owned()], ..Default::default() }
 }

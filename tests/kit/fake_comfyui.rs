@@ -2,13 +2,16 @@
 //! and `/api/`; `POST /prompt` validates node types (400 `missing_node_type` otherwise) and
 //! answers a `prompt_id`; `GET /history/{id}` is `{}` until the run ends, then holds outputs or
 //! an `execution_error` in `status.messages`; `GET /view` serves the PNG, sized by the graph's
-//! `EmptyImage`/`EmptyLatentImage`. A prompt containing `[fail]` fails in node "3".
+//! `EmptyImage`/`EmptyLatentImage` (or the image a `LoadImage` reads). `POST /upload/image` keeps
+//! files in the input folder (` (1)` suffix on a name taken by other bytes, unless `overwrite`);
+//! a `LoadImage` of a file not uploaded fails validation (400, as the real one). A prompt
+//! containing `[fail]` fails in node "3".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +36,8 @@ struct Runs {
     by_id: HashMap<String, (Value, u32)>,
     /// What `/interrupt` and `/queue` `delete` were asked to stop.
     stopped: Vec<String>,
+    /// The input folder: file name → bytes.
+    inputs: HashMap<String, Vec<u8>>,
 }
 
 #[derive(Clone, Default)]
@@ -55,6 +60,7 @@ impl FakeComfyUi {
                 .route(&format!("{prefix}/view"), get(view))
                 .route(&format!("{prefix}/interrupt"), post(interrupt))
                 .route(&format!("{prefix}/queue"), post(queue))
+                .route(&format!("{prefix}/upload/image"), post(upload_image))
         };
         let app = routes("").merge(routes("/api")).with_state(fake.clone());
         let base_url = crate::serve(app).await;
@@ -64,6 +70,11 @@ impl FakeComfyUi {
     /// The prompt ids `/interrupt` and `/queue` were asked to stop, in order.
     pub fn stopped(&self) -> Vec<String> {
         self.runs.lock().unwrap().stopped.clone()
+    }
+
+    /// The bytes of a file in the input folder.
+    pub fn input(&self, name: &str) -> Option<Vec<u8>> {
+        self.runs.lock().unwrap().inputs.get(name).cloned()
     }
 
     /// The graph the fake received for a run, slots filled.
@@ -89,12 +100,25 @@ async fn prompt(State(fake): State<Fake>, body: axum::body::Bytes) -> Response {
             return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": {}}))).into_response();
         }
     }
+    let mut runs = fake.runs.lock().unwrap();
+    for (id, node) in graph.iter().filter(|(_, n)| n["class_type"] == "LoadImage") {
+        let image = node["inputs"]["image"].as_str().unwrap_or_default();
+        if !runs.inputs.contains_key(image) {
+            let error = json!({"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+                               "details": "", "extra_info": {}});
+            let node_errors = json!({id.clone(): {"errors": [{"type": "custom_validation_failed",
+                "message": "Custom validation failed for node", "details": format!("image - Invalid image file: {image}"),
+                "extra_info": {}}], "dependent_outputs": ["9"], "class_type": "LoadImage"}});
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": node_errors})))
+                .into_response();
+        }
+    }
     let id = uuid_like();
     let number = {
-        let mut runs = fake.runs.lock().unwrap();
         runs.by_id.insert(id.clone(), (Value::Object(graph.clone()), 0));
         runs.by_id.len()
     };
+    drop(runs);
     axum::Json(json!({"prompt_id": id, "number": number, "node_errors": {}})).into_response()
 }
 
@@ -103,17 +127,19 @@ fn uuid_like() -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
-/// The size a graph renders at.
-fn size_of(graph: &Value) -> (u32, u32) {
-    graph
-        .as_object()
-        .into_iter()
-        .flat_map(|g| g.values())
-        .find(|n| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage")))
-        .map(|n| {
-            (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
-        })
-        .unwrap_or((64, 64))
+/// The size a graph renders at: its empty image's, or that of the PNG it loads.
+fn size_of(graph: &Value, inputs: &HashMap<String, Vec<u8>>) -> (u32, u32) {
+    let nodes = || graph.as_object().into_iter().flat_map(|g| g.values());
+    let empty = nodes().find(|n| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage"))).map(|n| {
+        (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
+    });
+    let loaded = || {
+        let node = nodes().find(|n| n["class_type"] == "LoadImage")?;
+        let png = inputs.get(node["inputs"]["image"].as_str()?)?;
+        let dimension = |at: usize| Some(u32::from_be_bytes(png.get(at..at + 4)?.try_into().ok()?));
+        Some((dimension(16)?, dimension(20)?))
+    };
+    empty.or_else(loaded).unwrap_or((64, 64))
 }
 
 fn prompt_text(graph: &Value) -> String {
@@ -122,6 +148,7 @@ fn prompt_text(graph: &Value) -> String {
 
 async fn history(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
     let mut runs = fake.runs.lock().unwrap();
+    let runs = &mut *runs;
     let Some((graph, polls)) = runs.by_id.get_mut(&id) else {
         return axum::Json(json!({})).into_response();
     };
@@ -137,7 +164,7 @@ async fn history(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
                                         "exception_message": "Allocation on device 0 would exceed allowed memory.\n",
                                         "exception_type": "torch.OutOfMemoryError", "traceback": []}]]}})
     } else {
-        let (width, height) = size_of(graph);
+        let (width, height) = size_of(graph, &runs.inputs);
         let filename = format!("gw_{width}x{height}_00001_.png");
         json!({"prompt": [0, id, graph, {}, ["9"]],
                "outputs": {"9": {"images": [{"filename": filename, "subfolder": "", "type": "output"}]}},
@@ -184,4 +211,31 @@ async fn queue(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) ->
         runs.stopped.push(format!("delete {id}"));
     }
     StatusCode::OK
+}
+
+/// `POST /upload/image`: multipart `image` (the file), `type`, `subfolder`, `overwrite`.
+async fn upload_image(State(fake): State<Fake>, mut form: Multipart) -> Response {
+    let (mut file, mut overwrite) = (None, false);
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("image") => {
+                let name = field.file_name().unwrap_or("image.png").to_owned();
+                file = Some((name, field.bytes().await.unwrap_or_default().to_vec()));
+            }
+            Some("overwrite") => overwrite = matches!(field.text().await.as_deref(), Ok("true" | "1")),
+            _ => {}
+        }
+    }
+    let Some((mut name, bytes)) = file else { return StatusCode::BAD_REQUEST.into_response() };
+    let mut runs = fake.runs.lock().unwrap();
+    if !overwrite {
+        let (stem, extension) = name.rsplit_once('.').map(|(s, e)| (s.to_owned(), e.to_owned())).unwrap_or_default();
+        let mut counter = 1;
+        while runs.inputs.get(&name).is_some_and(|existing| *existing != bytes) {
+            name = format!("{stem} ({counter}).{extension}");
+            counter += 1;
+        }
+    }
+    runs.inputs.insert(name.clone(), bytes);
+    axum::Json(json!({"name": name, "subfolder": "", "type": "input"})).into_response()
 }

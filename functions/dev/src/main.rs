@@ -15,6 +15,7 @@ use clap::Parser;
 use genrelay_bootstrap::{Embedded, api_keys_from_env, init_tracing, mock_config_from_env};
 use genrelay_engine::Settings;
 use genrelay_http::{AppState, log_requests, open_api_router};
+use genrelay_egress::Egress;
 use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
 
@@ -35,6 +36,10 @@ struct Args {
     /// it every capability uses the mock provider.
     #[arg(long)]
     providers: Option<PathBuf>,
+    /// For local testing only: let URLs clients name (input files, webhooks) reach loopback and
+    /// private addresses, over plain http too. Without it they are refused (the SSRF guard).
+    #[arg(long, alias = "allow-private-webhooks")]
+    allow_private_urls: bool,
 }
 
 #[tokio::main]
@@ -51,8 +56,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let embedded = Embedded::open(&args.data_dir, &public_url)?;
     let providers = args.providers.as_deref().map(ProvidersConfig::load).transpose()?;
-    let engine =
-        Arc::new(embedded.engine_with_channels(mock_config_from_env()?, providers.as_ref(), Settings::default()));
+    let egress = if args.allow_private_urls { Egress::allow_private() } else { Egress::public_only() };
+    let engine = Arc::new(embedded.engine_with_channels(
+        mock_config_from_env()?,
+        providers.as_ref(),
+        &egress,
+        Settings::default(),
+    ));
     let loops = background::Loops::start(engine.clone());
 
     let app = open_api_router(AppState { engine, keys: Arc::new(keys) })

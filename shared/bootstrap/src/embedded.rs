@@ -6,6 +6,7 @@ use std::sync::Arc;
 use genrelay_core::ports::{Clock, NoMetrics, SystemClock, UlidGenerator};
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
+use genrelay_egress::Egress;
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
 
 use crate::ConfigError;
@@ -52,22 +53,23 @@ impl Embedded {
 
     /// An engine on these adapters with the mock provider, on the wall clock.
     pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
-        self.engine_with_channels(mock, None, settings)
+        self.engine_with_channels(mock, None, &Egress::public_only(), settings)
     }
 
     /// An engine whose capabilities go to the channels of a providers file (the mock provider
-    /// for those no channel serves), on the wall clock.
+    /// for those no channel serves), on the wall clock. `egress` guards what clients name by URL.
     pub fn engine_with_channels(
         &self,
         mock: MockConfig,
         providers: Option<&ProvidersConfig>,
+        egress: &Egress,
         settings: Settings,
     ) -> Engine {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut deps = self.deps(mock.clone(), clock.clone());
         if let Some(providers) = providers {
             let fallback = Arc::new(MockProvider::new(mock, clock));
-            let channels = providers.channels().into_iter().map(|c| (c.capabilities, c.provider));
+            let channels = providers.channels(egress).into_iter().map(|c| (c.capabilities, c.provider));
             deps.providers = ProviderRegistry::with_channels(fallback, channels);
         }
         Engine::new(deps, settings)

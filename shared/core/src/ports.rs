@@ -295,11 +295,20 @@ pub enum PollOutcome {
     Retry(String),
 }
 
-/// The input files of a job, as URLs the provider can fetch.
+/// The input files of a job, as URLs the provider can fetch or hand on.
 #[derive(Debug, Clone, Default)]
 pub struct ResolvedInputs {
     pub images: Vec<String>,
     pub others: Vec<String>,
+    /// The URLs genrelay signed for files it stores. Every other URL was named by the client, and
+    /// a provider that fetches one itself goes through the egress (SSRF) guard.
+    pub signed: std::collections::HashSet<String>,
+}
+
+impl ResolvedInputs {
+    pub fn is_signed(&self, url: &str) -> bool {
+        self.signed.contains(url)
+    }
 }
 
 /// An upstream generator (or the built-in mock).

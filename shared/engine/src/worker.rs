@@ -6,7 +6,7 @@ use std::time::Duration;
 use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{AssetKind, Attempt, DispatchLane, Error, Job, JobStatus, Result};
+use genrelay_core::{Asset, AssetKind, Attempt, DispatchLane, Error, Job, JobStatus, Result};
 
 use crate::{Engine, span};
 
@@ -121,23 +121,25 @@ impl Engine {
         let inputs = &job.spec.inputs;
         let mut resolved = ResolvedInputs::default();
         for url in &inputs.image_urls {
-            resolved.images.push(self.resolve_url(job, url).await?);
+            let url = self.resolve_url(job, url, &mut resolved).await?;
+            resolved.images.push(url);
         }
         for id in &inputs.input_asset_ids {
             let asset = self.asset(&job.client_id, id).await?;
-            let url = self.fetchable_url(&asset).await?;
+            let url = self.signed_url(&asset, &mut resolved).await?;
             match asset.kind {
                 AssetKind::Image => resolved.images.push(url),
                 _ => resolved.others.push(url),
             }
         }
         for url in &inputs.input_urls {
-            resolved.others.push(self.resolve_url(job, url).await?);
+            let url = self.resolve_url(job, url, &mut resolved).await?;
+            resolved.others.push(url);
         }
         for material in &inputs.materials {
             let url = match (&material.url, &material.asset_id) {
-                (Some(url), _) => self.resolve_url(job, url).await?,
-                (None, Some(id)) => self.fetchable_url(&self.asset(&job.client_id, id).await?).await?,
+                (Some(url), _) => self.resolve_url(job, url, &mut resolved).await?,
+                (None, Some(id)) => self.signed_url(&self.asset(&job.client_id, id).await?, &mut resolved).await?,
                 (None, None) => continue,
             };
             match material.kind {
@@ -148,16 +150,25 @@ impl Engine {
         Ok(resolved)
     }
 
-    /// A URL as given, unless it is the download URL of one of the job's client's assets.
-    async fn resolve_url(&self, job: &Job, url: &str) -> Result<String> {
+    /// A URL the client named: one of our download URLs becomes a signed URL of the asset.
+    async fn resolve_url(&self, job: &Job, url: &str, resolved: &mut ResolvedInputs) -> Result<String> {
         let own = match asset_of_download_url(url) {
             Some(id) => self.deps.assets.get(&job.client_id, &id).await?,
             None => None,
         };
         match own {
-            Some(asset) => self.fetchable_url(&asset).await,
+            Some(asset) => self.signed_url(&asset, resolved).await,
             None => Ok(url.to_owned()),
         }
+    }
+
+    /// A URL to fetch an asset from, noted as ours when we signed it.
+    async fn signed_url(&self, asset: &Asset, resolved: &mut ResolvedInputs) -> Result<String> {
+        let url = self.fetchable_url(asset).await?;
+        if asset.blob_key.is_some() {
+            resolved.signed.insert(url.clone());
+        }
+        Ok(url)
     }
 
     /// One pass of a queue-pulling worker (the dev server's; on Lambda, SQS pushes batches to

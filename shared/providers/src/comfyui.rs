@@ -1,6 +1,7 @@
 //! A ComfyUI server (self-hosted) as an upstream. A capability runs a workflow template: an
 //! API-format graph kept in the providers file, with named slots (`prompt`, `negative_prompt`,
-//! `seed`, `width`, `height`) bound to a node id and an input name. `POST /prompt` queues it;
+//! `seed`, `width`, `height`, and `image`/`image_1`, `image_2`, … for input images, which are sent
+//! first with `POST /upload/image`) bound to a node id and an input name. `POST /prompt` queues it;
 //! `GET /history/{id}` is `{}` until it ends, then holds the outputs (or the error in
 //! `status.messages`); `GET /view` serves each file.
 
@@ -15,7 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::http::{body_stream, client, configured_for, status, transport};
+use genrelay_egress::Egress;
+
+use crate::http::{body_stream, client, configured_for, fetch_input, image_slots, status, transport};
 
 const PROVIDER: &str = "ComfyUI";
 const FIRST_POLL: Duration = Duration::from_secs(2);
@@ -47,35 +50,42 @@ pub struct ComfyUi {
     name: String,
     config: ComfyConfig,
     http: reqwest::Client,
+    egress: Egress,
 }
 
 impl ComfyUi {
-    pub fn new(name: impl Into<String>, config: ComfyConfig) -> Self {
-        Self { name: name.into(), config, http: client() }
+    /// `egress` fetches the input images clients name by URL.
+    pub fn new(name: impl Into<String>, config: ComfyConfig, egress: Egress) -> Self {
+        Self { name: name.into(), config, http: client(), egress }
     }
 
     fn url(&self, path: &str) -> Result<url::Url> {
         self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
     }
 
-    /// The workflow of the job's capability with the job's values in its slots.
-    fn graph_for(&self, job: &Job) -> Result<Value> {
-        let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
-        let mut values: HashMap<&str, Value> = HashMap::new();
+    /// The workflow of the job's capability with the job's values in its slots; `images` are
+    /// the names of the uploaded input images.
+    fn graph_for(&self, job: &Job, workflow: &Workflow, images: Vec<String>) -> Result<Value> {
+        let mut values: HashMap<String, Value> = HashMap::new();
         if let Some(prompt) = &job.spec.prompt {
-            values.insert("prompt", Value::from(prompt.clone()));
+            values.insert("prompt".into(), Value::from(prompt.clone()));
         }
-        values.insert("negative_prompt", Value::from(""));
+        values.insert("negative_prompt".into(), Value::from(""));
+        for (index, image) in images.into_iter().enumerate() {
+            for slot in image_slots(index) {
+                values.insert(slot, Value::from(image.clone()));
+            }
+        }
         // A seed from the job id: the same job always renders the same way.
         let digest = Sha256::digest(job.id.as_str().as_bytes());
-        values.insert("seed", Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
+        values.insert("seed".into(), Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
         if let Params::ImageGenerate(params) = &job.spec.params {
-            values.insert("width", Value::from(params.width));
-            values.insert("height", Value::from(params.height));
+            values.insert("width".into(), Value::from(params.width));
+            values.insert("height".into(), Value::from(params.height));
         }
         let mut graph = workflow.graph.clone();
         for (slot, (node, input)) in &workflow.slots {
-            let Some(value) = values.get(slot.as_str()) else { continue };
+            let Some(value) = values.get(slot) else { continue };
             let inputs = graph
                 .get_mut(node)
                 .and_then(|n| n.get_mut("inputs"))
@@ -84,6 +94,45 @@ impl ComfyUi {
             inputs.insert(input.clone(), value.clone());
         }
         Ok(Value::Object(graph))
+    }
+
+    /// Uploads the input images the workflow has slots for (`POST /upload/image`, into the
+    /// input folder) and answers the names a `LoadImage` node reads them by.
+    async fn upload_images(&self, workflow: &Workflow, inputs: &ResolvedInputs) -> Result<Vec<String>> {
+        let wanted = (0..inputs.images.len())
+            .take_while(|&index| image_slots(index).iter().any(|slot| workflow.slots.contains_key(slot)))
+            .count();
+        let mut names = Vec::new();
+        for url in &inputs.images[..wanted] {
+            let file = fetch_input(&self.http, &self.egress, inputs, url).await?;
+            let part = reqwest::multipart::Part::bytes(file.bytes)
+                .file_name(file.name)
+                .mime_str(&file.content_type)
+                .map_err(|_| Error::invalid("an input image has an unusable content type"))?;
+            let form = reqwest::multipart::Form::new().part("image", part).text("type", "input").text("overwrite", "true");
+            let response = self
+                .http
+                .post(self.url("/upload/image")?)
+                .multipart(form)
+                .send()
+                .await
+                .map_err(|e| transport(PROVIDER, e))?;
+            if !response.status().is_success() {
+                return Err(status(PROVIDER, response.status(), "uploading an input image"));
+            }
+            let stored: Value = response
+                .json()
+                .await
+                .map_err(|e| Error::Unavailable(format!("{PROVIDER} answered unreadable JSON: {e}")))?;
+            let name = stored["name"]
+                .as_str()
+                .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} stored an upload without a name")))?;
+            names.push(match stored["subfolder"].as_str().filter(|s| !s.is_empty()) {
+                Some(subfolder) => format!("{subfolder}/{name}"),
+                None => name.to_owned(),
+            });
+        }
+        Ok(names)
     }
 
     async fn outputs(&self, entry: &Value) -> Result<Vec<GeneratedFile>> {
@@ -143,8 +192,10 @@ impl Provider for ComfyUi {
         &self.name
     }
 
-    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
-        let body = serde_json::json!({"prompt": self.graph_for(job)?, "client_id": "genrelay"});
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
+        let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
+        let images = self.upload_images(workflow, inputs).await?;
+        let body = serde_json::json!({"prompt": self.graph_for(job, workflow, images)?, "client_id": "genrelay"});
         let response =
             self.http.post(self.url("/prompt")?).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
         let code = response.status();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use genrelay_core::ports::Provider;
 use genrelay_core::{Capability, Error, Result};
+use genrelay_egress::Egress;
 use serde::Deserialize;
 
 use crate::comfyui::{ComfyConfig, ComfyUi};
@@ -76,8 +77,9 @@ impl ProvidersConfig {
         Ok(config)
     }
 
-    /// The channels, in the file's order (the order of preference).
-    pub fn channels(&self) -> Vec<Channel> {
+    /// The channels, in the file's order (the order of preference). `egress` fetches the input
+    /// files clients name by URL, for upstreams that take files.
+    pub fn channels(&self, egress: &Egress) -> Vec<Channel> {
         self.channels
             .iter()
             .map(|channel| match &channel.upstream {
@@ -103,7 +105,7 @@ impl ProvidersConfig {
                 },
                 UpstreamConfig::Comfyui(config) => Channel {
                     capabilities: config.workflows.keys().copied().collect(),
-                    provider: Arc::new(ComfyUi::new(&channel.name, config.clone())),
+                    provider: Arc::new(ComfyUi::new(&channel.name, config.clone(), egress.clone())),
                 },
             })
             .collect()

@@ -116,3 +116,68 @@ pub fn configured_for<'a, T>(
 ) -> genrelay_core::Result<&'a T> {
     entries.get(&capability).ok_or_else(|| Error::Upstream(format!("channel {channel} has no {what} for {capability}")))
 }
+
+/// The largest input file a provider fetches to upload it to its upstream.
+pub const MAX_INPUT_BYTES: usize = 50 << 20;
+
+/// An input file fetched for uploading to an upstream.
+pub struct InputFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Fetches input `url` for an upstream that takes files, not URLs. The URLs genrelay signed are
+/// fetched directly; those the client named go through the egress guard. A refused or missing
+/// file is the client's error; an unreachable one may be back later.
+pub async fn fetch_input(
+    http: &reqwest::Client,
+    egress: &genrelay_egress::Egress,
+    inputs: &genrelay_core::ports::ResolvedInputs,
+    url: &str,
+) -> genrelay_core::Result<InputFile> {
+    let parsed = url::Url::parse(url).map_err(|_| Error::invalid("an input URL is not a URL"))?;
+    let host = parsed.host_str().unwrap_or_default().to_owned();
+    let request = if inputs.is_signed(url) {
+        http.get(parsed.clone())
+    } else {
+        egress.fetch(&parsed).map_err(|refused| Error::invalid(format!("input {host}: {refused}")))?
+    };
+    let mut response = request.send().await.map_err(|e| match genrelay_egress::Egress::refusal_of(&e) {
+        Some(refused) => Error::invalid(format!("input: {refused}")),
+        None => Error::Unavailable(format!("input {host} could not be fetched")),
+    })?;
+    if !response.status().is_success() {
+        return Err(Error::invalid(format!("input {host} answered {}", response.status())));
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| Error::Unavailable(format!("input {host} broke off")))? {
+        if bytes.len() + chunk.len() > MAX_INPUT_BYTES {
+            return Err(Error::invalid(format!("input {host}: larger than {MAX_INPUT_BYTES} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let name = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| !name.is_empty() && name.contains('.'))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("input.{}", content_type.rsplit('/').next().unwrap_or("bin")));
+    Ok(InputFile { name, content_type, bytes })
+}
+
+/// The slot names input image `index` (from 0) fills: `image_1`, `image_2`, …; the first is
+/// also `image`.
+pub fn image_slots(index: usize) -> Vec<String> {
+    let mut names = vec![format!("image_{}", index + 1)];
+    if index == 0 {
+        names.push("image".to_owned());
+    }
+    names
+}
