@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_egress::Egress;
 use genrelay_core::{Capability, Error};
+use genrelay_egress::Egress;
 use genrelay_providers::comfyui::Workflow;
 use genrelay_providers::{ComfyConfig, ComfyUi};
 use genrelay_tests::fake_comfyui::{EMPTY_HISTORY_POLLS, FakeComfyUi};
@@ -188,7 +188,8 @@ async fn an_input_url_the_client_named_on_an_internal_address_is_refused() {
     let error = comfy(&fake.base_url, "KSampler").submit(&job, &inputs).await.unwrap_err();
     assert!(matches!(&error, Error::Invalid(m) if m.contains("loopback")), "{error:?}");
     assert!(!error.to_string().contains("/inputs/photo.png"), "the path (which may hold a token) is not echoed");
-    for internal in ["http://169.254.169.254/latest/meta-data/", "http://[::ffff:10.0.0.1]/a.png", "file:///etc/passwd"] {
+    for internal in ["http://169.254.169.254/latest/meta-data/", "http://[::ffff:10.0.0.1]/a.png", "file:///etc/passwd"]
+    {
         let inputs = ResolvedInputs { images: vec![internal.to_owned()], ..Default::default() };
         let error = comfy(&fake.base_url, "KSampler").submit(&job, &inputs).await.unwrap_err();
         assert!(matches!(error, Error::Invalid(_)), "{internal}: {error:?}");

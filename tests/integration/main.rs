@@ -13,6 +13,7 @@ mod inference;
 mod jimeng;
 mod jobs;
 mod lifecycle;
+mod meitu;
 mod meta;
 mod on_aws;
 mod runninghub;

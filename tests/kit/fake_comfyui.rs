@@ -130,9 +130,10 @@ fn uuid_like() -> String {
 /// The size a graph renders at: its empty image's, or that of the PNG it loads.
 fn size_of(graph: &Value, inputs: &HashMap<String, Vec<u8>>) -> (u32, u32) {
     let nodes = || graph.as_object().into_iter().flat_map(|g| g.values());
-    let empty = nodes().find(|n| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage"))).map(|n| {
-        (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
-    });
+    let empty =
+        nodes().find(|n| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage"))).map(|n| {
+            (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
+        });
     let loaded = || {
         let node = nodes().find(|n| n["class_type"] == "LoadImage")?;
         let png = inputs.get(node["inputs"]["image"].as_str()?)?;

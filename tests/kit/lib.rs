@@ -6,6 +6,7 @@ pub mod fake_comfyui;
 pub mod fake_evolink;
 pub mod fake_inference;
 pub mod fake_jimeng;
+pub mod fake_meitu;
 pub mod fake_runninghub;
 pub mod lambda;
 pub mod moto;

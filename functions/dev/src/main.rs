@@ -13,9 +13,9 @@ use std::sync::Arc;
 use axum::middleware::from_fn;
 use clap::Parser;
 use genrelay_bootstrap::{Embedded, api_keys_from_env, init_tracing, mock_config_from_env};
+use genrelay_egress::Egress;
 use genrelay_engine::Settings;
 use genrelay_http::{AppState, log_requests, open_api_router};
-use genrelay_egress::Egress;
 use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
 

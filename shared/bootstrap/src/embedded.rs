@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use genrelay_core::ports::{Clock, NoMetrics, SystemClock, UlidGenerator};
+use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
-use genrelay_egress::Egress;
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
 
 use crate::ConfigError;

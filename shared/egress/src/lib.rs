@@ -202,12 +202,8 @@ fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
     }
     let segments = ip.segments();
     // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96) forms embed an IPv4 address.
-    let embedded = Ipv4Addr::new(
-        (segments[6] >> 8) as u8,
-        segments[6] as u8,
-        (segments[7] >> 8) as u8,
-        segments[7] as u8,
-    );
+    let embedded =
+        Ipv4Addr::new((segments[6] >> 8) as u8, segments[6] as u8, (segments[7] >> 8) as u8, segments[7] as u8);
     Some(match () {
         _ if ip.is_loopback() => "loopback",
         _ if ip.is_unspecified() => "unspecified",
@@ -285,9 +281,6 @@ mod tests {
         let egress = Egress::public_only();
         let request = egress.fetch(&Url::parse("http://localhost:9/x").unwrap()).unwrap();
         let error = request.send().await.unwrap_err();
-        assert_eq!(
-            Egress::refusal_of(&error),
-            Some(Refused::Internal { host: "localhost".into(), class: "loopback" })
-        );
+        assert_eq!(Egress::refusal_of(&error), Some(Refused::Internal { host: "localhost".into(), class: "loopback" }));
     }
 }

@@ -109,7 +109,8 @@ impl ComfyUi {
                 .file_name(file.name)
                 .mime_str(&file.content_type)
                 .map_err(|_| Error::invalid("an input image has an unusable content type"))?;
-            let form = reqwest::multipart::Form::new().part("image", part).text("type", "input").text("overwrite", "true");
+            let form =
+                reqwest::multipart::Form::new().part("image", part).text("type", "input").text("overwrite", "true");
             let response = self
                 .http
                 .post(self.url("/upload/image")?)

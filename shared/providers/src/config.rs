@@ -19,6 +19,7 @@ use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::evolink::{EvoLink, EvoLinkConfig};
 use crate::inference::{InferenceConfig, InferenceServer};
 use crate::jimeng::{Jimeng, JimengConfig};
+use crate::meitu::{Meitu, MeituConfig};
 use crate::runninghub::{RunningHub, RunningHubConfig};
 use crate::seedance::{Seedance, SeedanceConfig};
 
@@ -52,6 +53,8 @@ pub enum UpstreamConfig {
     Runninghub(RunningHubConfig),
     /// Jimeng through a jimeng-api server.
     Jimeng(JimengConfig),
+    /// Meitu's AIGC gateway (signed requests, presets).
+    Meitu(MeituConfig),
 }
 
 /// A channel ready to take jobs: its provider and the capabilities it serves.
@@ -90,6 +93,10 @@ impl ProvidersConfig {
                 UpstreamConfig::Jimeng(config) => Channel {
                     capabilities: config.models.keys().copied().collect(),
                     provider: Arc::new(Jimeng::new(&channel.name, config.clone())),
+                },
+                UpstreamConfig::Meitu(config) => Channel {
+                    capabilities: config.presets.keys().copied().collect(),
+                    provider: Arc::new(Meitu::new(&channel.name, config.clone())),
                 },
                 UpstreamConfig::Runninghub(config) => Channel {
                     capabilities: config.workflows.keys().copied().collect(),
