@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use genrelay_core::Error;
 use genrelay_core::ports::{Provider, ResolvedInputs};
+use genrelay_egress::Egress;
 use genrelay_providers::{RunningHub, RunningHubConfig};
-use genrelay_tests::fake_runninghub::{API_KEY, FakeRunningHub};
+use genrelay_tests::fake_runninghub::{API_KEY, FakeRunningHub, WEBAPP_ID};
 use serde_json::json;
 
 use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
@@ -17,7 +18,7 @@ fn runninghub(base_url: &str, key: &str) -> RunningHub {
                                          "slots": {"prompt": ["6", "text"], "seed": ["3", "seed"]}}}
     }))
     .unwrap();
-    RunningHub::new("runninghub", config)
+    RunningHub::new("runninghub", config, Egress::public_only())
 }
 
 async fn run(app: &TestApp) {
@@ -82,4 +83,61 @@ async fn a_job_past_its_deadline_expires_and_its_task_is_cancelled() {
     app.drain().await;
     assert_eq!(app.job(KEY_A, &id).await["status"], "expired");
     assert!(fake.is_gone(&task_id), "the upstream task was cancelled");
+}
+
+fn ai_app(base_url: &str, webapp_id: serde_json::Value) -> RunningHub {
+    let config: RunningHubConfig = serde_json::from_value(json!({
+        "baseUrl": base_url, "apiKey": API_KEY, "pollIntervalMs": 0,
+        "workflows": {"image.upscale": {"webappId": webapp_id,
+                                        "slots": {"image": ["39", "image"], "prompt": ["52", "prompt"]}}}
+    }))
+    .unwrap();
+    RunningHub::new("runninghub-app", config, Egress::public_only())
+}
+
+/// A loopback server holding one PNG; its URL, marked as one genrelay signed.
+async fn signed_input(png: Vec<u8>) -> ResolvedInputs {
+    let app = axum::Router::new().route(
+        "/blobs/in.png",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "image/png")], png) }),
+    );
+    let url = format!("{}/blobs/in.png", genrelay_tests::serve(app).await);
+    ResolvedInputs { images: vec![url.clone()], signed: [url].into(), ..Default::default() }
+}
+
+#[tokio::test]
+async fn an_ai_app_runs_with_its_input_image_uploaded_first() {
+    let fake = FakeRunningHub::start().await;
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    let job = app.stored_job(&id).await;
+    let png = genrelay_providers::mock::render_png("to upscale", 16, 16);
+    let inputs = signed_input(png.clone()).await;
+
+    let provider = ai_app(&fake.base_url, json!(WEBAPP_ID));
+    let submitted = provider.submit(&job, &inputs).await.unwrap();
+    assert!(matches!(submitted, genrelay_core::ports::Submission::Accepted { .. }));
+    let run = &fake.runs()[0];
+    assert_eq!(run["webappId"], WEBAPP_ID, "sent to /task/openapi/ai-app/run: {run}");
+    let image = run["nodeInfoList"].as_array().unwrap().iter().find(|n| n["nodeId"] == "39").unwrap();
+    let name = image["fieldValue"].as_str().unwrap();
+    assert!(name.starts_with("api/") && name.ends_with(".png"), "{name}");
+    assert_eq!(fake.upload(name), Some(png), "the file reached RunningHub");
+
+    // The id may be written as a string of digits; an unknown app is the channel's fault.
+    assert!(ai_app(&fake.base_url, json!(WEBAPP_ID.to_string())).submit(&job, &inputs).await.is_ok());
+    let unknown = ai_app(&fake.base_url, json!(42)).submit(&job, &inputs).await;
+    assert!(matches!(&unknown, Err(Error::ChannelFault(m)) if m.contains("901")), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn an_ai_app_refuses_an_input_url_on_an_internal_address() {
+    let fake = FakeRunningHub::start().await;
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]})).await;
+    let job = app.stored_job(&id).await;
+    let inputs = ResolvedInputs { images: vec!["http://10.0.0.8/in.png".into()], ..Default::default() };
+    let refused = ai_app(&fake.base_url, json!(WEBAPP_ID)).submit(&job, &inputs).await;
+    assert!(matches!(&refused, Err(Error::Invalid(m)) if m.contains("private")), "{refused:?}");
+    assert!(fake.runs().is_empty(), "nothing was started");
 }

@@ -1,7 +1,10 @@
 //! A fake of RunningHub's task API: HTTP 200 with a `{code, msg, data}` envelope for everything;
 //! the key in the body; a `[busy]` prompt answers 421 TASK_QUEUE_MAXED; outputs go 813 (queued)
 //! → 804 (running) → 0 with `fileUrl`s; an `[audit]` prompt ends 805 with an audit
-//! `failedReason`. `promptTips` is a JSON string, as upstream.
+//! `failedReason`. `promptTips` is a JSON string, as upstream. AI apps run with
+//! `/task/openapi/ai-app/run` (only [`WEBAPP_ID`] exists: 901 otherwise); `/task/openapi/upload`
+//! keeps files (30 MB limit, 809) under `api/<sha256>.<ext>`, and a `nodeInfoList` value naming
+//! an `api/` file never uploaded is refused with 803.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,18 +15,23 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use sha2::Digest;
 
 pub const API_KEY: &str = "0123456789abcdef0123456789abcdef";
+pub const WEBAPP_ID: i64 = 1877265245566922753;
+const MAX_UPLOAD: usize = 30 << 20;
 
 #[derive(Clone, Default)]
 struct Fake {
     tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
+    uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
 }
 
 pub struct FakeRunningHub {
     pub base_url: String,
     tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
+    uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
 }
 
 impl FakeRunningHub {
@@ -31,13 +39,25 @@ impl FakeRunningHub {
         let fake = Fake::default();
         let app = Router::new()
             .route("/task/openapi/create", post(create))
+            .route("/task/openapi/ai-app/run", post(run_app))
+            .route("/task/openapi/upload", post(upload))
             .route("/task/openapi/outputs", post(outputs))
             .route("/task/openapi/cancel", post(cancel))
             .route("/files/{name}", get(file))
             .with_state(fake.clone());
         let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
-        Self { base_url, tasks: fake.tasks }
+        Self { base_url, tasks: fake.tasks, uploads: fake.uploads }
+    }
+
+    /// The bytes of an uploaded file, by the name the upload answered.
+    pub fn upload(&self, name: &str) -> Option<Vec<u8>> {
+        self.uploads.lock().unwrap().get(name).cloned()
+    }
+
+    /// The bodies of the runs the fake started.
+    pub fn runs(&self) -> Vec<Value> {
+        self.tasks.lock().unwrap().values().map(|(body, _)| body.clone()).collect()
     }
 
     /// Whether the task was cancelled.
@@ -59,9 +79,47 @@ fn prompt_of(body: &Value) -> String {
     body["nodeInfoList"].as_array().into_iter().flatten().filter_map(|n| n["fieldValue"].as_str()).collect()
 }
 
+async fn run_app(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> Response {
+    let id = body["webappId"].as_i64().or_else(|| body["webappId"].as_str().and_then(|id| id.parse().ok()));
+    if body["apiKey"] == API_KEY && id != Some(WEBAPP_ID) {
+        return envelope(901, "WEBAPP_NOT_EXISTS", Value::Null);
+    }
+    create(State(fake), axum::Json(body)).await
+}
+
+async fn upload(State(fake): State<Fake>, mut form: axum::extract::Multipart) -> Response {
+    let (mut key, mut file) = (String::new(), None);
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("apiKey") => key = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                let extension = field.file_name().and_then(|n| n.rsplit_once('.')).map(|(_, e)| e.to_owned());
+                file = Some((extension.unwrap_or_else(|| "png".into()), field.bytes().await.unwrap_or_default()));
+            }
+            _ => {}
+        }
+    }
+    if key != API_KEY {
+        return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    let Some((extension, bytes)) = file else { return envelope(301, "PARAMS_INVALID", Value::Null) };
+    if bytes.len() > MAX_UPLOAD {
+        return envelope(809, "APIKEY_FILE_SIZE_EXCEEDED", Value::Null);
+    }
+    let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("api/{digest}.{extension}");
+    fake.uploads.lock().unwrap().insert(name.clone(), bytes.to_vec());
+    envelope(0, "success", json!({"fileName": name, "fileType": "input"}))
+}
+
 async fn create(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> Response {
     if body["apiKey"] != API_KEY {
         return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    let uploads = fake.uploads.lock().unwrap().keys().cloned().collect::<Vec<_>>();
+    let values = body["nodeInfoList"].as_array().into_iter().flatten().filter_map(|n| n["fieldValue"].as_str());
+    if values.filter(|v| v.starts_with("api/")).any(|v| !uploads.iter().any(|u| u == v)) {
+        return envelope(803, "APIKEY_INVALID_NODE_INFO", Value::Null);
     }
     if prompt_of(&body).contains("[busy]") {
         return envelope(421, "TASK_QUEUE_MAXED", Value::Null);

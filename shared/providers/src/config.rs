@@ -100,7 +100,7 @@ impl ProvidersConfig {
                 },
                 UpstreamConfig::Runninghub(config) => Channel {
                     capabilities: config.workflows.keys().copied().collect(),
-                    provider: Arc::new(RunningHub::new(&channel.name, config.clone())),
+                    provider: Arc::new(RunningHub::new(&channel.name, config.clone(), egress.clone())),
                 },
                 UpstreamConfig::Seedance(config) => Channel {
                     capabilities: vec![Seedance::CAPABILITY],

@@ -1,5 +1,7 @@
 //! RunningHub (runninghub.cn / .ai), its task API: `POST /task/openapi/create` runs a workflow
-//! with `nodeInfoList` (slot values bound to node id + field name); `POST /task/openapi/outputs`
+//! and `POST /task/openapi/ai-app/run` an AI app, each with `nodeInfoList` (slot values bound to
+//! node id + field name; input images are sent first with `POST /task/openapi/upload` and bound
+//! by the server path it answers); `POST /task/openapi/outputs`
 //! is the poll. Every answer is HTTP 200 with a `{code, msg, data}` envelope: 0 is success, 804
 //! running, 813 queued, 805 failed (`failedReason`), 421/415 queue or instances full (retry
 //! later, not a failure); `promptTips` is ComfyUI's validation, as a JSON string.
@@ -15,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::http::{ApiKey, client, configured_for, download, status, transport};
+use genrelay_egress::Egress;
+
+use crate::http::{ApiKey, client, configured_for, download, fetch_input, image_slots, status, transport};
 
 const PROVIDER: &str = "RunningHub";
 
@@ -34,31 +38,54 @@ pub struct RunningHubConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunningHubWorkflow {
-    pub workflow_id: String,
-    /// Slot name (`prompt`, `negative_prompt`, `seed`, `width`, `height`) → `[node id, field name]`.
+    /// A workflow (`workflowId`) or an AI app (`webappId`).
+    #[serde(flatten)]
+    pub run: RunTarget,
+    /// Slot name (`prompt`, `negative_prompt`, `seed`, `width`, `height`, `image`/`image_1`,
+    /// `image_2`, …) → `[node id, field name]`.
     #[serde(default)]
     pub slots: HashMap<String, (String, String)>,
+}
+
+/// What a capability runs on RunningHub.
+#[derive(Debug, Clone, Deserialize)]
+pub enum RunTarget {
+    #[serde(rename = "workflowId")]
+    Workflow(String),
+    /// An AI app; its id is an int64 (a number or a string of digits).
+    #[serde(rename = "webappId")]
+    App(Value),
 }
 
 pub struct RunningHub {
     name: String,
     config: RunningHubConfig,
     http: reqwest::Client,
+    egress: Egress,
 }
 
 impl RunningHub {
-    pub fn new(name: impl Into<String>, config: RunningHubConfig) -> Self {
-        Self { name: name.into(), config, http: client() }
+    /// `egress` fetches the input images clients name by URL.
+    pub fn new(name: impl Into<String>, config: RunningHubConfig, egress: Egress) -> Self {
+        Self { name: name.into(), config, http: client(), egress }
     }
 
     fn interval(&self) -> Duration {
         self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(5))
     }
 
+    fn url(&self, path: &str) -> Result<url::Url> {
+        self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
+    }
+
     /// Calls an endpoint and opens the envelope: `(code, msg, data)`.
     async fn call(&self, path: &str, body: Value) -> Result<(i64, String, Value)> {
-        let url = self.config.base_url.join(path).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
-        let response = self.http.post(url).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
+        let response = self.http.post(self.url(path)?).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
+        Self::open(response).await
+    }
+
+    /// The envelope of an answer: `(code, msg, data)`.
+    async fn open(response: reqwest::Response) -> Result<(i64, String, Value)> {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
@@ -80,24 +107,60 @@ impl RunningHub {
         }
     }
 
-    fn node_info(&self, job: &Job, workflow: &RunningHubWorkflow) -> Vec<Value> {
-        let mut values: HashMap<&str, Value> = HashMap::new();
+    fn node_info(&self, job: &Job, workflow: &RunningHubWorkflow, images: Vec<String>) -> Vec<Value> {
+        let mut values: HashMap<String, Value> = HashMap::new();
         if let Some(prompt) = &job.spec.prompt {
-            values.insert("prompt", Value::from(prompt.clone()));
+            values.insert("prompt".into(), Value::from(prompt.clone()));
         }
         let digest = Sha256::digest(job.id.as_str().as_bytes());
-        values.insert("seed", Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
+        values.insert("seed".into(), Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
         if let Params::ImageGenerate(params) = &job.spec.params {
-            values.insert("width", Value::from(params.width));
-            values.insert("height", Value::from(params.height));
+            values.insert("width".into(), Value::from(params.width));
+            values.insert("height".into(), Value::from(params.height));
+        }
+        for (index, image) in images.into_iter().enumerate() {
+            for slot in image_slots(index) {
+                values.insert(slot, Value::from(image.clone()));
+            }
         }
         workflow
             .slots
             .iter()
             .filter_map(|(slot, (node, field))| {
-                values.get(slot.as_str()).map(|value| json!({"nodeId": node, "fieldName": field, "fieldValue": value}))
+                values.get(slot).map(|value| json!({"nodeId": node, "fieldName": field, "fieldValue": value}))
             })
             .collect()
+    }
+
+    /// Uploads the input images the workflow has slots for (`POST /task/openapi/upload`) and
+    /// answers the server paths a load node reads them by.
+    async fn upload_images(&self, workflow: &RunningHubWorkflow, inputs: &ResolvedInputs) -> Result<Vec<String>> {
+        let wanted = (0..inputs.images.len())
+            .take_while(|&index| image_slots(index).iter().any(|slot| workflow.slots.contains_key(slot)))
+            .count();
+        let mut names = Vec::new();
+        for url in &inputs.images[..wanted] {
+            let file = fetch_input(&self.http, &self.egress, inputs, url).await?;
+            let part = reqwest::multipart::Part::bytes(file.bytes)
+                .file_name(file.name)
+                .mime_str(&file.content_type)
+                .map_err(|_| Error::invalid("an input image has an unusable content type"))?;
+            let form = reqwest::multipart::Form::new()
+                .text("apiKey", self.config.api_key.expose().to_owned())
+                .text("fileType", "input")
+                .part("file", part);
+            let url = self.url("/task/openapi/upload")?;
+            let response = self.http.post(url).multipart(form).send().await.map_err(|e| transport(PROVIDER, e))?;
+            let (code, msg, data) = Self::open(response).await?;
+            if code != 0 {
+                return Err(Self::refusal(code, &msg));
+            }
+            let name = data["fileName"]
+                .as_str()
+                .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} stored an upload without a name")))?;
+            names.push(name.to_owned());
+        }
+        Ok(names)
     }
 }
 
@@ -107,11 +170,21 @@ impl Provider for RunningHub {
         &self.name
     }
 
-    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
-        let body = json!({"apiKey": self.config.api_key.expose(), "workflowId": workflow.workflow_id,
-                          "nodeInfoList": self.node_info(job, workflow), "addMetadata": true});
-        let (code, msg, data) = self.call("/task/openapi/create", body).await?;
+        let images = self.upload_images(workflow, inputs).await?;
+        let node_info = self.node_info(job, workflow, images);
+        let key = self.config.api_key.expose();
+        let (path, body) = match &workflow.run {
+            RunTarget::Workflow(id) => (
+                "/task/openapi/create",
+                json!({"apiKey": key, "workflowId": id, "nodeInfoList": node_info, "addMetadata": true}),
+            ),
+            RunTarget::App(id) => {
+                ("/task/openapi/ai-app/run", json!({"apiKey": key, "webappId": id, "nodeInfoList": node_info}))
+            }
+        };
+        let (code, msg, data) = self.call(path, body).await?;
         if code != 0 {
             return Err(Self::refusal(code, &msg));
         }
