@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
-    AssetQuery, AssetStore, BlobStore, ByteStream, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery,
-    JobStore,
+    AssetQuery, AssetStore, BlobStore, ByteStream, ChannelLedger, Created, DispatchMessage, DispatchQueue, IdGenerator,
+    JobQuery, JobStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
@@ -22,6 +22,7 @@ use serde_json::json;
 /// One implementation of the storage and queue ports, as the contract sees it.
 pub struct Adapters {
     store: Arc<dyn JobStore>,
+    channels: Arc<dyn ChannelLedger>,
     assets: Arc<dyn AssetStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
@@ -54,6 +55,7 @@ async fn embedded() -> Adapters {
     let queue = SqliteQueue::new(db.clone(), genrelay_embedded::STANDARD_LANE);
     Adapters {
         store: Arc::new(SqliteStore::new(db.clone())),
+        channels: Arc::new(SqliteStore::new(db.clone())),
         assets: Arc::new(SqliteStore::new(db)),
         blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
@@ -70,6 +72,7 @@ async fn aws() -> Adapters {
     let dlq_url = format!("{}-dlq", resources.dispatch_queue_url);
     Adapters {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        channels: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         blobs: Arc::new(S3BlobStore::new(
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
@@ -108,6 +111,9 @@ contract!(
     due_polls_and_stuck_queued_queries_find_only_their_jobs,
     unacknowledged_messages_come_back_after_their_visibility_timeout,
     a_message_received_too_often_moves_to_the_dead_letter_queue,
+    channel_slots_are_capped_released_and_freed_when_their_lease_ends,
+    slots_hold_their_cap_under_concurrency,
+    cooldowns_are_shared_and_end,
 );
 
 fn client(name: &str) -> ClientId {
@@ -478,4 +484,63 @@ async fn a_stream_over_the_limit_leaves_nothing_stored(adapters: Adapters) {
     let refused = adapters.blobs.put_stream(&key, stream, "video/mp4", 10 * 1024 * 1024).await;
     assert!(matches!(refused, Err(genrelay_core::Error::Invalid(_))), "{refused:?}");
     assert_eq!(adapters.blobs.describe(&key).await.unwrap(), None);
+}
+
+/// A channel name of its own per test run (the AWS table is shared between tests).
+fn channel_name() -> String {
+    format!("channel-{}", ulid::Ulid::new())
+}
+
+fn job_id(n: u32) -> JobId {
+    JobId::parse(&format!("job_{}{n:03}", ulid::Ulid::new())).unwrap()
+}
+
+async fn channel_slots_are_capped_released_and_freed_when_their_lease_ends(adapters: Adapters) {
+    let ledger = &adapters.channels;
+    let channel = channel_name();
+    let now = Utc::now();
+    let lease = now + chrono::Duration::minutes(20);
+    let (a, b, c) = (job_id(1), job_id(2), job_id(3));
+    assert!(ledger.take_slot(&channel, &a, 2, lease, now).await.unwrap());
+    assert!(ledger.take_slot(&channel, &b, 2, lease, now).await.unwrap());
+    assert!(!ledger.take_slot(&channel, &c, 2, lease, now).await.unwrap(), "the cap holds");
+    assert!(ledger.take_slot(&channel, &a, 2, lease, now).await.unwrap(), "a holder renews its slot");
+    assert!(ledger.take_slot(&other_channel(&channel), &c, 2, lease, now).await.unwrap(), "caps are per channel");
+
+    ledger.release_slot(&channel, &a).await.unwrap();
+    ledger.release_slot(&channel, &a).await.unwrap(); // twice is harmless
+    ledger.release_slot(&channel_name(), &a).await.unwrap(); // as is a channel never used
+    assert!(ledger.take_slot(&channel, &c, 2, lease, now).await.unwrap(), "a released slot is free");
+
+    // A holder that crashed never releases: its slot is free once the lease has ended.
+    let later = lease + chrono::Duration::seconds(1);
+    let d = job_id(4);
+    assert!(ledger.take_slot(&channel, &d, 2, later + chrono::Duration::minutes(20), later).await.unwrap());
+}
+
+fn other_channel(channel: &str) -> String {
+    format!("{channel}-other")
+}
+
+async fn slots_hold_their_cap_under_concurrency(adapters: Adapters) {
+    let channel = channel_name();
+    let now = Utc::now();
+    let lease = now + chrono::Duration::minutes(20);
+    let takers = (0..8).map(|n| {
+        let (ledger, channel) = (adapters.channels.clone(), channel.clone());
+        tokio::spawn(async move { ledger.take_slot(&channel, &job_id(n), 3, lease, now).await.unwrap() })
+    });
+    let taken = futures_util::future::join_all(takers).await.into_iter().filter(|t| *t.as_ref().unwrap()).count();
+    assert_eq!(taken, 3);
+}
+
+async fn cooldowns_are_shared_and_end(adapters: Adapters) {
+    let ledger = &adapters.channels;
+    let (cold, warm) = (channel_name(), channel_name());
+    let now = Utc::now();
+    ledger.cool_down(&cold, now + chrono::Duration::minutes(5)).await.unwrap();
+    let cooling = ledger.cooling(&[cold.as_str(), warm.as_str()], now).await.unwrap();
+    assert_eq!(cooling, [cold.clone()].into());
+    let after = now + chrono::Duration::minutes(5);
+    assert!(ledger.cooling(&[cold.as_str()], after).await.unwrap().is_empty(), "over at its end");
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use genrelay_core::ports::{Clock, GeneratedFile, JobStore, PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Error, Job, Result};
+use genrelay_core::{Capability, Error, Job, Result};
 use genrelay_embedded::SqliteStore;
+use genrelay_engine::Route;
 use serde_json::json;
 
 use crate::support::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
@@ -235,4 +236,90 @@ async fn a_rejection_fails_the_job_without_trying_other_channels() {
     assert!(job["error"].as_str().unwrap().contains("content policy"), "{job}");
     assert_eq!(second.submissions(), 0);
     assert_eq!(attempts_of(&app, &id).await.len(), 1);
+}
+
+/// A channel whose tasks run until the test finishes them.
+struct Held {
+    name: &'static str,
+    finished: Mutex<Vec<String>>,
+    submissions: Mutex<u32>,
+}
+
+impl Held {
+    fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(Self { name, finished: Mutex::default(), submissions: Mutex::new(0) })
+    }
+
+    fn finish(&self, task: &str) {
+        self.finished.lock().unwrap().push(task.to_owned());
+    }
+}
+
+#[async_trait]
+impl Provider for Held {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        *self.submissions.lock().unwrap() += 1;
+        Ok(Submission::Accepted { task_id: job.id.to_string(), poll_after: Duration::from_secs(1) })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let task = job.upstream_task_id.clone().unwrap_or_default();
+        if self.finished.lock().unwrap().contains(&task) {
+            return Ok(PollOutcome::Succeeded(vec![png_file(job)]));
+        }
+        Ok(PollOutcome::Running { progress: 10, poll_after: Duration::from_secs(1) })
+    }
+}
+
+fn capped(provider: Arc<dyn Provider>, max_concurrent: u32) -> Route {
+    Route { max_concurrent: Some(max_concurrent), ..Route::new(Capability::ALL.to_vec(), provider) }
+}
+
+#[tokio::test]
+async fn a_channel_at_its_cap_is_skipped_until_a_job_ends_and_frees_its_slot() {
+    let (primary, backup) = (Held::new("primary"), Held::new("backup"));
+    let app =
+        TestApp::with_routes(vec![capped(primary.clone(), 1), Route::new(Capability::ALL.to_vec(), backup.clone())]);
+    let first = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "one"})).await;
+    app.drain().await;
+    let second = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "two"})).await;
+    app.drain().await;
+    assert_eq!(attempts_of(&app, &first).await[0].0, "primary");
+    assert_eq!(attempts_of(&app, &second).await, [("backup".to_owned(), "accepted".to_owned())], "primary was full");
+
+    primary.finish(&first);
+    app.clock.advance(Duration::from_secs(1));
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &first).await["status"], "succeeded");
+    let third = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "three"})).await;
+    app.drain().await;
+    assert_eq!(attempts_of(&app, &third).await[0].0, "primary", "the slot was released when the job ended");
+}
+
+#[tokio::test]
+async fn with_every_channel_full_a_job_waits_for_a_slot_without_using_up_its_attempts() {
+    let only = Held::new("only");
+    let app = TestApp::with_routes(vec![capped(only.clone(), 1)]);
+    let first = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "one"})).await;
+    app.drain().await;
+    let second = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "two"})).await;
+    for _ in 0..app.engine.settings().max_submit_attempts + 2 {
+        app.drain().await;
+        app.clock.advance(app.engine.settings().poll_retry);
+    }
+    let waiting = app.job(KEY_A, &second).await;
+    assert_eq!(waiting["status"], "running", "{waiting}");
+    assert_eq!(waiting["attempts"], json!([]), "waiting for a slot is not an attempt");
+    assert_eq!(*only.submissions.lock().unwrap(), 1);
+
+    // Cancelling the first job frees its slot: the second goes next.
+    let (status, _) = app.post(&format!("/api/v1/jobs/{first}/cancel"), KEY_A, json!({})).await;
+    assert_eq!(status, axum::http::StatusCode::OK);
+    app.clock.advance(app.engine.settings().poll_retry);
+    app.drain().await;
+    assert_eq!(attempts_of(&app, &second).await, [("only".to_owned(), "accepted".to_owned())]);
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
 use genrelay_core::ports::{Clock, Metrics, Provider};
 use genrelay_core::{Capability, JobStatus};
-use genrelay_engine::{Engine, ProviderRegistry, Settings};
+use genrelay_engine::{Engine, ProviderRegistry, Route, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::MockConfig;
 use serde_json::Value;
@@ -43,7 +43,7 @@ impl Clock for ManualClock {
     }
 }
 
-type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Vec<Arc<dyn Provider>>>;
+type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Vec<Route>>;
 
 /// Metrics kept in memory, to check what the engine counts.
 #[derive(Default)]
@@ -98,13 +98,21 @@ impl TestApp {
     /// the mock.
     pub fn with_provider(make: impl FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider> + 'static) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::build(dir, MockConfig::default(), Some(Box::new(move |clock, embedded| vec![make(clock, embedded)])))
+        let route = move |clock: &ManualClock, embedded: &Embedded| {
+            vec![Route::new(Capability::ALL.to_vec(), make(clock, embedded))]
+        };
+        Self::build(dir, MockConfig::default(), Some(Box::new(route)))
     }
 
     /// Every capability goes to `channels`, in order of preference.
     pub fn with_channels(channels: Vec<Arc<dyn Provider>>) -> Self {
+        Self::with_routes(channels.into_iter().map(|c| Route::new(Capability::ALL.to_vec(), c)).collect())
+    }
+
+    /// Capabilities go to the channels of `routes` (with their priorities, weights and caps).
+    pub fn with_routes(routes: Vec<Route>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| channels)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| routes)))
     }
 
     fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>) -> Self {
@@ -114,10 +122,9 @@ impl TestApp {
         let metrics = Arc::new(RecordedMetrics::default());
         deps.metrics = metrics.clone();
         if let Some(make) = provider {
-            let channels = make(&clock, &embedded);
-            let fallback = channels[0].clone();
-            let serving = channels.into_iter().map(|c| (Capability::ALL.to_vec(), c));
-            deps.providers = ProviderRegistry::with_channels(fallback, serving);
+            let routes = make(&clock, &embedded);
+            let fallback = routes[0].provider.clone();
+            deps.providers = ProviderRegistry::with_channels(fallback, routes);
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };

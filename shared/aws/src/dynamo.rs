@@ -59,8 +59,8 @@ impl PagePosition {
 
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     output_retention: chrono::Duration,
 }
 

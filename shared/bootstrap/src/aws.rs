@@ -52,7 +52,8 @@ pub fn aws_engine(
     let clock = Arc::new(SystemClock);
     let deps = Deps {
         jobs: Arc::new(store.clone()),
-        assets: Arc::new(store),
+        assets: Arc::new(store.clone()),
+        channels: Arc::new(store),
         blobs: Arc::new(S3BlobStore::new(s3, &resources.bucket)),
         queues: DispatchQueues {
             priority: Arc::new(SqsQueue::new(sqs.clone(), &resources.priority_queue_url)),

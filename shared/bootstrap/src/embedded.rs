@@ -48,6 +48,7 @@ impl Embedded {
             ids: Arc::new(UlidGenerator),
             metrics: Arc::new(NoMetrics),
             providers: ProviderRegistry::all_to(mock),
+            channels: Arc::new(self.store.clone()),
         }
     }
 
@@ -69,8 +70,7 @@ impl Embedded {
         let mut deps = self.deps(mock.clone(), clock.clone());
         if let Some(providers) = providers {
             let fallback = Arc::new(MockProvider::new(mock, clock));
-            let channels = providers.channels(egress).into_iter().map(|c| (c.capabilities, c.provider));
-            deps.providers = ProviderRegistry::with_channels(fallback, channels);
+            deps.providers = ProviderRegistry::with_channels(fallback, providers.channels(egress));
         }
         Engine::new(deps, settings)
     }

@@ -70,6 +70,32 @@ pub trait JobStore: Send + Sync {
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
 }
 
+/// What the channels share across every worker and poller: the concurrency slots jobs hold on a
+/// channel, and when a channel that refused its credentials or quota may be tried again.
+#[async_trait]
+pub trait ChannelLedger: Send + Sync {
+    /// Takes one of `limit` slots of `channel` for `job`, held until `lease_until` (so a crash
+    /// cannot leak it). Slots whose lease ended at or before `now` are free again. Taking a slot
+    /// the job already holds renews it. Returns whether the job holds a slot.
+    async fn take_slot(
+        &self,
+        channel: &str,
+        job: &JobId,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Gives back the job's slot on the channel, if it holds one.
+    async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()>;
+
+    /// Skips `channel` until `until`.
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()>;
+
+    /// Of `channels`, those cooling down at `now`.
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<std::collections::HashSet<String>>;
+}
+
 #[async_trait]
 pub trait AssetStore: Send + Sync {
     /// Writes new assets, all or none; fails with `Conflict` if an id exists.
@@ -308,6 +334,30 @@ pub struct ResolvedInputs {
 impl ResolvedInputs {
     pub fn is_signed(&self, url: &str) -> bool {
         self.signed.contains(url)
+    }
+}
+
+/// A channel as routing sees it.
+#[derive(Clone)]
+pub struct Route {
+    pub provider: std::sync::Arc<dyn Provider>,
+    pub capabilities: Vec<Capability>,
+    /// Higher is tried first (default 0).
+    pub priority: i64,
+    /// The channel's share of its priority's jobs, when any channel of that priority has one.
+    pub weight: Option<u32>,
+    /// Jobs the channel runs at once; `None` is unlimited.
+    pub max_concurrent: Option<u32>,
+}
+
+impl Route {
+    /// A channel with the default priority, no weight and no cap.
+    pub fn new(capabilities: Vec<Capability>, provider: std::sync::Arc<dyn Provider>) -> Self {
+        Self { provider, capabilities, priority: 0, weight: None, max_concurrent: None }
+    }
+
+    pub fn name(&self) -> &str {
+        self.provider.name()
     }
 }
 

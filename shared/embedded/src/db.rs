@@ -50,6 +50,16 @@ CREATE TABLE IF NOT EXISTS queue (
     receipt       TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_visible ON queue (lane, visible_at);
+CREATE TABLE IF NOT EXISTS channel_slots (
+    channel     TEXT NOT NULL,
+    job_id      TEXT NOT NULL,
+    lease_until INTEGER NOT NULL,
+    PRIMARY KEY (channel, job_id)
+);
+CREATE TABLE IF NOT EXISTS channel_cooldowns (
+    channel TEXT PRIMARY KEY,
+    until   INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq           INTEGER PRIMARY KEY,
     lane          TEXT NOT NULL,

@@ -4,6 +4,7 @@
 //! at-least-once queue with redelivery and a dead-letter table, signed expiring download URLs.
 
 mod blobs;
+mod channels;
 mod db;
 mod queue;
 mod store;

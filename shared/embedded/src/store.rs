@@ -16,7 +16,7 @@ use crate::db::{Database, micros, sql};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl SqliteStore {

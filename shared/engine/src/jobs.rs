@@ -149,6 +149,9 @@ impl Engine {
             if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 self.deps.metrics.job_finished(cancelled.capability(), cancelled.status);
+                if let Some(channel) = &cancelled.provider {
+                    self.release_slot(channel, &cancelled).await;
+                }
                 self.cancel_upstream(&current).await;
                 return Ok(cancelled);
             }

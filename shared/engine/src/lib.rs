@@ -15,9 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genrelay_core::DispatchLane;
-use genrelay_core::ports::{AssetStore, BlobStore, Clock, DispatchQueue, IdGenerator, JobStore, Metrics};
+use genrelay_core::ports::{
+    AssetStore, BlobStore, ChannelLedger, Clock, DispatchQueue, IdGenerator, JobStore, Metrics,
+};
 
 pub use assets::{NewFile, UrlAsset};
+pub use genrelay_core::ports::Route;
 pub use jobs::{IdempotentRequest, NewJob, Submitted};
 pub use poller::PollReport;
 pub use providers::ProviderRegistry;
@@ -35,6 +38,8 @@ pub struct Deps {
     pub ids: Arc<dyn IdGenerator>,
     pub metrics: Arc<dyn Metrics>,
     pub providers: ProviderRegistry,
+    /// Concurrency slots and cooldowns of the channels, shared by every worker.
+    pub channels: Arc<dyn ChannelLedger>,
 }
 
 /// The dispatch queue of each lane.

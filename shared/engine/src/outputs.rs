@@ -110,6 +110,9 @@ impl Engine {
     async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
         if self.deps.jobs.replace(before, &after).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
+            if let Some(channel) = &after.provider {
+                self.release_slot(channel, &after).await;
+            }
             self.deps.metrics.job_finished(after.capability(), after.status);
             Ok(Ending::Applied)
         } else {

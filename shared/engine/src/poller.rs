@@ -43,12 +43,14 @@ impl Engine {
             return Ok(true);
         }
         let mut again = job.revise();
-        again.attempts.push(Attempt { channel, at: now, outcome: reason });
+        again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome: reason });
         again.upstream_task_id = None;
         again.submit_attempts += 1;
         again.next_poll_at = Some(now + span(self.settings.poll_retry));
         again.updated_at = now;
-        self.deps.jobs.replace(job, &again).await?;
+        if self.deps.jobs.replace(job, &again).await? {
+            self.release_slot(&channel, job).await;
+        }
         Ok(false)
     }
 

@@ -8,7 +8,7 @@ use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
 use genrelay_core::{Asset, AssetKind, Attempt, DispatchLane, Error, Job, JobStatus, Result};
 
-use crate::{Engine, span};
+use crate::{Engine, Route, span};
 
 impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
@@ -26,7 +26,7 @@ impl Engine {
             self.expire(&job).await?;
             return Ok(());
         }
-        let Some(first) = self.deps.providers.candidates(job.capability(), now).into_iter().next() else {
+        let Some(first) = self.available_routes(&job).await?.into_iter().next() else {
             return Err(Error::Unavailable(format!("no channel for {} is available now", job.capability())));
         };
         let mut running = job.revise();
@@ -42,9 +42,11 @@ impl Engine {
 
     /// Hands a running job to the channels that serve its capability, best first, and records
     /// the answer: the outputs of a provider that finished at once, or the upstream task and when
-    /// to poll it. A channel that fails transiently hands over to the next; one that refuses its
-    /// credentials or quota also cools down. When every channel failed transiently, the poller
-    /// tries again later (up to `max_submit_attempts`); a rejection fails the job.
+    /// to poll it. A channel at its concurrency cap is skipped; one that fails transiently hands
+    /// over to the next; one that refuses its credentials or quota also cools down. When every
+    /// channel failed transiently, the poller tries again later (up to `max_submit_attempts`);
+    /// when every channel was at its cap, it tries again later without counting an attempt. A
+    /// rejection fails the job.
     pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
         let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
@@ -55,8 +57,13 @@ impl Engine {
         };
         let now = self.deps.clock.now();
         let mut next = job.revise();
-        let mut last_error = Error::Unavailable(format!("no channel for {} is available now", job.capability()));
-        for provider in self.deps.providers.candidates(job.capability(), now) {
+        let mut last_error = None;
+        for route in self.available_routes(job).await? {
+            let provider = &route.provider;
+            if !self.take_slot(&route, job).await? {
+                tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
+                continue;
+            }
             let started = std::time::Instant::now();
             let submitted = provider.submit(job, &inputs).await;
             self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
@@ -65,37 +72,73 @@ impl Engine {
                 Err(error) => client_reason(error),
             };
             next.attempts.push(Attempt { channel: provider.name().to_owned(), at: now, outcome });
-            match submitted {
+            let error = match submitted {
                 Ok(submission) => {
                     next.provider = Some(provider.name().to_owned());
                     return self.accepted(job, next, submission).await;
                 }
-                Err(error @ Error::ChannelFault(_)) => {
+                Err(error) => error,
+            };
+            self.release_slot(route.name(), job).await;
+            match error {
+                Error::ChannelFault(_) => {
                     tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel refused; cooling down");
-                    self.deps.providers.cool_down(provider.name(), now + span(self.settings.channel_cooldown));
-                    last_error = error;
+                    let until = now + span(self.settings.channel_cooldown);
+                    self.deps.channels.cool_down(provider.name(), until).await?;
                 }
-                Err(error) if is_transient(&error) => {
+                _ if is_transient(&error) => {
                     tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel failed; trying the next");
-                    last_error = error;
                 }
-                Err(error) => {
+                _ => {
                     tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "upstream rejected the job");
                     self.deps.jobs.replace(job, &next).await?;
                     self.fail(&next, client_reason(&error)).await?;
                     return Ok(());
                 }
             }
+            last_error = Some(error);
         }
+        next.next_poll_at = Some(now + span(self.settings.poll_retry));
+        next.updated_at = now;
+        let Some(last_error) = last_error else {
+            // Every channel was at its cap (or cooling down): wait for a slot.
+            self.deps.jobs.replace(job, &next).await?;
+            return Ok(());
+        };
         if next.submit_attempts + 1 < self.settings.max_submit_attempts {
             next.submit_attempts += 1;
-            next.next_poll_at = Some(now + span(self.settings.poll_retry));
-            next.updated_at = now;
             self.deps.jobs.replace(job, &next).await?;
         } else if self.deps.jobs.replace(job, &next).await? {
             self.fail(&next, client_reason(&last_error)).await?;
         }
         Ok(())
+    }
+
+    /// The channels for the job's capability, best first, without those cooling down.
+    async fn available_routes(&self, job: &Job) -> Result<Vec<Route>> {
+        let routes = self.deps.providers.routes(job.capability(), &job.id);
+        let names: Vec<&str> = routes.iter().map(Route::name).collect();
+        let cooling = self.deps.channels.cooling(&names, self.deps.clock.now()).await?;
+        Ok(routes.into_iter().filter(|route| !cooling.contains(route.name())).collect())
+    }
+
+    /// Takes a slot on a capped channel for the job, leased until shortly after the job's
+    /// deadline (the poller ends the job by then, and releases it). Uncapped channels need none.
+    async fn take_slot(&self, route: &Route, job: &Job) -> Result<bool> {
+        let Some(limit) = route.max_concurrent else { return Ok(true) };
+        let lease_until = job.deadline_at + span(self.settings.poll_retry) * 2;
+        self.deps.channels.take_slot(route.name(), &job.id, limit, lease_until, self.deps.clock.now()).await
+    }
+
+    /// Gives back the job's slot on a capped channel. Best effort: an unreleased slot frees
+    /// itself when its lease ends.
+    pub(crate) async fn release_slot(&self, channel: &str, job: &Job) {
+        if self.deps.providers.route(channel).is_none_or(|route| route.max_concurrent.is_none()) {
+            return;
+        }
+        if let Err(error) = self.deps.channels.release_slot(channel, &job.id).await {
+            tracing::warn!(job_id = %job.id, channel, error = %error.chain(), "could not release a slot; its lease will end");
+        }
     }
 
     /// Records the channel that took the job, and what it answered.

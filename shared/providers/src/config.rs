@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use genrelay_core::ports::Provider;
+use genrelay_core::ports::{Provider, Route};
 use genrelay_core::{Capability, Error, Result};
 use genrelay_egress::Egress;
 use serde::Deserialize;
@@ -30,9 +30,20 @@ pub struct ProvidersConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChannelConfig {
     /// Unique; stored on the jobs the channel takes.
     pub name: String,
+    /// Higher is tried first (default 0); equal priorities keep the file's order.
+    #[serde(default)]
+    pub priority: i64,
+    /// When channels of one priority have weights, each job draws their order, a channel
+    /// coming first in proportion to its weight (a missing weight counts 1, 0 is last).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Jobs the channel runs at once (slots held in the store); unlimited by default.
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
     #[serde(flatten)]
     pub upstream: UpstreamConfig,
 }
@@ -57,12 +68,6 @@ pub enum UpstreamConfig {
     Meitu(MeituConfig),
 }
 
-/// A channel ready to take jobs: its provider and the capabilities it serves.
-pub struct Channel {
-    pub provider: Arc<dyn Provider>,
-    pub capabilities: Vec<Capability>,
-}
-
 impl ProvidersConfig {
     /// Reads and checks a providers file. Errors name the file and the problem, never a
     /// credential.
@@ -82,39 +87,51 @@ impl ProvidersConfig {
 
     /// The channels, in the file's order (the order of preference). `egress` fetches the input
     /// files clients name by URL, for upstreams that take files.
-    pub fn channels(&self, egress: &Egress) -> Vec<Channel> {
+    pub fn channels(&self, egress: &Egress) -> Vec<Route> {
         self.channels
             .iter()
-            .map(|channel| match &channel.upstream {
-                UpstreamConfig::Inference(config) => Channel {
-                    capabilities: config.indexes.keys().copied().collect(),
-                    provider: Arc::new(InferenceServer::new(&channel.name, config.clone())),
-                },
-                UpstreamConfig::Jimeng(config) => Channel {
-                    capabilities: config.models.keys().copied().collect(),
-                    provider: Arc::new(Jimeng::new(&channel.name, config.clone())),
-                },
-                UpstreamConfig::Meitu(config) => Channel {
-                    capabilities: config.presets.keys().copied().collect(),
-                    provider: Arc::new(Meitu::new(&channel.name, config.clone())),
-                },
-                UpstreamConfig::Runninghub(config) => Channel {
-                    capabilities: config.workflows.keys().copied().collect(),
-                    provider: Arc::new(RunningHub::new(&channel.name, config.clone(), egress.clone())),
-                },
-                UpstreamConfig::Seedance(config) => Channel {
-                    capabilities: vec![Seedance::CAPABILITY],
-                    provider: Arc::new(Seedance::new(&channel.name, config.clone())),
-                },
-                UpstreamConfig::Evolink(config) => Channel {
-                    capabilities: config.models.keys().copied().collect(),
-                    provider: Arc::new(EvoLink::new(&channel.name, config.clone())),
-                },
-                UpstreamConfig::Comfyui(config) => Channel {
-                    capabilities: config.workflows.keys().copied().collect(),
-                    provider: Arc::new(ComfyUi::new(&channel.name, config.clone(), egress.clone())),
-                },
+            .map(|channel| {
+                let (capabilities, provider) = channel.build(egress);
+                Route {
+                    priority: channel.priority,
+                    weight: channel.weight,
+                    max_concurrent: channel.max_concurrent,
+                    ..Route::new(capabilities, provider)
+                }
             })
             .collect()
+    }
+}
+
+impl ChannelConfig {
+    /// The channel's provider and the capabilities it serves.
+    fn build(&self, egress: &Egress) -> (Vec<Capability>, Arc<dyn Provider>) {
+        let channel = self;
+        match &channel.upstream {
+            UpstreamConfig::Inference(config) => (
+                config.indexes.keys().copied().collect(),
+                Arc::new(InferenceServer::new(&channel.name, config.clone())),
+            ),
+            UpstreamConfig::Jimeng(config) => {
+                (config.models.keys().copied().collect(), Arc::new(Jimeng::new(&channel.name, config.clone())))
+            }
+            UpstreamConfig::Meitu(config) => {
+                (config.presets.keys().copied().collect(), Arc::new(Meitu::new(&channel.name, config.clone())))
+            }
+            UpstreamConfig::Runninghub(config) => (
+                config.workflows.keys().copied().collect(),
+                Arc::new(RunningHub::new(&channel.name, config.clone(), egress.clone())),
+            ),
+            UpstreamConfig::Seedance(config) => {
+                (vec![Seedance::CAPABILITY], Arc::new(Seedance::new(&channel.name, config.clone())))
+            }
+            UpstreamConfig::Evolink(config) => {
+                (config.models.keys().copied().collect(), Arc::new(EvoLink::new(&channel.name, config.clone())))
+            }
+            UpstreamConfig::Comfyui(config) => (
+                config.workflows.keys().copied().collect(),
+                Arc::new(ComfyUi::new(&channel.name, config.clone(), egress.clone())),
+            ),
+        }
     }
 }

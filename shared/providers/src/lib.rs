@@ -13,7 +13,7 @@ pub mod runninghub;
 pub mod seedance;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
-pub use config::{Channel, ProvidersConfig};
+pub use config::ProvidersConfig;
 pub use evolink::{EvoLink, EvoLinkConfig};
 pub use inference::{InferenceConfig, InferenceServer};
 pub use jimeng::{Jimeng, JimengConfig};

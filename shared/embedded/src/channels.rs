@@ -1,0 +1,103 @@
+//! The channel ledger on SQLite: one row per held slot, one per cooldown. Each step is one
+//! transaction on the single connection, so taking a slot is atomic.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use genrelay_core::ports::ChannelLedger;
+use genrelay_core::{JobId, Result};
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::{micros, sql};
+use crate::store::SqliteStore;
+
+#[async_trait]
+impl ChannelLedger for SqliteStore {
+    async fn take_slot(
+        &self,
+        channel: &str,
+        job: &JobId,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
+        self.db
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(sql)?;
+                let held: Option<i64> = tx
+                    .query_row(
+                        "SELECT lease_until FROM channel_slots WHERE channel = ?1 AND job_id = ?2",
+                        params![channel, job],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(sql)?;
+                let others: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM channel_slots WHERE channel = ?1 AND job_id <> ?2 AND lease_until > ?3",
+                        params![channel, job, micros(now)],
+                        |row| row.get(0),
+                    )
+                    .map_err(sql)?;
+                if held.is_none() && others >= i64::from(limit) {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO channel_slots (channel, job_id, lease_until) VALUES (?1, ?2, ?3)",
+                    params![channel, job, micros(lease_until)],
+                )
+                .map_err(sql)?;
+                tx.execute(
+                    "DELETE FROM channel_slots WHERE channel = ?1 AND lease_until <= ?2",
+                    params![channel, micros(now)],
+                )
+                .map_err(sql)?;
+                tx.commit().map_err(sql)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()> {
+        let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
+        self.db
+            .run(move |conn| {
+                conn.execute("DELETE FROM channel_slots WHERE channel = ?1 AND job_id = ?2", params![channel, job])
+                    .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()> {
+        let channel = channel.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO channel_cooldowns (channel, until) VALUES (?1, ?2)",
+                    params![channel, micros(until)],
+                )
+                .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashSet<String>> {
+        let channels: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
+        self.db
+            .run(move |conn| {
+                let mut statement =
+                    conn.prepare("SELECT channel FROM channel_cooldowns WHERE until > ?1").map_err(sql)?;
+                let cooling = statement
+                    .query_map(params![micros(now)], |row| row.get::<_, String>(0))
+                    .map_err(sql)?
+                    .collect::<std::result::Result<HashSet<String>, _>>()
+                    .map_err(sql)?;
+                Ok(cooling.into_iter().filter(|c| channels.contains(c)).collect())
+            })
+            .await
+    }
+}
