@@ -1,7 +1,8 @@
 //! A fake of EvoLink's task API: bearer key checked (401 otherwise, in EvoLink's error shape);
 //! a `[nsfw]` prompt is refused as `content_policy_violation`; tasks go pending → processing →
 //! completed with `results` URLs that work once (they expire upstream); a `[overload]` prompt's
-//! task fails with the retryable `service_unavailable`.
+//! task fails with the retryable `service_unavailable`. Video tasks end with an MP4, image tasks
+//! with a PNG.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,8 +18,8 @@ pub const API_KEY: &str = "sk-evo-test-key";
 
 #[derive(Clone, Default)]
 struct Fake {
-    /// task id → (prompt, polls)
-    tasks: Arc<Mutex<HashMap<String, (String, u32)>>>,
+    /// task id → (prompt, polls, is a video)
+    tasks: Arc<Mutex<HashMap<String, (String, u32, bool)>>>,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
 }
@@ -51,7 +52,12 @@ fn authorized(headers: &HeaderMap) -> bool {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"))
 }
 
-async fn create(State(fake): State<Fake>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
+async fn create(
+    State(fake): State<Fake>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Invalid API key");
     }
@@ -60,7 +66,8 @@ async fn create(State(fake): State<Fake>, headers: HeaderMap, axum::Json(body): 
         return error(StatusCode::BAD_REQUEST, "content_policy_violation", "The prompt violates the content policy");
     }
     let id = format!("task-unified-{}", ulid::Ulid::new().to_string().to_lowercase());
-    fake.tasks.lock().unwrap().insert(id.clone(), (prompt, 0));
+    let video = uri.path().contains("/videos/");
+    fake.tasks.lock().unwrap().insert(id.clone(), (prompt, 0, video));
     axum::Json(json!({"created": 1757156493, "id": id, "model": body["model"], "object": "image.generation.task",
                       "progress": 0, "status": "pending", "task_info": {"can_cancel": true, "estimated_time": 100},
                       "type": "image"}))
@@ -71,13 +78,13 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "Invalid API key");
     }
-    let (prompt, polls) = {
+    let (prompt, polls, video) = {
         let mut tasks = fake.tasks.lock().unwrap();
-        let Some((prompt, polls)) = tasks.get_mut(&id) else {
+        let Some((prompt, polls, video)) = tasks.get_mut(&id) else {
             return error(StatusCode::NOT_FOUND, "resource_not_found", "Task not found");
         };
         *polls += 1;
-        (prompt.clone(), *polls)
+        (prompt.clone(), *polls, *video)
     };
     let mut answer = json!({"id": id, "object": "image.generation.task", "type": "image", "progress": 40,
                             "status": "processing"});
@@ -86,8 +93,11 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
             answer["status"] = json!("failed");
             answer["error"] = json!({"code": "service_unavailable", "message": "Upstream overloaded"});
         } else {
-            let name = format!("{id}.png");
-            fake.files.lock().unwrap().insert(name.clone(), genrelay_providers::mock::render_png(&prompt, 80, 48));
+            let (name, file) = match video {
+                true => (format!("{id}.mp4"), genrelay_providers::mock::render_mp4(&prompt, 64, 36, 1)),
+                false => (format!("{id}.png"), genrelay_providers::mock::render_png(&prompt, 80, 48)),
+            };
+            fake.files.lock().unwrap().insert(name.clone(), file);
             answer["status"] = json!("completed");
             answer["progress"] = json!(100);
             answer["results"] = json!([format!("{}/files/{name}", fake.base_url.lock().unwrap())]);
@@ -99,7 +109,10 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
 async fn file(State(fake): State<Fake>, Path(name): Path<String>) -> Response {
     // Result URLs expire: each works once here.
     match fake.files.lock().unwrap().remove(&name) {
-        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Some(file) => {
+            let content_type = if name.ends_with(".mp4") { "video/mp4" } else { "image/png" };
+            ([(header::CONTENT_TYPE, content_type)], file).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -65,8 +65,10 @@ fn refused(headers: &HeaderMap, body: &Value) -> Option<Response> {
     None
 }
 
-fn result_urls(fake: &Fake, id: &str) -> Value {
-    json!([{"url": format!("{}/files/{id}-1.png", fake.base_url.lock().unwrap())}])
+/// The result of a task: an MP4 for a video generation, a PNG otherwise.
+fn result_urls(fake: &Fake, id: &str, body: &Value) -> Value {
+    let extension = if body["model"].as_str().unwrap_or_default().contains("video") { "mp4" } else { "png" };
+    json!([{"url": format!("{}/files/{id}-1.{extension}", fake.base_url.lock().unwrap())}])
 }
 
 async fn create(State(fake): State<Fake>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
@@ -84,20 +86,20 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
     if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {SESSION_ID}")) {
         return failure(-2002, "[登录失效]: 请重新获取sessionid");
     }
-    let polls = {
+    let (body, polls) = {
         let mut tasks = fake.tasks.lock().unwrap();
-        let Some((_, polls)) = tasks.get_mut(&id) else {
+        let Some((body, polls)) = tasks.get_mut(&id) else {
             return failure(-2000, "task not found");
         };
         *polls += 1;
-        *polls
+        (body.clone(), *polls)
     };
     let mut answer = json!({"task_id": id, "type": "image_generation", "status": "processing", "progress": 60,
                             "created_at": 1759058768, "updated_at": 1759058770});
     if polls >= 2 {
         answer["status"] = json!("completed");
         answer["progress"] = json!(100);
-        answer["result"] = json!({"created": 1759058790, "data": result_urls(&fake, &id)});
+        answer["result"] = json!({"created": 1759058790, "data": result_urls(&fake, &id, &body)});
     }
     axum::Json(answer).into_response()
 }
@@ -107,10 +109,15 @@ async fn generate_now(State(fake): State<Fake>, headers: HeaderMap, axum::Json(b
         return refusal;
     }
     let id = ulid::Ulid::new().to_string().to_lowercase();
+    let data = result_urls(&fake, &id, &body);
     fake.tasks.lock().unwrap().insert(id.clone(), (body, 0));
-    axum::Json(json!({"created": 1759058768, "data": result_urls(&fake, &id)})).into_response()
+    axum::Json(json!({"created": 1759058768, "data": data})).into_response()
 }
 
 async fn file(Path(name): Path<String>) -> Response {
+    if name.ends_with(".mp4") {
+        return ([(header::CONTENT_TYPE, "video/mp4")], genrelay_providers::mock::render_mp4(&name, 64, 36, 1))
+            .into_response();
+    }
     ([(header::CONTENT_TYPE, "image/png")], genrelay_providers::mock::render_png(&name, 60, 60)).into_response()
 }

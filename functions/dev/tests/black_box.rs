@@ -1,115 +1,12 @@
 //! Black-box tests of the `genrelay-dev` binary: started on a free port, driven over real HTTP
 //! through seed 004's minimal flow, stopped with SIGTERM and restarted on the same data.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const JOB_TIMEOUT: Duration = Duration::from_secs(60);
-
-struct DevServer {
-    child: Child,
-    base: String,
-    key: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl DevServer {
-    /// Starts the binary with no `ZHINIAN_API_KEYS`, so it makes (or reuses) its dev key, and
-    /// reads the address and key it prints.
-    fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[])
-    }
-
-    fn start_with(data_dir: &Path, extra_args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_genrelay-dev"))
-            .args(["--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra_args)
-            .env_remove("ZHINIAN_API_KEYS")
-            .env("GENRELAY_MOCK_LATENCY_MS", "600")
-            .env("GENRELAY_LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("genrelay-dev starts");
-        let stdout = lines_of(child.stdout.take().unwrap());
-        let stderr = lines_of(child.stderr.take().unwrap());
-        let (mut base, mut key) = (None, None);
-        let deadline = Instant::now() + START_TIMEOUT;
-        while base.is_none() {
-            let line = stdout.recv_timeout(deadline - Instant::now()).expect("genrelay-dev prints its address");
-            if let Some(rest) = line.split("Authorization: Bearer ").nth(1) {
-                key = Some(rest.trim().to_owned());
-            }
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                base = Some(rest.split_whitespace().next().unwrap().to_owned());
-            }
-        }
-        Self { child, base: base.unwrap(), key: key.expect("a dev key is printed"), stderr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGTERM, then wait for a clean exit; returns what the server wrote to stderr.
-    fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
-        let stderr = std::mem::replace(&mut self.stderr, mpsc::channel().1);
-        // The pipe closes with the process, so the reader thread ends the channel.
-        stderr.iter().collect()
-    }
-}
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-async fn wait_for_end(client: &reqwest::Client, server: &DevServer, id: &str) -> (Value, bool) {
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    let mut saw_progress = false;
-    loop {
-        let job: Value = client
-            .get(server.url(&format!("/api/v1/jobs/{id}")))
-            .bearer_auth(&server.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let job = job["job"].clone();
-        saw_progress |= job["status"] == "running" && job["progress"].as_u64().is_some_and(|p| p > 0 && p < 100);
-        if !matches!(job["status"].as_str(), Some("queued" | "running")) {
-            return (job, saw_progress);
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::{DevServer, wait_for_end};
 
 #[tokio::test]
 async fn the_minimal_flow_of_seed_004_works_over_http() {
