@@ -7,6 +7,8 @@ use genrelay_tests::lambda::LambdaFunction;
 use genrelay_tests::{moto, workspace_binary};
 use serde_json::{Value, json};
 
+use genrelay_tests::fake_runninghub::{self, FakeRunningHub};
+
 use crate::support::png_size;
 
 const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
@@ -146,4 +148,78 @@ fn assert_logged_and_counted(function: &LambdaFunction, job_id: &str) {
     assert_eq!(metric["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "JobsCreated");
     assert_eq!(metric["Capability"], "image.generate");
     assert!(!lines.iter().any(|l| l.to_string().contains("sample-key")), "the key never appears in a log line");
+}
+
+/// Runs `genrelay-channels` with the functions' environment.
+fn channels_tool(env: &[(&'static str, String)], args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(workspace_binary("genrelay-channels"));
+    command.args(args).envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_stored_in_the_table_with_credentials_in_ssm_serve_the_lambda_functions() {
+    let fake = FakeRunningHub::start().await;
+    let resources = moto::resources().await;
+    let env = function_env(&resources);
+    let parameter = format!("/{}/runninghub-key", resources.table);
+    let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(fake_runninghub::API_KEY)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.json");
+    let channel = |api_key: Value| {
+        json!({"channels": [{"name": "runninghub", "type": "runninghub", "baseUrl": fake.base_url,
+            "apiKey": api_key, "pollIntervalMs": 0, "maxConcurrent": 2,
+            "workflows": {"image.generate": {"workflowId": "1904136902449209346", "slots": {"prompt": ["6", "text"]}}}}]})
+    };
+
+    // A plain-text credential is refused, without echoing it.
+    std::fs::write(&file, channel(json!(fake_runninghub::API_KEY)).to_string()).unwrap();
+    let refused = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("runninghub.apiKey"), "{stderr}");
+    assert!(!stderr.contains(fake_runninghub::API_KEY));
+    // So is a reference to a parameter that does not exist.
+    std::fs::write(&file, channel(json!({"ssmParameter": "/nowhere"})).to_string()).unwrap();
+    let refused = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("/nowhere"));
+
+    std::fs::write(&file, channel(json!({"ssmParameter": parameter})).to_string()).unwrap();
+    let stored = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    let shown = String::from_utf8_lossy(&channels_tool(&env, &["show"]).stdout).into_owned();
+    assert!(shown.contains(&parameter) && !shown.contains(fake_runninghub::API_KEY), "{shown}");
+
+    // The functions read the channels at init: a job runs on the fake RunningHub.
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+    let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let received = sqs.receive_message().queue_url(&resources.dispatch_queue_url).send().await.unwrap();
+    let message = &received.messages.unwrap_or_default()[0];
+    let sqs_event = json!({"Records": [{
+        "messageId": message.message_id(), "receiptHandle": message.receipt_handle(), "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:dispatch",
+        "awsRegion": "us-east-1",
+    }]});
+    assert_eq!(worker.invoke(sqs_event).await.unwrap()["batchItemFailures"], json!([]));
+    // Queued, running, done: three polls of the task.
+    for _ in 0..3 {
+        poller.invoke(json!({"source": "aws.events", "detail-type": "Scheduled Event"})).await.unwrap();
+    }
+    let (_, _, read) =
+        http_answer(api_jobs.invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, &id)])).await.unwrap());
+    assert_eq!(read["job"]["status"], "succeeded", "{read}");
+    assert_eq!(read["job"]["attempts"][0]["channel"], "runninghub");
+    assert_eq!(fake.node_infos()[0][0]["fieldValue"], created["job"]["prompt"], "the prompt reached RunningHub");
 }

@@ -4,6 +4,7 @@
 //! is `Internal` with its cause kept for the log.
 
 mod channels;
+mod documents;
 mod dynamo;
 mod errors;
 mod items;

@@ -37,6 +37,8 @@ pub enum ConfigError {
     IncompleteAws(String),
     #[error("the API keys could not be read: {0}")]
     Keys(String),
+    #[error("the channels could not be loaded: {0}")]
+    Providers(String),
     #[error("{0}")]
     Storage(#[from] genrelay_core::Error),
 }

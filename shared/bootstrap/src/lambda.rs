@@ -1,14 +1,18 @@
-//! What every Lambda function does at init: read its configuration, build its engine (and, for
-//! HTTP functions, its API keys) once, and fail fast with a message naming what to set.
+//! What every Lambda function does at init: read its configuration, build its engine (with the
+//! channels stored in the table, their credentials from SSM) and, for HTTP functions, its API
+//! keys, once; and fail fast with a message naming what to set.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
-use genrelay_engine::{Engine, Settings};
+use genrelay_core::ports::SystemClock;
+use genrelay_egress::Egress;
+use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::AppState;
+use genrelay_providers::MockProvider;
 
-use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config};
+use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, stored_providers};
 use crate::config::*;
 use crate::embedded::Embedded;
 
@@ -41,7 +45,13 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
         Storage::Aws(resources) => {
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
-            Ok((aws_engine(&sdk, &resources, retention, mock, Settings::default()), Some(sdk)))
+            let mut engine = aws_engine(&sdk, &resources, retention, mock.clone(), Settings::default());
+            if let Some(providers) = stored_providers(&sdk, &resources).await? {
+                let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)));
+                let routes = providers.channels(&Egress::public_only());
+                engine = engine.with_providers(ProviderRegistry::with_channels(fallback, routes));
+            }
+            Ok((engine, Some(sdk)))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());

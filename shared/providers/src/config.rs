@@ -7,6 +7,10 @@
 //!    "indexes": {"image.generate": 1, "video.generate": 2}}
 //! ]}
 //! ```
+//!
+//! On Lambda the same document lives in the table, and its credentials in SSM: wherever a
+//! credential goes, the stored document holds `{"ssmParameter": "<name>"}`, resolved at init
+//! (see [`ssm_references`] and [`with_secrets`]).
 
 use std::sync::Arc;
 
@@ -14,6 +18,7 @@ use genrelay_core::ports::{Provider, Route};
 use genrelay_core::{Capability, Error, Result};
 use genrelay_egress::Egress;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::comfyui::{ComfyConfig, ComfyUi};
 use crate::evolink::{EvoLink, EvoLinkConfig};
@@ -74,12 +79,25 @@ impl ProvidersConfig {
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid(format!("{}: cannot be read: {e}", path.display())))?;
-        let config: Self = serde_json::from_str(&text)
-            .map_err(|e| Error::invalid(format!("{}: not a providers file: {e}", path.display())))?;
+        let document: Value =
+            serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{}: not JSON: {e}", path.display())))?;
+        Self::from_document(document, &path.display().to_string())
+    }
+
+    /// Reads and checks a providers document; `origin` names it in errors.
+    pub fn from_document(document: Value, origin: &str) -> Result<Self> {
+        if let Some(name) = ssm_references(&document).into_iter().next() {
+            return Err(Error::invalid(format!(
+                "{origin}: the SSM parameter {name:?} is referenced, but references are only resolved on Lambda"
+            )));
+        }
+        let config: Self = serde_path_to_error::deserialize(document).map_err(|e| {
+            Error::invalid(format!("{origin}: not a providers document: at {}: {}", e.path(), e.inner()))
+        })?;
         let mut names = std::collections::HashSet::new();
         for channel in &config.channels {
             if !names.insert(channel.name.as_str()) {
-                return Err(Error::invalid(format!("{}: channel {:?} is named twice", path.display(), channel.name)));
+                return Err(Error::invalid(format!("{origin}: channel {:?} is named twice", channel.name)));
             }
         }
         Ok(config)
@@ -133,5 +151,116 @@ impl ChannelConfig {
                 Arc::new(ComfyUi::new(&channel.name, config.clone(), egress.clone())),
             ),
         }
+    }
+}
+
+/// The fields that hold credentials. In a stored document each must be an SSM reference.
+pub const CREDENTIAL_FIELDS: [&str; 4] = ["apiKey", "sessionId", "accessKey", "secretKey"];
+const REFERENCE: &str = "ssmParameter";
+
+/// The SSM parameter names a document references (`{"ssmParameter": "<name>"}` objects).
+pub fn ssm_references(document: &Value) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    visit(document, &mut |value| {
+        if let Some(name) = reference(value) {
+            names.insert(name.to_owned());
+        }
+    });
+    names
+}
+
+/// The document with every reference replaced by its secret. A reference without a secret is
+/// an error naming the parameter (never a value).
+pub fn with_secrets(mut document: Value, secrets: &std::collections::HashMap<String, String>) -> Result<Value> {
+    fn resolve(value: &mut Value, secrets: &std::collections::HashMap<String, String>) -> Result<()> {
+        if let Some(name) = reference(value) {
+            let secret =
+                secrets.get(name).ok_or_else(|| Error::invalid(format!("the SSM parameter {name:?} has no value")))?;
+            *value = Value::from(secret.clone());
+            return Ok(());
+        }
+        match value {
+            Value::Object(map) => map.values_mut().try_for_each(|v| resolve(v, secrets)),
+            Value::Array(items) => items.iter_mut().try_for_each(|v| resolve(v, secrets)),
+            _ => Ok(()),
+        }
+    }
+    resolve(&mut document, secrets)?;
+    Ok(document)
+}
+
+/// The credential fields of a document written as plain text rather than SSM references, as
+/// `channel.field` (for refusing to store them).
+pub fn plain_credentials(document: &Value) -> Vec<String> {
+    let channels = document["channels"].as_array().into_iter().flatten();
+    channels
+        .flat_map(|channel| {
+            let name = channel["name"].as_str().unwrap_or("?").to_owned();
+            CREDENTIAL_FIELDS
+                .iter()
+                .filter(move |field| channel[**field].is_string())
+                .map(move |field| format!("{name}.{field}"))
+        })
+        .collect()
+}
+
+fn reference(value: &Value) -> Option<&str> {
+    let map = value.as_object().filter(|map| map.len() == 1)?;
+    map.get(REFERENCE)?.as_str()
+}
+
+fn visit(value: &Value, f: &mut impl FnMut(&Value)) {
+    f(value);
+    match value {
+        Value::Object(map) => map.values().for_each(|v| visit(v, f)),
+        Value::Array(items) => items.iter().for_each(|v| visit(v, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored() -> Value {
+        json!({"channels": [
+            {"name": "rh", "type": "runninghub", "baseUrl": "https://www.runninghub.cn",
+             "apiKey": {"ssmParameter": "/genrelay/rh-key"}, "maxConcurrent": 3,
+             "workflows": {"image.generate": {"workflowId": "1"}}},
+            {"name": "meitu", "type": "meitu", "baseUrl": "https://openapi-global.meitu.com",
+             "accessKey": {"ssmParameter": "/genrelay/mt-ak"}, "secretKey": {"ssmParameter": "/genrelay/mt-sk"},
+             "presets": {"image.upscale": {"task": "/v1/openclaw/default/488260"}}}
+        ]})
+    }
+
+    #[test]
+    fn references_are_found_and_resolved() {
+        let names: Vec<_> = ssm_references(&stored()).into_iter().collect();
+        assert_eq!(names, ["/genrelay/mt-ak", "/genrelay/mt-sk", "/genrelay/rh-key"]);
+        let secrets = names.iter().map(|n| (n.clone(), format!("secret-of-{n}"))).collect();
+        let resolved = with_secrets(stored(), &secrets).unwrap();
+        assert_eq!(resolved["channels"][0]["apiKey"], "secret-of-/genrelay/rh-key");
+        let config = ProvidersConfig::from_document(resolved, "the table").unwrap();
+        assert_eq!(config.channels[0].max_concurrent, Some(3));
+        assert!(!format!("{config:?}").contains("secret-of"), "credentials never print");
+    }
+
+    #[test]
+    fn unresolved_references_and_plain_credentials_are_named() {
+        let error = with_secrets(stored(), &Default::default()).unwrap_err();
+        assert!(error.to_string().contains("/genrelay/"), "{error}");
+        let error = ProvidersConfig::from_document(stored(), "providers.json").unwrap_err();
+        assert!(error.to_string().contains("only resolved on Lambda"), "{error}");
+        let mut plain = stored();
+        plain["channels"][0]["apiKey"] = json!("0123456789abcdef");
+        assert_eq!(plain_credentials(&plain), ["rh.apiKey"]);
+        assert!(plain_credentials(&stored()).is_empty());
+    }
+
+    #[test]
+    fn a_bad_document_names_the_place() {
+        let error = ProvidersConfig::from_document(json!({"channels": [{"name": "x", "type": "nope"}]}), "f.json");
+        assert!(error.unwrap_err().to_string().starts_with("f.json: not a providers document"));
     }
 }

@@ -1,3 +1,6 @@
+// Each test binary that includes this module uses a part of it.
+#![allow(dead_code)]
+
 //! The `genrelay-dev` binary as the black-box tests drive it: started on a free port with its
 //! own data folder, reached over real HTTP, stopped with SIGTERM.
 
