@@ -259,6 +259,22 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_providers_file_with_every_upstream() {
+        let readme = include_str!("../../../README.md");
+        let example = readme.split("One example per upstream").nth(1).unwrap();
+        let json = example.split("```json\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = ProvidersConfig::from_document(serde_json::from_str(json).unwrap(), "README").unwrap();
+        let types: std::collections::BTreeSet<String> =
+            config.channels.iter().map(|c| format!("{:?}", c.upstream).split('(').next().unwrap().to_owned()).collect();
+        assert_eq!(types.len(), 7, "one example per upstream: {types:?}");
+        let routes = config.channels(&Egress::public_only());
+        assert_eq!(
+            routes.iter().map(|r| r.name()).collect::<Vec<_>>(),
+            config.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn a_bad_document_names_the_place() {
         let error = ProvidersConfig::from_document(json!({"channels": [{"name": "x", "type": "nope"}]}), "f.json");
         assert!(error.unwrap_err().to_string().starts_with("f.json: not a providers document"));
