@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 unsafe { std::env::set_var(name, value) };
             }
             let sdk = genrelay_bootstrap::sdk_config().await;
-            let engine = aws_engine(&sdk, &resources, None, MockConfig::default(), settings);
+            let engine = aws_engine(&sdk, &resources, None, MockConfig::default(), Default::default(), settings);
             engine.with_providers(ProviderRegistry::all_to(Arc::new(upstream)))
         }
         other => return Err(format!("unknown store {other:?}: embedded or s3").into()),
@@ -67,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ClientId::parse("bench")?;
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None)?);
     let spec = JobSpec::new(Capability::ImageGenerate, Some("big".into()), Inputs::default(), params)?;
-    let job = engine.submit(&client, NewJob { spec, webhook_url: None, priority: None }, None).await?.job;
+    let job = engine
+        .submit(&client, NewJob { spec, webhook_url: None, webhook_events: None, priority: None }, None)
+        .await?
+        .job;
     let before = peak_rss_mib();
     let started = Instant::now();
     let ended = loop {

@@ -19,13 +19,16 @@ const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
-const EXPECTED: [(&str, u16); 13] = [
+const EXPECTED: [(&str, u16); 15] = [
     ("api-meta/get-openapi.json", 200),
     ("api-meta/list-capabilities.json", 200),
     ("api-jobs/create-job.json", 202),
     ("api-jobs/get-job.json", 200),
     ("api-jobs/list-jobs.json", 200),
     ("api-jobs/cancel-job.json", 200),
+    ("api-jobs/list-webhook-deliveries.json", 200),
+    // The sample job has no webhook: nothing to send again.
+    ("api-jobs/redeliver-webhooks.json", 409),
     ("api-assets/upload-asset.json", 201),
     ("api-assets/register-url-asset.json", 201),
     ("api-assets/get-asset.json", 200),

@@ -21,3 +21,4 @@ mod scripted;
 mod seedance;
 mod support;
 mod template;
+mod webhooks;

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
-use genrelay_core::ports::{Clock, Metrics, Provider};
+use genrelay_core::ports::{Clock, Metrics, Provider, WebhookSender};
 use genrelay_core::{Capability, JobStatus};
 use genrelay_engine::{Engine, ProviderRegistry, Route, Settings};
 use genrelay_http::{ApiKeys, AppState};
@@ -67,6 +67,10 @@ impl Metrics for RecordedMetrics {
     fn upstream_call(&self, provider: &str, operation: &'static str, _latency: Duration, succeeded: bool) {
         self.0.lock().unwrap().push(format!("upstream {provider} {operation} {succeeded}"));
     }
+
+    fn webhook_attempt(&self, outcome: &'static str) {
+        self.0.lock().unwrap().push(format!("webhook {outcome}"));
+    }
 }
 
 pub struct TestApp {
@@ -113,6 +117,20 @@ impl TestApp {
     pub fn with_routes(routes: Vec<Route>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| routes)))
+    }
+
+    /// Webhooks go through `sender` (a real one, pointed at a loopback receiver).
+    pub fn with_webhook_sender(sender: Arc<dyn WebhookSender>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::build(dir, MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, None);
+        let mut deps =
+            app.embedded.deps(MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, Arc::new(app.clock.clone()));
+        deps.metrics = app.metrics.clone();
+        deps.webhooks.sender = sender;
+        app.engine = Arc::new(Engine::new(deps, Settings::default()));
+        let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
+        app.router = genrelay_http::open_api_router(state);
+        app
     }
 
     fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>) -> Self {
@@ -194,7 +212,9 @@ impl TestApp {
         loop {
             let received = self.engine.work_dispatch_queue(10, Duration::from_secs(60)).await.unwrap();
             let polled = self.engine.poll_due(50).await.unwrap().polled;
-            if received == 0 && polled == 0 {
+            let changes = self.embedded.feed_job_changes(&self.engine, 50).await.unwrap();
+            let retried = self.engine.deliver_due(50).await.unwrap();
+            if received + polled + changes + retried == 0 {
                 break;
             }
         }

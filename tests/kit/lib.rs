@@ -10,6 +10,7 @@ pub mod fake_meitu;
 pub mod fake_runninghub;
 pub mod lambda;
 pub mod moto;
+pub mod webhook_receiver;
 
 use std::path::PathBuf;
 use std::process::Command;

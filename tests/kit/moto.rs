@@ -62,8 +62,9 @@ fn moto_server_path() -> PathBuf {
         })
 }
 
-/// The Python that has moto: the interpreter named by `moto_server`'s first line.
-fn moto_python() -> String {
+/// The Python the test tools were installed for (it has moto): the interpreter named by
+/// `moto_server`'s first line.
+pub fn python() -> String {
     let script = std::fs::read_to_string(moto_server_path()).unwrap_or_default();
     script
         .lines()
@@ -76,7 +77,7 @@ fn moto_python() -> String {
 
 fn start() -> Moto {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let guard = Command::new(moto_python())
+    let guard = Command::new(python())
         .args(["-c", GUARD])
         .arg(port.to_string())
         .stdin(Stdio::piped())

@@ -1,11 +1,13 @@
 //! The engine's background work, as on Lambda but in-process: the worker drains the dispatch
-//! queue, the poller advances due jobs, the reconciler re-dispatches jobs left queued. On stop,
+//! queue, the poller advances due jobs, the reconciler re-dispatches jobs left queued, and
+//! webhook delivery follows the store's change feed and sends retries as they fall due. On stop,
 //! each loop finishes the step it is in; nothing accepted is lost, because jobs and the queue
 //! live in the database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use genrelay_bootstrap::Embedded;
 use genrelay_engine::Engine;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -13,6 +15,8 @@ use tokio::task::JoinSet;
 const WORKER_IDLE: Duration = Duration::from_millis(100);
 const POLL_EVERY: Duration = Duration::from_millis(200);
 const RECONCILE_EVERY: Duration = Duration::from_secs(10);
+const WEBHOOKS_EVERY: Duration = Duration::from_millis(200);
+const WEBHOOK_BATCH: usize = 50;
 /// How long a received dispatch message stays hidden before it is delivered again.
 const DISPATCH_VISIBILITY: Duration = Duration::from_secs(60);
 const DISPATCH_BATCH: usize = 10;
@@ -25,11 +29,12 @@ pub struct Loops {
 }
 
 impl Loops {
-    pub fn start(engine: Arc<Engine>) -> Self {
+    pub fn start(engine: Arc<Engine>, embedded: Embedded) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         tasks.spawn(worker(engine.clone(), stopped.clone()));
         tasks.spawn(poller(engine.clone(), stopped.clone()));
+        tasks.spawn(webhooks(engine.clone(), embedded, stopped.clone()));
         tasks.spawn(reconciler(engine, stopped));
         Self { stop, tasks }
     }
@@ -58,6 +63,18 @@ async fn poller(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
             tracing::warn!(error = %error.chain(), "poller step failed");
         }
         pause(&mut stopped, POLL_EVERY).await;
+    }
+}
+
+async fn webhooks(engine: Arc<Engine>, embedded: Embedded, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        if let Err(error) = embedded.feed_job_changes(&engine, WEBHOOK_BATCH).await {
+            tracing::warn!(error = %error.chain(), "webhook trigger step failed");
+        }
+        if let Err(error) = engine.deliver_due(WEBHOOK_BATCH).await {
+            tracing::warn!(error = %error.chain(), "webhook retry step failed");
+        }
+        pause(&mut stopped, WEBHOOKS_EVERY).await;
     }
 }
 

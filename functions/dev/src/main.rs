@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &egress,
         Settings::default(),
     ));
-    let loops = background::Loops::start(engine.clone());
+    let loops = background::Loops::start(engine.clone(), embedded.clone());
 
     let app = open_api_router(AppState { engine, keys: Arc::new(keys) })
         .merge(blob_links::router(embedded.blobs.clone()))

@@ -1,5 +1,6 @@
-//! One scheduled sweep: re-dispatch jobs left queued and expire those past their deadline, then
-//! poll due jobs in small batches while the invocation has time left. The event's content does
+//! One scheduled sweep: re-dispatch jobs left queued and expire those past their deadline, send
+//! webhook retries whose wake-up is long overdue (a lost message), then poll due jobs in small
+//! batches while the invocation has time left. The event's content does
 //! not matter (an EventBridge schedule); the answer summarises what was done.
 
 use std::time::{Duration, SystemTime};
@@ -10,6 +11,7 @@ use serde::Serialize;
 /// Small batches, so the time left is checked often (a poll may ingest a large output).
 const POLL_BATCH: usize = 10;
 const RECONCILE_BATCH: usize = 200;
+const OVERDUE_WEBHOOK_BATCH: usize = 50;
 /// Stop starting poll batches when less than this is left before the invocation's deadline.
 const TIME_RESERVE: Duration = Duration::from_secs(10);
 
@@ -20,13 +22,20 @@ pub struct Sweep {
     pub finished: usize,
     pub redispatched: usize,
     pub expired: usize,
+    pub overdue_webhooks: usize,
 }
 
 pub async fn handle(engine: &Engine, context: lambda_runtime::Context) -> Result<Sweep, lambda_runtime::Error> {
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(context.deadline);
     // The reconciler first: it is bounded and cheap, and must not starve behind slow polls.
     let reconciled = engine.reconcile(RECONCILE_BATCH).await?;
-    let mut sweep = Sweep { redispatched: reconciled.redispatched, expired: reconciled.expired, ..Sweep::default() };
+    let overdue_webhooks = engine.deliver_overdue(OVERDUE_WEBHOOK_BATCH).await?;
+    let mut sweep = Sweep {
+        redispatched: reconciled.redispatched,
+        expired: reconciled.expired,
+        overdue_webhooks,
+        ..Sweep::default()
+    };
     loop {
         let time_left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
         if time_left < TIME_RESERVE {
@@ -44,6 +53,7 @@ pub async fn handle(engine: &Engine, context: lambda_runtime::Context) -> Result
         finished = sweep.finished,
         redispatched = sweep.redispatched,
         expired = sweep.expired,
+        overdue_webhooks = sweep.overdue_webhooks,
         "sweep done"
     );
     Ok(sweep)

@@ -12,11 +12,14 @@ mod metrics;
 mod s3;
 pub mod schema;
 mod sqs;
+mod wakeups;
+mod webhooks;
 
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 pub use metrics::EmbeddedMetrics;
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
+pub use wakeups::{DeliveryWakeup, SqsDeliveryScheduler};
 
 /// Where the adapters find their resources (from the function's environment).
 #[derive(Debug, Clone)]
@@ -27,4 +30,7 @@ pub struct AwsResources {
     pub dispatch_queue_url: String,
     /// The priority lane's dispatch queue.
     pub priority_queue_url: String,
+    /// The queue whose delayed messages wake webhook retries; without one the poller sends
+    /// overdue retries.
+    pub webhook_queue_url: Option<String>,
 }

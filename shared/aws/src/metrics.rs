@@ -53,6 +53,10 @@ impl Metrics for EmbeddedMetrics {
         let dimensions = [("Provider", provider), ("Operation", operation), ("Outcome", outcome)];
         Self::emit("UpstreamLatency", "Milliseconds", latency.as_secs_f64() * 1000.0, &dimensions);
     }
+
+    fn webhook_attempt(&self, outcome: &'static str) {
+        Self::emit("WebhookAttempts", "Count", 1.0, &[("Outcome", outcome)]);
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ pub async fn provision(config: &aws_config::SdkConfig, prefix: &str) -> Result<A
     let sqs = aws_sdk_sqs::Client::new(config);
     let dispatch_queue_url = create_queue_with_dlq(&sqs, &format!("{prefix}-dispatch")).await?;
     let priority_queue_url = create_queue_with_dlq(&sqs, &format!("{prefix}-priority")).await?;
-    Ok(AwsResources { table, bucket, dispatch_queue_url, priority_queue_url })
+    let webhook_queue_url = Some(create_queue_with_dlq(&sqs, &format!("{prefix}-webhooks")).await?);
+    Ok(AwsResources { table, bucket, dispatch_queue_url, priority_queue_url, webhook_queue_url })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {

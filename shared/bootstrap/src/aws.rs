@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use genrelay_aws::{AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsQueue};
-use genrelay_core::ports::{SystemClock, UlidGenerator};
-use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
+use genrelay_aws::{AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsDeliveryScheduler, SqsQueue};
+use genrelay_core::ports::{DeliveryScheduler, SweptDeliveries, SystemClock, UlidGenerator};
+use genrelay_egress::Egress;
+use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
 use genrelay_http::ApiKeys;
 use genrelay_providers::config::{ssm_references, with_secrets};
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
+use genrelay_webhook_sender::{HttpWebhookSender, WebhookSecrets};
 
 use crate::ConfigError;
-use crate::config::{API_KEYS_PARAMETER_VAR, parse_keys, var};
+use crate::config::{API_KEYS_PARAMETER_VAR, WEBHOOK_SECRET_PARAMETER_VAR, parse_keys, var, webhook_secrets_from_env};
 
 /// The SDK configuration from the environment, with explicit timeouts.
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -34,6 +36,7 @@ pub fn aws_engine(
     resources: &AwsResources,
     output_retention: Option<u32>,
     mock: MockConfig,
+    webhook_secrets: WebhookSecrets,
     settings: Settings,
 ) -> Engine {
     // Emulators on a custom endpoint serve buckets by path, not by virtual host.
@@ -53,10 +56,19 @@ pub fn aws_engine(
     }
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let clock = Arc::new(SystemClock);
+    let scheduler: Arc<dyn DeliveryScheduler> = match &resources.webhook_queue_url {
+        Some(url) => Arc::new(SqsDeliveryScheduler::new(sqs.clone(), url)),
+        None => Arc::new(SweptDeliveries),
+    };
     let deps = Deps {
         jobs: Arc::new(store.clone()),
         assets: Arc::new(store.clone()),
-        channels: Arc::new(store),
+        channels: Arc::new(store.clone()),
+        webhooks: Webhooks {
+            store: Arc::new(store),
+            sender: Arc::new(HttpWebhookSender::new(Egress::public_only(), webhook_secrets)),
+            scheduler,
+        },
         blobs: Arc::new(S3BlobStore::new(s3, &resources.bucket)),
         queues: DispatchQueues {
             priority: Arc::new(SqsQueue::new(sqs.clone(), &resources.priority_queue_url)),
@@ -122,4 +134,30 @@ pub async fn stored_providers(
     ProvidersConfig::from_document(document, "the stored providers document")
         .map(Some)
         .map_err(|e| invalid(e.to_string()))
+}
+
+/// The webhook secrets: from the environment when set there, else from the SSM parameter named
+/// by `ZHINIAN_WEBHOOK_SECRET_PARAMETER` (first line the current secret, a second line the
+/// previous one). A parameter that does not exist means webhooks go unsigned (seed 004 signs
+/// only when a secret is configured); that is logged.
+pub async fn webhook_secrets(sdk: &aws_config::SdkConfig) -> Result<WebhookSecrets, ConfigError> {
+    let from_env = webhook_secrets_from_env();
+    let Some(name) = var(WEBHOOK_SECRET_PARAMETER_VAR).filter(|_| !from_env.is_configured()) else {
+        return Ok(from_env);
+    };
+    match aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await {
+        Ok(output) => {
+            let value = output.parameter.and_then(|p| p.value).unwrap_or_default();
+            let mut lines = value.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned);
+            Ok(WebhookSecrets::new(lines.next(), lines.next()))
+        }
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_parameter_not_found()) => {
+            tracing::warn!(parameter = %name, "the webhook secret parameter does not exist; webhooks are sent unsigned");
+            Ok(WebhookSecrets::default())
+        }
+        Err(error) => Err(ConfigError::Invalid {
+            var: WEBHOOK_SECRET_PARAMETER_VAR,
+            reason: format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(error)),
+        }),
+    }
 }

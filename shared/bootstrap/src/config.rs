@@ -20,6 +20,15 @@ pub const TABLE_VAR: &str = "GENRELAY_TABLE";
 pub const BUCKET_VAR: &str = "GENRELAY_BUCKET";
 pub const DISPATCH_QUEUE_VAR: &str = "GENRELAY_DISPATCH_QUEUE_URL";
 pub const PRIORITY_QUEUE_VAR: &str = "GENRELAY_PRIORITY_QUEUE_URL";
+/// Webhook signing: the current secret, and the previous one during a rotation.
+pub const WEBHOOK_SECRET_VAR: &str = "ZHINIAN_WEBHOOK_SECRET";
+pub const WEBHOOK_SECRET_PREVIOUS_VAR: &str = "ZHINIAN_WEBHOOK_SECRET_PREVIOUS";
+/// On AWS: the name of an SSM SecureString holding the webhook secret (a second line holds the
+/// previous one during a rotation).
+pub const WEBHOOK_SECRET_PARAMETER_VAR: &str = "ZHINIAN_WEBHOOK_SECRET_PARAMETER";
+/// On AWS: the queue whose delayed messages wake webhook retries (optional: without it the
+/// poller sends overdue retries).
+pub const WEBHOOK_QUEUE_VAR: &str = "GENRELAY_WEBHOOK_QUEUE_URL";
 /// The AWS resources a function runs on (set by infra/template.yaml).
 pub const AWS_VARS: [&str; 4] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR, PRIORITY_QUEUE_VAR];
 
@@ -100,4 +109,9 @@ pub fn init_tracing() {
         let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
         builder.with_ansi(colours).with_writer(std::io::stderr).init();
     }
+}
+
+/// The webhook secrets from `ZHINIAN_WEBHOOK_SECRET` (and `_PREVIOUS`), if set.
+pub fn webhook_secrets_from_env() -> genrelay_webhook_sender::WebhookSecrets {
+    genrelay_webhook_sender::WebhookSecrets::new(var(WEBHOOK_SECRET_VAR), var(WEBHOOK_SECRET_PREVIOUS_VAR))
 }

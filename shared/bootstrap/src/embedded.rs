@@ -3,13 +3,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Clock, NoMetrics, SystemClock, UlidGenerator};
+use genrelay_core::ports::{Clock, JobStore, NoMetrics, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
-use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings};
+use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
 
+use genrelay_webhook_sender::HttpWebhookSender;
+
 use crate::ConfigError;
+use crate::config::webhook_secrets_from_env;
 
 #[derive(Clone)]
 pub struct Embedded {
@@ -49,6 +52,12 @@ impl Embedded {
             metrics: Arc::new(NoMetrics),
             providers: ProviderRegistry::all_to(mock),
             channels: Arc::new(self.store.clone()),
+            webhooks: Webhooks {
+                store: Arc::new(self.store.clone()),
+                sender: Arc::new(HttpWebhookSender::new(Egress::public_only(), webhook_secrets_from_env())),
+                // The dev server sweeps due deliveries.
+                scheduler: Arc::new(SweptDeliveries),
+            },
         }
     }
 
@@ -68,10 +77,27 @@ impl Embedded {
     ) -> Engine {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut deps = self.deps(mock.clone(), clock.clone());
+        deps.webhooks.sender = Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets_from_env()));
         if let Some(providers) = providers {
             let fallback = Arc::new(MockProvider::new(mock, clock));
             deps.providers = ProviderRegistry::with_channels(fallback, providers.channels(egress));
         }
         Engine::new(deps, settings)
+    }
+
+    /// Feeds the store's job changes to webhook delivery (what DynamoDB Streams and the webhook
+    /// function do on AWS). A change whose handling fails stays, and is fed again next time.
+    /// Returns how many were handled.
+    pub async fn feed_job_changes(&self, engine: &Engine, limit: usize) -> genrelay_core::Result<usize> {
+        let changes = self.store.job_changes(limit).await?;
+        let mut handled = 0;
+        for change in changes {
+            if let Some(job) = JobStore::get(&self.store, &change.client_id, &change.job_id).await? {
+                engine.job_entered(&job, change.status).await?;
+            }
+            self.store.consume_job_change(&change).await?;
+            handled += 1;
+        }
+        Ok(handled)
     }
 }

@@ -12,7 +12,7 @@ use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::AppState;
 use genrelay_providers::MockProvider;
 
-use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, stored_providers};
+use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, stored_providers, webhook_secrets};
 use crate::config::*;
 use crate::embedded::Embedded;
 
@@ -32,7 +32,14 @@ fn storage_from_env() -> Result<Storage, ConfigError> {
         }
         let [table, bucket, dispatch_queue_url, priority_queue_url] =
             <[Option<String>; 4]>::try_from(given).expect("one value per variable").map(|v| v.expect("checked"));
-        return Ok(Storage::Aws(AwsResources { table, bucket, dispatch_queue_url, priority_queue_url }));
+        let webhook_queue_url = var(WEBHOOK_QUEUE_VAR);
+        return Ok(Storage::Aws(AwsResources {
+            table,
+            bucket,
+            dispatch_queue_url,
+            priority_queue_url,
+            webhook_queue_url,
+        }));
     }
     var(DATA_DIR_VAR).map(|dir| Storage::Embedded(PathBuf::from(dir))).ok_or(ConfigError::NoStorage)
 }
@@ -45,7 +52,8 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
         Storage::Aws(resources) => {
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
-            let mut engine = aws_engine(&sdk, &resources, retention, mock.clone(), Settings::default());
+            let secrets = webhook_secrets(&sdk).await?;
+            let mut engine = aws_engine(&sdk, &resources, retention, mock.clone(), secrets, Settings::default());
             if let Some(providers) = stored_providers(&sdk, &resources).await? {
                 let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)));
                 let routes = providers.channels(&Egress::public_only());

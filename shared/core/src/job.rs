@@ -9,6 +9,7 @@ use crate::capability::Capability;
 use crate::error::{Error, Result};
 use crate::ids::{AssetId, ClientId, JobId};
 use crate::spec::JobSpec;
+use crate::webhook::WebhookEvent;
 
 named_values!(
     /// Where a job is in its lifecycle.
@@ -85,6 +86,9 @@ pub struct Job {
     pub status: JobStatus,
     pub spec: JobSpec,
     pub webhook_url: Option<String>,
+    /// The events the webhook announces (`webhookEvents`); the job's ending by default.
+    #[serde(default = "default_webhook_events")]
+    pub webhook_events: Vec<WebhookEvent>,
     pub idempotency_key: Option<String>,
     /// Lower runs sooner (see `DispatchLane`).
     #[serde(default = "default_priority")]
@@ -120,6 +124,10 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+fn default_webhook_events() -> Vec<WebhookEvent> {
+    WebhookEvent::DEFAULT.to_vec()
+}
+
 impl Job {
     pub fn new(
         id: JobId,
@@ -136,6 +144,7 @@ impl Job {
             status: JobStatus::Queued,
             spec,
             webhook_url,
+            webhook_events: default_webhook_events(),
             idempotency_key,
             priority: DEFAULT_PRIORITY,
             revision: 0,
@@ -154,6 +163,13 @@ impl Job {
             started_at: None,
             finished_at: None,
         }
+    }
+
+    /// The webhook event entering its current status announces, if the job has a webhook and
+    /// asked for that event.
+    pub fn webhook_event(&self) -> Option<WebhookEvent> {
+        let event = WebhookEvent::of(self.status)?;
+        (self.webhook_url.is_some() && self.webhook_events.contains(&event)).then_some(event)
     }
 
     /// The next revision of this job, to change and then write with `JobStore::replace`.

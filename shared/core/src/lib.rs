@@ -14,6 +14,7 @@ pub mod job;
 pub mod page;
 pub mod ports;
 pub mod spec;
+pub mod webhook;
 
 pub use asset::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey};
 pub use capability::Capability;
@@ -23,3 +24,4 @@ pub use ids::{AssetId, ClientId, JobId};
 pub use job::{Attempt, DispatchLane, Job, JobStatus};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
+pub use webhook::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEvent};

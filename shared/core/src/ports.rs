@@ -19,6 +19,7 @@ use crate::idempotency::IdempotencyRecord;
 use crate::ids::{AssetId, ClientId, JobId};
 use crate::job::{Job, JobStatus};
 use crate::page::{Cursor, Page};
+use crate::webhook::{SendOutcome, WebhookDelivery, WebhookEvent};
 
 /// What `JobStore::create` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +95,61 @@ pub trait ChannelLedger: Send + Sync {
 
     /// Of `channels`, those cooling down at `now`.
     async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<std::collections::HashSet<String>>;
+}
+
+/// Webhook deliveries and the URLs receivers disabled.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Writes a new delivery unless one with its id exists (the same event of the same job was
+    /// triggered before). Returns whether it was written.
+    async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<bool>;
+
+    /// Replaces `current` with `next` if the stored delivery is still at `current`'s revision.
+    async fn replace_delivery(&self, current: &WebhookDelivery, next: &WebhookDelivery) -> Result<bool>;
+
+    /// The delivery of `event` about a job, if it exists and belongs to `client`.
+    async fn delivery(&self, client: &ClientId, job: &JobId, event: WebhookEvent) -> Result<Option<WebhookDelivery>>;
+
+    /// A job's deliveries, oldest first.
+    async fn deliveries(&self, client: &ClientId, job: &JobId) -> Result<Vec<WebhookDelivery>>;
+
+    /// Pending deliveries whose next attempt is due at or before `now`, soonest first.
+    async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<WebhookDelivery>>;
+
+    /// Stops deliveries to `url` for `client` (the receiver answered 410), or, with `false`,
+    /// allows them again.
+    async fn set_url_disabled(&self, client: &ClientId, url: &str, disabled: bool) -> Result<()>;
+
+    async fn is_url_disabled(&self, client: &ClientId, url: &str) -> Result<bool>;
+}
+
+/// Signs and sends one attempt of a webhook: the event about the job, as the job reads now, to
+/// the delivery's URL (through the SSRF guard; redirects are not followed).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn send(&self, delivery: &WebhookDelivery, job: &Job) -> SendOutcome;
+
+    /// Whether a webhook URL may be registered: http(s), and not an internal address (checked
+    /// again at every delivery, after DNS resolution). The reason is for the client.
+    fn check_url(&self, url: &str) -> std::result::Result<(), String>;
+}
+
+/// Wakes webhook delivery when a retry falls due. The dev server sweeps due deliveries itself;
+/// on AWS a delayed SQS message carries the wake-up (re-sent while the wait exceeds SQS's
+/// 15-minute limit).
+#[async_trait]
+pub trait DeliveryScheduler: Send + Sync {
+    async fn schedule(&self, delivery: &WebhookDelivery, due: DateTime<Utc>) -> Result<()>;
+}
+
+/// Nothing to schedule: due deliveries are swept.
+pub struct SweptDeliveries;
+
+#[async_trait]
+impl DeliveryScheduler for SweptDeliveries {
+    async fn schedule(&self, _: &WebhookDelivery, _: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -228,6 +284,9 @@ pub trait Metrics: Send + Sync {
     fn job_finished(&self, capability: Capability, status: JobStatus);
     /// One call to an upstream provider: `operation` is `submit` or `poll`.
     fn upstream_call(&self, provider: &str, operation: &'static str, latency: Duration, succeeded: bool);
+    /// One webhook attempt: `outcome` is `delivered`, `retry`, `failed` or `dead_letter` (retries
+    /// exhausted).
+    fn webhook_attempt(&self, outcome: &'static str);
 }
 
 /// Metrics that go nowhere (tests, and the dev server, which logs instead).
@@ -237,6 +296,7 @@ impl Metrics for NoMetrics {
     fn job_created(&self, _: Capability) {}
     fn job_finished(&self, _: Capability, _: JobStatus) {}
     fn upstream_call(&self, _: &str, _: &'static str, _: Duration, _: bool) {}
+    fn webhook_attempt(&self, _: &'static str) {}
 }
 
 pub trait Clock: Send + Sync {

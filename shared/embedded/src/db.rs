@@ -60,6 +60,28 @@ CREATE TABLE IF NOT EXISTS channel_cooldowns (
     channel TEXT PRIMARY KEY,
     until   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_changes (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id TEXT NOT NULL,
+    job_id    TEXT NOT NULL,
+    status    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id              TEXT PRIMARY KEY,
+    client_id       TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    revision        INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    created_at      INTEGER NOT NULL,
+    body            TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_job ON webhook_deliveries (job_id, created_at);
+CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS disabled_webhook_urls (
+    client_id TEXT NOT NULL,
+    url       TEXT NOT NULL,
+    PRIMARY KEY (client_id, url)
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq           INTEGER PRIMARY KEY,
     lane          TEXT NOT NULL,

@@ -47,11 +47,11 @@ impl Position {
     }
 }
 
-fn to_json<T: Serialize>(item: &T) -> Result<String> {
+pub(crate) fn to_json<T: Serialize>(item: &T) -> Result<String> {
     serde_json::to_string(item).map_err(Error::internal)
 }
 
-fn from_json<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T> {
+pub(crate) fn from_json<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(Error::internal)
 }
 
@@ -154,7 +154,8 @@ impl JobStore for SqliteStore {
         let job = next.clone();
         self.db
             .run(move |conn| {
-                let changed = conn
+                let tx = conn.transaction().map_err(sql)?;
+                let changed = tx
                     .execute(
                         "UPDATE jobs SET status = ?1, next_poll_at = ?2, dispatched_at = ?3, revision = ?4, body = ?5
                          WHERE id = ?6 AND client_id = ?7 AND status = ?8 AND revision = ?9",
@@ -171,6 +172,16 @@ impl JobStore for SqliteStore {
                         ],
                     )
                     .map_err(sql)?;
+                // The change feed (what DynamoDB Streams is on AWS): a status change a webhook
+                // announces, written in the same transaction.
+                if changed == 1 && job.status != expected_status && job.webhook_event().is_some() {
+                    tx.execute(
+                        "INSERT INTO job_changes (client_id, job_id, status) VALUES (?1, ?2, ?3)",
+                        params![job.client_id.as_str(), job.id.as_str(), job.status.as_str()],
+                    )
+                    .map_err(sql)?;
+                }
+                tx.commit().map_err(sql)?;
                 Ok(changed == 1)
             })
             .await

@@ -3,7 +3,7 @@
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
     Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec,
-    Page, RequestFingerprint, Result,
+    Page, RequestFingerprint, Result, WebhookEvent,
 };
 
 use crate::{Engine, span};
@@ -13,6 +13,8 @@ use crate::{Engine, span};
 pub struct NewJob {
     pub spec: JobSpec,
     pub webhook_url: Option<String>,
+    /// The events the webhook announces; the job's ending when not given.
+    pub webhook_events: Option<Vec<WebhookEvent>>,
     /// Lower runs sooner; `DEFAULT_PRIORITY` when not given.
     pub priority: Option<u32>,
 }
@@ -40,12 +42,19 @@ impl Engine {
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
         self.check_input_assets(client, &new.spec).await?;
+        if let Some(url) = &new.webhook_url {
+            self.check_webhook_url(url)?;
+        }
         let timeout = self.settings.timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
         let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
         let job =
             Job::new(self.deps.ids.job_id(), client.clone(), new.spec, new.webhook_url, key, now, now + span(timeout));
-        let job = Job { priority: new.priority.unwrap_or(job.priority), ..job };
+        let job = Job {
+            priority: new.priority.unwrap_or(job.priority),
+            webhook_events: new.webhook_events.unwrap_or(job.webhook_events),
+            ..job
+        };
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
             client_id: client.clone(),
             key,

@@ -9,6 +9,7 @@ mod poller;
 mod providers;
 mod reconciler;
 mod uploads;
+mod webhooks;
 mod worker;
 
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use genrelay_core::DispatchLane;
 use genrelay_core::ports::{
-    AssetStore, BlobStore, ChannelLedger, Clock, DispatchQueue, IdGenerator, JobStore, Metrics,
+    AssetStore, BlobStore, ChannelLedger, Clock, DeliveryScheduler, DispatchQueue, IdGenerator, JobStore, Metrics,
+    WebhookSender, WebhookStore,
 };
 
 pub use assets::{NewFile, UrlAsset};
@@ -26,6 +28,7 @@ pub use poller::PollReport;
 pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;
 pub use uploads::{NewUpload, UploadTicket};
+pub use webhooks::OVERDUE;
 
 /// The adapters the engine works through.
 #[derive(Clone)]
@@ -40,6 +43,15 @@ pub struct Deps {
     pub providers: ProviderRegistry,
     /// Concurrency slots and cooldowns of the channels, shared by every worker.
     pub channels: Arc<dyn ChannelLedger>,
+    pub webhooks: Webhooks,
+}
+
+/// What webhook delivery works through.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub store: Arc<dyn WebhookStore>,
+    pub sender: Arc<dyn WebhookSender>,
+    pub scheduler: Arc<dyn DeliveryScheduler>,
 }
 
 /// The dispatch queue of each lane.

@@ -10,7 +10,7 @@ use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
-use genrelay_core::{Capability, JobId, JobSpec, JobStatus, RequestFingerprint};
+use genrelay_core::{Capability, JobId, JobSpec, JobStatus, RequestFingerprint, WebhookEvent};
 use genrelay_engine::NewJob;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -24,10 +24,15 @@ use crate::extract::{Idempotency, ResourceId};
 use crate::json::JsonBody;
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
 use crate::request_log::LoggedJob;
-use crate::views::{CreatedJobEnvelope, JobEnvelope, JobPage, JobView};
+use crate::views::{CreatedJobEnvelope, DeliveryList, DeliveryView, JobEnvelope, JobPage, JobView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_job, list_jobs)).routes(routes!(get_job)).routes(routes!(cancel_job))
+    OpenApiRouter::new()
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(webhook_deliveries))
+        .routes(routes!(redeliver_webhooks))
 }
 
 /// The body of `POST /api/v1/jobs`. Fields that do not apply to the capability, and fields not
@@ -73,8 +78,12 @@ pub struct CreateJobBody {
     /// Ids of the caller's assets, used as input images.
     #[schema(max_items = 16)]
     pub input_asset_ids: Option<Vec<String>>,
-    /// Called when the job ends.
+    /// Called when the job ends (https; signed, retried; see the webhook deliveries).
     pub webhook_url: Option<String>,
+    /// The events the webhook announces: any of generation.running, generation.succeeded,
+    /// generation.failed, generation.expired, generation.cancelled; default all but running.
+    #[schema(value_type = Option<Vec<WebhookEvent>>)]
+    pub webhook_events: Option<Vec<String>>,
     /// Lower runs sooner: 0-5 travel on the priority lane; default 10.
     #[schema(minimum = 0, maximum = 1000)]
     pub priority: Option<u32>,
@@ -158,8 +167,24 @@ impl TryFrom<CreateJobBody> for NewJob {
             }
         };
         let webhook_url = body.webhook_url.map(|url| parse_url(&url, "webhookUrl")).transpose()?;
+        let webhook_events = body
+            .webhook_events
+            .map(|events| {
+                let parsed = events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| WebhookEvent::parse(e, &format!("webhookEvents[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match (parsed.is_empty(), &webhook_url) {
+                    (true, _) => Err(genrelay_core::Error::invalid("webhookEvents: name at least one event")),
+                    (_, None) => Err(genrelay_core::Error::invalid("webhookEvents: needs a webhookUrl")),
+                    _ => Ok(parsed),
+                }
+            })
+            .transpose()?;
         let priority = parse_priority(body.priority, "priority")?;
-        Ok(NewJob { spec: JobSpec::new(capability, prompt, inputs, params)?, webhook_url, priority })
+        let spec = JobSpec::new(capability, prompt, inputs, params)?;
+        Ok(NewJob { spec, webhook_url, webhook_events, priority })
     }
 }
 
@@ -233,6 +258,49 @@ async fn cancel_job(
 ) -> Result<Response, ApiError> {
     let job = state.engine.cancel(&client, &JobId::parse(&id)?).await?;
     Ok(job_response(job))
+}
+
+/// The webhook deliveries of a job: one per event sent, each with every attempt (time, status
+/// code, latency, error).
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{id}/webhook-deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = DeliveryList),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such job for this client", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn webhook_deliveries(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    ResourceId(id): ResourceId,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let deliveries = state.engine.webhook_deliveries(&client, &JobId::parse(&id)?).await?;
+    Ok(Json(DeliveryList { deliveries: deliveries.into_iter().map(DeliveryView::from).collect() }))
+}
+
+/// Send the job's webhooks again, now (logged as manual attempts). A URL disabled after a
+/// `410 Gone` is enabled again.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/webhook-deliveries/redeliver", tag = "webhooks",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The deliveries after the new attempt", body = DeliveryList),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The job has no webhookUrl, or has sent nothing yet", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn redeliver_webhooks(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    ResourceId(id): ResourceId,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let deliveries = state.engine.redeliver(&client, &JobId::parse(&id)?).await?;
+    Ok(Json(DeliveryList { deliveries: deliveries.into_iter().map(DeliveryView::from).collect() }))
 }
 
 fn job_response(job: genrelay_core::Job) -> Response {

@@ -13,7 +13,7 @@ mod openapi;
 mod query;
 mod request_log;
 mod uploads;
-mod views;
+pub mod views;
 
 use std::sync::Arc;
 

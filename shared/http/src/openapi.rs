@@ -15,6 +15,9 @@ use utoipa::{Modify, OpenApi};
     modifiers(&Security),
     tags(
         (name = "jobs", description = "Generation jobs"),
+        (name = "webhooks", description = "What a job's webhook sent: every attempt, and sending again. \
+            Each attempt is signed with `X-Zhinian-Signature: sha256=<hex HMAC-SHA256 of the raw body>` and the \
+            Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature`"),
         (name = "assets", description = "Input and output files"),
         (name = "meta", description = "Capabilities and this document"),
     )

@@ -164,3 +164,41 @@ pub struct AssetPage {
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next: Option<String>,
 }
+
+/// One webhook event of a job and every attempt at delivering it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// The `webhook-id` header, the same on every attempt.
+    #[schema(example = "msg_01jd4x7k2m8q9r3s5t6v7w8x9y_succeeded")]
+    pub id: String,
+    pub event: genrelay_core::WebhookEvent,
+    pub url: String,
+    pub status: genrelay_core::DeliveryStatus,
+    /// Why it failed, when it did (retries exhausted, a refusal, a disabled URL).
+    pub failure: Option<String>,
+    pub attempts: Vec<genrelay_core::DeliveryAttempt>,
+    /// When the next scheduled attempt is due, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<genrelay_core::WebhookDelivery> for DeliveryView {
+    fn from(d: genrelay_core::WebhookDelivery) -> Self {
+        Self {
+            id: d.id,
+            event: d.event,
+            url: d.url,
+            status: d.status,
+            failure: d.failure,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryView>,
+}

@@ -23,5 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("export GENRELAY_BUCKET={}", resources.bucket);
     println!("export GENRELAY_DISPATCH_QUEUE_URL={}", resources.dispatch_queue_url);
     println!("export GENRELAY_PRIORITY_QUEUE_URL={}", resources.priority_queue_url);
+    if let Some(url) = &resources.webhook_queue_url {
+        println!("export GENRELAY_WEBHOOK_QUEUE_URL={url}");
+    }
     Ok(())
 }

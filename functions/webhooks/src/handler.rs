@@ -1,0 +1,145 @@
+//! One batch, from either source: DynamoDB stream records of job items (the template's filter
+//! passes only those), each a job that may have entered a status its webhook announces; or SQS
+//! wake-ups of deliveries whose retry fell due. Failed records are reported, so only they come
+//! again (the stream retries them in order; SQS redelivers, then dead-letters).
+
+use aws_lambda_events::event::dynamodb::{self, EventRecord};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use genrelay_aws::DeliveryWakeup;
+use genrelay_core::{Error, Job, Result};
+use genrelay_engine::Engine;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::AttributeValue;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Trigger {
+    /// Stream records carry a `dynamodb` change; SQS messages do not, so this is tried first.
+    Stream(dynamodb::Event),
+    Wakeups(SqsEvent),
+}
+
+/// Partial batch failures: stream sequence numbers or SQS message ids.
+#[derive(Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    pub item_identifier: String,
+}
+
+pub async fn handle(engine: &Engine, trigger: Trigger) -> Result<BatchResponse, lambda_runtime::Error> {
+    let mut response = BatchResponse::default();
+    match trigger {
+        Trigger::Stream(event) => {
+            for record in event.records {
+                if let Err(error) = job_changed(engine, &record).await {
+                    let sequence = record.change.sequence_number.clone().unwrap_or_default();
+                    tracing::warn!(sequence, error = %error.chain(), "webhook trigger failed; the stream will retry it");
+                    response.batch_item_failures.push(ItemFailure { item_identifier: sequence });
+                    // Stream records are ordered: stop at the first failure; the rest come again.
+                    break;
+                }
+            }
+        }
+        Trigger::Wakeups(event) => {
+            for message in event.records {
+                if let Err(error) = wake(engine, &message).await {
+                    let message_id = message.message_id.unwrap_or_default();
+                    tracing::warn!(message_id, error = %error.chain(), "webhook retry failed; SQS will deliver it again");
+                    response.batch_item_failures.push(ItemFailure { item_identifier: message_id });
+                }
+            }
+        }
+    }
+    Ok(response)
+}
+
+fn text<'a>(image: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
+    match image.get(name) {
+        Some(AttributeValue::S(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// A job item changed: when its status changed, the engine delivers what the webhook announces.
+async fn job_changed(engine: &Engine, record: &EventRecord) -> Result<()> {
+    let (new, old) = (&record.change.new_image, &record.change.old_image);
+    let Some(doc) = text(new, "doc") else { return Ok(()) };
+    if text(new, "sk") != Some("JOB") || text(new, "status") == text(old, "status") {
+        return Ok(());
+    }
+    let job: Job = serde_json::from_str(doc).map_err(|e| Error::internal(format!("a job item's doc: {e}")))?;
+    let status = job.status;
+    engine.job_entered(&job, status).await
+}
+
+async fn wake(engine: &Engine, message: &SqsMessage) -> Result<()> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let wakeup: DeliveryWakeup =
+        serde_json::from_str(body).map_err(|e| Error::invalid(format!("not a webhook wake-up: {e}")))?;
+    engine.wake_delivery(&wakeup.client_id, &wakeup.job_id, wakeup.event, wakeup.due).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genrelay_core::ports::{JobStore, WebhookStore};
+    use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
+    use genrelay_core::{Capability, ClientId, JobId, JobSpec, JobStatus, WebhookEvent};
+
+    fn sample(file: &str) -> String {
+        let path = format!("{}/../../events/webhooks/{file}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// The sample job, finished, with a webhook.
+    fn finished_job() -> Job {
+        let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None).unwrap());
+        let spec = JobSpec::new(Capability::ImageGenerate, Some("x".into()), Inputs::default(), params).unwrap();
+        let now = chrono::Utc::now();
+        let id = JobId::parse("job_01jsample0000000000000000").unwrap();
+        let client = ClientId::parse("sample").unwrap();
+        let hook = Some("https://receiver.invalid/hook".to_owned());
+        let mut job = Job::new(id, client, spec, hook, None, now, now + chrono::Duration::hours(1));
+        job.status = JobStatus::Succeeded;
+        job
+    }
+
+    #[tokio::test]
+    async fn the_sample_stream_batch_creates_the_jobs_delivery_and_attempts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = genrelay_bootstrap::Embedded::open(dir.path(), "http://dev.test").unwrap();
+        let engine = embedded.engine(Default::default(), Default::default());
+        let job = finished_job();
+        embedded.store.create(&job, None).await.unwrap();
+        let doc = serde_json::to_string(&serde_json::to_string(&job).unwrap()).unwrap();
+        let event = sample("job-changes.json").replace("\"SAMPLE_JOB_DOC\"", &doc);
+        let trigger: Trigger = serde_json::from_str(&event).unwrap();
+        assert!(matches!(trigger, Trigger::Stream(_)));
+
+        let response = handle(&engine, trigger).await.unwrap();
+        assert_eq!(response, BatchResponse::default());
+        let delivery =
+            embedded.store.delivery(&job.client_id, &job.id, WebhookEvent::Succeeded).await.unwrap().unwrap();
+        // The receiver's name does not resolve offline: the attempt is logged and retried later.
+        assert_eq!(delivery.attempts.len(), 1);
+        assert!(delivery.next_attempt_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn the_sample_wakeups_report_only_the_corrupted_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = genrelay_bootstrap::Embedded::open(dir.path(), "http://dev.test").unwrap();
+        let engine = embedded.engine(Default::default(), Default::default());
+        let trigger: Trigger = serde_json::from_str(&sample("retry-wakeups.json")).unwrap();
+        assert!(matches!(trigger, Trigger::Wakeups(_)));
+        let response = handle(&engine, trigger).await.unwrap();
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["5b2c1d3e-7f60-4e8a-9b1c-0d2e3f4a5b62"]);
+    }
+}
