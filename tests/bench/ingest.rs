@@ -59,7 +59,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 unsafe { std::env::set_var(name, value) };
             }
             let sdk = genrelay_bootstrap::sdk_config().await;
-            let engine = aws_engine(&sdk, &resources, None, MockConfig::default(), Default::default(), settings);
+            let engine = aws_engine(
+                &sdk,
+                &resources,
+                None,
+                MockConfig::default(),
+                Default::default(),
+                &genrelay_egress::Egress::public_only(),
+                settings,
+            );
             engine.with_providers(ProviderRegistry::all_to(Arc::new(upstream)))
         }
         other => return Err(format!("unknown store {other:?}: embedded or s3").into()),

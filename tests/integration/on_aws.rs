@@ -223,3 +223,128 @@ async fn channels_stored_in_the_table_with_credentials_in_ssm_serve_the_lambda_f
     assert_eq!(read["job"]["attempts"][0]["channel"], "runninghub");
     assert_eq!(fake.node_infos()[0][0]["fieldValue"], created["job"]["prompt"], "the prompt reached RunningHub");
 }
+
+/// An SQS batch event of one received message, as Lambda's SQS integration delivers it.
+fn sqs_event(message: &aws_sdk_sqs::types::Message) -> Value {
+    json!({"Records": [{
+        "messageId": message.message_id(), "receiptHandle": message.receipt_handle(), "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue", "awsRegion": "us-east-1",
+    }]})
+}
+
+/// A DynamoDB stream record of a job item changing from `old_status` to what the table holds
+/// now, in the stream's JSON (attribute values typed as `{"S": ...}`).
+async fn stream_event(resources: &genrelay_aws::AwsResources, job_id: &str, old_status: &str) -> Value {
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
+    let key = |pk: String| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(pk)),
+            ("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("JOB".into())),
+        ])
+    };
+    let item = dynamo
+        .get_item()
+        .table_name(&resources.table)
+        .set_key(Some(key(format!("JOB#{job_id}"))))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut new_image = serde_json::Map::new();
+    for (name, value) in &item {
+        if let Ok(text) = value.as_s() {
+            new_image.insert(name.clone(), json!({"S": text}));
+        }
+    }
+    let mut old_image = new_image.clone();
+    old_image.insert("status".into(), json!({"S": old_status}));
+    json!({"Records": [{
+        "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{job_id}")}, "sk": {"S": "JOB"}},
+                     "NewImage": new_image, "OldImage": old_image,
+                     "SequenceNumber": "100000000000000000001", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/x", resources.table),
+    }]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_go_out_from_the_stream_and_retry_through_delayed_sqs_messages() {
+    let receiver = genrelay_tests::webhook_receiver::WebhookReceiver::start("aws-secret", None);
+    receiver.answer(&[(503, None), (200, None)]).await;
+    let resources = moto::resources().await;
+    let mut env = function_env(&resources);
+    env.extend([
+        ("GENRELAY_MOCK_LATENCY_MS", "0".to_owned()),
+        ("GENRELAY_WEBHOOK_QUEUE_URL", resources.webhook_queue_url.clone().unwrap()),
+        ("ZHINIAN_WEBHOOK_SECRET", "aws-secret".to_owned()),
+        // The receiver is on loopback: allowed for this emulated run only.
+        ("GENRELAY_ALLOW_PRIVATE_URLS", "true".to_owned()),
+        ("GENRELAY_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]);
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    let webhooks = LambdaFunction::start(&workspace_binary("genrelay-webhooks"), &env).await;
+
+    let mut create = event("api-jobs/create-job.json", &[]);
+    let mut body: Value = serde_json::from_str(create["body"].as_str().unwrap()).unwrap();
+    body["webhookUrl"] = json!(receiver.url);
+    create["body"] = json!(body.to_string());
+    let (status, _, created) = http_answer(api_jobs.invoke(create).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let received = sqs.receive_message().queue_url(&resources.dispatch_queue_url).send().await.unwrap();
+    worker.invoke(sqs_event(&received.messages.unwrap()[0])).await.unwrap();
+
+    // The stream reports the job's change to the webhooks function: the first attempt fails.
+    let batch = webhooks.invoke(stream_event(&resources, &id, "running").await).await.unwrap();
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+    assert_eq!(receiver.log().await.len(), 1);
+
+    // The retry's wake-up is a delayed message (the schedule's 5 s). Fed to the function as the
+    // SQS trigger does; one that arrives early is sent again for the rest of the wait.
+    let started = std::time::Instant::now();
+    while receiver.log().await.len() < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the retry never went out: {:?}",
+            webhooks.json_lines()
+        );
+        let wakeup = sqs
+            .receive_message()
+            .queue_url(resources.webhook_queue_url.as_ref().unwrap())
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let messages = wakeup.messages.unwrap_or_default();
+        for message in messages {
+            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            assert_eq!(
+                (body["jobId"].as_str(), body["event"].as_str()),
+                (Some(id.as_str()), Some("generation.succeeded"))
+            );
+            let batch = webhooks.invoke(sqs_event(&message)).await.unwrap();
+            assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+            let receipt = message.receipt_handle().unwrap();
+            let queue = resources.webhook_queue_url.as_ref().unwrap();
+            sqs.delete_message().queue_url(queue).receipt_handle(receipt).send().await.unwrap();
+        }
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "not sent before its time");
+
+    let log = receiver.log().await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|r| r["standard"] == true && r["zhinian"] == true), "signed on the AWS path too");
+    assert_eq!(log[1]["body"]["job"]["status"], "succeeded");
+    let list = event("api-jobs/list-webhook-deliveries.json", &[(SAMPLE_JOB, &id)]);
+    let (status, _, deliveries) = http_answer(api_jobs.invoke(list).await.unwrap());
+    assert_eq!(status, 200);
+    let delivery = &deliveries["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered", "{deliveries}");
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), 2);
+}

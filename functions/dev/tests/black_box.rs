@@ -194,3 +194,49 @@ async fn with_a_providers_file_jobs_run_on_the_configured_inference_server() {
     assert_eq!(job["status"], "succeeded", "capabilities no channel serves use the mock: {job}");
     server.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_job_notifies_its_signed_webhook() {
+    let receiver = genrelay_tests::webhook_receiver::WebhookReceiver::start("dev-secret", None);
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with_env(
+        data.path(),
+        &["--allow-private-webhooks"],
+        &[("ZHINIAN_WEBHOOK_SECRET", "dev-secret")],
+    );
+    let client = reqwest::Client::new();
+    let body = json!({"capability": "image.generate", "prompt": "notify me", "width": 64, "height": 64,
+                      "webhookUrl": receiver.url});
+    let created: Value = client
+        .post(server.url("/api/v1/jobs"))
+        .bearer_auth(&server.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let (job, _) = wait_for_end(&client, &server, &id).await;
+    assert_eq!(job["status"], "succeeded");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while receiver.log().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = receiver.log().await;
+    assert_eq!(log[0]["body"]["event"], "generation.succeeded");
+    assert_eq!((log[0]["standard"].as_bool(), log[0]["zhinian"].as_bool()), (Some(true), Some(true)));
+    let deliveries: Value = client
+        .get(server.url(&format!("/api/v1/jobs/{id}/webhook-deliveries")))
+        .bearer_auth(&server.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries["deliveries"][0]["status"], "delivered", "{deliveries}");
+    server.terminate();
+}

@@ -11,12 +11,23 @@ use genrelay_engine::Engine;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// What invoked the function, told apart by the records' `eventSource`.
 pub enum Trigger {
-    /// Stream records carry a `dynamodb` change; SQS messages do not, so this is tried first.
     Stream(dynamodb::Event),
     Wakeups(SqsEvent),
+}
+
+impl<'de> Deserialize<'de> for Trigger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let event = serde_json::Value::deserialize(deserializer)?;
+        let source = event["Records"][0]["eventSource"].as_str().unwrap_or("aws:sqs").to_owned();
+        match source.as_str() {
+            "aws:dynamodb" => serde_json::from_value(event).map(Trigger::Stream).map_err(D::Error::custom),
+            "aws:sqs" => serde_json::from_value(event).map(Trigger::Wakeups).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!("an event from {other}: expected aws:dynamodb or aws:sqs"))),
+        }
+    }
 }
 
 /// Partial batch failures: stream sequence numbers or SQS message ids.

@@ -45,7 +45,9 @@ impl DeliveryScheduler for SqsDeliveryScheduler {
             event: delivery.event,
             due,
         };
-        let delay = (due - Utc::now()).num_seconds().clamp(0, MAX_DELAY_SECONDS) as i32;
+        // Rounded up, so the message never arrives before the retry is due.
+        let wait_ms = (due - Utc::now()).num_milliseconds();
+        let delay = ((wait_ms + 999) / 1000).clamp(0, MAX_DELAY_SECONDS) as i32;
         self.client
             .send_message()
             .queue_url(&self.url)

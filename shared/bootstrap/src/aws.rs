@@ -37,6 +37,7 @@ pub fn aws_engine(
     output_retention: Option<u32>,
     mock: MockConfig,
     webhook_secrets: WebhookSecrets,
+    egress: &Egress,
     settings: Settings,
 ) -> Engine {
     // Emulators on a custom endpoint serve buckets by path, not by virtual host.
@@ -66,7 +67,7 @@ pub fn aws_engine(
         channels: Arc::new(store.clone()),
         webhooks: Webhooks {
             store: Arc::new(store),
-            sender: Arc::new(HttpWebhookSender::new(Egress::public_only(), webhook_secrets)),
+            sender: Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets)),
             scheduler,
         },
         blobs: Arc::new(S3BlobStore::new(s3, &resources.bucket)),

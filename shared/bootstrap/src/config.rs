@@ -29,6 +29,9 @@ pub const WEBHOOK_SECRET_PARAMETER_VAR: &str = "ZHINIAN_WEBHOOK_SECRET_PARAMETER
 /// On AWS: the queue whose delayed messages wake webhook retries (optional: without it the
 /// poller sends overdue retries).
 pub const WEBHOOK_QUEUE_VAR: &str = "GENRELAY_WEBHOOK_QUEUE_URL";
+/// For local invocation and emulators only: `true` lets URLs clients name (webhooks, input
+/// files) reach loopback and private addresses, as `genrelay-dev --allow-private-urls` does.
+pub const ALLOW_PRIVATE_URLS_VAR: &str = "GENRELAY_ALLOW_PRIVATE_URLS";
 /// The AWS resources a function runs on (set by infra/template.yaml).
 pub const AWS_VARS: [&str; 4] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR, PRIORITY_QUEUE_VAR];
 
@@ -114,4 +117,19 @@ pub fn init_tracing() {
 /// The webhook secrets from `ZHINIAN_WEBHOOK_SECRET` (and `_PREVIOUS`), if set.
 pub fn webhook_secrets_from_env() -> genrelay_webhook_sender::WebhookSecrets {
     genrelay_webhook_sender::WebhookSecrets::new(var(WEBHOOK_SECRET_VAR), var(WEBHOOK_SECRET_PREVIOUS_VAR))
+}
+
+/// The SSRF guard's policy: public addresses only, unless `GENRELAY_ALLOW_PRIVATE_URLS=true`.
+pub fn egress_from_env() -> Result<genrelay_egress::Egress, ConfigError> {
+    match var(ALLOW_PRIVATE_URLS_VAR).as_deref() {
+        None | Some("false") => Ok(genrelay_egress::Egress::public_only()),
+        Some("true") => {
+            tracing::warn!("{ALLOW_PRIVATE_URLS_VAR}=true: client URLs may reach private addresses (local use only)");
+            Ok(genrelay_egress::Egress::allow_private())
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            var: ALLOW_PRIVATE_URLS_VAR,
+            reason: format!("{other:?}; expected true or false"),
+        }),
+    }
 }

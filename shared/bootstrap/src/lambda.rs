@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
 use genrelay_core::ports::SystemClock;
-use genrelay_egress::Egress;
 use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::AppState;
 use genrelay_providers::MockProvider;
@@ -53,17 +52,20 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
             let secrets = webhook_secrets(&sdk).await?;
-            let mut engine = aws_engine(&sdk, &resources, retention, mock.clone(), secrets, Settings::default());
+            let egress = egress_from_env()?;
+            let mut engine =
+                aws_engine(&sdk, &resources, retention, mock.clone(), secrets, &egress, Settings::default());
             if let Some(providers) = stored_providers(&sdk, &resources).await? {
                 let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)));
-                let routes = providers.channels(&Egress::public_only());
+                let routes = providers.channels(&egress);
                 engine = engine.with_providers(ProviderRegistry::with_channels(fallback, routes));
             }
             Ok((engine, Some(sdk)))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            Ok((Embedded::open(&dir, &public_url)?.engine(mock, Settings::default()), None))
+            let embedded = Embedded::open(&dir, &public_url)?;
+            Ok((embedded.engine_with_channels(mock, None, &egress_from_env()?, Settings::default()), None))
         }
     }
 }

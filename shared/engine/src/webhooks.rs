@@ -121,8 +121,10 @@ impl Engine {
         Ok(count)
     }
 
-    /// A scheduled wake-up of a delivery (on AWS, a delayed SQS message): too early, it is
-    /// scheduled again for the rest of the wait; due, it is attempted; otherwise it is stale.
+    /// A scheduled wake-up of a delivery (on AWS, a delayed SQS message) for the attempt due at
+    /// `due`: if that attempt is due, it is made; if it is not yet (SQS delays at most 15
+    /// minutes), the wake-up is sent again for the rest of the wait; a wake-up for an attempt
+    /// the delivery no longer waits for (made already, or rescheduled) is dropped.
     pub async fn wake_delivery(
         &self,
         client: &ClientId,
@@ -132,13 +134,12 @@ impl Engine {
     ) -> Result<()> {
         let Some(delivery) = self.deps.webhooks.store.delivery(client, job, event).await? else { return Ok(()) };
         let now = self.deps.clock.now();
-        if due > now + chrono::Duration::seconds(1) {
-            return self.deps.webhooks.scheduler.schedule(&delivery, due).await;
+        match delivery.next_attempt_at {
+            Some(next) if next != due || delivery.status != DeliveryStatus::Pending => Ok(()),
+            Some(next) if next > now => self.deps.webhooks.scheduler.schedule(&delivery, next).await,
+            Some(_) => self.attempt_delivery(delivery, false).await.map(drop),
+            None => Ok(()),
         }
-        if delivery.is_due(now) {
-            self.attempt_delivery(delivery, false).await?;
-        }
-        Ok(())
     }
 
     /// The deliveries of a job's webhook, with every attempt.

@@ -30,10 +30,15 @@ impl DevServer {
     }
 
     pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_genrelay-dev"))
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
+            .envs(env.iter().copied())
             .env_remove("ZHINIAN_API_KEYS")
             .env("GENRELAY_MOCK_LATENCY_MS", "600")
             .env("GENRELAY_LOG_FORMAT", "json")
