@@ -8,7 +8,7 @@ use chrono::Utc;
 use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
     AssetQuery, AssetStore, BlobStore, ByteStream, ChannelLedger, Created, DispatchMessage, DispatchQueue, IdGenerator,
-    JobQuery, JobStore,
+    JobQuery, JobStore, WebhookStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
@@ -23,6 +23,7 @@ use serde_json::json;
 pub struct Adapters {
     store: Arc<dyn JobStore>,
     channels: Arc<dyn ChannelLedger>,
+    webhooks: Arc<dyn WebhookStore>,
     assets: Arc<dyn AssetStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
@@ -56,6 +57,7 @@ async fn embedded() -> Adapters {
     Adapters {
         store: Arc::new(SqliteStore::new(db.clone())),
         channels: Arc::new(SqliteStore::new(db.clone())),
+        webhooks: Arc::new(SqliteStore::new(db.clone())),
         assets: Arc::new(SqliteStore::new(db)),
         blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
@@ -73,6 +75,7 @@ async fn aws() -> Adapters {
     Adapters {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         channels: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        webhooks: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         blobs: Arc::new(S3BlobStore::new(
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
@@ -114,6 +117,7 @@ contract!(
     channel_slots_are_capped_released_and_freed_when_their_lease_ends,
     slots_hold_their_cap_under_concurrency,
     cooldowns_are_shared_and_end,
+    webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_when_due,
 );
 
 fn client(name: &str) -> ClientId {
@@ -543,4 +547,52 @@ async fn cooldowns_are_shared_and_end(adapters: Adapters) {
     assert_eq!(cooling, [cold.clone()].into());
     let after = now + chrono::Duration::minutes(5);
     assert!(ledger.cooling(&[cold.as_str()], after).await.unwrap().is_empty(), "over at its end");
+}
+
+async fn webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_when_due(adapters: Adapters) {
+    use genrelay_core::webhook::{SendOutcome, WebhookDelivery, WebhookEvent};
+    let store = &adapters.webhooks;
+    let now = Utc::now();
+    let job = job_at("hooks", now);
+    adapters.store.create(&job, None).await.unwrap();
+    let url = "https://receiver.example/hook".to_owned();
+    let delivery =
+        WebhookDelivery::new(job.client_id.clone(), job.id.clone(), WebhookEvent::Succeeded, url.clone(), now);
+    assert!(store.insert_delivery(&delivery).await.unwrap());
+    assert!(!store.insert_delivery(&delivery).await.unwrap(), "one delivery per job and event");
+    let running = WebhookDelivery::new(job.client_id.clone(), job.id.clone(), WebhookEvent::Running, url.clone(), now);
+    assert!(store.insert_delivery(&running).await.unwrap());
+
+    let due: Vec<String> = store.due_deliveries(now, 100).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert!(due.contains(&delivery.id) && due.contains(&running.id), "{due:?}");
+
+    let mut retried = delivery.revise();
+    let failed = SendOutcome {
+        status_code: Some(503),
+        latency: Duration::from_millis(3),
+        error: None,
+        retry_after: None,
+        refused: false,
+    };
+    retried.record(&failed, now, false);
+    assert!(store.replace_delivery(&delivery, &retried).await.unwrap());
+    assert!(!store.replace_delivery(&delivery, &retried).await.unwrap(), "a stale revision loses");
+    let due: Vec<String> = store.due_deliveries(now, 100).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert!(!due.contains(&delivery.id), "not due before its retry");
+    let later = now + chrono::Duration::seconds(6);
+    let due: Vec<String> = store.due_deliveries(later, 100).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert!(due.contains(&delivery.id), "due once its retry time passed");
+
+    let stored = store.delivery(&job.client_id, &job.id, WebhookEvent::Succeeded).await.unwrap().unwrap();
+    assert_eq!(stored, retried);
+    assert!(store.delivery(&client("someone-else"), &job.id, WebhookEvent::Succeeded).await.unwrap().is_none());
+    let all = store.deliveries(&job.client_id, &job.id).await.unwrap();
+    assert_eq!(all.len(), 2);
+
+    assert!(!store.is_url_disabled(&job.client_id, &url).await.unwrap());
+    store.set_url_disabled(&job.client_id, &url, true).await.unwrap();
+    assert!(store.is_url_disabled(&job.client_id, &url).await.unwrap());
+    assert!(!store.is_url_disabled(&client("someone-else"), &url).await.unwrap(), "per client");
+    store.set_url_disabled(&job.client_id, &url, false).await.unwrap();
+    assert!(!store.is_url_disabled(&job.client_id, &url).await.unwrap());
 }
