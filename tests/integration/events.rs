@@ -10,6 +10,7 @@ use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
 use genrelay_core::{
     Asset, AssetId, AssetKind, AssetSource, AssetStatus, BlobKey, Capability, ClientId, Job, JobId, JobSpec,
 };
+use genrelay_http::inference::InferencePresets;
 use genrelay_http::{ApiKeys, AppState};
 use tower::ServiceExt;
 
@@ -19,7 +20,7 @@ const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
-const EXPECTED: [(&str, u16); 15] = [
+const EXPECTED: [(&str, u16); 22] = [
     ("api-meta/get-openapi.json", 200),
     ("api-meta/list-capabilities.json", 200),
     ("api-jobs/create-job.json", 202),
@@ -36,6 +37,14 @@ const EXPECTED: [(&str, u16); 15] = [
     ("api-assets/list-assets.json", 200),
     ("api-assets/start-upload.json", 201),
     ("api-assets/complete-upload.json", 200),
+    ("api-inference/submit-inference.json", 200),
+    ("api-inference/task-status.json", 200),
+    // The sample job is queued: the seed's "not completed" answer.
+    ("api-inference/task-result.json", 200),
+    ("api-inference/task-file.json", 404),
+    ("api-inference/list-tasks.json", 200),
+    ("api-inference/system-status.json", 200),
+    ("api-inference/health.json", 200),
 ];
 
 fn events_dir() -> PathBuf {
@@ -48,6 +57,7 @@ fn function_router(function: &str, state: AppState) -> Router {
         "api-jobs" => genrelay_http::jobs_router(state),
         "api-assets" => genrelay_http::assets_router(state),
         "api-meta" => genrelay_http::meta_router(state),
+        "api-inference" => genrelay_http::inference_router(state, InferencePresets::defaults()),
         other => panic!("events/{other} matches no function"),
     }
 }

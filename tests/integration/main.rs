@@ -10,6 +10,7 @@ mod events;
 mod evolink;
 mod idempotency;
 mod inference;
+mod inference_surface;
 mod jimeng;
 mod jobs;
 mod lifecycle;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::middleware::from_fn;
 use clap::Parser;
-use genrelay_bootstrap::{Embedded, api_keys_from_env, init_tracing, mock_config_from_env};
+use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_router_from_env, init_tracing, mock_config_from_env};
 use genrelay_egress::Egress;
 use genrelay_engine::Settings;
 use genrelay_http::{AppState, log_requests, open_api_router};
@@ -65,7 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     let loops = background::Loops::start(engine.clone(), embedded.clone());
 
-    let app = open_api_router(AppState { engine, keys: Arc::new(keys) })
+    let state = AppState { engine, keys: Arc::new(keys) };
+    let app = open_api_router(state.clone())
+        .merge(inference_router_from_env(state)?)
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));
     println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());

@@ -32,6 +32,10 @@ pub const WEBHOOK_QUEUE_VAR: &str = "GENRELAY_WEBHOOK_QUEUE_URL";
 /// For local invocation and emulators only: `true` lets URLs clients name (webhooks, input
 /// files) reach loopback and private addresses, as `genrelay-dev --allow-private-urls` does.
 pub const ALLOW_PRIVATE_URLS_VAR: &str = "GENRELAY_ALLOW_PRIVATE_URLS";
+/// Seed 003's presets: a JSON object of index → open-API job body (the documented defaults
+/// without it), and the pending queue's limit.
+pub const INFERENCE_PRESETS_VAR: &str = "GENRELAY_INFERENCE_PRESETS";
+pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
 /// The AWS resources a function runs on (set by infra/template.yaml).
 pub const AWS_VARS: [&str; 4] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR, PRIORITY_QUEUE_VAR];
 
@@ -132,4 +136,31 @@ pub fn egress_from_env() -> Result<genrelay_egress::Egress, ConfigError> {
             reason: format!("{other:?}; expected true or false"),
         }),
     }
+}
+
+/// The inference surface's presets from `GENRELAY_INFERENCE_PRESETS` and
+/// `GENRELAY_INFERENCE_QUEUE_LIMIT`, or the defaults.
+pub fn inference_presets_from_env() -> Result<genrelay_http::inference::InferencePresets, ConfigError> {
+    use genrelay_http::inference::{DEFAULT_QUEUE_LIMIT, InferencePresets};
+    let limit = match var(INFERENCE_QUEUE_LIMIT_VAR) {
+        None => DEFAULT_QUEUE_LIMIT,
+        Some(raw) => raw.trim().parse().map_err(|_| ConfigError::Invalid {
+            var: INFERENCE_QUEUE_LIMIT_VAR,
+            reason: format!("{raw:?} is not a number"),
+        })?,
+    };
+    match var(INFERENCE_PRESETS_VAR) {
+        None => {
+            let mut presets = InferencePresets::defaults();
+            presets.queue_limit = limit;
+            Ok(presets)
+        }
+        Some(json) => InferencePresets::from_json(&json, limit)
+            .map_err(|reason| ConfigError::Invalid { var: INFERENCE_PRESETS_VAR, reason }),
+    }
+}
+
+/// The inference surface's router, configured from the environment.
+pub fn inference_router_from_env(state: genrelay_http::AppState) -> Result<axum::Router, ConfigError> {
+    Ok(genrelay_http::inference_router(state, inference_presets_from_env()?))
 }

@@ -97,12 +97,19 @@ fn missing_keys() -> ConfigError {
 /// Runs an HTTP function: tracing, configuration (failing fast at init), then `router` under
 /// the Lambda runtime with one log line per request.
 pub async fn run_http_function(router: fn(AppState) -> axum::Router) -> Result<(), lambda_http::Error> {
+    run_configured_http_function(|state| Ok(router(state))).await
+}
+
+/// [`run_http_function`] for a router that needs more configuration from the environment.
+pub async fn run_configured_http_function(
+    router: impl FnOnce(AppState) -> Result<axum::Router, ConfigError>,
+) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let state = lambda_app_state().await.map_err(|error| {
+    let router = lambda_app_state().await.and_then(router).map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;
-    lambda_http::run(router(state).layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
+    lambda_http::run(router.layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
 }
 
 /// Starts an event function (worker, poller): tracing, then its engine from the environment,

@@ -9,4 +9,6 @@ mod lambda;
 pub use aws::{aws_engine, sdk_config};
 pub use config::*;
 pub use embedded::Embedded;
-pub use lambda::{engine_from_env, lambda_app_state, run_http_function, start_event_function};
+pub use lambda::{
+    engine_from_env, lambda_app_state, run_configured_http_function, run_http_function, start_event_function,
+};

@@ -77,6 +77,30 @@ pub struct Attempt {
     pub outcome: String,
 }
 
+/// The API surface a job came in through, with what that surface's clients name it by.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "surface", rename_all = "kebab-case")]
+pub enum JobSource {
+    /// genrelay's own API (seed 004).
+    #[default]
+    OpenApi,
+    /// The inference backend API (seed 003): the task index it was submitted with.
+    Inference { index: u32 },
+    /// The PS task API (seed 001).
+    #[serde(rename_all = "camelCase")]
+    PsTasks { image_id: String, editor: Option<String> },
+}
+
+impl JobSource {
+    pub fn surface(&self) -> &'static str {
+        match self {
+            Self::OpenApi => "open-api",
+            Self::Inference { .. } => "inference",
+            Self::PsTasks { .. } => "ps-tasks",
+        }
+    }
+}
+
 /// A generation job. Stored whole; `status` is the field every conditional write checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,6 +114,9 @@ pub struct Job {
     #[serde(default = "default_webhook_events")]
     pub webhook_events: Vec<WebhookEvent>,
     pub idempotency_key: Option<String>,
+    /// The surface it came in through.
+    #[serde(default)]
+    pub source: JobSource,
     /// Lower runs sooner (see `DispatchLane`).
     #[serde(default = "default_priority")]
     pub priority: u32,
@@ -146,6 +173,7 @@ impl Job {
             webhook_url,
             webhook_events: default_webhook_events(),
             idempotency_key,
+            source: JobSource::OpenApi,
             priority: DEFAULT_PRIORITY,
             revision: 0,
             progress: 0,

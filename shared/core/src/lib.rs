@@ -21,7 +21,7 @@ pub use capability::Capability;
 pub use error::{Error, Result};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
 pub use ids::{AssetId, ClientId, JobId};
-pub use job::{Attempt, DispatchLane, Job, JobStatus};
+pub use job::{Attempt, DispatchLane, Job, JobSource, JobStatus};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
 pub use webhook::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEvent};

@@ -2,8 +2,8 @@
 
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
-    Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec,
-    Page, RequestFingerprint, Result, WebhookEvent,
+    Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSource,
+    JobSpec, Page, RequestFingerprint, Result, WebhookEvent,
 };
 
 use crate::{Engine, span};
@@ -17,6 +17,8 @@ pub struct NewJob {
     pub webhook_events: Option<Vec<WebhookEvent>>,
     /// Lower runs sooner; `DEFAULT_PRIORITY` when not given.
     pub priority: Option<u32>,
+    /// The surface it comes in through.
+    pub source: JobSource,
 }
 
 /// The client's Idempotency-Key and the fingerprint of the request it came with.
@@ -53,6 +55,7 @@ impl Engine {
         let job = Job {
             priority: new.priority.unwrap_or(job.priority),
             webhook_events: new.webhook_events.unwrap_or(job.webhook_events),
+            source: new.source,
             ..job
         };
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {

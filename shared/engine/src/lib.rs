@@ -8,6 +8,7 @@ mod outputs;
 mod poller;
 mod providers;
 mod reconciler;
+mod surfaces;
 mod uploads;
 mod webhooks;
 mod worker;

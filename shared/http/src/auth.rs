@@ -71,23 +71,23 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = &parts.headers;
-        let bearer = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim());
-        let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
-        bearer
-            .or(header_key)
-            .and_then(|key| state.keys.authenticate(key))
-            .map(|client| {
-                tracing::Span::current().record("client_id", client.as_str());
-                Caller(client)
-            })
-            .ok_or_else(|| Error::Unauthorized.into())
+        client_of(&parts.headers, &state.keys).map(Caller).ok_or_else(|| Error::Unauthorized.into())
     }
+}
+
+/// The client whose key the request carries (`Authorization: Bearer <key>` or
+/// `X-Zhinian-Api-Key: <key>`), recorded on the request's span. Every surface authenticates so.
+pub(crate) fn client_of(headers: &axum::http::HeaderMap, keys: &ApiKeys) -> Option<ClientId> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
+    let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
+    let client = bearer.or(header_key).and_then(|key| keys.authenticate(key))?;
+    tracing::Span::current().record("client_id", client.as_str());
+    Some(client)
 }
 
 #[cfg(test)]

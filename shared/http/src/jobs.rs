@@ -10,7 +10,7 @@ use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
-use genrelay_core::{Capability, JobId, JobSpec, JobStatus, RequestFingerprint, WebhookEvent};
+use genrelay_core::{Capability, JobId, JobSource, JobSpec, JobStatus, RequestFingerprint, WebhookEvent};
 use genrelay_engine::NewJob;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -184,7 +184,7 @@ impl TryFrom<CreateJobBody> for NewJob {
             .transpose()?;
         let priority = parse_priority(body.priority, "priority")?;
         let spec = JobSpec::new(capability, prompt, inputs, params)?;
-        Ok(NewJob { spec, webhook_url, webhook_events, priority })
+        Ok(NewJob { spec, webhook_url, webhook_events, priority, source: JobSource::OpenApi })
     }
 }
 

@@ -6,6 +6,7 @@ mod assets;
 mod auth;
 mod error;
 mod extract;
+pub mod inference;
 mod jobs;
 mod json;
 mod meta;
@@ -57,6 +58,15 @@ pub fn meta_router(state: AppState) -> Router {
 /// Every route of the open API, for the dev server.
 pub fn open_api_router(state: AppState) -> Router {
     finish(all_routes(), state)
+}
+
+/// Seed 003's inference backend API (`/api/inference`, `/api/task…`, `/api/tasks`,
+/// `/api/system/status`, `/api/health`), with its presets.
+pub fn inference_router(state: AppState, presets: inference::InferencePresets) -> Router {
+    let state = inference::InferenceState { app: state, presets: Arc::new(presets) };
+    let (router, _) = inference::routes().split_for_parts();
+    // No fallback: the dev server merges this router with the open API's, which has one.
+    router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
 }
 
 fn all_routes() -> OpenApiRouter<AppState> {

@@ -33,6 +33,9 @@ pub struct JobView {
     pub idempotency_key: Option<String>,
     /// Lower runs sooner.
     pub priority: u32,
+    /// The API surface the job came in through (`open-api`, `inference`, `ps-tasks`), with
+    /// what that surface names it by.
+    pub source: genrelay_core::JobSource,
     /// Every hand-over to an upstream channel, and how it went.
     pub attempts: Vec<Attempt>,
     pub created_at: DateTime<Utc>,
@@ -71,6 +74,7 @@ impl From<Job> for JobView {
             webhook_url: job.webhook_url,
             idempotency_key: job.idempotency_key,
             priority: job.priority,
+            source: job.source,
             attempts: job.attempts,
             created_at: job.created_at,
             updated_at: job.updated_at,

@@ -1,0 +1,101 @@
+//! The other seed APIs through the `genrelay-dev` binary over HTTP: each seed's curl examples,
+//! replayed, and the answers checked field by field.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::DevServer;
+
+async fn get(client: &reqwest::Client, server: &DevServer, path: &str) -> (u16, Value) {
+    let response = client.get(server.url(path)).bearer_auth(&server.key).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn is_naive_time(value: &Value) -> bool {
+    value.as_str().is_some_and(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").is_ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_003_inference_examples() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start(data.path());
+    let client = reqwest::Client::new();
+
+    // curl -X POST "http://localhost:8001/api/inference?index=1"
+    let response = client.post(server.url("/api/inference?index=1")).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["index"], 1);
+    assert_eq!(created["message"], "任务已创建，正在处理中");
+    let task_id = created["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(created.as_object().unwrap().len(), 3, "{created}");
+
+    // curl "http://localhost:8001/api/task/{task_id}/status" until completed
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let (code, status) = get(&client, &server, &format!("/api/task/{task_id}/status")).await;
+        assert_eq!(code, 200);
+        assert!(["pending", "processing", "completed"].contains(&status["status"].as_str().unwrap()), "{status}");
+        if status["status"] == "completed" {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!((status["task_id"].as_str(), &status["index"]), (Some(task_id.as_str()), &json!(1)));
+    assert!(is_naive_time(&status["created_at"]) && is_naive_time(&status["completed_at"]), "{status}");
+    assert!(status["inference_time"].is_number());
+    assert_eq!(status["error_message"], Value::Null);
+    let keys: Vec<&String> = status.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["completed_at", "created_at", "error_message", "index", "inference_time", "status", "task_id"]);
+
+    // GET /api/task/{task_id}/result, then its files[].url
+    let (code, result) = get(&client, &server, &format!("/api/task/{task_id}/result")).await;
+    assert_eq!(code, 200);
+    assert_eq!(result["status"], "completed");
+    let file = &result["files"][0];
+    assert_eq!(file["type"], "image");
+    let url = file["url"].as_str().unwrap();
+    assert_eq!(url, format!("/api/task/{task_id}/file/{}", file["filename"].as_str().unwrap()));
+    let image = client.get(server.url(url)).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!((image.status().as_u16(), image.headers()["content-type"].to_str().unwrap()), (200, "image/png"));
+    assert_eq!(&image.bytes().await.unwrap()[..4], b"\x89PNG");
+
+    // GET /api/tasks?page=1&page_size=10&status=completed
+    let (code, list) = get(&client, &server, "/api/tasks?page=1&page_size=10&status=completed").await;
+    assert_eq!(code, 200);
+    assert_eq!((&list["total"], &list["page"], &list["page_size"]), (&json!(1), &json!(1), &json!(10)));
+    let task = &list["tasks"][0];
+    assert_eq!((task["task_id"].as_str(), task["status"].as_str()), (Some(task_id.as_str()), Some("completed")));
+    assert!(is_naive_time(&task["created_at"]) && is_naive_time(&task["completed_at"]));
+
+    // GET /api/system/status and /api/health
+    let (code, system) = get(&client, &server, "/api/system/status").await;
+    assert_eq!(code, 200);
+    assert_eq!(system, json!({"status": "running", "ssh_connected": true, "queue_size": 0, "queue_running": true}));
+    let health: Value = reqwest::get(server.url("/api/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "healthy");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(health["timestamp"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S%.6f").is_ok()
+    );
+
+    // Errors are {"detail": ...}.
+    let bad = client.post(server.url("/api/inference?index=0")).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains("index"));
+    let unknown = client.post(server.url("/api/inference?index=99")).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    let anonymous = client.post(server.url("/api/inference?index=1")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<Value>().await.unwrap(), json!({"detail": "Invalid API key."}));
+    let (code, missing) = get(&client, &server, "/api/task/job_01jnothere000000000000000/status").await;
+    assert_eq!((code, missing["detail"].is_string()), (404, true));
+    let (code, _) = get(&client, &server, "/api/tasks?page_size=101").await;
+    assert_eq!(code, 422);
+
+    // One engine: the task is an ordinary job of the same client, marked with its surface.
+    let (_, job) = get(&client, &server, &format!("/api/v1/jobs/{task_id}")).await;
+    assert_eq!(job["job"]["source"], json!({"surface": "inference", "index": 1}));
+    server.terminate();
+}

@@ -1,0 +1,386 @@
+//! Seed 003's inference backend API, served on the engine: `POST /api/inference?index=N` starts
+//! the job an index selects (a configured preset), `GET /api/task/{id}/status|result|file/{name}`
+//! follow it, `GET /api/tasks` lists them with a total, `GET /api/system/status` and
+//! `GET /api/health` report on the service. Errors are `{"detail": "..."}`. Callers
+//! authenticate as on the open API (the seed has none; genrelay is never open).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use genrelay_core::{AssetKind, ClientId, Error, Job, JobId, JobSource, JobStatus};
+use genrelay_engine::NewJob;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::jobs::CreateJobBody;
+use crate::query::QueryPairs;
+
+/// What each index runs: a job body of the open API (`POST /api/v1/jobs`), and the pending
+/// queue's limit (503 above it).
+#[derive(Debug, Clone)]
+pub struct InferencePresets {
+    by_index: BTreeMap<u32, Value>,
+    pub queue_limit: usize,
+}
+
+/// The default queue limit.
+pub const DEFAULT_QUEUE_LIMIT: usize = 50;
+
+impl InferencePresets {
+    /// The documented default set, which runs on the mock provider (or on whatever channels
+    /// serve these capabilities).
+    pub fn defaults() -> Self {
+        let by_index = BTreeMap::from([
+            (
+                1,
+                json!({"capability": "image.generate", "prompt": "A product photo on a clean white background",
+                       "width": 1024, "height": 1024}),
+            ),
+            (
+                2,
+                json!({"capability": "image.generate", "prompt": "A 9:16 travel poster of a coastal town",
+                       "width": 720, "height": 1280}),
+            ),
+            (
+                3,
+                json!({"capability": "video.generate", "prompt": "Ocean waves at sunset, slow camera pan",
+                       "settings": {"duration": 5, "ratio": "16:9"}}),
+            ),
+        ]);
+        Self { by_index, queue_limit: DEFAULT_QUEUE_LIMIT }
+    }
+
+    /// Presets from JSON: `{"1": {<job body>}, "2": {...}}`; each body is checked now.
+    pub fn from_json(text: &str, queue_limit: usize) -> Result<Self, String> {
+        let raw: BTreeMap<String, Value> = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+        let mut by_index = BTreeMap::new();
+        for (key, body) in raw {
+            let index: u32 = key.parse().ok().filter(|i| *i >= 1).ok_or(format!("{key:?} is not an index >= 1"))?;
+            new_job(&body, index).map_err(|e| format!("index {index}: {e}"))?;
+            by_index.insert(index, body);
+        }
+        if by_index.is_empty() {
+            return Err("no index is configured".into());
+        }
+        Ok(Self { by_index, queue_limit })
+    }
+}
+
+fn new_job(body: &Value, index: u32) -> Result<NewJob, Error> {
+    let body: CreateJobBody = serde_json::from_value(body.clone()).map_err(|e| Error::invalid(e.to_string()))?;
+    let new: NewJob = body.try_into()?;
+    Ok(NewJob { source: JobSource::Inference { index }, ..new })
+}
+
+#[derive(Clone)]
+pub struct InferenceState {
+    pub app: AppState,
+    pub presets: Arc<InferencePresets>,
+}
+
+/// The surface's one error format: the open API's status, `{"detail": message}`.
+pub struct InferenceError(ApiError);
+
+impl InferenceError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self(ApiError::new(status, detail))
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for InferenceError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for InferenceError {
+    fn into_response(self) -> Response {
+        (self.0.status, Json(json!({"detail": self.0.message}))).into_response()
+    }
+}
+
+/// The calling client, or 401 in this surface's format.
+struct Caller(ClientId);
+
+impl FromRequestParts<InferenceState> for Caller {
+    type Rejection = InferenceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &InferenceState) -> Result<Self, Self::Rejection> {
+        crate::auth::client_of(&parts.headers, &state.app.keys)
+            .map(Caller)
+            .ok_or_else(|| InferenceError::new(StatusCode::UNAUTHORIZED, "Invalid API key."))
+    }
+}
+
+pub fn routes() -> OpenApiRouter<InferenceState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(task_status))
+        .routes(routes!(task_result))
+        .routes(routes!(task_file))
+        .routes(routes!(tasks))
+        .routes(routes!(system_status))
+        .routes(routes!(health))
+}
+
+/// Seed 003's statuses.
+fn status_of(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Queued => "pending",
+        JobStatus::Running => "processing",
+        JobStatus::Succeeded => "completed",
+        JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => "failed",
+    }
+}
+
+/// Times as the seed shows them: UTC, without an offset.
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+fn index_of(job: &Job) -> Option<u32> {
+    match job.source {
+        JobSource::Inference { index } => Some(index),
+        _ => None,
+    }
+}
+
+fn inference_time(job: &Job) -> Option<f64> {
+    let (started, finished) = (job.started_at?, job.finished_at?);
+    Some(((finished - started).num_milliseconds() as f64 / 100.0).round() / 10.0)
+}
+
+fn task_id(raw: &str) -> Result<JobId, InferenceError> {
+    JobId::parse(raw).map_err(|_| InferenceError::new(StatusCode::NOT_FOUND, format!("Task {raw} not found")))
+}
+
+async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Job, InferenceError> {
+    let id = task_id(raw)?;
+    state
+        .app
+        .engine
+        .job(client, &id)
+        .await
+        .map_err(|_| InferenceError::new(StatusCode::NOT_FOUND, format!("Task {raw} not found")))
+}
+
+/// Start the task an index selects.
+#[utoipa::path(
+    post, path = "/api/inference", tag = "inference (seed 003)",
+    params(("index" = u32, Query, minimum = 1, description = "The preset to run (see the README)")),
+    responses(
+        (status = 200, description = "`{task_id, index, message}`", body = Object),
+        (status = 400, description = "The index is not configured", body = Object),
+        (status = 401, body = Object),
+        (status = 422, description = "index missing or below 1", body = Object),
+        (status = 503, description = "The pending queue is full", body = Object),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn submit(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+    query: QueryPairs,
+) -> Result<Response, InferenceError> {
+    let raw = query.unique().map_err(|e| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))?;
+    let index = raw
+        .iter()
+        .find(|(name, _)| name == "index")
+        .map(|(_, value)| value.trim().parse::<i64>())
+        .ok_or_else(|| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, "index: field required"))?
+        .map_err(|_| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, "index: must be an integer"))?;
+    if index < 1 {
+        return Err(InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, "index: must be >= 1"));
+    }
+    let index = u32::try_from(index).map_err(|_| InferenceError::new(StatusCode::BAD_REQUEST, "index: too large"))?;
+    let presets = &state.presets;
+    let Some(body) = presets.by_index.get(&index) else {
+        let known: Vec<String> = presets.by_index.keys().map(u32::to_string).collect();
+        let detail = format!("index {index} is not configured (configured: {})", known.join(", "));
+        return Err(InferenceError::new(StatusCode::BAD_REQUEST, detail));
+    };
+    let pending = state.app.engine.queued_count(&client, presets.queue_limit + 1).await?;
+    if pending > presets.queue_limit {
+        let detail = format!("队列已满: {pending} tasks are pending (limit {})", presets.queue_limit);
+        return Err(InferenceError::new(StatusCode::SERVICE_UNAVAILABLE, detail));
+    }
+    let job = state.app.engine.submit(&client, new_job(body, index)?, None).await?.job;
+    let answer = json!({"task_id": job.id.as_str(), "index": index, "message": "任务已创建，正在处理中"});
+    Ok((axum::Extension(crate::request_log::LoggedJob(job.id)), Json(answer)).into_response())
+}
+
+/// A task's status.
+#[utoipa::path(
+    get, path = "/api/task/{task_id}/status", tag = "inference (seed 003)",
+    params(("task_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn task_status(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, InferenceError> {
+    let job = task(&state, &client, &raw).await?;
+    Ok(Json(json!({
+        "task_id": job.id.as_str(),
+        "index": index_of(&job),
+        "status": status_of(job.status),
+        "created_at": time(job.created_at),
+        "completed_at": job.finished_at.map(time),
+        "inference_time": inference_time(&job),
+        "error_message": job.error,
+    })))
+}
+
+#[derive(Serialize)]
+struct ResultFile {
+    filename: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
+}
+
+/// A task's result: its files once completed, else the seed's "not completed" answer.
+#[utoipa::path(
+    get, path = "/api/task/{task_id}/result", tag = "inference (seed 003)",
+    params(("task_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn task_result(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, InferenceError> {
+    let job = task(&state, &client, &raw).await?;
+    if job.status != JobStatus::Succeeded {
+        return Ok(Json(json!({
+            "task_id": job.id.as_str(),
+            "status": status_of(job.status),
+            "message": "任务尚未完成",
+            "error_message": job.error,
+        })));
+    }
+    let mut files = Vec::new();
+    for id in &job.output_asset_ids {
+        let asset = state.app.engine.asset(&client, id).await?;
+        let kind = if asset.kind == AssetKind::Video { "video" } else { "image" };
+        let url = format!("/api/task/{}/file/{}", job.id, asset.name);
+        files.push(ResultFile { filename: asset.name, kind, url });
+    }
+    Ok(Json(json!({
+        "task_id": job.id.as_str(),
+        "index": index_of(&job),
+        "status": "completed",
+        "inference_time": inference_time(&job),
+        "created_at": time(job.created_at),
+        "completed_at": job.finished_at.map(time),
+        "files": files,
+    })))
+}
+
+/// A result file: a redirect to its bytes (a short-lived signed URL).
+#[utoipa::path(
+    get, path = "/api/task/{task_id}/file/{filename}", tag = "inference (seed 003)",
+    params(("task_id" = String, Path), ("filename" = String, Path)),
+    responses((status = 302, description = "To the file"), (status = 401, body = Object), (status = 404, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn task_file(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+    Path((raw, filename)): Path<(String, String)>,
+) -> Result<Response, InferenceError> {
+    let id = task_id(&raw)?;
+    let asset = state.app.engine.output_named(&client, &id, &filename).await?;
+    let location = state.app.engine.download_url(&client, &asset.id).await?;
+    Ok((StatusCode::FOUND, [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".to_owned())])
+        .into_response())
+}
+
+const STATUSES: [&str; 4] = ["pending", "processing", "completed", "failed"];
+
+/// The tasks started through this API, newest first.
+#[utoipa::path(
+    get, path = "/api/tasks", tag = "inference (seed 003)",
+    params(
+        ("page" = Option<u32>, Query, minimum = 1),
+        ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100),
+        ("status" = Option<String>, Query, description = "pending, processing, completed or failed"),
+    ),
+    responses((status = 200, body = Object), (status = 401, body = Object), (status = 422, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn tasks(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+    query: QueryPairs,
+) -> Result<Json<Value>, InferenceError> {
+    let invalid = |detail: String| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
+    let (mut page, mut page_size, mut status) = (1usize, 10usize, None);
+    for (name, value) in query.unique().map_err(|e| invalid(e.message))? {
+        let number = |field: &str, range: std::ops::RangeInclusive<usize>| {
+            value.trim().parse::<usize>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                invalid(format!("{field}: expected an integer from {} to {}", range.start(), range.end()))
+            })
+        };
+        match name.as_str() {
+            "page" => page = number("page", 1..=1_000_000)?,
+            "page_size" => page_size = number("page_size", 1..=100)?,
+            "status" if STATUSES.contains(&value.as_str()) => status = Some(value.clone()),
+            "status" => return Err(invalid(format!("status: expected one of {}", STATUSES.join(", ")))),
+            _ => {}
+        }
+    }
+    let keep =
+        |job: &Job| index_of(job).is_some() && status.as_deref().is_none_or(|wanted| status_of(job.status) == wanted);
+    let (total, jobs) = state.app.engine.jobs_where(&client, keep, page, page_size).await?;
+    let tasks: Vec<Value> = jobs
+        .iter()
+        .map(|job| {
+            json!({"task_id": job.id.as_str(), "index": index_of(job), "status": status_of(job.status),
+                   "created_at": time(job.created_at), "completed_at": job.finished_at.map(time)})
+        })
+        .collect();
+    Ok(Json(json!({"total": total, "page": page, "page_size": page_size, "tasks": tasks})))
+}
+
+/// The service's state: the pending queue, and whether the generators answer (`ssh_connected`,
+/// the seed's name, reports the upstream's health here).
+#[utoipa::path(
+    get, path = "/api/system/status", tag = "inference (seed 003)",
+    responses((status = 200, body = Object), (status = 401, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn system_status(
+    State(state): State<InferenceState>,
+    Caller(client): Caller,
+) -> Result<Json<Value>, InferenceError> {
+    let engine = &state.app.engine;
+    let queue_size = engine.queued_count(&client, 200).await?;
+    let mut upstream_ok = true;
+    for body in state.presets.by_index.values() {
+        let capability = new_job(body, 1)?.spec.capability;
+        upstream_ok &= engine.has_available_channel(capability).await?;
+    }
+    Ok(Json(
+        json!({"status": "running", "ssh_connected": upstream_ok, "queue_size": queue_size, "queue_running": true}),
+    ))
+}
+
+/// Liveness; needs no key.
+#[utoipa::path(get, path = "/api/health", tag = "inference (seed 003)", responses((status = 200, body = Object)))]
+async fn health() -> Json<Value> {
+    Json(json!({"status": "healthy", "timestamp": Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()}))
+}
