@@ -33,13 +33,16 @@ async fn openapi_document_is_3_1_and_documents_every_route() {
 }
 
 #[tokio::test]
-async fn capabilities_lists_the_four_with_their_parameter_schemas() {
+async fn capabilities_lists_seed_004s_four_then_image_edit_with_their_parameter_schemas() {
     let app = TestApp::new();
     let (status, answer) = app.get("/api/v1/capabilities", KEY_A).await;
     assert_eq!(status, StatusCode::OK);
     let names: Vec<&str> =
         answer["capabilities"].as_array().unwrap().iter().map(|c| c["capability"].as_str().unwrap()).collect();
-    assert_eq!(names, ["image.generate", "image.inpaint", "image.upscale", "video.generate"]);
+    assert_eq!(names, ["image.generate", "image.inpaint", "image.upscale", "video.generate", "image.edit"]);
+    let edit = &answer["capabilities"][4]["parameters"];
+    assert_eq!(edit["properties"]["keepSize"]["type"], "boolean");
+    assert_eq!(edit["required"], serde_json::json!(["capability", "prompt"]));
     let video = &answer["capabilities"][3]["parameters"]["properties"]["settings"]["properties"];
     assert_eq!(video["duration"]["minimum"], 4);
     assert_eq!(video["duration"]["maximum"], 15);

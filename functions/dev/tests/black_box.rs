@@ -19,7 +19,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     let response = client.get(server.url("/api/v1/capabilities")).bearer_auth(&server.key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let capabilities: Value = response.json().await.unwrap();
-    assert_eq!(capabilities["capabilities"].as_array().unwrap().len(), 4);
+    assert_eq!(capabilities["capabilities"].as_array().unwrap().len(), 5, "seed 004's four and image.edit");
     let response = client.get(server.url("/api/v1/capabilities")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "Invalid API key."}));

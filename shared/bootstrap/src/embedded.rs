@@ -78,10 +78,11 @@ impl Embedded {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut deps = self.deps(mock.clone(), clock.clone());
         deps.webhooks.sender = Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets_from_env()));
-        if let Some(providers) = providers {
-            let fallback = Arc::new(MockProvider::new(mock, clock));
-            deps.providers = ProviderRegistry::with_channels(fallback, providers.channels(egress));
-        }
+        let mock = Arc::new(MockProvider::new(mock, clock).with_egress(egress.clone()));
+        deps.providers = match providers {
+            Some(providers) => ProviderRegistry::with_channels(mock, providers.channels(egress)),
+            None => ProviderRegistry::all_to(mock),
+        };
         Engine::new(deps, settings)
     }
 

@@ -56,7 +56,7 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
             let mut engine =
                 aws_engine(&sdk, &resources, retention, mock.clone(), secrets, &egress, Settings::default());
             if let Some(providers) = stored_providers(&sdk, &resources).await? {
-                let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)));
+                let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)).with_egress(egress.clone()));
                 let routes = providers.channels(&egress);
                 engine = engine.with_providers(ProviderRegistry::with_channels(fallback, routes));
             }

@@ -14,6 +14,8 @@ named_values!(
         ImageInpaint = "image.inpaint",
         ImageUpscale = "image.upscale",
         VideoGenerate = "video.generate",
+        // After seed 004's four, which keep their order: the PS task API's capability.
+        ImageEdit = "image.edit",
     }
 );
 
@@ -22,6 +24,7 @@ impl Capability {
     pub fn description(self) -> &'static str {
         match self {
             Self::ImageGenerate => "图片生成 (image generation)",
+            Self::ImageEdit => "图片编辑 (prompt-driven edit of one image; the PS task API's capability)",
             Self::ImageInpaint => "局部重绘 (inpainting: original image + mask)",
             Self::ImageUpscale => "智能超清 (upscaling)",
             Self::VideoGenerate => "Seedance 视频生成 (video generation)",
@@ -63,6 +66,9 @@ impl Capability {
                 "quality": {"enum": ImageQuality::NAMES, "description": "generation quality (EvoLink)"},
                 "force_single": {"type": "boolean", "default": false},
             }),
+            Self::ImageEdit => json!({
+                "keepSize": {"type": "boolean", "default": false, "description": "the output keeps the input's size"},
+            }),
             Self::ImageInpaint => json!({}),
             Self::ImageUpscale => json!({
                 "resolution": {"enum": UpscaleResolution::NAMES, "default": "2k"},
@@ -94,6 +100,7 @@ impl Capability {
         };
         let note = match self {
             Self::ImageInpaint => Some("two images, original first then mask, from imageUrls and inputAssetIds"),
+            Self::ImageEdit => Some("one image to edit, in imageUrls or inputAssetIds"),
             Self::ImageUpscale => Some("at least one image in imageUrls or inputAssetIds"),
             _ => None,
         };

@@ -170,6 +170,7 @@ impl Inputs {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Params {
     ImageGenerate(ImageGenerateParams),
+    ImageEdit { keep_size: bool },
     ImageInpaint,
     ImageUpscale { resolution: UpscaleResolution },
     VideoGenerate(VideoSettings),
@@ -271,6 +272,11 @@ impl JobSpec {
             }
             Capability::ImageUpscale if inputs.image_count() == 0 => {
                 return Err(Error::invalid("imageUrls: image.upscale needs an image in imageUrls or inputAssetIds"));
+            }
+            Capability::ImageEdit if inputs.image_count() == 0 => {
+                return Err(Error::invalid(
+                    "imageUrls: image.edit needs the image to edit in imageUrls or inputAssetIds",
+                ));
             }
             _ => {}
         }

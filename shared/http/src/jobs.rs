@@ -64,6 +64,8 @@ pub struct CreateJobBody {
     /// image.upscale: 2k (default) or 4k.
     #[schema(value_type = Option<UpscaleResolution>)]
     pub resolution: Option<String>,
+    /// image.edit: the output keeps the input's size (default false).
+    pub keep_size: Option<bool>,
     /// video.generate settings.
     pub settings: Option<VideoSettingsBody>,
     /// video.generate reference materials.
@@ -148,6 +150,7 @@ impl TryFrom<CreateJobBody> for NewJob {
                 body.quality.map(|q| ImageQuality::parse(&q, "quality")).transpose()?,
                 body.force_single,
             )?),
+            Capability::ImageEdit => Params::ImageEdit { keep_size: body.keep_size.unwrap_or(false) },
             Capability::ImageInpaint => Params::ImageInpaint,
             Capability::ImageUpscale => Params::ImageUpscale {
                 resolution: body

@@ -11,6 +11,7 @@ mod jobs;
 mod json;
 mod meta;
 mod openapi;
+pub mod ps_tasks;
 mod query;
 mod request_log;
 mod uploads;
@@ -65,6 +66,13 @@ pub fn open_api_router(state: AppState) -> Router {
 pub fn inference_router(state: AppState, presets: inference::InferencePresets) -> Router {
     let state = inference::InferenceState { app: state, presets: Arc::new(presets) };
     let (router, _) = inference::routes().split_for_parts();
+    // No fallback: the dev server merges this router with the open API's, which has one.
+    router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
+}
+
+/// Seed 001's PS task API (`/ps_tasks/submit`, `/ps_tasks/result/{task_id}`).
+pub fn ps_tasks_router(state: AppState) -> Router {
+    let (router, _) = ps_tasks::routes().split_for_parts();
     // No fallback: the dev server merges this router with the open API's, which has one.
     router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
 }

@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
             Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature`"),
         (name = "assets", description = "Input and output files"),
         (name = "meta", description = "Capabilities and this document"),
+        (name = "ps tasks (seed 001)", description = "The PS task API, served on the same engine as \
+            image.edit jobs; answers are `{code, msg, data}`"),
         (name = "inference (seed 003)", description = "The inference backend API, served on the same engine: \
             an index selects a configured preset; errors are `{\"detail\": ...}`"),
     )
@@ -50,6 +52,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
         let mut document = ApiDoc::openapi();
         document.merge(paths);
         document.merge(crate::inference::routes().split_for_parts().1);
+        document.merge(crate::ps_tasks::routes().split_for_parts().1);
         document
     })
 }

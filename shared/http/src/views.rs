@@ -53,6 +53,7 @@ impl From<Job> for JobView {
                 "width": p.width, "height": p.height, "scale": p.scale,
                 "quality": p.quality, "force_single": p.force_single,
             }),
+            Params::ImageEdit { keep_size } => json!({ "keepSize": keep_size }),
             Params::ImageInpaint => json!({}),
             Params::ImageUpscale { resolution } => json!({ "resolution": resolution }),
             Params::VideoGenerate(settings) => json!({ "settings": settings }),

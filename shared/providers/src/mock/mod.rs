@@ -3,6 +3,8 @@
 //! the content derives from the prompt. It simulates an upstream that takes `latency` to finish
 //! (reporting progress meanwhile) and fails a share `failure_rate` of jobs, chosen by a hash of
 //! the job id so the choice survives restarts. A prompt containing `[mock:fail]` always fails.
+//! `image.edit` with `keepSize` reads the input image's size (its own stored files through their
+//! signed URLs, client URLs through the SSRF guard) and answers at that size.
 
 mod media;
 
@@ -13,6 +15,7 @@ use async_trait::async_trait;
 use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::{Params, UpscaleResolution};
 use genrelay_core::{Job, Result};
+use genrelay_egress::Egress;
 use sha2::{Digest, Sha256};
 
 pub use media::{render_mp4, render_png};
@@ -39,13 +42,33 @@ impl Default for MockConfig {
 pub struct MockProvider {
     config: MockConfig,
     clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    egress: Egress,
 }
 
 impl MockProvider {
     pub const NAME: &'static str = "mock";
 
     pub fn new(config: MockConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { config, clock }
+        Self { config, clock, http: crate::http::client(), egress: Egress::public_only() }
+    }
+
+    /// The same provider fetching client URLs through `egress` (the dev flag's policy).
+    pub fn with_egress(self, egress: Egress) -> Self {
+        Self { egress, ..self }
+    }
+
+    /// The size an output must keep: the input image's, for `image.edit` with `keepSize`.
+    async fn kept_size(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Option<(u32, u32)>> {
+        if job.spec.params != (Params::ImageEdit { keep_size: true }) {
+            return Ok(None);
+        }
+        let url = inputs.images.first().ok_or_else(|| genrelay_core::Error::invalid("image.edit: no input image"))?;
+        let file = crate::http::fetch_input(&self.http, &self.egress, inputs, url).await?;
+        let size = imagesize::blob_size(&file.bytes).map_err(|_| {
+            genrelay_core::Error::invalid("image.edit: the input is not an image whose size can be read")
+        })?;
+        Ok(Some((size.width as u32, size.height as u32)))
     }
 
     fn poll_interval(&self) -> Duration {
@@ -62,12 +85,13 @@ impl MockProvider {
     /// Renders the outputs (or the simulated failure) off the async threads: a large PNG or a
     /// video takes long enough to stall other requests.
     /// The end of a task: its files, or the reason of the simulated failure.
-    async fn finish(&self, job: &Job) -> Result<Result<Vec<GeneratedFile>, String>> {
+    async fn finish(&self, job: &Job, size: Option<(u32, u32)>) -> Result<Result<Vec<GeneratedFile>, String>> {
         if self.should_fail(job) {
             return Ok(Err("The mock provider simulated a generation failure.".to_owned()));
         }
         let job = job.clone();
-        let file = tokio::task::spawn_blocking(move || render(&job)).await.map_err(genrelay_core::Error::internal)?;
+        let file =
+            tokio::task::spawn_blocking(move || render(&job, size)).await.map_err(genrelay_core::Error::internal)?;
         Ok(Ok(vec![file]))
     }
 }
@@ -78,14 +102,20 @@ impl Provider for MockProvider {
         Self::NAME
     }
 
-    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+    async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
+        let size = self.kept_size(job, inputs).await?;
         if self.config.latency.is_zero() {
-            return match self.finish(job).await? {
+            return match self.finish(job, size).await? {
                 Ok(files) => Ok(Submission::Finished(files)),
                 Err(reason) => Err(genrelay_core::Error::Upstream(reason)),
             };
         }
-        Ok(Submission::Accepted { task_id: format!("mock-{}", job.id), poll_after: self.poll_interval() })
+        // The task id carries what the poll needs later: the size to keep.
+        let task_id = match size {
+            Some((width, height)) => format!("mock-{}-{width}x{height}", job.id),
+            None => format!("mock-{}", job.id),
+        };
+        Ok(Submission::Accepted { task_id, poll_after: self.poll_interval() })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
@@ -95,15 +125,22 @@ impl Provider for MockProvider {
             let progress = (elapsed.as_millis() * 100 / self.config.latency.as_millis()) as u8;
             return Ok(PollOutcome::Running { progress, poll_after: self.poll_interval() });
         }
-        Ok(match self.finish(job).await? {
+        let size = job
+            .upstream_task_id
+            .as_deref()
+            .and_then(|task| task.rsplit_once('-'))
+            .and_then(|(_, size)| size.split_once('x'))
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+        Ok(match self.finish(job, size).await? {
             Ok(files) => PollOutcome::Succeeded(files),
             Err(reason) => PollOutcome::Failed(reason),
         })
     }
 }
 
-/// The file a job asks for, drawn from its prompt (or its first input when it has no prompt).
-fn render(job: &Job) -> GeneratedFile {
+/// The file a job asks for, drawn from its prompt (or its first input when it has no prompt);
+/// `size` is the input's, for an edit that keeps it.
+fn render(job: &Job, size: Option<(u32, u32)>) -> GeneratedFile {
     let seed = job
         .spec
         .prompt
@@ -115,6 +152,10 @@ fn render(job: &Job) -> GeneratedFile {
     };
     match &job.spec.params {
         Params::ImageGenerate(params) => png(params.width, params.height),
+        Params::ImageEdit { .. } => {
+            let (width, height) = size.unwrap_or((1024, 1024));
+            png(width, height)
+        }
         Params::ImageInpaint => png(1024, 1024),
         Params::ImageUpscale { resolution: UpscaleResolution::K2 } => png(2048, 2048),
         Params::ImageUpscale { resolution: UpscaleResolution::K4 } => png(4096, 4096),

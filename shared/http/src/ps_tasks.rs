@@ -1,0 +1,181 @@
+//! Seed 001's PS task API, served on the engine: `POST /ps_tasks/submit` starts a prompt-driven
+//! edit of one image (`image.edit`), `GET /ps_tasks/result/{task_id}` follows it. Every answer is
+//! the `{"code", "msg", "data"}` envelope, its `code` the HTTP status. Callers authenticate as
+//! on the open API (the seed says nothing of it; genrelay is never open).
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use genrelay_core::asset::download_path;
+use genrelay_core::job::parse_priority;
+use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_urls};
+use genrelay_core::{Capability, ClientId, JobId, JobSource, JobSpec, JobStatus};
+use genrelay_engine::NewJob;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::PublicBase;
+use crate::json::JsonBody;
+
+/// The surface's one error format: the open API's status, in the envelope.
+pub struct PsError(ApiError);
+
+impl PsError {
+    fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self(ApiError::new(status, msg))
+    }
+}
+
+impl<E: Into<ApiError>> From<E> for PsError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for PsError {
+    fn into_response(self) -> Response {
+        let body = json!({"code": self.0.status.as_u16(), "msg": self.0.message, "data": {}});
+        (self.0.status, Json(body)).into_response()
+    }
+}
+
+fn success(data: Value) -> Json<Value> {
+    Json(json!({"code": 200, "msg": "success", "data": data}))
+}
+
+struct Caller(ClientId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = PsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        crate::auth::client_of(&parts.headers, &state.keys)
+            .map(Caller)
+            .ok_or_else(|| PsError::new(StatusCode::UNAUTHORIZED, "Invalid API key."))
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(submit)).routes(routes!(result))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubmitBody {
+    /// The image to edit: an http(s) URL, or the id of one of the caller's assets.
+    pub image_url: Option<String>,
+    /// How to change it.
+    pub prompt: Option<String>,
+    /// The caller's id for the image; generated when absent.
+    pub image_id: Option<String>,
+    /// Lower runs sooner (0 is the highest).
+    pub priority: Option<i64>,
+    /// Who submitted it, for tracking.
+    pub editor: Option<String>,
+    /// The output keeps the input's size.
+    pub keep_size: Option<bool>,
+}
+
+impl SubmitBody {
+    fn into_new_job(self) -> Result<NewJob, PsError> {
+        let image = self.image_url.ok_or_else(|| PsError::new(StatusCode::BAD_REQUEST, "image_url: required"))?;
+        if self.prompt.is_none() {
+            return Err(PsError::new(StatusCode::BAD_REQUEST, "prompt: required"));
+        }
+        let prompt = parse_prompt(self.prompt, "prompt")?;
+        let mut inputs = Inputs::default();
+        if image.starts_with("asset_") {
+            inputs.input_asset_ids = parse_asset_ids(vec![image], "image_url")?;
+        } else if image.starts_with("http://") || image.starts_with("https://") {
+            inputs.image_urls = parse_urls(vec![image], "image_url")?;
+        } else {
+            return Err(PsError::new(
+                StatusCode::BAD_REQUEST,
+                "image_url: must be an http(s) URL or an asset id (a local path cannot be reached from genrelay)",
+            ));
+        }
+        let priority = match self.priority {
+            Some(p) if p < 0 => return Err(PsError::new(StatusCode::BAD_REQUEST, "priority: must be 0 or more")),
+            Some(p) => parse_priority(Some(u32::try_from(p).unwrap_or(u32::MAX)), "priority")?,
+            None => None,
+        };
+        let image_id = match self.image_id.map(|id| id.trim().to_owned()) {
+            Some(id) if id.is_empty() || id.len() > 128 => {
+                return Err(PsError::new(StatusCode::BAD_REQUEST, "image_id: 1 to 128 characters"));
+            }
+            Some(id) => id,
+            None => format!("img_{}", ulid::Ulid::new().to_string().to_lowercase()),
+        };
+        let params = Params::ImageEdit { keep_size: self.keep_size.unwrap_or(false) };
+        Ok(NewJob {
+            spec: JobSpec::new(Capability::ImageEdit, prompt, inputs, params)?,
+            webhook_url: None,
+            webhook_events: None,
+            priority,
+            source: JobSource::PsTasks { image_id, editor: self.editor },
+        })
+    }
+}
+
+/// Submit an image edit.
+#[utoipa::path(
+    post, path = "/ps_tasks/submit", tag = "ps tasks (seed 001)",
+    request_body = SubmitBody,
+    responses(
+        (status = 200, description = "`{code: 200, msg: \"success\", data: {task_id}}`", body = Object),
+        (status = 400, description = "A field is missing or invalid", body = Object),
+        (status = 401, body = Object),
+    ),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn submit(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    body: Result<JsonBody<SubmitBody>, ApiError>,
+) -> Result<Response, PsError> {
+    let JsonBody { body, .. } = body?;
+    let job = state.engine.submit(&client, body.into_new_job()?, None).await?.job;
+    let id = job.id.clone();
+    Ok((axum::Extension(crate::request_log::LoggedJob(id)), success(json!({"task_id": job.id.as_str()})))
+        .into_response())
+}
+
+/// A task's status, and its image once completed.
+#[utoipa::path(
+    get, path = "/ps_tasks/result/{task_id}", tag = "ps tasks (seed 001)",
+    params(("task_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    security(("bearer" = []), ("apiKey" = []))
+)]
+async fn result(
+    State(state): State<AppState>,
+    Caller(client): Caller,
+    PublicBase(base): PublicBase,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, PsError> {
+    let not_found = || PsError::new(StatusCode::NOT_FOUND, format!("task {raw} not found"));
+    let id = JobId::parse(&raw).map_err(|_| not_found())?;
+    let job = state.engine.job(&client, &id).await.map_err(|_| not_found())?;
+    let status = match job.status {
+        JobStatus::Queued => "pending",
+        JobStatus::Running if job.progress == 0 => "ai_submitted",
+        JobStatus::Running => "processing",
+        JobStatus::Succeeded => "completed",
+        JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => "failed",
+    };
+    let data = match job.output_asset_ids.first() {
+        Some(output) if job.status == JobStatus::Succeeded => json!({
+            "status": status,
+            "image_url": format!("{base}{}", download_path(output)),
+            "image_rid": output.as_str(),
+        }),
+        _ => json!({"status": status, "error_message": job.error.unwrap_or_default()}),
+    };
+    Ok(success(data))
+}
