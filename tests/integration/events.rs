@@ -20,7 +20,7 @@ const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
-const EXPECTED: [(&str, u16); 24] = [
+const EXPECTED: [(&str, u16); 29] = [
     ("api-meta/get-openapi.json", 200),
     ("api-meta/list-capabilities.json", 200),
     ("api-jobs/create-job.json", 202),
@@ -47,6 +47,11 @@ const EXPECTED: [(&str, u16); 24] = [
     ("api-inference/health.json", 200),
     ("api-ps-tasks/submit-task.json", 200),
     ("api-ps-tasks/task-result.json", 200),
+    ("api-jimeng-async/image-generations.json", 200),
+    ("api-jimeng-async/image-compositions.json", 200),
+    ("api-jimeng-async/video-generations.json", 200),
+    ("api-jimeng-async/query-task.json", 200),
+    ("api-jimeng-async/get-task.json", 200),
 ];
 
 fn events_dir() -> PathBuf {
@@ -60,6 +65,7 @@ fn function_router(function: &str, state: AppState) -> Router {
         "api-assets" => genrelay_http::assets_router(state),
         "api-meta" => genrelay_http::meta_router(state),
         "api-ps-tasks" => genrelay_http::ps_tasks_router(state),
+        "api-jimeng-async" => genrelay_http::jimeng_async_router(state),
         "api-inference" => genrelay_http::inference_router(state, InferencePresets::defaults()),
         other => panic!("events/{other} matches no function"),
     }

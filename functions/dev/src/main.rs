@@ -15,7 +15,7 @@ use clap::Parser;
 use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_router_from_env, init_tracing, mock_config_from_env};
 use genrelay_egress::Egress;
 use genrelay_engine::Settings;
-use genrelay_http::{AppState, log_requests, open_api_router, ps_tasks_router};
+use genrelay_http::{AppState, jimeng_async_router, log_requests, open_api_router, ps_tasks_router};
 use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
 
@@ -68,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = AppState { engine, keys: Arc::new(keys) };
     let app = open_api_router(state.clone())
         .merge(ps_tasks_router(state.clone()))
+        .merge(jimeng_async_router(state.clone()))
         .merge(inference_router_from_env(state)?)
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));

@@ -193,3 +193,90 @@ async fn seed_001_ps_task_examples() {
     assert_eq!(anonymous.json::<Value>().await.unwrap(), json!({"code": 401, "msg": "Invalid API key.", "data": {}}));
     server.terminate();
 }
+
+/// Polls `GET /v1/async/tasks/{id}` until Jimeng's status is no longer 20 (processing).
+async fn jimeng_task_until_done(client: &reqwest::Client, server: &DevServer, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (code, task) = get(client, server, &format!("/v1/async/tasks/{id}")).await;
+        assert_eq!(code, 200, "{task}");
+        let keys: Vec<&String> = task.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["fail_code", "history_id", "item_count", "raw_data", "results", "status", "task_type"]);
+        if task["status"] != 20 {
+            return task;
+        }
+        assert_eq!((&task["results"], &task["item_count"]), (&Value::Null, &json!(0)));
+        assert!(std::time::Instant::now() < deadline, "{task}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_jimeng_async_examples() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start(data.path());
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth(&server.key).json(&body).send();
+
+    // 示例 1: 异步文生图, then both ways of querying.
+    let body = json!({"model": "jimeng-4.5", "prompt": "一只可爱的小猫咪", "ratio": "1:1", "resolution": "2k"});
+    let response = post("/v1/async/images/generations", body).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&created["status"], &created["message"]),
+        (&json!("submitted"), &json!("任务已提交，请使用 history_id 查询任务状态"))
+    );
+    assert!(created["created"].as_i64().unwrap() > 1_700_000_000);
+    let id = created["history_id"].as_str().unwrap().to_owned();
+    let queried: Value = post("/v1/async/tasks/query", json!({"history_id": id})).await.unwrap().json().await.unwrap();
+    assert_eq!(queried["history_id"], id.as_str());
+    let done = jimeng_task_until_done(&client, &server, &id).await;
+    assert_eq!((&done["status"], &done["task_type"], &done["fail_code"]), (&json!(10), &json!("image"), &json!(0)));
+    assert_eq!(done["item_count"], 1);
+    let url = done["results"][0]["url"].as_str().unwrap();
+    let image = client.get(url).bearer_auth(&server.key).send().await.unwrap().bytes().await.unwrap();
+    let width = u32::from_be_bytes(image[16..20].try_into().unwrap());
+    assert_eq!(width, 2048, "ratio 1:1 at 2k");
+
+    // 示例 2: 异步图生图 (multipart with an image file).
+    let png = genrelay_providers::mock::render_png("a cat", 32, 32);
+    let form = reqwest::multipart::Form::new()
+        .text("prompt", "一只可爱的猫，动漫风格")
+        .text("model", "jimeng-4.5")
+        .part("images", reqwest::multipart::Part::bytes(png).file_name("cat.png").mime_str("image/png").unwrap());
+    let response = client
+        .post(server.url("/v1/async/images/compositions"))
+        .bearer_auth(&server.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!((&created["input_images"], &created["status"]), (&json!(1), &json!("submitted")));
+    let done = jimeng_task_until_done(&client, &server, created["history_id"].as_str().unwrap()).await;
+    assert_eq!((&done["status"], &done["task_type"]), (&json!(10), &json!("image")));
+
+    // 示例 3: 异步视频生成.
+    let body =
+        json!({"model": "jimeng-video-3.0", "prompt": "一只奔跑在草原上的狮子", "ratio": "16:9", "duration": 10});
+    let created: Value = post("/v1/async/videos/generations", body).await.unwrap().json().await.unwrap();
+    let done = jimeng_task_until_done(&client, &server, created["history_id"].as_str().unwrap()).await;
+    assert_eq!((&done["status"], &done["task_type"]), (&json!(10), &json!("video")));
+    let video = client.get(done["results"][0]["url"].as_str().unwrap()).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!(video.headers()["content-type"], "video/mp4");
+    assert_eq!(done["raw_data"]["job"]["source"], json!({"surface": "jimeng-async", "model": "jimeng-video-3.0"}));
+
+    // Errors: {"error": {message, type, code}}.
+    let (code, missing) = get(&client, &server, "/v1/async/tasks/abc123").await;
+    assert_eq!((code, &missing["error"]["code"]), (404, &json!("TASK_NOT_FOUND")));
+    assert!(missing["error"]["message"].is_string() && missing["error"]["type"].is_string());
+    let response = post("/v1/async/images/generations", json!({"model": "jimeng-4.5"})).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "INVALID_PARAMETER");
+    let anonymous = client.get(server.url(&format!("/v1/async/tasks/{id}"))).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["error"]["code"], "UNAUTHORIZED");
+    server.terminate();
+}

@@ -89,6 +89,8 @@ pub enum JobSource {
     /// The PS task API (seed 001).
     #[serde(rename_all = "camelCase")]
     PsTasks { image_id: String, editor: Option<String> },
+    /// The Jimeng async API (seed 002): the model the client asked for.
+    JimengAsync { model: Option<String> },
 }
 
 impl JobSource {
@@ -97,6 +99,7 @@ impl JobSource {
             Self::OpenApi => "open-api",
             Self::Inference { .. } => "inference",
             Self::PsTasks { .. } => "ps-tasks",
+            Self::JimengAsync { .. } => "jimeng-async",
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod extract;
 pub mod inference;
+pub mod jimeng_async;
 mod jobs;
 mod json;
 mod meta;
@@ -75,6 +76,14 @@ pub fn ps_tasks_router(state: AppState) -> Router {
     let (router, _) = ps_tasks::routes().split_for_parts();
     // No fallback: the dev server merges this router with the open API's, which has one.
     router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
+}
+
+/// Seed 002's Jimeng async API (`/v1/async/images/…`, `/v1/async/videos/generations`,
+/// `/v1/async/tasks/…`).
+pub fn jimeng_async_router(state: AppState) -> Router {
+    let (router, _) = jimeng_async::routes().split_for_parts();
+    // No fallback: the dev server merges this router with the open API's, which has one.
+    router.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)).with_state(state)
 }
 
 fn all_routes() -> OpenApiRouter<AppState> {

@@ -22,6 +22,8 @@ use utoipa::{Modify, OpenApi};
         (name = "meta", description = "Capabilities and this document"),
         (name = "ps tasks (seed 001)", description = "The PS task API, served on the same engine as \
             image.edit jobs; answers are `{code, msg, data}`"),
+        (name = "jimeng async (seed 002)", description = "The Jimeng async API, served on the same engine; \
+            errors are `{\"error\": {message, type, code}}`"),
         (name = "inference (seed 003)", description = "The inference backend API, served on the same engine: \
             an index selects a configured preset; errors are `{\"detail\": ...}`"),
     )
@@ -53,6 +55,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
         document.merge(paths);
         document.merge(crate::inference::routes().split_for_parts().1);
         document.merge(crate::ps_tasks::routes().split_for_parts().1);
+        document.merge(crate::jimeng_async::routes().split_for_parts().1);
         document
     })
 }
