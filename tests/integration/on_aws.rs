@@ -348,3 +348,28 @@ async fn webhooks_go_out_from_the_stream_and_retry_through_delayed_sqs_messages(
     assert_eq!(delivery["status"], "delivered", "{deliveries}");
     assert_eq!(delivery["attempts"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_surfaces_run_as_their_function_binaries_on_moto() {
+    let resources = moto::resources().await;
+    let env = function_env(&resources);
+    for (binary, file, id_field) in [
+        ("genrelay-api-ps-tasks", "api-ps-tasks/submit-task.json", "/data/task_id"),
+        ("genrelay-api-jimeng-async", "api-jimeng-async/image-generations.json", "/history_id"),
+        ("genrelay-api-inference", "api-inference/submit-inference.json", "/task_id"),
+    ] {
+        let function = LambdaFunction::start(&workspace_binary(binary), &env).await;
+        let (status, _, body) = http_answer(function.invoke(event(file, &[])).await.unwrap());
+        assert_eq!(status, 200, "{binary}: {body}");
+        let id = body.pointer(id_field).and_then(Value::as_str).unwrap_or_else(|| panic!("{binary}: {body}"));
+        assert!(id.starts_with("job_"), "{binary}: {body}");
+    }
+    // All three are ordinary jobs of the sample client, each marked with its surface.
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let (status, _, list) = http_answer(api_jobs.invoke(event("api-jobs/list-jobs.json", &[])).await.unwrap());
+    assert_eq!(status, 200);
+    let mut surfaces: Vec<&str> =
+        list["jobs"].as_array().unwrap().iter().map(|j| j["source"]["surface"].as_str().unwrap()).collect();
+    surfaces.sort();
+    assert_eq!(surfaces, ["inference", "jimeng-async", "ps-tasks"]);
+}
