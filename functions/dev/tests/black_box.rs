@@ -207,16 +207,7 @@ async fn a_finished_job_notifies_its_signed_webhook() {
     let client = reqwest::Client::new();
     let body = json!({"capability": "image.generate", "prompt": "notify me", "width": 64, "height": 64,
                       "webhookUrl": receiver.url});
-    let created: Value = client
-        .post(server.url("/api/v1/jobs"))
-        .bearer_auth(&server.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = server.json(client.post(server.url("/api/v1/jobs")).json(&body)).await;
     let id = created["job"]["id"].as_str().unwrap().to_owned();
     let (job, _) = wait_for_end(&client, &server, &id).await;
     assert_eq!(job["status"], "succeeded");
@@ -228,15 +219,7 @@ async fn a_finished_job_notifies_its_signed_webhook() {
     let log = receiver.log().await;
     assert_eq!(log[0]["body"]["event"], "generation.succeeded");
     assert_eq!((log[0]["standard"].as_bool(), log[0]["zhinian"].as_bool()), (Some(true), Some(true)));
-    let deliveries: Value = client
-        .get(server.url(&format!("/api/v1/jobs/{id}/webhook-deliveries")))
-        .bearer_auth(&server.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deliveries = server.json(client.get(server.url(&format!("/api/v1/jobs/{id}/webhook-deliveries")))).await;
     assert_eq!(deliveries["deliveries"][0]["status"], "delivered", "{deliveries}");
     server.terminate();
 }

@@ -109,19 +109,7 @@ async fn seed_001_ps_task_examples() {
 
     // The image to edit: an uploaded 40x24 PNG, named by its URL.
     let png = genrelay_providers::mock::render_png("the source", 40, 24);
-    let form = reqwest::multipart::Form::new()
-        .part("files", reqwest::multipart::Part::bytes(png).file_name("source.png").mime_str("image/png").unwrap());
-    let uploaded: Value = client
-        .post(server.url("/api/v1/assets"))
-        .bearer_auth(&server.key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let image_url = uploaded["asset"]["url"].as_str().unwrap().to_owned();
+    let image_url = server.upload_png(&client, "source.png", png).await["url"].as_str().unwrap().to_owned();
 
     // The seed's request, with that image.
     let body = json!({"image_url": image_url, "prompt": "将背景改为赛博朋克风格", "keep_size": true,

@@ -24,19 +24,7 @@ async fn run_through_dev(channel: Value, jobs: &[(Value, &str)]) {
     let client = reqwest::Client::new();
 
     let png = genrelay_providers::mock::render_png("a reference", 40, 24);
-    let form = reqwest::multipart::Form::new()
-        .part("files", reqwest::multipart::Part::bytes(png).file_name("ref.png").mime_str("image/png").unwrap());
-    let uploaded: Value = client
-        .post(server.url("/api/v1/assets"))
-        .bearer_auth(&server.key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let input = uploaded["asset"]["id"].as_str().unwrap().to_owned();
+    let input = server.upload_png(&client, "ref.png", png).await["id"].as_str().unwrap().to_owned();
 
     for (body, content_type) in jobs {
         let body = body.to_string().replace(INPUT, &input);

@@ -46,16 +46,7 @@ impl ChannelLedger for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         for _ in 0..SLOT_ATTEMPTS {
-            let stored = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(key(channel, SLOTS)))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| sdk("GetItem", e))?
-                .item;
+            let stored = self.get_item(channel_pk(channel), SLOTS).await?;
             let version = number(stored.as_ref().and_then(|item| item.get("version")));
             let mut slots: HashMap<String, AttributeValue> = stored
                 .as_ref()

@@ -20,16 +20,7 @@ fn key(name: &str) -> Item {
 impl DynamoStore {
     /// The providers document, if one was stored.
     pub async fn providers_document(&self) -> Result<Option<Value>> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(PROVIDERS)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk("GetItem", e))?
-            .item;
+        let item = self.get_item(format!("CONFIG#{PROVIDERS}"), "CONFIG").await?;
         let Some(text) = item.as_ref().and_then(|item| item.get(DOC)).and_then(|doc| doc.as_s().ok()) else {
             return Ok(None);
         };

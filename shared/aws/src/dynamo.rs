@@ -98,7 +98,8 @@ impl DynamoStore {
             .map_err(Error::internal)
     }
 
-    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
+    /// One item by key, read consistently.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         let output = self
             .client
             .get_item()

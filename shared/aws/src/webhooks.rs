@@ -46,12 +46,14 @@ fn delivery_item(delivery: &WebhookDelivery) -> Result<Item> {
     Ok(item)
 }
 
+const URL_SK: &str = "DISABLED";
+
+fn url_pk(client: &ClientId, url: &str) -> String {
+    format!("WEBHOOKURL#{}#{}", client.as_str(), hex::encode(Sha256::digest(url.as_bytes())))
+}
+
 fn url_key(client: &ClientId, url: &str) -> Item {
-    let digest = hex::encode(Sha256::digest(url.as_bytes()));
-    HashMap::from([
-        (PK.to_owned(), s(format!("WEBHOOKURL#{}#{digest}", client.as_str()))),
-        (SK.to_owned(), s("DISABLED")),
-    ])
+    HashMap::from([(PK.to_owned(), s(url_pk(client, url))), (SK.to_owned(), s(URL_SK))])
 }
 
 impl DynamoStore {
@@ -86,17 +88,9 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn delivery(&self, client: &ClientId, job: &JobId, event: WebhookEvent) -> Result<Option<WebhookDelivery>> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key(job, event)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk("GetItem", e))?
-            .item;
-        let Some(item) = item else { return Ok(None) };
+        let Some(item) = self.get_item(job_pk(job.as_str()), &format!("DELIVERY#{event}")).await? else {
+            return Ok(None);
+        };
         let delivery: WebhookDelivery = from_doc(&item)?;
         Ok((delivery.client_id == *client).then_some(delivery))
     }
@@ -166,16 +160,6 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn is_url_disabled(&self, client: &ClientId, url: &str) -> Result<bool> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(url_key(client, url)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk("GetItem", e))?
-            .item;
-        Ok(item.is_some())
+        Ok(self.get_item(url_pk(client, url), URL_SK).await?.is_some())
     }
 }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use genrelay_egress::Egress;
 
-use crate::http::{body_stream, client, configured_for, fetch_input, image_slots, status, transport};
+use crate::http::{body_stream, client, configured_for, fetch_input, image_slots, slotted_images, status, transport};
 
 const PROVIDER: &str = "ComfyUI";
 const FIRST_POLL: Duration = Duration::from_secs(2);
@@ -99,16 +99,9 @@ impl ComfyUi {
     /// Uploads the input images the workflow has slots for (`POST /upload/image`, into the
     /// input folder) and answers the names a `LoadImage` node reads them by.
     async fn upload_images(&self, workflow: &Workflow, inputs: &ResolvedInputs) -> Result<Vec<String>> {
-        let wanted = (0..inputs.images.len())
-            .take_while(|&index| image_slots(index).iter().any(|slot| workflow.slots.contains_key(slot)))
-            .count();
         let mut names = Vec::new();
-        for url in &inputs.images[..wanted] {
-            let file = fetch_input(&self.http, &self.egress, inputs, url).await?;
-            let part = reqwest::multipart::Part::bytes(file.bytes)
-                .file_name(file.name)
-                .mime_str(&file.content_type)
-                .map_err(|_| Error::invalid("an input image has an unusable content type"))?;
+        for url in slotted_images(inputs, &workflow.slots) {
+            let part = fetch_input(&self.http, &self.egress, inputs, url).await?.into_part()?;
             let form =
                 reqwest::multipart::Form::new().part("image", part).text("type", "input").text("overwrite", "true");
             let response = self

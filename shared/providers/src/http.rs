@@ -172,6 +172,26 @@ pub async fn fetch_input(
     Ok(InputFile { name, content_type, bytes })
 }
 
+impl InputFile {
+    /// The file as a multipart part.
+    pub fn into_part(self) -> genrelay_core::Result<reqwest::multipart::Part> {
+        reqwest::multipart::Part::bytes(self.bytes)
+            .file_name(self.name)
+            .mime_str(&self.content_type)
+            .map_err(|_| Error::invalid("an input image has an unusable content type"))
+    }
+}
+
+/// The input images a workflow has slots for: the first ones, as long as a slot takes them.
+pub fn slotted_images<'a, T>(
+    inputs: &'a genrelay_core::ports::ResolvedInputs,
+    slots: &std::collections::HashMap<String, T>,
+) -> &'a [String] {
+    let wanted =
+        (0..inputs.images.len()).take_while(|&i| image_slots(i).iter().any(|slot| slots.contains_key(slot))).count();
+    &inputs.images[..wanted]
+}
+
 /// The slot names input image `index` (from 0) fills: `image_1`, `image_2`, …; the first is
 /// also `image`.
 pub fn image_slots(index: usize) -> Vec<String> {

@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 use genrelay_egress::Egress;
 
-use crate::http::{ApiKey, client, configured_for, download, fetch_input, image_slots, status, transport};
+use crate::http::{
+    ApiKey, client, configured_for, download, fetch_input, image_slots, slotted_images, status, transport,
+};
 
 const PROVIDER: &str = "RunningHub";
 
@@ -135,16 +137,9 @@ impl RunningHub {
     /// Uploads the input images the workflow has slots for (`POST /task/openapi/upload`) and
     /// answers the server paths a load node reads them by.
     async fn upload_images(&self, workflow: &RunningHubWorkflow, inputs: &ResolvedInputs) -> Result<Vec<String>> {
-        let wanted = (0..inputs.images.len())
-            .take_while(|&index| image_slots(index).iter().any(|slot| workflow.slots.contains_key(slot)))
-            .count();
         let mut names = Vec::new();
-        for url in &inputs.images[..wanted] {
-            let file = fetch_input(&self.http, &self.egress, inputs, url).await?;
-            let part = reqwest::multipart::Part::bytes(file.bytes)
-                .file_name(file.name)
-                .mime_str(&file.content_type)
-                .map_err(|_| Error::invalid("an input image has an unusable content type"))?;
+        for url in slotted_images(inputs, &workflow.slots) {
+            let part = fetch_input(&self.http, &self.egress, inputs, url).await?.into_part()?;
             let form = reqwest::multipart::Form::new()
                 .text("apiKey", self.config.api_key.expose().to_owned())
                 .text("fileType", "input")

@@ -96,20 +96,25 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
     receiver
 }
 
+impl DevServer {
+    /// Sends `request` with the dev key and reads its JSON answer.
+    pub async fn json(&self, request: reqwest::RequestBuilder) -> Value {
+        request.bearer_auth(&self.key).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Uploads a PNG as one of the dev client's assets; answers the asset.
+    pub async fn upload_png(&self, client: &reqwest::Client, name: &str, png: Vec<u8>) -> Value {
+        let part = reqwest::multipart::Part::bytes(png).file_name(name.to_owned()).mime_str("image/png").unwrap();
+        let form = reqwest::multipart::Form::new().part("files", part);
+        self.json(client.post(self.url("/api/v1/assets")).multipart(form)).await["asset"].clone()
+    }
+}
+
 pub async fn wait_for_end(client: &reqwest::Client, server: &DevServer, id: &str) -> (Value, bool) {
     let deadline = Instant::now() + JOB_TIMEOUT;
     let mut saw_progress = false;
     loop {
-        let job: Value = client
-            .get(server.url(&format!("/api/v1/jobs/{id}")))
-            .bearer_auth(&server.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let job = job["job"].clone();
+        let job = server.json(client.get(server.url(&format!("/api/v1/jobs/{id}")))).await["job"].clone();
         saw_progress |= job["status"] == "running" && job["progress"].as_u64().is_some_and(|p| p > 0 && p < 100);
         if !matches!(job["status"].as_str(), Some("queued" | "running")) {
             return (job, saw_progress);
