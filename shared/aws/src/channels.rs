@@ -105,14 +105,7 @@ impl ChannelLedger for DynamoStore {
     async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()> {
         let mut item = key(channel, COOLDOWN);
         item.insert("until".into(), AttributeValue::N(until.timestamp_micros().to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| sdk("PutItem", e))?;
-        Ok(())
+        self.put_item(item).await
     }
 
     async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashSet<String>> {

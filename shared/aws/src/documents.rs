@@ -8,7 +8,6 @@ use genrelay_core::{Error, Result};
 use serde_json::Value;
 
 use crate::dynamo::DynamoStore;
-use crate::errors::sdk;
 use crate::items::{DOC, Item, PK, SK, s};
 
 const PROVIDERS: &str = "providers";
@@ -31,13 +30,6 @@ impl DynamoStore {
     pub async fn put_providers_document(&self, document: &Value) -> Result<()> {
         let mut item = key(PROVIDERS);
         item.insert(DOC.to_owned(), AttributeValue::S(document.to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| sdk("PutItem", e))?;
-        Ok(())
+        self.put_item(item).await
     }
 }

@@ -98,6 +98,18 @@ impl DynamoStore {
             .map_err(Error::internal)
     }
 
+    /// Writes an item unconditionally (replacing any with its key).
+    pub(crate) async fn put_item(&self, item: Item) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+
     /// One item by key, read consistently.
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         let output = self

@@ -139,13 +139,7 @@ impl WebhookStore for DynamoStore {
         if disabled {
             let mut item = url_key(client, url);
             item.insert("url".to_owned(), s(url));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| sdk("PutItem", e))?;
+            self.put_item(item).await?;
         } else {
             let key = url_key(client, url);
             self.client
