@@ -48,3 +48,22 @@ async fn a_bad_request_without_key_is_still_401() {
     let (status, _) = app.call("POST", "/api/v1/jobs", None, Some(json!({"capability": "nope"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_api_key_header_counts_beside_another_apis_authorization() {
+    // A seed 002 client keeps sending its session id as a bearer token; genrelay's key rides
+    // in X-Zhinian-Api-Key (or a second Authorization header).
+    let app = TestApp::new();
+    let request = Request::get("/api/v1/capabilities")
+        .header("authorization", "Bearer YOUR_SESSION_ID")
+        .header("x-zhinian-api-key", KEY_A)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::OK);
+    let request = Request::get("/api/v1/capabilities")
+        .header("authorization", "Bearer YOUR_SESSION_ID")
+        .header("authorization", format!("Bearer {KEY_A}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(app.send(request).await.0, StatusCode::OK);
+}

@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use axum::middleware::from_fn;
 use clap::Parser;
-use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_router_from_env, init_tracing, mock_config_from_env};
+use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_presets_from_env, init_tracing, mock_config_from_env};
 use genrelay_egress::Egress;
 use genrelay_engine::Settings;
-use genrelay_http::{AppState, jimeng_async_router, log_requests, open_api_router, ps_tasks_router};
+use genrelay_http::{AppState, inference_routes, jimeng_async_routes, log_requests, open_api_router, ps_tasks_routes};
 use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
 
@@ -67,9 +67,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let state = AppState { engine, keys: Arc::new(keys) };
     let app = open_api_router(state.clone())
-        .merge(ps_tasks_router(state.clone()))
-        .merge(jimeng_async_router(state.clone()))
-        .merge(inference_router_from_env(state)?)
+        .merge(ps_tasks_routes(state.clone()))
+        .merge(jimeng_async_routes(state.clone()))
+        .merge(inference_routes(state, inference_presets_from_env()?))
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));
     println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());

@@ -160,7 +160,7 @@ pub fn inference_presets_from_env() -> Result<genrelay_http::inference::Inferenc
     }
 }
 
-/// The inference surface's router, configured from the environment.
+/// The inference surface's Lambda router, configured from the environment.
 pub fn inference_router_from_env(state: genrelay_http::AppState) -> Result<axum::Router, ConfigError> {
     Ok(genrelay_http::inference_router(state, inference_presets_from_env()?))
 }

@@ -78,14 +78,17 @@ impl FromRequestParts<AppState> for Caller {
 /// The client whose key the request carries (`Authorization: Bearer <key>` or
 /// `X-Zhinian-Api-Key: <key>`), recorded on the request's span. Every surface authenticates so.
 pub(crate) fn client_of(headers: &axum::http::HeaderMap, keys: &ApiKeys) -> Option<ClientId> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
+    // Every key the request presents is tried: a client of another API may already send an
+    // `Authorization` header of its own (seed 002's session id) beside genrelay's key.
+    let header_keys = headers.get_all(API_KEY_HEADER).iter().filter_map(|v| v.to_str().ok()).map(str::trim);
+    let bearer_keys = headers
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim());
-    let header_key = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim);
-    let client = bearer.or(header_key).and_then(|key| keys.authenticate(key))?;
+    let client = header_keys.chain(bearer_keys).find_map(|key| keys.authenticate(key))?;
     tracing::Span::current().record("client_id", client.as_str());
     Some(client)
 }

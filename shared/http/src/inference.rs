@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -101,6 +102,11 @@ impl<E: Into<ApiError>> From<E> for InferenceError {
     fn from(error: E) -> Self {
         Self(error.into())
     }
+}
+
+/// A route or method this surface does not have, in its error format.
+pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
+    InferenceError(ApiError::new(status, message)).into_response()
 }
 
 impl IntoResponse for InferenceError {
@@ -229,8 +235,9 @@ async fn submit(
 async fn task_status(
     State(state): State<InferenceState>,
     Caller(client): Caller,
-    Path(raw): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, InferenceError> {
+    let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let job = task(&state, &client, &raw).await?;
     Ok(Json(json!({
         "task_id": job.id.as_str(),
@@ -261,8 +268,9 @@ struct ResultFile {
 async fn task_result(
     State(state): State<InferenceState>,
     Caller(client): Caller,
-    Path(raw): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, InferenceError> {
+    let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let job = task(&state, &client, &raw).await?;
     if job.status != JobStatus::Succeeded {
         return Ok(Json(json!({
@@ -276,7 +284,11 @@ async fn task_result(
     for id in &job.output_asset_ids {
         let asset = state.app.engine.asset(&client, id).await?;
         let kind = if asset.kind == AssetKind::Video { "video" } else { "image" };
-        let url = format!("/api/task/{}/file/{}", job.id, asset.name);
+        // A path segment: everything but the unreserved characters is escaped.
+        const SEGMENT: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+        let name = percent_encoding::utf8_percent_encode(&asset.name, SEGMENT);
+        let url = format!("/api/task/{}/file/{name}", job.id);
         files.push(ResultFile { filename: asset.name, kind, url });
     }
     Ok(Json(json!({
@@ -300,8 +312,9 @@ async fn task_result(
 async fn task_file(
     State(state): State<InferenceState>,
     Caller(client): Caller,
-    Path((raw, filename)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, InferenceError> {
+    let (raw, filename) = path.map(|Path(parts)| parts).unwrap_or_default();
     let id = task_id(&raw)?;
     let asset = state.app.engine.output_named(&client, &id, &filename).await?;
     let location = state.app.engine.download_url(&client, &asset.id).await?;

@@ -6,6 +6,7 @@
 //! `Authorization: Bearer …`.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -41,6 +42,11 @@ impl JimengError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self(ApiError::new(status, message))
     }
+}
+
+/// A route or method this surface does not have, in its error format.
+pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
+    JimengError(ApiError::new(status, message)).into_response()
 }
 
 impl IntoResponse for JimengError {
@@ -87,12 +93,55 @@ pub struct GenerationBody {
     pub ratio: Option<String>,
     /// Images: 1k, 2k (default), 4k. Videos: 480p, 720p (default), 1080p.
     pub resolution: Option<String>,
-    /// Videos: seconds, 4-15 (default 5).
-    pub duration: Option<u32>,
-    /// Compositions: the input image URLs.
-    pub images: Option<Vec<String>>,
-    /// Videos: reference images (jimeng-api's `file_paths`).
-    pub file_paths: Option<Vec<String>>,
+    /// Videos: seconds, 4-15 (default 5); a number or a string of digits.
+    #[schema(value_type = Option<u32>)]
+    pub duration: Option<NumberOrText>,
+    /// Compositions: the input images, each a URL or `{"url": …}`.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub images: Option<Vec<ImageRef>>,
+    /// Videos: reference images (jimeng-api's `file_paths`, also `filePaths`).
+    #[serde(alias = "filePaths")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub file_paths: Option<Vec<ImageRef>>,
+}
+
+/// An image as jimeng-api takes it: a URL, or an object with one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ImageRef {
+    Url(String),
+    Object { url: String },
+}
+
+impl ImageRef {
+    fn urls(refs: Option<Vec<ImageRef>>) -> Vec<String> {
+        refs.unwrap_or_default()
+            .into_iter()
+            .map(|r| match r {
+                ImageRef::Url(url) | ImageRef::Object { url } => url,
+            })
+            .collect()
+    }
+}
+
+/// A number a client may also send as a string (multipart forms do).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    Number(u32),
+    Text(String),
+}
+
+impl NumberOrText {
+    fn value(&self, field: &str) -> Result<u32, JimengError> {
+        match self {
+            Self::Number(n) => Ok(*n),
+            Self::Text(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| JimengError::new(StatusCode::BAD_REQUEST, format!("{field}: not a number: {text:?}"))),
+        }
+    }
 }
 
 /// The 2k size of each ratio (jimeng's table); 1k halves it, 4k doubles it within 4096.
@@ -183,7 +232,7 @@ async fn image_compositions(
     let mut inputs = Inputs::default();
     let body = if is_json(request.headers()) {
         let JsonBody { body, .. } = JsonBody::<GenerationBody>::from_request(request, &state).await?;
-        inputs.image_urls = parse_urls(body.images.clone().unwrap_or_default(), "images")?;
+        inputs.image_urls = parse_urls(ImageRef::urls(body.images.clone()), "images")?;
         body
     } else {
         let multipart = Multipart::from_request(request, &state).await.map_err(|_| {
@@ -239,14 +288,14 @@ async fn video_generations(
     body: Result<JsonBody<GenerationBody>, ApiError>,
 ) -> Result<Json<Value>, JimengError> {
     let JsonBody { body, .. } = body?;
-    let ratio = body.ratio.as_deref().map(|r| VideoRatio::parse(r, "ratio")).transpose()?;
+    // jimeng-api's default ratio is 1:1 (genrelay's own API defaults videos to 16:9).
+    let ratio = VideoRatio::parse(body.ratio.as_deref().unwrap_or("1:1"), "ratio")?;
     let resolution =
         body.resolution.as_deref().map(|r| genrelay_core::spec::VideoResolution::parse(r, "resolution")).transpose()?;
-    let settings = VideoSettings::new(ratio, body.duration, resolution)?;
-    let inputs = Inputs {
-        image_urls: parse_urls(body.file_paths.clone().unwrap_or_default(), "file_paths")?,
-        ..Inputs::default()
-    };
+    let duration = body.duration.as_ref().map(|d| d.value("duration")).transpose()?;
+    let settings = VideoSettings::new(Some(ratio), duration, resolution)?;
+    let image_urls = parse_urls(ImageRef::urls(body.file_paths.clone()), "file_paths")?;
+    let inputs = Inputs { image_urls, ..Inputs::default() };
     let spec = JobSpec::new(Capability::VideoGenerate, prompt(&body)?, inputs, Params::VideoGenerate(settings))?;
     let new = NewJob { spec, webhook_url: None, webhook_events: None, priority: None, source: source(&body.model) };
     submit(&state, &client, new, json!({})).await
@@ -287,8 +336,9 @@ async fn get_task(
     State(state): State<AppState>,
     Caller(client): Caller,
     PublicBase(base): PublicBase,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, JimengError> {
+    let id = path.map(|Path(id)| id).unwrap_or_default();
     report(&state, &client, &base, &id).await
 }
 

@@ -63,27 +63,52 @@ pub fn open_api_router(state: AppState) -> Router {
 }
 
 /// Seed 003's inference backend API (`/api/inference`, `/api/task…`, `/api/tasks`,
-/// `/api/system/status`, `/api/health`), with its presets.
+/// `/api/system/status`, `/api/health`), with its presets: its Lambda function's router.
 pub fn inference_router(state: AppState, presets: inference::InferencePresets) -> Router {
+    standalone(inference_routes(state, presets), inference::unrouted)
+}
+
+/// Seed 003's routes, for merging into the dev server (no fallback of their own).
+pub fn inference_routes(state: AppState, presets: inference::InferencePresets) -> Router {
     let state = inference::InferenceState { app: state, presets: Arc::new(presets) };
     let (router, _) = inference::routes().split_for_parts();
-    // No fallback: the dev server merges this router with the open API's, which has one.
     router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
 }
 
-/// Seed 001's PS task API (`/ps_tasks/submit`, `/ps_tasks/result/{task_id}`).
+/// Seed 001's PS task API (`/ps_tasks/submit`, `/ps_tasks/result/{task_id}`): its Lambda
+/// function's router.
 pub fn ps_tasks_router(state: AppState) -> Router {
+    standalone(ps_tasks_routes(state), ps_tasks::unrouted)
+}
+
+/// Seed 001's routes, for merging into the dev server (no fallback of their own).
+pub fn ps_tasks_routes(state: AppState) -> Router {
     let (router, _) = ps_tasks::routes().split_for_parts();
-    // No fallback: the dev server merges this router with the open API's, which has one.
     router.layer(DefaultBodyLimit::max(MAX_JSON_BYTES)).with_state(state)
 }
 
 /// Seed 002's Jimeng async API (`/v1/async/images/…`, `/v1/async/videos/generations`,
-/// `/v1/async/tasks/…`).
+/// `/v1/async/tasks/…`): its Lambda function's router.
 pub fn jimeng_async_router(state: AppState) -> Router {
+    standalone(jimeng_async_routes(state), jimeng_async::unrouted)
+}
+
+/// Seed 002's routes, for merging into the dev server (no fallback of their own).
+pub fn jimeng_async_routes(state: AppState) -> Router {
     let (router, _) = jimeng_async::routes().split_for_parts();
-    // No fallback: the dev server merges this router with the open API's, which has one.
     router.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)).with_state(state)
+}
+
+/// A surface's router on its own: unknown routes and methods answer in its error format.
+fn standalone(router: Router, unrouted: fn(axum::http::StatusCode, String) -> axum::response::Response) -> Router {
+    use axum::http::{Method, StatusCode, Uri};
+    router
+        .fallback(move |method: Method, uri: Uri| async move {
+            unrouted(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
+        })
+        .method_not_allowed_fallback(move |method: Method, uri: Uri| async move {
+            unrouted(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}.", uri.path()))
+        })
 }
 
 fn all_routes() -> OpenApiRouter<AppState> {

@@ -4,12 +4,13 @@
 //! on the open API (the seed says nothing of it; genrelay is never open).
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::asset::download_path;
-use genrelay_core::job::parse_priority;
+use genrelay_core::job::{MAX_PRIORITY, parse_priority};
 use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_urls};
 use genrelay_core::{Capability, ClientId, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::NewJob;
@@ -22,7 +23,6 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::PublicBase;
-use crate::json::JsonBody;
 
 /// The surface's one error format: the open API's status, in the envelope.
 pub struct PsError(ApiError);
@@ -37,6 +37,11 @@ impl<E: Into<ApiError>> From<E> for PsError {
     fn from(error: E) -> Self {
         Self(error.into())
     }
+}
+
+/// A route or method this surface does not have, in its error format.
+pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
+    PsError(ApiError::new(status, message)).into_response()
 }
 
 impl IntoResponse for PsError {
@@ -100,9 +105,10 @@ impl SubmitBody {
                 "image_url: must be an http(s) URL or an asset id (a local path cannot be reached from genrelay)",
             ));
         }
+        // Lower is sooner; beyond genrelay's range every value means "last".
         let priority = match self.priority {
             Some(p) if p < 0 => return Err(PsError::new(StatusCode::BAD_REQUEST, "priority: must be 0 or more")),
-            Some(p) => parse_priority(Some(u32::try_from(p).unwrap_or(u32::MAX)), "priority")?,
+            Some(p) => parse_priority(Some(p.min(i64::from(MAX_PRIORITY)) as u32), "priority")?,
             None => None,
         };
         let image_id = match self.image_id.map(|id| id.trim().to_owned()) {
@@ -137,9 +143,15 @@ impl SubmitBody {
 async fn submit(
     State(state): State<AppState>,
     Caller(client): Caller,
-    body: Result<JsonBody<SubmitBody>, ApiError>,
+    headers: axum::http::HeaderMap,
+    raw: axum::body::Bytes,
 ) -> Result<Response, PsError> {
-    let JsonBody { body, .. } = body?;
+    // The seed shows a JSON body and no headers: a body without a Content-Type is read as JSON.
+    if headers.contains_key(axum::http::header::CONTENT_TYPE) && !crate::json::is_json(&headers) {
+        return Err(PsError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json."));
+    }
+    let body: SubmitBody = serde_json::from_slice(&raw)
+        .map_err(|e| PsError::new(StatusCode::BAD_REQUEST, format!("the body is not the expected JSON: {e}")))?;
     let job = state.engine.submit(&client, body.into_new_job()?, None).await?.job;
     let id = job.id.clone();
     Ok((axum::Extension(crate::request_log::LoggedJob(id)), success(json!({"task_id": job.id.as_str()})))
@@ -157,8 +169,9 @@ async fn result(
     State(state): State<AppState>,
     Caller(client): Caller,
     PublicBase(base): PublicBase,
-    Path(raw): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, PsError> {
+    let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let not_found = || PsError::new(StatusCode::NOT_FOUND, format!("task {raw} not found"));
     let id = JobId::parse(&raw).map_err(|_| not_found())?;
     let job = state.engine.job(&client, &id).await.map_err(|_| not_found())?;
