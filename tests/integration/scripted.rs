@@ -323,3 +323,51 @@ async fn with_every_channel_full_a_job_waits_for_a_slot_without_using_up_its_att
     app.drain().await;
     assert_eq!(attempts_of(&app, &second).await, [("only".to_owned(), "accepted".to_owned())]);
 }
+
+/// A channel whose submission waits until the test lets it answer, and records cancels.
+struct Slow {
+    go: tokio::sync::Notify,
+    cancelled: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Provider for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+
+    async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        self.go.notified().await;
+        Ok(Submission::Accepted { task_id: format!("task-{}", job.id), poll_after: Duration::from_secs(1) })
+    }
+
+    async fn poll(&self, _job: &Job) -> Result<PollOutcome> {
+        Ok(PollOutcome::Running { progress: 1, poll_after: Duration::from_secs(1) })
+    }
+
+    async fn cancel(&self, job: &Job) -> Result<()> {
+        self.cancelled.lock().unwrap().push(job.upstream_task_id.clone().unwrap_or_default());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_during_its_submission_frees_its_slot_and_stops_the_task_upstream() {
+    let slow = Arc::new(Slow { go: tokio::sync::Notify::new(), cancelled: Mutex::default() });
+    let app = TestApp::with_routes(vec![capped(slow.clone(), 1)]);
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    let engine = app.engine.clone();
+    let worker = tokio::spawn(async move { engine.work_dispatch_queue(10, Duration::from_secs(60)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await; // the submission is under way
+    let (status, _) = app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    slow.go.notify_one();
+    worker.await.unwrap().unwrap();
+
+    assert_eq!(*slow.cancelled.lock().unwrap(), [format!("task-{id}")], "the orphaned task is stopped");
+    assert_eq!(app.job(KEY_A, &id).await["status"], "cancelled");
+    let ledger: &dyn genrelay_core::ports::ChannelLedger = &app.embedded.store;
+    let lease = chrono::Utc::now() + chrono::Duration::hours(1);
+    let other = genrelay_core::JobId::parse("job_01jother000000000000000000").unwrap();
+    assert!(ledger.take_slot("slow", &other, 1, lease, chrono::Utc::now()).await.unwrap(), "the slot is free");
+}

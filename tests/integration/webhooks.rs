@@ -253,3 +253,50 @@ async fn deliveries_of_unknown_jobs_are_404_and_redelivery_needs_a_sent_webhook(
     assert!(body["error"].as_str().unwrap().contains("no webhookUrl"), "{body}");
     assert_eq!(deliveries(&app, &id).await, Vec::<Value>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_also_stops_the_pending_retries_of_other_jobs_to_that_url() {
+    let receiver = WebhookReceiver::start(SECRET, None);
+    receiver.answer(&[(503, None), (410, None)]).await;
+    let app = app_signing_with(SECRET, None);
+    let first = job_with_hook(&app, &receiver.url, json!({})).await;
+    app.drain().await; // 503: a retry is pending
+    let second = job_with_hook(&app, &receiver.url, json!({})).await;
+    app.drain().await; // 410: the URL is disabled
+    assert_eq!(deliveries(&app, &second).await[0]["status"], "failed");
+
+    app.clock.advance(Duration::from_secs(5));
+    app.drain().await;
+    assert_eq!(receiver.log().await.len(), 2, "the pending retry was not sent");
+    let stopped = &deliveries(&app, &first).await[0];
+    assert_eq!(stopped["status"], "failed");
+    assert!(stopped["failure"].as_str().unwrap().contains("410"), "{stopped}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicated_wakeup_is_dropped_so_the_retry_chain_never_forks() {
+    let receiver = WebhookReceiver::start(SECRET, None);
+    receiver.answer(&[(503, None)]).await;
+    let app = app_signing_with(SECRET, None);
+    let id = job_with_hook(&app, &receiver.url, json!({})).await;
+    app.drain().await;
+    let client = ClientId::parse("partner-a").unwrap();
+    let job = JobId::parse(&id).unwrap();
+    let store: &dyn genrelay_core::ports::WebhookStore = &app.embedded.store;
+    let pending = store.delivery(&client, &job, genrelay_core::WebhookEvent::Succeeded).await.unwrap().unwrap();
+    let wakeup = pending.wakeup(pending.next_attempt_at.unwrap());
+
+    // Early: the wake-up is sent again for the rest of the wait, as a new revision.
+    app.engine.wake_delivery(&wakeup).await.unwrap();
+    let waiting = store.delivery(&client, &job, genrelay_core::WebhookEvent::Succeeded).await.unwrap().unwrap();
+    assert_eq!(waiting.revision, pending.revision + 1);
+    // Its duplicate names the old revision: dropped, nothing changes, nothing is sent.
+    app.clock.advance(Duration::from_secs(5));
+    app.engine.wake_delivery(&wakeup).await.unwrap();
+    let after = store.delivery(&client, &job, genrelay_core::WebhookEvent::Succeeded).await.unwrap().unwrap();
+    assert_eq!(after, waiting);
+    assert_eq!(receiver.log().await.len(), 1);
+    // The current wake-up attempts.
+    app.engine.wake_delivery(&waiting.wakeup(waiting.next_attempt_at.unwrap())).await.unwrap();
+    assert_eq!(receiver.log().await.len(), 2);
+}

@@ -5,8 +5,7 @@
 
 use aws_lambda_events::event::dynamodb::{self, EventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use genrelay_aws::DeliveryWakeup;
-use genrelay_core::{Error, Job, Result};
+use genrelay_core::{Error, Job, Result, Wakeup};
 use genrelay_engine::Engine;
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
@@ -91,9 +90,9 @@ async fn job_changed(engine: &Engine, record: &EventRecord) -> Result<()> {
 
 async fn wake(engine: &Engine, message: &SqsMessage) -> Result<()> {
     let body = message.body.as_deref().unwrap_or_default();
-    let wakeup: DeliveryWakeup =
+    let wakeup: Wakeup =
         serde_json::from_str(body).map_err(|e| Error::invalid(format!("not a webhook wake-up: {e}")))?;
-    engine.wake_delivery(&wakeup.client_id, &wakeup.job_id, wakeup.event, wakeup.due).await
+    engine.wake_delivery(&wakeup).await
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 pub use metrics::EmbeddedMetrics;
 pub use s3::S3BlobStore;
 pub use sqs::SqsQueue;
-pub use wakeups::{DeliveryWakeup, SqsDeliveryScheduler};
+pub use wakeups::SqsDeliveryScheduler;
 
 /// Where the adapters find their resources (from the function's environment).
 #[derive(Debug, Clone)]

@@ -1,28 +1,17 @@
 //! Webhook retries on SQS: a delayed message wakes the webhook function when a retry falls due.
 //! SQS delays at most 15 minutes, so a longer wait is a chain: the function, woken early,
-//! sends the message again for the rest of the wait.
+//! sends the message again for the rest of the wait. The body is the core `Wakeup`.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::DeliveryScheduler;
-use genrelay_core::{ClientId, Error, JobId, Result, WebhookDelivery, WebhookEvent};
-use serde::{Deserialize, Serialize};
+use genrelay_core::{Error, Result, WebhookDelivery};
 
 use crate::errors::sdk;
 
 /// SQS's longest delay.
 pub const MAX_DELAY_SECONDS: i64 = 900;
-
-/// The body of a wake-up message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryWakeup {
-    pub client_id: ClientId,
-    pub job_id: JobId,
-    pub event: WebhookEvent,
-    pub due: DateTime<Utc>,
-}
 
 #[derive(Clone)]
 pub struct SqsDeliveryScheduler {
@@ -39,12 +28,7 @@ impl SqsDeliveryScheduler {
 #[async_trait]
 impl DeliveryScheduler for SqsDeliveryScheduler {
     async fn schedule(&self, delivery: &WebhookDelivery, due: DateTime<Utc>) -> Result<()> {
-        let wakeup = DeliveryWakeup {
-            client_id: delivery.client_id.clone(),
-            job_id: delivery.job_id.clone(),
-            event: delivery.event,
-            due,
-        };
+        let wakeup = delivery.wakeup(due);
         // Rounded up, so the message never arrives before the retry is due.
         let wait_ms = (due - Utc::now()).num_milliseconds();
         let delay = ((wait_ms + 999) / 1000).clamp(0, MAX_DELAY_SECONDS) as i32;

@@ -24,4 +24,4 @@ pub use ids::{AssetId, ClientId, JobId};
 pub use job::{Attempt, DispatchLane, Job, JobSource, JobStatus};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
-pub use webhook::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEvent};
+pub use webhook::{DeliveryAttempt, DeliveryStatus, Wakeup, WebhookDelivery, WebhookEvent};

@@ -90,6 +90,18 @@ pub struct WebhookDelivery {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What wakes a delivery whose retry falls due (on AWS, the body of a delayed SQS message): the
+/// delivery, the revision it was sent for, and when the attempt is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wakeup {
+    pub client_id: ClientId,
+    pub job_id: JobId,
+    pub event: WebhookEvent,
+    pub revision: u64,
+    pub due: DateTime<Utc>,
+}
+
 /// One attempt: when, what the receiver answered (or why there was no answer), how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -210,10 +222,22 @@ impl WebhookDelivery {
         verdict
     }
 
-    fn settle(&mut self, status: DeliveryStatus, failure: Option<String>) {
+    /// Ends the delivery without another attempt.
+    pub fn settle(&mut self, status: DeliveryStatus, failure: Option<String>) {
         self.status = status;
         self.failure = failure;
         self.next_attempt_at = None;
+    }
+
+    /// The wake-up for this revision's next attempt.
+    pub fn wakeup(&self, due: DateTime<Utc>) -> Wakeup {
+        Wakeup {
+            client_id: self.client_id.clone(),
+            job_id: self.job_id.clone(),
+            event: self.event,
+            revision: self.revision,
+            due,
+        }
     }
 
     /// Whether an attempt is due at `now`.

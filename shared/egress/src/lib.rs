@@ -65,6 +65,8 @@ impl Egress {
         let client = |redirects: reqwest::redirect::Policy| {
             reqwest::Client::builder()
                 .redirect(redirects)
+                // A proxy would resolve names itself, past the guard.
+                .no_proxy()
                 .dns_resolver(GuardedResolver { allow_private })
                 .connect_timeout(Duration::from_secs(5))
                 .read_timeout(Duration::from_secs(60))

@@ -5,7 +5,7 @@
 //! SQLite change table in the dev server; both call [`Engine::job_entered`].
 
 use chrono::{DateTime, Utc};
-use genrelay_core::webhook::Verdict;
+use genrelay_core::webhook::{Verdict, Wakeup};
 use genrelay_core::{ClientId, DeliveryStatus, Error, Job, JobId, JobStatus, Result, WebhookDelivery, WebhookEvent};
 
 use crate::Engine;
@@ -47,16 +47,20 @@ impl Engine {
     async fn attempt_delivery(&self, delivery: WebhookDelivery, manual: bool) -> Result<WebhookDelivery> {
         let job = self.deps.jobs.get(&delivery.client_id, &delivery.job_id).await?;
         let mut next = delivery.revise();
-        let now = self.deps.clock.now();
+        let disabled = !manual && self.deps.webhooks.store.is_url_disabled(&delivery.client_id, &delivery.url).await?;
         let verdict = match &job {
+            _ if disabled => {
+                let reason = "not sent: the receiver answered 410 Gone, which disabled this URL";
+                next.settle(DeliveryStatus::Failed, Some(reason.to_owned()));
+                Verdict::Refused
+            }
             Some(job) => {
                 let outcome = self.deps.webhooks.sender.send(&delivery, job).await;
-                next.record(&outcome, now, manual)
+                // The retry waits from the answer, not from the start of a slow attempt.
+                next.record(&outcome, self.deps.clock.now(), manual)
             }
             None => {
-                next.status = DeliveryStatus::Failed;
-                next.failure = Some("the job no longer exists".into());
-                next.next_attempt_at = None;
+                next.settle(DeliveryStatus::Failed, Some("the job no longer exists".to_owned()));
                 Verdict::Refused
             }
         };
@@ -69,7 +73,7 @@ impl Engine {
         let outcome = match (verdict, next.status) {
             (Verdict::Delivered, _) => "delivered",
             (_, DeliveryStatus::Pending) => "retry",
-            (Verdict::Retry, _) => "dead_letter",
+            (Verdict::Retry, _) if !manual => "dead_letter",
             _ => "failed",
         };
         self.deps.metrics.webhook_attempt(outcome);
@@ -125,18 +129,26 @@ impl Engine {
     /// `due`: if that attempt is due, it is made; if it is not yet (SQS delays at most 15
     /// minutes), the wake-up is sent again for the rest of the wait; a wake-up for an attempt
     /// the delivery no longer waits for (made already, or rescheduled) is dropped.
-    pub async fn wake_delivery(
-        &self,
-        client: &ClientId,
-        job: &JobId,
-        event: WebhookEvent,
-        due: DateTime<Utc>,
-    ) -> Result<()> {
-        let Some(delivery) = self.deps.webhooks.store.delivery(client, job, event).await? else { return Ok(()) };
-        let now = self.deps.clock.now();
+    ///
+    /// A wake-up names the delivery's revision when it was sent: a duplicate (SQS delivers at
+    /// least once) or an outdated one finds another revision and is dropped, so the chain of
+    /// wake-ups never forks. Re-sending for the rest of a wait is itself a revision.
+    pub async fn wake_delivery(&self, wakeup: &Wakeup) -> Result<()> {
+        let store = &self.deps.webhooks.store;
+        let Some(delivery) = store.delivery(&wakeup.client_id, &wakeup.job_id, wakeup.event).await? else {
+            return Ok(());
+        };
+        if delivery.revision != wakeup.revision || delivery.status != DeliveryStatus::Pending {
+            return Ok(());
+        }
         match delivery.next_attempt_at {
-            Some(next) if next != due || delivery.status != DeliveryStatus::Pending => Ok(()),
-            Some(next) if next > now => self.deps.webhooks.scheduler.schedule(&delivery, next).await,
+            Some(next) if next > self.deps.clock.now() => {
+                let waiting = delivery.revise();
+                if store.replace_delivery(&delivery, &waiting).await? {
+                    self.deps.webhooks.scheduler.schedule(&waiting, next).await?;
+                }
+                Ok(())
+            }
             Some(_) => self.attempt_delivery(delivery, false).await.map(drop),
             None => Ok(()),
         }

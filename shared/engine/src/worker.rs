@@ -142,20 +142,31 @@ impl Engine {
     }
 
     /// Records the channel that took the job, and what it answered.
+    /// If the job moved on meanwhile (cancelled, or submitted again by the poller's watchdog),
+    /// this submission is abandoned: its slot is released and its task stopped upstream.
     async fn accepted(&self, current: &Job, mut next: Job, submission: Submission) -> Result<()> {
         let now = self.deps.clock.now();
-        match submission {
+        let recorded = match submission {
             Submission::Accepted { task_id, poll_after } => {
                 next.await_upstream(task_id, now + span(poll_after), now);
-                self.deps.jobs.replace(current, &next).await?;
+                self.deps.jobs.replace(current, &next).await
             }
             Submission::Finished(files) => {
-                if self.deps.jobs.replace(current, &next).await? {
+                let recorded = self.deps.jobs.replace(current, &next).await;
+                if matches!(recorded, Ok(true)) {
                     self.succeed(&next, files).await?;
                 }
+                recorded
             }
+        };
+        if !matches!(recorded, Ok(true)) {
+            tracing::info!(job_id = %next.id, "the job moved on during its submission; abandoning it");
+            if let Some(channel) = &next.provider {
+                self.release_slot(channel, &next).await;
+            }
+            self.cancel_upstream(&next).await;
         }
-        Ok(())
+        recorded.map(drop)
     }
 
     /// The job's inputs as URLs the provider can fetch: stored assets, named by id or by one of
