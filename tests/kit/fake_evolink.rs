@@ -16,10 +16,12 @@ use serde_json::{Value, json};
 
 pub const API_KEY: &str = "sk-evo-test-key";
 
+/// A task: its prompt, the polls so far, whether it makes a video.
+type Task = (String, u32, bool);
+
 #[derive(Clone, Default)]
 struct Fake {
-    /// task id → (prompt, polls, is a video)
-    tasks: Arc<Mutex<HashMap<String, (String, u32, bool)>>>,
+    tasks: Arc<Mutex<HashMap<String, Task>>>,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
 }

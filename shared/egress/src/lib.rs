@@ -162,10 +162,9 @@ impl Resolve for GuardedResolver {
             if addrs.is_empty() {
                 return Err(Box::new(Refused::Unresolved(host)) as _);
             }
-            if !allow_private {
-                if let Some(class) = addrs.iter().find_map(|addr| internal_class(addr.ip())) {
-                    return Err(Box::new(Refused::Internal { host, class }) as _);
-                }
+            let internal = addrs.iter().find_map(|addr| internal_class(addr.ip()));
+            if let (false, Some(class)) = (allow_private, internal) {
+                return Err(Box::new(Refused::Internal { host, class }) as _);
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
