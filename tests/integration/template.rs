@@ -137,3 +137,24 @@ fn functions_get_the_environment_the_code_reads() {
     }
     assert!(variables[genrelay_bootstrap::API_KEYS_VAR].is_null(), "keys never travel in the template");
 }
+
+#[test]
+fn the_webhooks_function_reads_the_tables_stream_and_the_retry_queue() {
+    let template = template();
+    let mappings = resources_of_type(&template, "AWS::Lambda::EventSourceMapping");
+    let source_of = |mapping: &Value| serde_norway::to_string(&mapping["Properties"]["EventSourceArn"]).unwrap();
+    let to_webhooks: Vec<&Value> = mappings
+        .iter()
+        .map(|(_, m)| *m)
+        .filter(|m| serde_norway::to_string(&m["Properties"]["FunctionName"]).unwrap().contains("GenrelayWebhooks"))
+        .collect();
+    let stream = to_webhooks.iter().find(|m| source_of(m).contains("StreamArn")).expect("a stream trigger");
+    assert_eq!(stream["Properties"]["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let pattern = stream["Properties"]["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap();
+    let pattern: serde_json::Value = serde_json::from_str(pattern).unwrap();
+    assert_eq!(pattern, serde_json::json!({"dynamodb": {"NewImage": {"sk": {"S": ["JOB"]}}}}), "job items only");
+    let queue = to_webhooks.iter().find(|m| source_of(m).contains("WebhookQueue")).expect("a retry-queue trigger");
+    assert_eq!(queue["Properties"]["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(!variables[genrelay_bootstrap::WEBHOOK_QUEUE_VAR].is_null());
+}
