@@ -158,3 +158,18 @@ fn the_webhooks_function_reads_the_tables_stream_and_the_retry_queue() {
     let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
     assert!(!variables[genrelay_bootstrap::WEBHOOK_QUEUE_VAR].is_null());
 }
+
+#[test]
+fn functions_read_only_the_secrets_their_role_may_read() {
+    let template = template();
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(globals[genrelay_bootstrap::WEBHOOK_SECRET_PARAMETER_VAR].is_null(), "not every function sends webhooks");
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let properties = &function["Properties"];
+        let policies = serde_norway::to_string(&properties["Policies"]).unwrap();
+        let reads_webhook_secret =
+            !properties["Environment"]["Variables"][genrelay_bootstrap::WEBHOOK_SECRET_PARAMETER_VAR].is_null();
+        assert_eq!(reads_webhook_secret, policies.contains("WebhookSecretParameterName"), "{name}");
+        assert!(policies.contains("ChannelSecretsPath"), "{name} reads the channels' credentials at init");
+    }
+}
