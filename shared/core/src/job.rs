@@ -196,10 +196,10 @@ impl Job {
         }
     }
 
-    /// The webhook event entering its current status announces, if the job has a webhook and
-    /// asked for that event.
-    pub fn webhook_event(&self) -> Option<WebhookEvent> {
-        let event = WebhookEvent::of(self.status)?;
+    /// The webhook event entering `status` announces, if the job has a webhook and asked for
+    /// that event.
+    pub fn announces(&self, status: JobStatus) -> Option<WebhookEvent> {
+        let event = WebhookEvent::of(status)?;
         (self.webhook_url.is_some() && self.webhook_events.contains(&event)).then_some(event)
     }
 

@@ -211,12 +211,12 @@ impl WebhookDelivery {
                 self.settle(DeliveryStatus::Failed, Some("the redelivery failed".into()))
             }
             Verdict::Retry => match RETRY_SCHEDULE.get(scheduled.saturating_sub(1)) {
-                Some(wait) if !manual || self.status == DeliveryStatus::Pending => {
+                Some(wait) => {
                     let wait = outcome.retry_after.map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER).max(*wait));
                     self.status = DeliveryStatus::Pending;
                     self.next_attempt_at = Some(at + chrono::Duration::from_std(wait).unwrap_or_default());
                 }
-                _ => self.settle(DeliveryStatus::Failed, Some("retries exhausted".into())),
+                None => self.settle(DeliveryStatus::Failed, Some("retries exhausted".into())),
             },
         }
         verdict

@@ -174,7 +174,7 @@ impl JobStore for SqliteStore {
                     .map_err(sql)?;
                 // The change feed (what DynamoDB Streams is on AWS): a status change a webhook
                 // announces, written in the same transaction.
-                if changed == 1 && job.status != expected_status && job.webhook_event().is_some() {
+                if changed == 1 && job.status != expected_status && job.announces(job.status).is_some() {
                     tx.execute(
                         "INSERT INTO job_changes (client_id, job_id, status) VALUES (?1, ?2, ?3)",
                         params![job.client_id.as_str(), job.id.as_str(), job.status.as_str()],

@@ -59,6 +59,11 @@ impl ProviderRegistry {
         ordered
     }
 
+    /// The channels that serve `capability`, in no particular order.
+    pub fn channel_names(&self, capability: Capability) -> Vec<&str> {
+        self.by_capability.get(&capability).into_iter().flatten().map(Route::name).collect()
+    }
+
     /// The route of the channel a job was handed to, by the name stored on the job.
     pub fn route(&self, name: &str) -> Option<&Route> {
         self.by_capability.values().flatten().find(|route| route.name() == name)

@@ -61,9 +61,7 @@ impl Engine {
 
     /// Whether some channel serving `capability` is not cooling down.
     pub async fn has_available_channel(&self, capability: Capability) -> Result<bool> {
-        let any_job = JobId::parse("job_health").expect("a well-formed id");
-        let routes = self.deps.providers.routes(capability, &any_job);
-        let names: Vec<&str> = routes.iter().map(|route| route.name()).collect();
+        let names = self.deps.providers.channel_names(capability);
         let cooling = self.deps.channels.cooling(&names, self.deps.clock.now()).await?;
         Ok(names.iter().any(|name| !cooling.contains(*name)))
     }

@@ -6,9 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use genrelay_core::webhook::{Verdict, Wakeup};
-use genrelay_core::{ClientId, DeliveryStatus, Error, Job, JobId, JobStatus, Result, WebhookDelivery, WebhookEvent};
+use genrelay_core::{ClientId, DeliveryStatus, Error, Job, JobId, JobStatus, Result, WebhookDelivery};
 
 use crate::Engine;
+
+/// Why a delivery to a disabled URL was not sent.
+const DISABLED: &str = "not sent: the receiver answered 410 Gone before, which disabled this URL";
 
 /// How late a retry may be before the poller's sweep sends it (its wake-up message was lost).
 pub const OVERDUE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -18,17 +21,12 @@ impl Engine {
     /// announces that, the event's delivery is created and attempted. A repeated report finds
     /// the delivery made by the first and only attempts it if that is still due.
     pub async fn job_entered(&self, job: &Job, status: JobStatus) -> Result<()> {
-        let (Some(url), Some(event)) = (&job.webhook_url, WebhookEvent::of(status)) else { return Ok(()) };
-        if !job.webhook_events.contains(&event) {
-            return Ok(());
-        }
+        let (Some(event), Some(url)) = (job.announces(status), &job.webhook_url) else { return Ok(()) };
         let now = self.deps.clock.now();
         let store = &self.deps.webhooks.store;
         let mut delivery = WebhookDelivery::new(job.client_id.clone(), job.id.clone(), event, url.clone(), now);
         if store.is_url_disabled(&job.client_id, url).await? {
-            delivery.status = DeliveryStatus::Failed;
-            delivery.failure = Some("not sent: the receiver answered 410 Gone before, which disabled this URL".into());
-            delivery.next_attempt_at = None;
+            delivery.settle(DeliveryStatus::Failed, Some(DISABLED.to_owned()));
         }
         if !store.insert_delivery(&delivery).await? {
             match store.delivery(&job.client_id, &job.id, event).await? {
@@ -50,8 +48,7 @@ impl Engine {
         let disabled = !manual && self.deps.webhooks.store.is_url_disabled(&delivery.client_id, &delivery.url).await?;
         let verdict = match &job {
             _ if disabled => {
-                let reason = "not sent: the receiver answered 410 Gone, which disabled this URL";
-                next.settle(DeliveryStatus::Failed, Some(reason.to_owned()));
+                next.settle(DeliveryStatus::Failed, Some(DISABLED.to_owned()));
                 Verdict::Refused
             }
             Some(job) => {

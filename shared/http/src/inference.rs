@@ -26,11 +26,11 @@ use crate::error::ApiError;
 use crate::jobs::CreateJobBody;
 use crate::query::QueryPairs;
 
-/// What each index runs: a job body of the open API (`POST /api/v1/jobs`), and the pending
-/// queue's limit (503 above it).
+/// What each index runs: a job body of the open API (`POST /api/v1/jobs`), checked and parsed
+/// once, and the pending queue's limit (503 above it).
 #[derive(Debug, Clone)]
 pub struct InferencePresets {
-    by_index: BTreeMap<u32, Value>,
+    by_index: BTreeMap<u32, NewJob>,
     pub queue_limit: usize,
 }
 
@@ -41,7 +41,7 @@ impl InferencePresets {
     /// The documented default set, which runs on the mock provider (or on whatever channels
     /// serve these capabilities).
     pub fn defaults() -> Self {
-        let by_index = BTreeMap::from([
+        let bodies = [
             (
                 1,
                 json!({"capability": "image.generate", "prompt": "A product photo on a clean white background",
@@ -57,7 +57,9 @@ impl InferencePresets {
                 json!({"capability": "video.generate", "prompt": "Ocean waves at sunset, slow camera pan",
                        "settings": {"duration": 5, "ratio": "16:9"}}),
             ),
-        ]);
+        ];
+        let by_index =
+            bodies.into_iter().map(|(i, body)| (i, preset(body, i).expect("the defaults are valid"))).collect();
         Self { by_index, queue_limit: DEFAULT_QUEUE_LIMIT }
     }
 
@@ -67,8 +69,7 @@ impl InferencePresets {
         let mut by_index = BTreeMap::new();
         for (key, body) in raw {
             let index: u32 = key.parse().ok().filter(|i| *i >= 1).ok_or(format!("{key:?} is not an index >= 1"))?;
-            new_job(&body, index).map_err(|e| format!("index {index}: {e}"))?;
-            by_index.insert(index, body);
+            by_index.insert(index, preset(body, index).map_err(|e| format!("index {index}: {e}"))?);
         }
         if by_index.is_empty() {
             return Err("no index is configured".into());
@@ -77,8 +78,9 @@ impl InferencePresets {
     }
 }
 
-fn new_job(body: &Value, index: u32) -> Result<NewJob, Error> {
-    let body: CreateJobBody = serde_json::from_value(body.clone()).map_err(|e| Error::invalid(e.to_string()))?;
+/// The job an index starts.
+fn preset(body: Value, index: u32) -> Result<NewJob, Error> {
+    let body: CreateJobBody = serde_json::from_value(body).map_err(|e| Error::invalid(e.to_string()))?;
     let new: NewJob = body.try_into()?;
     Ok(NewJob { source: JobSource::Inference { index }, ..new })
 }
@@ -210,7 +212,7 @@ async fn submit(
     }
     let index = u32::try_from(index).map_err(|_| InferenceError::new(StatusCode::BAD_REQUEST, "index: too large"))?;
     let presets = &state.presets;
-    let Some(body) = presets.by_index.get(&index) else {
+    let Some(new_job) = presets.by_index.get(&index) else {
         let known: Vec<String> = presets.by_index.keys().map(u32::to_string).collect();
         let detail = format!("index {index} is not configured (configured: {})", known.join(", "));
         return Err(InferenceError::new(StatusCode::BAD_REQUEST, detail));
@@ -220,7 +222,7 @@ async fn submit(
         let detail = format!("队列已满: {pending} tasks are pending (limit {})", presets.queue_limit);
         return Err(InferenceError::new(StatusCode::SERVICE_UNAVAILABLE, detail));
     }
-    let job = state.app.engine.submit(&client, new_job(body, index)?, None).await?.job;
+    let job = state.app.engine.submit(&client, new_job.clone(), None).await?.job;
     let answer = json!({"task_id": job.id.as_str(), "index": index, "message": "任务已创建，正在处理中"});
     Ok((axum::Extension(crate::request_log::LoggedJob(job.id)), Json(answer)).into_response())
 }
@@ -383,9 +385,8 @@ async fn system_status(
     let engine = &state.app.engine;
     let queue_size = engine.queued_count(&client, 200).await?;
     let mut upstream_ok = true;
-    for body in state.presets.by_index.values() {
-        let capability = new_job(body, 1)?.spec.capability;
-        upstream_ok &= engine.has_available_channel(capability).await?;
+    for preset in state.presets.by_index.values() {
+        upstream_ok &= engine.has_available_channel(preset.spec.capability).await?;
     }
     Ok(Json(
         json!({"status": "running", "ssh_connected": upstream_ok, "queue_size": queue_size, "queue_running": true}),
