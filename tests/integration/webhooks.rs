@@ -300,3 +300,41 @@ async fn a_duplicated_wakeup_is_dropped_so_the_retry_chain_never_forks() {
     app.engine.wake_delivery(&waiting.wakeup(waiting.next_attempt_at.unwrap())).await.unwrap();
     assert_eq!(receiver.log().await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_from_the_seed_surfaces_notify_their_webhook_too() {
+    let receiver = WebhookReceiver::start(SECRET, None);
+    let app = app_signing_with(SECRET, None);
+    let state = genrelay_http::AppState {
+        engine: app.engine.clone(),
+        keys: Arc::new(genrelay_http::ApiKeys::parse(crate::support::API_KEYS).unwrap()),
+    };
+    let post = |path: String, body: Option<Value>| {
+        let request = axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {KEY_A}"))
+            .header("content-type", "application/json");
+        request.body(axum::body::Body::from(body.map(|b| b.to_string()).unwrap_or_default())).unwrap()
+    };
+    use tower::ServiceExt;
+    let ps = serde_json::json!({"image_url": "https://example.com/a.png", "prompt": "x", "webhook_url": receiver.url});
+    let answer =
+        genrelay_http::ps_tasks_router(state.clone()).oneshot(post("/ps_tasks/submit".into(), Some(ps))).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let jimeng = serde_json::json!({"prompt": "x", "model": "jimeng-4.5", "webhook_url": receiver.url});
+    let answer = genrelay_http::jimeng_async_router(state.clone())
+        .oneshot(post("/v1/async/images/generations".into(), Some(jimeng)))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let query = format!("/api/inference?index=1&webhook_url={}", receiver.url);
+    let presets = genrelay_http::inference::InferencePresets::defaults();
+    let answer = genrelay_http::inference_router(state, presets).oneshot(post(query, None)).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    app.drain().await;
+
+    let log = receiver.log().await;
+    let mut surfaces: Vec<&str> = log.iter().map(|r| r["body"]["job"]["source"]["surface"].as_str().unwrap()).collect();
+    surfaces.sort();
+    assert_eq!(surfaces, ["inference", "jimeng-async", "ps-tasks"], "{log:?}");
+    assert!(log.iter().all(|r| r["zhinian"] == true));
+}

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetKind, ClientId, Error, Job, JobId, JobSource, JobStatus};
 use genrelay_engine::NewJob;
 use serde::Serialize;
@@ -185,7 +186,10 @@ async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Jo
 /// Start the task an index selects.
 #[utoipa::path(
     post, path = "/api/inference", tag = "inference (seed 003)",
-    params(("index" = u32, Query, minimum = 1, description = "The preset to run (see the README)")),
+    params(
+        ("index" = u32, Query, minimum = 1, description = "The preset to run (see the README)"),
+        ("webhook_url" = Option<String>, Query, description = "genrelay's addition: a webhook told when the task ends"),
+    ),
     responses(
         (status = 200, description = "`{task_id, index, message}`", body = Object),
         (status = 400, description = "The index is not configured", body = Object),
@@ -222,7 +226,10 @@ async fn submit(
         let detail = format!("队列已满: {pending} tasks are pending (limit {})", presets.queue_limit);
         return Err(InferenceError::new(StatusCode::SERVICE_UNAVAILABLE, detail));
     }
-    let job = state.app.engine.submit(&client, new_job.clone(), None).await?.job;
+    // genrelay's addition: `webhook_url` in the query, a webhook told when the task ends.
+    let webhook = raw.iter().find(|(name, _)| name == "webhook_url").map(|(_, url)| parse_url(url, "webhook_url"));
+    let new_job = NewJob { webhook_url: webhook.transpose()?, ..new_job.clone() };
+    let job = state.app.engine.submit(&client, new_job, None).await?.job;
     let answer = json!({"task_id": job.id.as_str(), "index": index, "message": "任务已创建，正在处理中"});
     Ok((axum::Extension(crate::request_log::LoggedJob(job.id)), Json(answer)).into_response())
 }

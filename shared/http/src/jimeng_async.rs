@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::asset::download_path;
-use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, VideoRatio, VideoSettings, parse_prompt, parse_urls};
+use genrelay_core::spec::{
+    ImageGenerateParams, Inputs, Params, VideoRatio, VideoSettings, parse_prompt, parse_url, parse_urls,
+};
 use genrelay_core::{AssetId, Capability, ClientId, Job, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::{NewFile, NewJob};
 use serde::Deserialize;
@@ -99,6 +101,8 @@ pub struct GenerationBody {
     /// Compositions: the input images, each a URL or `{"url": …}`.
     #[schema(value_type = Option<Vec<String>>)]
     pub images: Option<Vec<ImageRef>>,
+    /// genrelay's addition: a webhook (https) told when the task ends, as on the open API.
+    pub webhook_url: Option<String>,
     /// Videos: reference images (jimeng-api's `file_paths`, also `filePaths`).
     #[serde(alias = "filePaths")]
     #[schema(value_type = Option<Vec<String>>)]
@@ -175,8 +179,11 @@ fn image_size(ratio: &str, resolution: &str) -> Result<(u32, u32), JimengError> 
     Ok((side(width), side(height)))
 }
 
-fn source(model: &Option<String>) -> JobSource {
-    JobSource::JimengAsync { model: model.clone() }
+/// The job of a request: its spec, the model it named, and its webhook if it gave one.
+fn new_job(spec: JobSpec, body: &GenerationBody) -> Result<NewJob, JimengError> {
+    let webhook_url = body.webhook_url.as_deref().map(|url| parse_url(url, "webhook_url")).transpose()?;
+    let source = JobSource::JimengAsync { model: body.model.clone() };
+    Ok(NewJob { spec, webhook_url, webhook_events: None, priority: None, source })
 }
 
 fn prompt(body: &GenerationBody) -> Result<Option<String>, JimengError> {
@@ -212,7 +219,7 @@ async fn image_generations(
         image_size(body.ratio.as_deref().unwrap_or("1:1"), body.resolution.as_deref().unwrap_or("2k"))?;
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(width), Some(height), None, None, None)?);
     let spec = JobSpec::new(Capability::ImageGenerate, prompt(&body)?, Inputs::default(), params)?;
-    let new = NewJob { spec, webhook_url: None, webhook_events: None, priority: None, source: source(&body.model) };
+    let new = new_job(spec, &body)?;
     submit(&state, &client, new, json!({})).await
 }
 
@@ -250,7 +257,7 @@ async fn image_compositions(
         return Err(JimengError::new(StatusCode::BAD_REQUEST, "images: at least one input image is required"));
     }
     let spec = JobSpec::new(Capability::ImageEdit, prompt(&body)?, inputs, Params::ImageEdit { keep_size: false })?;
-    let new = NewJob { spec, webhook_url: None, webhook_events: None, priority: None, source: source(&body.model) };
+    let new = new_job(spec, &body)?;
     submit(&state, &client, new, json!({"input_images": count})).await
 }
 
@@ -297,7 +304,7 @@ async fn video_generations(
     let image_urls = parse_urls(ImageRef::urls(body.file_paths.clone()), "file_paths")?;
     let inputs = Inputs { image_urls, ..Inputs::default() };
     let spec = JobSpec::new(Capability::VideoGenerate, prompt(&body)?, inputs, Params::VideoGenerate(settings))?;
-    let new = NewJob { spec, webhook_url: None, webhook_events: None, priority: None, source: source(&body.model) };
+    let new = new_job(spec, &body)?;
     submit(&state, &client, new, json!({})).await
 }
 

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::asset::download_path;
 use genrelay_core::job::{MAX_PRIORITY, parse_priority};
-use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_urls};
+use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_url, parse_urls};
 use genrelay_core::{Capability, ClientId, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::NewJob;
 use serde::Deserialize;
@@ -85,6 +85,8 @@ pub struct SubmitBody {
     pub editor: Option<String>,
     /// The output keeps the input's size.
     pub keep_size: Option<bool>,
+    /// genrelay's addition: a webhook (https) told when the task ends, as on the open API.
+    pub webhook_url: Option<String>,
 }
 
 impl SubmitBody {
@@ -121,7 +123,7 @@ impl SubmitBody {
         let params = Params::ImageEdit { keep_size: self.keep_size.unwrap_or(false) };
         Ok(NewJob {
             spec: JobSpec::new(Capability::ImageEdit, prompt, inputs, params)?,
-            webhook_url: None,
+            webhook_url: self.webhook_url.as_deref().map(|url| parse_url(url, "webhook_url")).transpose()?,
             webhook_events: None,
             priority,
             source: JobSource::PsTasks { image_id, editor: self.editor },
