@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &sdk,
                 &resources,
                 None,
-                MockConfig::default(),
+                Some(MockConfig::default()),
                 Default::default(),
                 &genrelay_egress::Egress::public_only(),
                 settings,

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Capability, Error};
+use genrelay_core::{Capability, Cause, Error};
 use genrelay_egress::Egress;
 use genrelay_providers::comfyui::Workflow;
 use genrelay_providers::{ComfyConfig, ComfyUi};
 use genrelay_tests::fake_comfyui::{EMPTY_HISTORY_POLLS, FakeComfyUi};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url, tiny_png};
+use crate::support::{KEY_A, TestApp, cause_of, png_size, read_signed_url, tiny_png};
 
 /// A text-to-image graph in ComfyUI's API format, as exported by its "Save (API)".
 fn text_to_image(node_type: &str) -> Workflow {
@@ -37,6 +37,7 @@ fn text_to_image(node_type: &str) -> Workflow {
             ("width".to_owned(), slot("5", "width")),
             ("height".to_owned(), slot("5", "height")),
         ]),
+        outputs: None,
     }
 }
 
@@ -49,6 +50,7 @@ fn image_to_image() -> Workflow {
     Workflow {
         graph: graph.as_object().unwrap().clone(),
         slots: HashMap::from([("image".to_owned(), ("10".to_owned(), "image".to_owned()))]),
+        outputs: None,
     }
 }
 
@@ -115,21 +117,23 @@ async fn an_execution_error_fails_the_job_with_the_node_and_message() {
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "failed");
     let error = job["error"].as_str().unwrap();
-    assert!(error.contains("node 3") && error.contains("exceed allowed memory"), "{error}");
+    assert_eq!(error, "ComfyUI: generation failed: node 3 (KSampler): [Errno 28] No space left on device: [path]");
 }
 
 #[tokio::test]
-async fn a_workflow_the_server_cannot_run_is_the_channels_fault() {
+async fn a_workflow_the_server_cannot_run_is_refused_as_invalid() {
     let fake = FakeComfyUi::start().await;
     let provider = comfy(&fake.base_url, "KSamplerAdvancedPro");
     let app = TestApp::new();
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     let job = app.stored_job(&id).await;
-    let error = provider.submit(&job, &ResolvedInputs::default()).await.unwrap_err();
-    assert!(matches!(&error, Error::ChannelFault(m) if m.contains("missing_node_type")), "{error:?}");
-    let unserved = app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "waves"})).await;
-    let unserved = app.stored_job(&unserved).await;
-    assert!(matches!(provider.submit(&unserved, &ResolvedInputs::default()).await, Err(Error::Upstream(_))));
+    let refused = provider.submit(&job, &ResolvedInputs::default()).await;
+    assert_eq!(cause_of(&refused), Some(Cause::RefusedAsInvalid), "{refused:?}");
+    let text = refused.unwrap_err().to_string();
+    assert!(
+        text.starts_with("ComfyUI: refused as invalid: missing_node_type: Node 'KSamplerAdvancedPro' not found"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +166,7 @@ async fn input_images_are_uploaded_and_bound_to_the_load_image_node() {
     };
     let graph = fake.graph_of(&task_id).unwrap();
     let name = graph["10"]["inputs"]["image"].as_str().unwrap();
-    assert_eq!(name, "photo.png");
+    assert_eq!(name, format!("genrelay-{}/image_1.png", job.id), "named for its job and slot, not its URL");
     assert_eq!(fake.input(name), Some(png), "the bytes reached the input folder");
     let mut job = job;
     job.upstream_task_id = Some(task_id);
@@ -201,4 +205,204 @@ async fn an_input_url_the_client_named_on_an_internal_address_is_refused() {
 
 fn inputs_of(url: &str) -> ResolvedInputs {
     ResolvedInputs { images: vec![url.to_owned()], ..Default::default() }
+}
+
+/// A loopback server holding `png` at `/inputs/original.png` (the last segment of every stored
+/// asset's URL), and its URL.
+async fn original_png(png: Vec<u8>) -> String {
+    let app = axum::Router::new().route(
+        "/inputs/original.png",
+        axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "image/png")], png) }),
+    );
+    format!("{}/inputs/original.png", genrelay_tests::serve(app).await)
+}
+
+fn signed(urls: &[&String]) -> ResolvedInputs {
+    let images: Vec<String> = urls.iter().map(|u| (*u).clone()).collect();
+    ResolvedInputs { signed: images.iter().cloned().collect(), images, ..Default::default() }
+}
+
+async fn run_to_end(provider: &ComfyUi, job: &genrelay_core::Job) -> genrelay_core::Result<PollOutcome> {
+    loop {
+        match provider.poll(job).await? {
+            PollOutcome::Running { .. } => continue,
+            outcome => return Ok(outcome),
+        }
+    }
+}
+
+async fn bytes_of(outcome: PollOutcome) -> Vec<Vec<u8>> {
+    use futures_util::TryStreamExt;
+    let PollOutcome::Succeeded(files) = outcome else { panic!("the run succeeds") };
+    let mut all = Vec::new();
+    for file in files {
+        let chunks: Vec<bytes::Bytes> = file.body.try_collect().await.unwrap();
+        all.push(chunks.concat());
+    }
+    all
+}
+
+/// ComfyUI's input folder is shared by every client, and a `LoadImage` reads its file when the
+/// prompt runs: two jobs queued together must not read each other's input.
+#[tokio::test]
+async fn two_clients_jobs_queued_together_each_get_their_own_image_back() {
+    let fake = FakeComfyUi::start().await;
+    let provider = comfy(&fake.base_url, "KSampler");
+    let app = TestApp::new();
+    let (png_a, png_b) = (
+        genrelay_providers::mock::render_png("client a", 40, 24),
+        genrelay_providers::mock::render_png("client b", 30, 30),
+    );
+    let (url_a, url_b) = (original_png(png_a.clone()).await, original_png(png_b.clone()).await);
+    let body = json!({"capability": "image.upscale", "imageUrls": ["https://e.com/a.png"]});
+    let mut job_a = app.stored_job(&app.create_job(KEY_A, body.clone()).await).await;
+    let mut job_b = app.stored_job(&app.create_job(KEY_A, body).await).await;
+
+    // Both queued before either runs.
+    for (job, url) in [(&mut job_a, &url_a), (&mut job_b, &url_b)] {
+        let Submission::Accepted { task_id, .. } = provider.submit(job, &signed(&[url])).await.unwrap() else {
+            panic!("ComfyUI queues runs")
+        };
+        job.upstream_task_id = Some(task_id);
+    }
+    assert_eq!(bytes_of(run_to_end(&provider, &job_a).await.unwrap()).await, [png_a]);
+    assert_eq!(bytes_of(run_to_end(&provider, &job_b).await.unwrap()).await, [png_b]);
+}
+
+#[tokio::test]
+async fn an_inpaint_with_two_assets_uses_both() {
+    let fake = FakeComfyUi::start().await;
+    let graph = json!({
+        "10": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "11": {"class_type": "LoadImage", "inputs": {"image": "mask.png"}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "gw", "images": ["10", 0]}}
+    });
+    let slot = |node: &str| (node.to_owned(), "image".to_owned());
+    let inpaint = Workflow {
+        graph: graph.as_object().unwrap().clone(),
+        slots: HashMap::from([("image".to_owned(), slot("10")), ("mask".to_owned(), slot("11"))]),
+        outputs: None,
+    };
+    let config = ComfyConfig {
+        base_url: fake.base_url.parse().unwrap(),
+        workflows: HashMap::from([(Capability::ImageInpaint, inpaint)]),
+        first_poll_ms: Some(0),
+        poll_interval_ms: Some(0),
+    };
+    config.check().unwrap();
+    let provider = ComfyUi::new("comfy", config, Egress::public_only());
+    let app = TestApp::new();
+    let body = json!({"capability": "image.inpaint", "prompt": "a hat", "imageUrls": ["https://e.com/a.png", "https://e.com/m.png"]});
+    let job = app.stored_job(&app.create_job(KEY_A, body).await).await;
+    let (photo, mask) =
+        (genrelay_providers::mock::render_png("photo", 40, 24), genrelay_providers::mock::render_png("mask", 40, 24));
+    let (photo_url, mask_url) = (original_png(photo.clone()).await, original_png(mask.clone()).await);
+
+    let Submission::Accepted { task_id, .. } = provider.submit(&job, &signed(&[&photo_url, &mask_url])).await.unwrap()
+    else {
+        panic!("ComfyUI queues runs")
+    };
+    let graph = fake.graph_of(&task_id).unwrap();
+    let (image, masked) =
+        (graph["10"]["inputs"]["image"].as_str().unwrap(), graph["11"]["inputs"]["image"].as_str().unwrap());
+    assert_ne!(image, masked);
+    assert_eq!((fake.input(image), fake.input(masked)), (Some(photo), Some(mask)), "each slot reads its own file");
+}
+
+#[tokio::test]
+async fn a_refused_workflow_fails_the_job_at_once_and_leaves_the_channel_warm() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "NoSuchNodeType")));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().starts_with("ComfyUI: refused as invalid: missing_node_type"), "{job}");
+    let ledger: &dyn genrelay_core::ports::ChannelLedger = &app.embedded.store;
+    let now = genrelay_core::ports::Clock::now(&app.clock);
+    assert!(ledger.cooling(&["comfy"], now).await.unwrap().is_empty(), "not the channel's fault");
+}
+
+#[tokio::test]
+async fn a_task_lost_in_a_restart_is_submitted_again_and_then_ends() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "KSampler")));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    let first = app.stored_job(&id).await.upstream_task_id.unwrap();
+    fake.restart();
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let outcomes: Vec<&str> =
+        job["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes[..2],
+        ["accepted", "ComfyUI: lost the task: the server does not know the prompt (restarted or deleted)"]
+    );
+    assert_ne!(app.stored_job(&id).await.upstream_task_id.unwrap(), first);
+
+    // Lost at every submission: the job ends with the reason, not at its deadline.
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "y"})).await;
+    for _ in 0..app.engine.settings().max_submit_attempts {
+        app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+        app.engine.poll_due(10).await.unwrap(); // submits again after a loss
+        fake.restart();
+        app.engine.poll_due(10).await.unwrap();
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().starts_with("ComfyUI: lost the task"), "{job}");
+}
+
+#[tokio::test]
+async fn previews_are_not_results_and_video_slots_get_their_size() {
+    let fake = FakeComfyUi::start().await;
+    let graph = json!({
+        "5": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "6": {"class_type": "CreateVideo", "inputs": {"images": ["5", 0], "fps": 8}},
+        "9": {"class_type": "SaveVideo", "inputs": {"video": ["6", 0], "filename_prefix": "clip"}},
+        "10": {"class_type": "PreviewImage", "inputs": {"images": ["5", 0]}}
+    });
+    let slot = |node: &str, input: &str| (node.to_owned(), input.to_owned());
+    let video = Workflow {
+        graph: graph.as_object().unwrap().clone(),
+        slots: HashMap::from([
+            ("width".to_owned(), slot("5", "width")),
+            ("height".to_owned(), slot("5", "height")),
+            ("frames".to_owned(), slot("5", "batch_size")),
+            ("fps".to_owned(), slot("6", "fps")),
+        ]),
+        outputs: None,
+    };
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| {
+        let config = ComfyConfig {
+            base_url: base.parse().unwrap(),
+            workflows: HashMap::from([(Capability::VideoGenerate, video)]),
+            first_poll_ms: Some(0),
+            poll_interval_ms: Some(0),
+        };
+        Arc::new(ComfyUi::new("comfy", config, Egress::public_only()))
+    });
+    let body = json!({"capability": "video.generate", "prompt": "waves", "settings": {"ratio": "9:16", "resolution": "480p", "duration": 5}});
+    let id = app.create_job(KEY_A, body).await;
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outputAssetIds"].as_array().unwrap().len(), 1, "the preview is not a result: {job}");
+    let graph = fake.graph_of(app.stored_job(&id).await.upstream_task_id.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (graph["5"]["inputs"]["width"].clone(), graph["5"]["inputs"]["height"].clone()),
+        (json!(480), json!(854))
+    );
+    assert_eq!(
+        (graph["5"]["inputs"]["batch_size"].clone(), graph["6"]["inputs"]["fps"].clone()),
+        (json!(120), json!(24))
+    );
+    let (_, location) = app.download_redirect(KEY_A, job["outputAssetIds"][0].as_str().unwrap()).await;
+    let (_, content_type) = read_signed_url(&app, &location).unwrap();
+    assert_eq!(content_type, "video/mp4");
 }

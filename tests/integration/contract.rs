@@ -199,7 +199,7 @@ async fn transitions_are_conditional_on_the_stored_status(adapters: Adapters) {
     let job = job_at("a", Utc::now());
     store.create(&job, None).await.unwrap();
     let mut running = job.revise();
-    running.start("mock", Utc::now()).unwrap();
+    running.start(Utc::now()).unwrap();
     assert!(store.replace(&job, &running).await.unwrap());
     assert!(!store.replace(&job, &running).await.unwrap(), "the second writer loses");
     let mut progressed = running.revise();
@@ -265,12 +265,12 @@ async fn due_polls_and_stuck_queued_queries_find_only_their_jobs(adapters: Adapt
     );
 
     let mut due = fresh.revise();
-    due.start("mock", now).unwrap();
-    due.await_upstream("t1".into(), now - chrono::Duration::seconds(1), now);
+    due.start(now).unwrap();
+    due.await_upstream("mock", "t1".into(), now - chrono::Duration::seconds(1), now);
     assert!(store.replace(&fresh, &due).await.unwrap());
     let mut later = redispatched.revise();
-    later.start("mock", now).unwrap();
-    later.await_upstream("t2".into(), now + chrono::Duration::minutes(5), now);
+    later.start(now).unwrap();
+    later.await_upstream("mock", "t2".into(), now + chrono::Duration::minutes(5), now);
     assert!(store.replace(&redispatched, &later).await.unwrap());
     let polls = store.due_polls(now, 10).await.unwrap();
     assert_eq!(polls.iter().map(|j| &j.id).collect::<Vec<_>>(), [&fresh.id]);
@@ -339,7 +339,7 @@ async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
     .unwrap();
     store.create(&generate, None).await.unwrap();
     let mut running = upscales[1].revise();
-    running.start("mock", start).unwrap();
+    running.start(start).unwrap();
     assert!(store.replace(&upscales[1], &running).await.unwrap());
 
     let ids = |page: Page<Job>| page.items.into_iter().map(|j| j.id).collect::<Vec<_>>();
@@ -542,9 +542,10 @@ async fn cooldowns_are_shared_and_end(adapters: Adapters) {
     let ledger = &adapters.channels;
     let (cold, warm) = (channel_name(), channel_name());
     let now = Utc::now();
-    ledger.cool_down(&cold, now + chrono::Duration::minutes(5)).await.unwrap();
+    let reason = "Jimeng: session or credentials refused: the channel's session has expired";
+    ledger.cool_down(&cold, now + chrono::Duration::minutes(5), reason).await.unwrap();
     let cooling = ledger.cooling(&[cold.as_str(), warm.as_str()], now).await.unwrap();
-    assert_eq!(cooling, [cold.clone()].into());
+    assert_eq!(cooling, [(cold.clone(), reason.to_owned())].into(), "the reason is kept for the jobs that find it");
     let after = now + chrono::Duration::minutes(5);
     assert!(ledger.cooling(&[cold.as_str()], after).await.unwrap().is_empty(), "over at its end");
 }

@@ -53,8 +53,10 @@ async fn a_content_policy_refusal_fails_the_job_and_a_bad_key_is_the_channels_fa
     let wrong_key = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, "sk-evo-wrong")));
     let id = wrong_key.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     wrong_key.drain().await;
-    let attempts = wrong_key.job(KEY_A, &id).await["attempts"].clone();
-    assert!(attempts[0]["outcome"].as_str().unwrap().contains("temporarily unavailable"), "{attempts}");
+    let job = wrong_key.job(KEY_A, &id).await;
+    let attempts = job["attempts"].clone();
+    assert_eq!(attempts[0]["outcome"], "EvoLink: session or credentials refused", "{attempts}");
+    assert_eq!(job["status"], "failed", "the only channel refuses its key: no silent wait");
     assert!(!attempts.to_string().contains("sk-evo"), "the key never shows");
 }
 

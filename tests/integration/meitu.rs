@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use genrelay_core::Error;
 use genrelay_core::ports::Provider;
 use genrelay_providers::{Meitu, MeituConfig};
 use genrelay_tests::fake_meitu::{ACCESS_KEY, FakeMeitu, SECRET_KEY};
@@ -93,12 +92,12 @@ async fn a_bad_signature_is_the_channels_fault_and_over_concurrency_is_retried()
     let id = wrong.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     wrong.drain().await;
     let job = wrong.job(KEY_A, &id).await;
-    assert_eq!(job["status"], "running", "the submission will be retried: {job}");
-    assert!(job["attempts"][0]["outcome"].as_str().unwrap().contains("temporarily unavailable"), "{job}");
+    assert_eq!(job["status"], "failed", "the only channel refuses its signature: no silent wait: {job}");
+    assert_eq!(job["error"], "Meitu: session or credentials refused", "{job}");
     assert!(!job.to_string().contains("SK-"), "the secret never shows");
     let stored = wrong.stored_job(&id).await;
     let refused = meitu(&fake.base_url, "SK-not-the-secret").submit(&stored, &Default::default()).await;
-    assert!(matches!(&refused, Err(Error::ChannelFault(m)) if m.contains("90002")), "{refused:?}");
+    assert_eq!(crate::support::cause_of(&refused), Some(genrelay_core::Cause::CredentialsRefused), "{refused:?}");
 
     let app = app_on(&fake, SECRET_KEY);
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[busy]"})).await;

@@ -82,3 +82,30 @@ async fn published_bounds_are_the_ones_validation_uses() {
     assert_eq!(generate["width"]["minimum"], body["width"]["minimum"]);
     assert_eq!(generate["width"]["maximum"], body["width"]["maximum"]);
 }
+
+/// With the mock switched off (as on AWS by default), a capability no channel serves is not
+/// listed, and a job of it is refused at creation: never answered with test patterns.
+#[tokio::test]
+async fn without_the_mock_only_served_capabilities_are_listed_and_accepted() {
+    let mock: std::sync::Arc<dyn genrelay_core::ports::Provider> =
+        std::sync::Arc::new(genrelay_providers::MockProvider::new(
+            Default::default(),
+            std::sync::Arc::new(genrelay_core::ports::SystemClock),
+        ));
+    let images_only = genrelay_engine::Route::new(vec![genrelay_core::Capability::ImageGenerate], mock);
+    let app = TestApp::without_mock(vec![images_only]);
+    let (status, body) = app.call("GET", "/api/v1/capabilities", Some(KEY_A), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed: Vec<&str> =
+        body["capabilities"].as_array().unwrap().iter().map(|c| c["capability"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["image.generate"]);
+    let video = serde_json::json!({"capability": "video.generate", "prompt": "waves"});
+    let (status, body) = app.call("POST", "/api/v1/jobs", Some(KEY_A), Some(video)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "capability: video.generate is not served by this deployment (no channel is configured for it)"
+    );
+    let (_, jobs) = app.call("GET", "/api/v1/jobs", Some(KEY_A), None).await;
+    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "nothing half-written");
+}

@@ -33,6 +33,8 @@ fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, St
         ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
         ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
         ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
+        // A demo stack: the mock serves what no channel does (off by default on AWS).
+        ("GENRELAY_MOCK_PROVIDER", "on".to_owned()),
     ]);
     env
 }

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use genrelay_core::Error;
 use genrelay_core::ports::{Provider, ResolvedInputs};
+use genrelay_core::{Cause, Error};
 use genrelay_egress::Egress;
 use genrelay_providers::{RunningHub, RunningHubConfig};
 use genrelay_tests::fake_runninghub::{API_KEY, FakeRunningHub, WEBAPP_ID};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use crate::support::{KEY_A, TestApp, cause_of, png_size, read_signed_url};
 
 fn runninghub(base_url: &str, key: &str) -> RunningHub {
     let config: RunningHubConfig = serde_json::from_value(json!({
@@ -55,7 +55,7 @@ async fn an_audit_failure_fails_the_job() {
     let job = app.job(KEY_A, &id).await;
     assert_eq!(
         (job["status"].as_str(), job["error"].as_str()),
-        (Some("failed"), Some("RunningHub rejected the content"))
+        (Some("failed"), Some("RunningHub: content filtered: the content was refused"))
     );
 }
 
@@ -66,9 +66,10 @@ async fn a_full_queue_is_retryable_and_a_bad_key_is_the_channels_fault() {
     let busy = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[busy]"})).await;
     let busy = app.stored_job(&busy).await;
     let error = runninghub(&fake.base_url, API_KEY).submit(&busy, &ResolvedInputs::default()).await.unwrap_err();
-    assert!(matches!(error, Error::Unavailable(_)), "421 means later, not failed: {error:?}");
-    let error = runninghub(&fake.base_url, "wrong").submit(&busy, &ResolvedInputs::default()).await.unwrap_err();
-    assert!(matches!(&error, Error::ChannelFault(m) if !m.contains("wrong")), "{error:?}");
+    assert!(matches!(&error, Error::Upstream(e) if e.cause == Cause::Busy), "421 means later, not failed: {error:?}");
+    let refused = runninghub(&fake.base_url, "wrong").submit(&busy, &ResolvedInputs::default()).await;
+    assert_eq!(cause_of(&refused), Some(Cause::CredentialsRefused), "{refused:?}");
+    assert!(!format!("{refused:?}").contains("wrong"), "the key never shows");
 }
 
 #[tokio::test]
@@ -124,10 +125,12 @@ async fn an_ai_app_runs_with_its_input_image_uploaded_first() {
     assert!(name.starts_with("api/") && name.ends_with(".png"), "{name}");
     assert_eq!(fake.upload(name), Some(png), "the file reached RunningHub");
 
-    // The id may be written as a string of digits; an unknown app is the channel's fault.
+    // The id may be written as a string of digits; an unknown app is refused as invalid (another
+    // channel may have it), without cooling the channel down.
     assert!(ai_app(&fake.base_url, json!(WEBAPP_ID.to_string())).submit(&job, &inputs).await.is_ok());
     let unknown = ai_app(&fake.base_url, json!(42)).submit(&job, &inputs).await;
-    assert!(matches!(&unknown, Err(Error::ChannelFault(m)) if m.contains("901")), "{unknown:?}");
+    assert_eq!(cause_of(&unknown), Some(Cause::RefusedAsInvalid), "{unknown:?}");
+    assert!(unknown.unwrap_err().to_string().contains("901"));
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use genrelay_core::ports::{Clock, GeneratedFile, JobStore, PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use genrelay_embedded::SqliteStore;
 use genrelay_engine::Route;
 use serde_json::json;
@@ -110,14 +110,23 @@ async fn a_transient_submission_failure_is_retried_by_the_poller() {
 }
 
 #[tokio::test]
-async fn submissions_that_keep_failing_fail_the_job_in_the_end() {
-    let (app, inputs) = flaky(100);
+async fn submissions_that_keep_failing_fail_the_job_when_the_wait_is_over() {
+    let (app, inputs) = flaky(1000);
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
-    drain_with_retries(&app, 10).await;
+    let settings = app.engine.settings().clone();
+    let rounds = (settings.channel_wait.as_secs() / settings.poll_retry.as_secs()) as usize;
+    drain_with_retries(&app, rounds).await;
+    let waiting = app.job(KEY_A, &id).await;
+    assert_eq!(waiting["status"], "running", "{waiting}");
+    assert!(waiting["waiting"]["reason"].as_str().unwrap().contains("temporarily unavailable"), "{waiting}");
+    drain_with_retries(&app, 2).await;
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "failed");
-    assert!(job["error"].as_str().unwrap().contains("temporarily unavailable"), "{job}");
-    assert_eq!(inputs.lock().unwrap().len() as u32, app.engine.settings().max_submit_attempts);
+    assert!(
+        job["error"].as_str().unwrap().starts_with("No channel took the job in 300 s: temporarily unavailable"),
+        "{job}"
+    );
+    assert_eq!(inputs.lock().unwrap().len(), rounds + 1, "one try per retry delay, none after the end");
 }
 
 #[tokio::test]
@@ -175,15 +184,15 @@ fn ok() -> Result<()> {
 }
 
 fn overloaded() -> Result<()> {
-    Err(Error::Unavailable("503".into()))
+    Err(UpstreamError::new("Scripted", Cause::Busy).detail("HTTP 503").into())
 }
 
 fn bad_credentials() -> Result<()> {
-    Err(Error::ChannelFault("401".into()))
+    Err(UpstreamError::new("Scripted", Cause::CredentialsRefused).said("HTTP 401").into())
 }
 
 fn rejected() -> Result<()> {
-    Err(Error::Upstream("prompt violates the content policy".into()))
+    Err(UpstreamError::new("Scripted", Cause::Filtered).detail("prompt violates the content policy").into())
 }
 
 async fn attempts_of(app: &TestApp, id: &str) -> Vec<(String, String)> {
@@ -205,7 +214,7 @@ async fn a_failing_channel_hands_the_job_to_the_next_and_every_attempt_is_shown(
     assert_eq!(app.job(KEY_A, &id).await["status"], "succeeded");
     let attempts = attempts_of(&app, &id).await;
     assert_eq!(attempts[0].0, "primary");
-    assert!(attempts[0].1.contains("temporarily unavailable"), "{attempts:?}");
+    assert_eq!(attempts[0].1, "Scripted: busy: HTTP 503", "{attempts:?}");
     assert_eq!(attempts[1], ("backup".to_owned(), "accepted".to_owned()));
 }
 
@@ -215,8 +224,8 @@ async fn a_channel_refusing_its_credentials_cools_down() {
     let app = TestApp::with_channels(vec![first.clone(), second.clone()]);
     for _ in 0..3 {
         app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+        app.drain().await;
     }
-    app.drain().await;
     assert_eq!(first.submissions(), 1, "tried once, then skipped while cooling down");
     assert_eq!(second.submissions(), 3);
     app.clock.advance(app.engine.settings().channel_cooldown);

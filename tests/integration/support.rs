@@ -119,6 +119,18 @@ impl TestApp {
         Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| routes)))
     }
 
+    /// Only `routes` serve, the mock provider switched off (as on AWS by default).
+    pub fn without_mock(routes: Vec<Route>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::build(dir, MockConfig::default(), None);
+        let mut deps = app.embedded.deps(MockConfig::default(), Arc::new(app.clock.clone()));
+        deps.providers = ProviderRegistry::new(routes, None);
+        app.engine = Arc::new(Engine::new(deps, Settings::default()));
+        let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
+        app.router = genrelay_http::open_api_router(state);
+        app
+    }
+
     /// Webhooks go through `sender` (a real one, pointed at a loopback receiver).
     pub fn with_webhook_sender(sender: Arc<dyn WebhookSender>) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -142,7 +154,7 @@ impl TestApp {
         if let Some(make) = provider {
             let routes = make(&clock, &embedded);
             let fallback = routes[0].provider.clone();
-            deps.providers = ProviderRegistry::with_channels(fallback, routes);
+            deps.providers = ProviderRegistry::new(routes, Some(fallback));
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
@@ -306,4 +318,12 @@ pub fn read_signed_url(app: &TestApp, location: &str) -> Option<(Vec<u8>, String
     let key = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
     let blob = app.embedded.blobs.verify(genrelay_embedded::LinkMethod::Get, &key, query, Utc::now())?;
     Some((std::fs::read(&blob.path).unwrap(), blob.content_type))
+}
+
+/// The cause of an upstream's error, if it is one.
+pub fn cause_of<T>(result: &genrelay_core::Result<T>) -> Option<genrelay_core::Cause> {
+    match result {
+        Err(genrelay_core::Error::Upstream(error)) => Some(error.cause),
+        _ => None,
+    }
 }

@@ -1,11 +1,22 @@
-//! A fake ComfyUI server with the shapes and quirks of the real one (v0.26): routes under `/`
-//! and `/api/`; `POST /prompt` validates node types (400 `missing_node_type` otherwise) and
-//! answers a `prompt_id`; `GET /history/{id}` is `{}` until the run ends, then holds outputs or
-//! an `execution_error` in `status.messages`; `GET /view` serves the PNG, sized by the graph's
-//! `EmptyImage`/`EmptyLatentImage` (or the image a `LoadImage` reads). `POST /upload/image` keeps
-//! files in the input folder (` (1)` suffix on a name taken by other bytes, unless `overwrite`);
-//! a `LoadImage` of a file not uploaded fails validation (400, as the real one). A prompt
-//! containing `[fail]` fails in node "3".
+//! A fake ComfyUI server that behaves as a real v0.26 one does (providers.md §1.9–1.10), failures
+//! first:
+//! - routes under `/` and `/api/`; a body that is not JSON is a 500 in text, a graph with an
+//!   unknown node type a 400 `missing_node_type`, a `LoadImage` of a file not in the input
+//!   folder a 400 `prompt_outputs_failed_validation` (the prompt is not queued either way);
+//! - **one input folder for every client**: `POST /upload/image` stores `subfolder/name`,
+//!   replacing an earlier file with `overwrite`, else renaming a clash with other bytes
+//!   `name (1).ext`; a `LoadImage` reads the file **when the prompt runs**, not when it was queued;
+//! - a prompt runs (and ends) after [`EMPTY_HISTORY_POLLS`] polls of its state; until then
+//!   `/history/{id}` is `{}` and `/api/jobs/{id}` says `pending`, then `in_progress`;
+//! - a `SaveImage` of a loaded image saves those very bytes (so a test can tell whose input a
+//!   run read); `EmptyImage`/`EmptyLatentImage` graphs render a PNG of their size; `PreviewImage`
+//!   writes a `temp` file listed in the outputs too; `SaveVideo` writes an MP4 listed under
+//!   `images` with `animated: [true]`; a prompt with `[fail]` fails in node 3 with an exception
+//!   that names server paths, and a traceback;
+//! - [`FakeComfyUi::restart`] forgets every prompt: `/history/{id}` `{}`, `/api/jobs/{id}` 404
+//!   `{"error": "Job not found"}`, absent from `/queue`; files stay on disk;
+//! - `POST /interrupt {prompt_id}` stops only that prompt (it ends `execution_interrupted`);
+//!   `POST /queue {"delete": [...]}` makes a pending prompt vanish.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,37 +28,54 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-/// `/history` polls that answer `{}` before a run ends.
+/// Polls of a prompt's state before its run ends (the first starts it).
 pub const EMPTY_HISTORY_POLLS: u32 = 2;
-const KNOWN_NODES: [&str; 8] = [
+const KNOWN_NODES: [&str; 12] = [
     "CheckpointLoaderSimple",
     "CLIPTextEncode",
     "EmptyLatentImage",
     "KSampler",
     "VAEDecode",
     "SaveImage",
+    "PreviewImage",
     "EmptyImage",
     "LoadImage",
+    "ImageScale",
+    "CreateVideo",
+    "SaveVideo",
 ];
 
+/// A prompt the server knows.
+struct Prompt {
+    graph: Value,
+    polls: u32,
+    /// The history entry, once the run ended.
+    ended: Option<Value>,
+    interrupted: bool,
+}
+
 #[derive(Default)]
-struct Runs {
-    /// prompt id → (graph, history polls so far)
-    by_id: HashMap<String, (Value, u32)>,
+struct Server {
+    prompts: HashMap<String, Prompt>,
+    /// The input folder: `subfolder/name` (or `name`) → bytes.
+    inputs: HashMap<String, Vec<u8>>,
+    /// Saved files: `type/filename` → (content type, bytes).
+    files: HashMap<String, (&'static str, Vec<u8>)>,
     /// What `/interrupt` and `/queue` `delete` were asked to stop.
     stopped: Vec<String>,
-    /// The input folder: file name → bytes.
-    inputs: HashMap<String, Vec<u8>>,
+    /// `POST /prompt` calls that got past JSON parsing (the real `number`).
+    number: u64,
+    counter: u64,
 }
 
 #[derive(Clone, Default)]
 struct Fake {
-    runs: Arc<Mutex<Runs>>,
+    server: Arc<Mutex<Server>>,
 }
 
 pub struct FakeComfyUi {
     pub base_url: String,
-    runs: Arc<Mutex<Runs>>,
+    server: Arc<Mutex<Server>>,
 }
 
 impl FakeComfyUi {
@@ -59,28 +87,42 @@ impl FakeComfyUi {
                 .route(&format!("{prefix}/history/{{id}}"), get(history))
                 .route(&format!("{prefix}/view"), get(view))
                 .route(&format!("{prefix}/interrupt"), post(interrupt))
-                .route(&format!("{prefix}/queue"), post(queue))
+                .route(&format!("{prefix}/queue"), post(delete_from_queue).get(queue))
                 .route(&format!("{prefix}/upload/image"), post(upload_image))
         };
-        let app = routes("").merge(routes("/api")).with_state(fake.clone());
+        let app = routes("").merge(routes("/api")).route("/api/jobs/{id}", get(job)).with_state(fake.clone());
         let base_url = crate::serve(app).await;
-        Self { base_url, runs: fake.runs }
+        Self { base_url, server: fake.server }
+    }
+
+    /// A restart: every prompt is forgotten (queued, running and finished); files stay.
+    pub fn restart(&self) {
+        self.server.lock().unwrap().prompts.clear();
     }
 
     /// The prompt ids `/interrupt` and `/queue` were asked to stop, in order.
     pub fn stopped(&self) -> Vec<String> {
-        self.runs.lock().unwrap().stopped.clone()
+        self.server.lock().unwrap().stopped.clone()
     }
 
-    /// The bytes of a file in the input folder.
+    /// The bytes of a file in the input folder (`subfolder/name`).
     pub fn input(&self, name: &str) -> Option<Vec<u8>> {
-        self.runs.lock().unwrap().inputs.get(name).cloned()
+        self.server.lock().unwrap().inputs.get(name).cloned()
     }
 
-    /// The graph the fake received for a run, slots filled.
+    /// The graph the fake received for a prompt, slots filled.
     pub fn graph_of(&self, prompt_id: &str) -> Option<Value> {
-        self.runs.lock().unwrap().by_id.get(prompt_id).map(|(graph, _)| graph.clone())
+        self.server.lock().unwrap().prompts.get(prompt_id).map(|p| p.graph.clone())
     }
+
+    /// How many prompts were queued.
+    pub fn prompts_queued(&self) -> u64 {
+        self.server.lock().unwrap().number
+    }
+}
+
+fn bad_request(error: Value, node_errors: Value) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": node_errors}))).into_response()
 }
 
 async fn prompt(State(fake): State<Fake>, body: axum::body::Bytes) -> Response {
@@ -88,37 +130,36 @@ async fn prompt(State(fake): State<Fake>, body: axum::body::Bytes) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error\n\nServer got itself in trouble")
             .into_response();
     };
+    let mut server = fake.server.lock().unwrap();
+    server.number += 1;
     let Some(graph) = body["prompt"].as_object() else {
-        let error = json!({"type": "no_prompt", "message": "No prompt provided", "details": "", "extra_info": {}});
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": {}}))).into_response();
+        let error = json!({"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided", "extra_info": {}});
+        return bad_request(error, json!({}));
     };
     for (id, node) in graph {
         let class = node["class_type"].as_str().unwrap_or_default();
         if !KNOWN_NODES.contains(&class) {
-            let error = json!({"type": "missing_node_type", "message": format!("Node '{class}' not found"),
+            let error = json!({"type": "missing_node_type",
+                               "message": format!("Node '{class}' not found. The custom node may not be installed."),
                                "details": format!("Node ID '#{id}'"), "extra_info": {"node_id": id, "class_type": class}});
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": {}}))).into_response();
+            return bad_request(error, json!({}));
         }
     }
-    let mut runs = fake.runs.lock().unwrap();
     for (id, node) in graph.iter().filter(|(_, n)| n["class_type"] == "LoadImage") {
         let image = node["inputs"]["image"].as_str().unwrap_or_default();
-        if !runs.inputs.contains_key(image) {
+        if !server.inputs.contains_key(image) {
             let error = json!({"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
                                "details": "", "extra_info": {}});
             let node_errors = json!({id.clone(): {"errors": [{"type": "custom_validation_failed",
                 "message": "Custom validation failed for node", "details": format!("image - Invalid image file: {image}"),
-                "extra_info": {}}], "dependent_outputs": ["9"], "class_type": "LoadImage"}});
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error, "node_errors": node_errors})))
-                .into_response();
+                "extra_info": {"input_name": "image"}}], "dependent_outputs": ["9"], "class_type": "LoadImage"}});
+            return bad_request(error, node_errors);
         }
     }
     let id = uuid_like();
-    let number = {
-        runs.by_id.insert(id.clone(), (Value::Object(graph.clone()), 0));
-        runs.by_id.len()
-    };
-    drop(runs);
+    let number = server.number;
+    let prompt = Prompt { graph: Value::Object(graph.clone()), polls: 0, ended: None, interrupted: false };
+    server.prompts.insert(id.clone(), prompt);
     axum::Json(json!({"prompt_id": id, "number": number, "node_errors": {}})).into_response()
 }
 
@@ -127,96 +168,179 @@ fn uuid_like() -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
-/// The size a graph renders at: its empty image's, or that of the PNG it loads.
-fn size_of(graph: &Value, inputs: &HashMap<String, Vec<u8>>) -> (u32, u32) {
-    let nodes = || graph.as_object().into_iter().flat_map(|g| g.values());
-    let empty =
-        nodes().find(|n| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage"))).map(|n| {
-            (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
-        });
-    let loaded = || {
-        let node = nodes().find(|n| n["class_type"] == "LoadImage")?;
-        let png = inputs.get(node["inputs"]["image"].as_str()?)?;
-        let dimension = |at: usize| Some(u32::from_be_bytes(png.get(at..at + 4)?.try_into().ok()?));
-        Some((dimension(16)?, dimension(20)?))
-    };
-    empty.or_else(loaded).unwrap_or((64, 64))
+/// Where a prompt is: `None` if the server does not know it.
+enum Stage {
+    Pending,
+    Running,
+    Ended(Value),
 }
 
-fn prompt_text(graph: &Value) -> String {
-    graph.as_object().into_iter().flat_map(|g| g.values()).filter_map(|n| n["inputs"]["text"].as_str()).collect()
+/// One poll of a prompt's state: the first starts it, the `EMPTY_HISTORY_POLLS`th ends it (the
+/// run reads its input files then).
+fn advance(server: &mut Server, id: &str) -> Option<Stage> {
+    let prompt = server.prompts.get_mut(id)?;
+    if let Some(ended) = &prompt.ended {
+        return Some(Stage::Ended(ended.clone()));
+    }
+    prompt.polls += 1;
+    if prompt.polls == 1 {
+        return Some(Stage::Pending);
+    }
+    if prompt.polls <= EMPTY_HISTORY_POLLS && !prompt.interrupted {
+        return Some(Stage::Running);
+    }
+    let (graph, interrupted) = (prompt.graph.clone(), prompt.interrupted);
+    let entry = run(server, id, &graph, interrupted);
+    server.prompts.get_mut(id).expect("known").ended = Some(entry.clone());
+    Some(Stage::Ended(entry))
+}
+
+/// Runs a graph: its output files are written, and its history entry is answered.
+fn run(server: &mut Server, id: &str, graph: &Value, interrupted: bool) -> Value {
+    let nodes: Vec<(String, Value)> =
+        graph.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let start = json!(["execution_start", {"prompt_id": id, "timestamp": 1}]);
+    if interrupted {
+        let message = json!(["execution_interrupted", {"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [], "timestamp": 2}]);
+        return json!({"prompt": [0, id, graph, {}, []], "outputs": {}, "meta": {},
+                      "status": {"status_str": "error", "completed": false, "messages": [start, message]}});
+    }
+    let text: String = nodes.iter().filter_map(|(_, n)| n["inputs"]["text"].as_str()).collect();
+    if text.contains("[fail]") {
+        let error = json!(["execution_error", {"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": [],
+            "exception_message": "[Errno 28] No space left on device: '/srv/comfy/output/gw_00001_.png'\n",
+            "exception_type": "OSError",
+            "traceback": ["Traceback (most recent call last):\n", "  File \"/srv/comfy/execution.py\", line 496, in execute\n"],
+            "current_inputs": {}, "current_outputs": {}, "timestamp": 2}]);
+        return json!({"prompt": [0, id, graph, {}, []], "outputs": {}, "meta": {},
+                      "status": {"status_str": "error", "completed": false, "messages": [start, error]}});
+    }
+    // What the image inputs of the graph are: loaded bytes, or an empty image's size.
+    let loaded: Option<Vec<u8>> = nodes
+        .iter()
+        .find(|(_, n)| n["class_type"] == "LoadImage")
+        .and_then(|(_, n)| server.inputs.get(n["inputs"]["image"].as_str()?).cloned());
+    let empty = nodes
+        .iter()
+        .find(|(_, n)| matches!(n["class_type"].as_str(), Some("EmptyImage" | "EmptyLatentImage")))
+        .map(|(_, n)| {
+            (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
+        });
+    let scaled = nodes.iter().find(|(_, n)| n["class_type"] == "ImageScale").map(|(_, n)| {
+        (n["inputs"]["width"].as_u64().unwrap_or(64) as u32, n["inputs"]["height"].as_u64().unwrap_or(64) as u32)
+    });
+    let mut outputs = serde_json::Map::new();
+    for (node_id, node) in &nodes {
+        server.counter += 1;
+        let counter = server.counter;
+        let prefix = node["inputs"]["filename_prefix"].as_str().unwrap_or("ComfyUI").to_owned();
+        let (kind, name, content_type, bytes, animated) = match node["class_type"].as_str() {
+            Some("SaveImage") | Some("PreviewImage") => {
+                let bytes = match (&loaded, scaled.or(empty)) {
+                    (Some(bytes), None) => bytes.clone(),
+                    (_, Some((width, height))) => genrelay_providers::mock::render_png(&text, width, height),
+                    (None, None) => genrelay_providers::mock::render_png(&text, 64, 64),
+                };
+                if node["class_type"] == "PreviewImage" {
+                    ("temp", format!("ComfyUI_temp_gajod_{counter:05}_.png"), "image/png", bytes, false)
+                } else {
+                    ("output", format!("{prefix}_{counter:05}_.png"), "image/png", bytes, false)
+                }
+            }
+            Some("SaveVideo") => {
+                let (width, height) = empty.unwrap_or((64, 36));
+                let mp4 = genrelay_providers::mock::render_mp4(&text, width, height, 1);
+                ("output", format!("{prefix}_{counter:05}_.mp4"), "video/mp4", mp4, true)
+            }
+            _ => continue,
+        };
+        server.files.insert(format!("{kind}/{name}"), (content_type, bytes));
+        let mut output = json!({"images": [{"filename": name, "subfolder": "", "type": kind}]});
+        if animated {
+            output["animated"] = json!([true]);
+        }
+        outputs.insert(node_id.clone(), output);
+    }
+    json!({"prompt": [0, id, graph, {"client_id": "genrelay"}, outputs.keys().collect::<Vec<_>>()],
+           "outputs": outputs,
+           "status": {"status_str": "success", "completed": true, "messages": [start,
+               ["execution_success", {"prompt_id": id, "timestamp": 3}]]},
+           "meta": {}})
 }
 
 async fn history(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
-    let mut runs = fake.runs.lock().unwrap();
-    let runs = &mut *runs;
-    let Some((graph, polls)) = runs.by_id.get_mut(&id) else {
-        return axum::Json(json!({})).into_response();
-    };
-    *polls += 1;
-    if *polls <= EMPTY_HISTORY_POLLS {
-        return axum::Json(json!({})).into_response();
+    let mut server = fake.server.lock().unwrap();
+    match advance(&mut server, &id) {
+        Some(Stage::Ended(entry)) => axum::Json(json!({ id: entry })).into_response(),
+        _ => axum::Json(json!({})).into_response(),
     }
-    let entry = if prompt_text(graph).contains("[fail]") {
-        json!({"prompt": [0, id, graph, {}, ["9"]], "outputs": {}, "meta": {},
-               "status": {"status_str": "error", "completed": false, "messages": [
-                   ["execution_start", {"prompt_id": id, "timestamp": 1}],
-                   ["execution_error", {"prompt_id": id, "node_id": "3", "node_type": "KSampler",
-                                        "exception_message": "Allocation on device 0 would exceed allowed memory.\n",
-                                        "exception_type": "torch.OutOfMemoryError", "traceback": []}]]}})
-    } else {
-        let (width, height) = size_of(graph, &runs.inputs);
-        let filename = format!("gw_{width}x{height}_00001_.png");
-        json!({"prompt": [0, id, graph, {}, ["9"]],
-               "outputs": {"9": {"images": [{"filename": filename, "subfolder": "", "type": "output"}]}},
-               "status": {"status_str": "success", "completed": true, "messages": [
-                   ["execution_start", {"prompt_id": id, "timestamp": 1}],
-                   ["execution_success", {"prompt_id": id, "timestamp": 2}]]},
-               "meta": {"9": {"node_id": "9", "display_node": "9", "parent_node": null, "real_node_id": "9"}}})
-    };
-    axum::Json(json!({ id.clone(): entry })).into_response()
 }
 
-async fn view(Query(query): Query<HashMap<String, String>>) -> Response {
+async fn job(State(fake): State<Fake>, Path(id): Path<String>) -> Response {
+    let mut server = fake.server.lock().unwrap();
+    let status = match advance(&mut server, &id) {
+        None => return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "Job not found"}))).into_response(),
+        Some(Stage::Pending) => "pending",
+        Some(Stage::Running) => "in_progress",
+        Some(Stage::Ended(entry)) => match entry["status"]["status_str"].as_str() {
+            Some("success") => "completed",
+            _ if entry.to_string().contains("execution_interrupted") => "cancelled",
+            _ => "failed",
+        },
+    };
+    axum::Json(json!({"id": id, "status": status, "priority": 0, "create_time": 1, "outputs_count": 0})).into_response()
+}
+
+async fn queue(State(fake): State<Fake>) -> Response {
+    let server = fake.server.lock().unwrap();
+    let entry = |(id, p): (&String, &Prompt)| json!([0, id, p.graph, {}, []]);
+    let running: Vec<Value> =
+        server.prompts.iter().filter(|(_, p)| p.ended.is_none() && p.polls > 0).map(entry).collect();
+    let pending: Vec<Value> =
+        server.prompts.iter().filter(|(_, p)| p.ended.is_none() && p.polls == 0).map(entry).collect();
+    axum::Json(json!({"queue_running": running, "queue_pending": pending})).into_response()
+}
+
+async fn view(State(fake): State<Fake>, Query(query): Query<HashMap<String, String>>) -> Response {
     let name = query.get("filename").cloned().unwrap_or_default();
     if name.contains("..") || name.starts_with('/') {
         return StatusCode::BAD_REQUEST.into_response();
     }
-    let size = name
-        .strip_prefix("gw_")
-        .and_then(|rest| rest.split('_').next())
-        .and_then(|size| size.split_once('x'))
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
-    match (size, query.get("type").map(String::as_str)) {
-        (Some((width, height)), Some("output")) => {
-            let png = genrelay_providers::mock::render_png(&name, width, height);
-            ([(header::CONTENT_TYPE, "image/png")], png).into_response()
-        }
-        _ => StatusCode::NOT_FOUND.into_response(),
+    let kind = query.get("type").map(String::as_str).unwrap_or("output");
+    match fake.server.lock().unwrap().files.get(&format!("{kind}/{name}")) {
+        Some((content_type, bytes)) => ([(header::CONTENT_TYPE, *content_type)], bytes.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
+/// Interrupts the prompt if it is the one running (v0.26's targeted interrupt).
 async fn interrupt(State(fake): State<Fake>, body: axum::body::Bytes) -> StatusCode {
-    if let Some(id) =
-        serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["prompt_id"].as_str().map(str::to_owned))
-    {
-        fake.runs.lock().unwrap().stopped.push(format!("interrupt {id}"));
+    let id = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["prompt_id"].as_str().map(str::to_owned));
+    let mut server = fake.server.lock().unwrap();
+    if let Some(id) = id {
+        server.stopped.push(format!("interrupt {id}"));
+        if let Some(prompt) = server.prompts.get_mut(&id).filter(|p| p.ended.is_none() && p.polls > 0) {
+            prompt.interrupted = true;
+        }
     }
     StatusCode::OK
 }
 
-async fn queue(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> StatusCode {
+/// `{"delete": [ids]}` removes pending prompts: they vanish from history and the jobs API.
+async fn delete_from_queue(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -> StatusCode {
+    let mut server = fake.server.lock().unwrap();
     for id in body["delete"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        let mut runs = fake.runs.lock().unwrap();
-        runs.by_id.remove(id);
-        runs.stopped.push(format!("delete {id}"));
+        if server.prompts.get(id).is_some_and(|p| p.polls == 0) {
+            server.prompts.remove(id);
+        }
+        server.stopped.push(format!("delete {id}"));
     }
     StatusCode::OK
 }
 
 /// `POST /upload/image`: multipart `image` (the file), `type`, `subfolder`, `overwrite`.
 async fn upload_image(State(fake): State<Fake>, mut form: Multipart) -> Response {
-    let (mut file, mut overwrite) = (None, false);
+    let (mut file, mut overwrite, mut subfolder) = (None, false, String::new());
     while let Ok(Some(field)) = form.next_field().await {
         match field.name() {
             Some("image") => {
@@ -224,19 +348,21 @@ async fn upload_image(State(fake): State<Fake>, mut form: Multipart) -> Response
                 file = Some((name, field.bytes().await.unwrap_or_default().to_vec()));
             }
             Some("overwrite") => overwrite = matches!(field.text().await.as_deref(), Ok("true" | "1")),
+            Some("subfolder") => subfolder = field.text().await.unwrap_or_default(),
             _ => {}
         }
     }
     let Some((mut name, bytes)) = file else { return StatusCode::BAD_REQUEST.into_response() };
-    let mut runs = fake.runs.lock().unwrap();
+    let path = |name: &str| if subfolder.is_empty() { name.to_owned() } else { format!("{subfolder}/{name}") };
+    let mut server = fake.server.lock().unwrap();
     if !overwrite {
         let (stem, extension) = name.rsplit_once('.').map(|(s, e)| (s.to_owned(), e.to_owned())).unwrap_or_default();
         let mut counter = 1;
-        while runs.inputs.get(&name).is_some_and(|existing| *existing != bytes) {
+        while server.inputs.get(&path(&name)).is_some_and(|existing| *existing != bytes) {
             name = format!("{stem} ({counter}).{extension}");
             counter += 1;
         }
     }
-    runs.inputs.insert(name.clone(), bytes);
-    axum::Json(json!({"name": name, "subfolder": "", "type": "input"})).into_response()
+    server.inputs.insert(path(&name), bytes);
+    axum::Json(json!({"name": name, "subfolder": subfolder, "type": "input"})).into_response()
 }

@@ -32,8 +32,8 @@ struct Args {
     /// [default: http://<addr>].
     #[arg(long)]
     public_url: Option<String>,
-    /// A providers file: the upstream channels that serve capabilities (see the README); without
-    /// it every capability uses the mock provider.
+    /// A providers file: the upstream channels that serve capabilities (see the README). The
+    /// mock provider serves the others, unless `GENRELAY_MOCK_PROVIDER=off`.
     #[arg(long)]
     providers: Option<PathBuf>,
     /// For local testing only: let URLs clients name (input files, webhooks) reach loopback and
@@ -57,12 +57,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let embedded = Embedded::open(&args.data_dir, &public_url)?;
     let providers = args.providers.as_deref().map(ProvidersConfig::load).transpose()?;
     let egress = if args.allow_private_urls { Egress::allow_private() } else { Egress::public_only() };
-    let engine = Arc::new(embedded.engine_with_channels(
-        mock_config_from_env()?,
-        providers.as_ref(),
-        &egress,
-        Settings::default(),
-    ));
+    let mock = mock_config_from_env(true)?;
+    let engine = Arc::new(embedded.engine_with_channels(mock, providers.as_ref(), &egress, Settings::default())?);
     let loops = background::Loops::start(engine.clone(), embedded.clone());
 
     let state = AppState { engine, keys: Arc::new(keys) };

@@ -123,7 +123,7 @@ async fn runninghub_runs_a_workflow_and_an_ai_app() {
 async fn jimeng_generates_images_and_videos() {
     let fake = fake_jimeng::FakeJimeng::start().await;
     let channel = json!({
-        "name": "jimeng", "type": "jimeng", "baseUrl": fake.base_url, "sessionId": fake_jimeng::SESSION_ID,
+        "name": "jimeng", "type": "jimeng", "baseUrl": fake.base_url, "sessionId": fake_jimeng::SESSION_ID, "dialect": "tasks",
         "pollIntervalMs": 100,
         "models": {"image.generate": "jimeng-4.5", "video.generate": "jimeng-video-3.5-pro"}
     });

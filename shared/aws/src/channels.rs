@@ -4,7 +4,7 @@
 //! (optimistic concurrency, retried on a lost race). A cooldown is the item `CHANNEL#<name>` /
 //! `COOLDOWN` with its end in `until`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -102,14 +102,15 @@ impl ChannelLedger for DynamoStore {
         }
     }
 
-    async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()> {
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()> {
         let mut item = key(channel, COOLDOWN);
         item.insert("until".into(), AttributeValue::N(until.timestamp_micros().to_string()));
+        item.insert("reason".into(), AttributeValue::S(reason.to_owned()));
         self.put_item(item).await
     }
 
-    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashSet<String>> {
-        let mut cooling = HashSet::new();
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashMap<String, String>> {
+        let mut cooling = HashMap::new();
         // BatchGetItem takes up to 100 keys.
         for group in channels.chunks(100) {
             let keys = KeysAndAttributes::builder()
@@ -128,7 +129,8 @@ impl ChannelLedger for DynamoStore {
                 for item in answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let channel = item.get(PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| pk.strip_prefix("CHANNEL#"));
                     if let Some(channel) = channel.filter(|_| number(item.get("until")) > now.timestamp_micros()) {
-                        cooling.insert(channel.to_owned());
+                        let reason = item.get("reason").and_then(|r| r.as_s().ok()).cloned().unwrap_or_default();
+                        cooling.insert(channel.to_owned(), reason);
                     }
                 }
                 request = answer.unprocessed_keys.unwrap_or_default();

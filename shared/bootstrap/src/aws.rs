@@ -35,7 +35,7 @@ pub fn aws_engine(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
     output_retention: Option<u32>,
-    mock: MockConfig,
+    mock: Option<MockConfig>,
     webhook_secrets: WebhookSecrets,
     egress: &Egress,
     settings: Settings,
@@ -78,7 +78,10 @@ pub fn aws_engine(
         clock: clock.clone(),
         ids: Arc::new(UlidGenerator),
         metrics: Arc::new(EmbeddedMetrics),
-        providers: ProviderRegistry::all_to(Arc::new(MockProvider::new(mock, clock))),
+        providers: ProviderRegistry::new(
+            [],
+            mock.map(|mock| -> Arc<dyn genrelay_core::ports::Provider> { Arc::new(MockProvider::new(mock, clock)) }),
+        ),
     };
     Engine::new(deps, settings)
 }

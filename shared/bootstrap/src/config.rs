@@ -14,6 +14,8 @@ pub const PUBLIC_URL_VAR: &str = "GENRELAY_PUBLIC_URL";
 pub const LOG_FORMAT_VAR: &str = "GENRELAY_LOG_FORMAT";
 pub const MOCK_LATENCY_VAR: &str = "GENRELAY_MOCK_LATENCY_MS";
 pub const MOCK_FAILURE_RATE_VAR: &str = "GENRELAY_MOCK_FAILURE_RATE";
+/// `on` or `off`: whether the mock provider serves the capabilities no channel serves.
+pub const MOCK_PROVIDER_VAR: &str = "GENRELAY_MOCK_PROVIDER";
 /// Days the bucket keeps outputs (the template's `OutputRetentionDays`); their records match.
 pub const OUTPUT_RETENTION_VAR: &str = "GENRELAY_OUTPUT_RETENTION_DAYS";
 pub const TABLE_VAR: &str = "GENRELAY_TABLE";
@@ -87,7 +89,24 @@ pub fn output_retention_from_env() -> Result<Option<u32>, ConfigError> {
 }
 
 /// The mock provider's latency and failure rate.
-pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
+/// The mock provider's settings, or `None` when it is switched off: `GENRELAY_MOCK_PROVIDER`
+/// (`on`/`off`), else `default_on` (on in `genrelay-dev` and on the embedded store, off on AWS,
+/// so a deployment never answers test patterns for a capability it has no channel for).
+pub fn mock_config_from_env(default_on: bool) -> Result<Option<MockConfig>, ConfigError> {
+    let on = match var(MOCK_PROVIDER_VAR).as_deref().map(str::trim) {
+        None => default_on,
+        Some("on" | "true" | "1") => true,
+        Some("off" | "false" | "0") => false,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                var: MOCK_PROVIDER_VAR,
+                reason: format!("expected on or off, got {other:?}"),
+            });
+        }
+    };
+    if !on {
+        return Ok(None);
+    }
     let mut config = MockConfig::default();
     if let Some(raw) = var(MOCK_LATENCY_VAR) {
         let millis = raw.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
@@ -101,7 +120,7 @@ pub fn mock_config_from_env() -> Result<MockConfig, ConfigError> {
             ConfigError::Invalid { var: MOCK_FAILURE_RATE_VAR, reason: format!("expected 0.0 to 1.0, got {raw:?}") }
         })?;
     }
-    Ok(config)
+    Ok(Some(config))
 }
 
 /// Logs to stderr as text, or as JSON lines with `GENRELAY_LOG_FORMAT=json`; the level from

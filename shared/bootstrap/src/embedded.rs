@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Clock, JobStore, NoMetrics, SweptDeliveries, SystemClock, UlidGenerator};
+use genrelay_core::ports::{Clock, JobStore, NoMetrics, Provider, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
@@ -63,27 +63,30 @@ impl Embedded {
 
     /// An engine on these adapters with the mock provider, on the wall clock.
     pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
-        self.engine_with_channels(mock, None, &Egress::public_only(), settings)
+        self.engine_with_channels(Some(mock), None, &Egress::public_only(), settings).expect("no channels to check")
     }
 
-    /// An engine whose capabilities go to the channels of a providers file (the mock provider
-    /// for those no channel serves), on the wall clock. `egress` guards what clients name by URL.
+    /// An engine whose capabilities go to the channels of a providers file (the mock provider,
+    /// if switched on, for those no channel serves), on the wall clock. `egress` guards what
+    /// clients name by URL. A channel that cannot serve what it is configured for is refused.
     pub fn engine_with_channels(
         &self,
-        mock: MockConfig,
+        mock: Option<MockConfig>,
         providers: Option<&ProvidersConfig>,
         egress: &Egress,
         settings: Settings,
-    ) -> Engine {
+    ) -> genrelay_core::Result<Engine> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mut deps = self.deps(mock.clone(), clock.clone());
+        let mut deps = self.deps(mock.clone().unwrap_or_default(), clock.clone());
         deps.webhooks.sender = Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets_from_env()));
-        let mock = Arc::new(MockProvider::new(mock, clock).with_egress(egress.clone()));
-        deps.providers = match providers {
-            Some(providers) => ProviderRegistry::with_channels(mock, providers.channels(egress)),
-            None => ProviderRegistry::all_to(mock),
+        let mock = mock
+            .map(|mock| -> Arc<dyn Provider> { Arc::new(MockProvider::new(mock, clock).with_egress(egress.clone())) });
+        let channels = match providers {
+            Some(providers) => providers.channels(egress)?,
+            None => Vec::new(),
         };
-        Engine::new(deps, settings)
+        deps.providers = ProviderRegistry::new(channels, mock);
+        Ok(Engine::new(deps, settings))
     }
 
     /// Feeds the store's job changes to webhook delivery (what DynamoDB Streams and the webhook

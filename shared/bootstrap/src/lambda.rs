@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
-use genrelay_core::ports::SystemClock;
+use genrelay_core::ports::{Provider, SystemClock};
 use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_http::AppState;
 use genrelay_providers::MockProvider;
@@ -46,9 +46,9 @@ fn storage_from_env() -> Result<Storage, ConfigError> {
 /// The engine of a function, on the storage its environment names, and the SDK configuration
 /// when that is AWS.
 async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), ConfigError> {
-    let mock = mock_config_from_env()?;
     match storage_from_env()? {
         Storage::Aws(resources) => {
+            let mock = mock_config_from_env(false)?;
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
             let secrets = webhook_secrets(&sdk).await?;
@@ -56,16 +56,19 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
             let mut engine =
                 aws_engine(&sdk, &resources, retention, mock.clone(), secrets, &egress, Settings::default());
             if let Some(providers) = stored_providers(&sdk, &resources).await? {
-                let fallback = Arc::new(MockProvider::new(mock, Arc::new(SystemClock)).with_egress(egress.clone()));
-                let routes = providers.channels(&egress);
-                engine = engine.with_providers(ProviderRegistry::with_channels(fallback, routes));
+                let mock = mock.map(|mock| -> Arc<dyn Provider> {
+                    Arc::new(MockProvider::new(mock, Arc::new(SystemClock)).with_egress(egress.clone()))
+                });
+                let routes = providers.channels(&egress).map_err(|e| ConfigError::Providers(e.to_string()))?;
+                engine = engine.with_providers(ProviderRegistry::new(routes, mock));
             }
             Ok((engine, Some(sdk)))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
             let embedded = Embedded::open(&dir, &public_url)?;
-            Ok((embedded.engine_with_channels(mock, None, &egress_from_env()?, Settings::default()), None))
+            let mock = mock_config_from_env(true)?;
+            Ok((embedded.engine_with_channels(mock, None, &egress_from_env()?, Settings::default())?, None))
         }
     }
 }

@@ -20,12 +20,10 @@ pub enum Error {
     /// Missing or wrong credentials.
     #[error("Invalid API key.")]
     Unauthorized,
-    /// An upstream generator rejected the job for good (its message may be shown to clients).
-    #[error("upstream error: {0}")]
-    Upstream(String),
-    /// An upstream refused the channel itself (credentials, quota): try another channel.
-    #[error("channel fault: {0}")]
-    ChannelFault(String),
+    /// An upstream did not give what was asked; its cause says what the engine does about it,
+    /// and its text is what a client may read.
+    #[error("{0}")]
+    Upstream(crate::upstream::UpstreamError),
     /// A dependency is temporarily unavailable; retrying later may succeed.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -43,9 +41,16 @@ impl Error {
         Self::Internal(cause.into())
     }
 
-    /// The error and its whole cause chain, for log lines.
+    pub fn upstream(upstream: &str, cause: crate::upstream::Cause) -> Self {
+        Self::Upstream(crate::upstream::UpstreamError::new(upstream, cause))
+    }
+
+    /// The error and its whole cause chain, for log lines (with the upstream's own words).
     pub fn chain(&self) -> String {
         let mut text = self.to_string();
+        if let Self::Upstream(crate::upstream::UpstreamError { said: Some(said), .. }) = self {
+            text.push_str(&format!(" (upstream said: {said:?})"));
+        }
         let mut source = self.source();
         while let Some(cause) = source {
             text.push_str(": ");

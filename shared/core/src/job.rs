@@ -77,6 +77,16 @@ pub struct Attempt {
     pub outcome: String,
 }
 
+/// Why a running job waits for a channel, since when, and until when it may wait: past `until`
+/// it fails with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiting {
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 /// The API surface a job came in through, with what that surface's clients name it by.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "surface", rename_all = "kebab-case")]
@@ -142,9 +152,15 @@ pub struct Job {
     /// period, not at every pass).
     #[serde(default)]
     pub dispatched_at: Option<DateTime<Utc>>,
-    /// Submissions to the provider that failed transiently; the poller retries up to a limit.
+    /// Submissions again after the upstream lost or dropped the task; limited.
     #[serde(default)]
     pub submit_attempts: u32,
+    /// Set while no channel can take the job (all busy or briefly unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// Since when the upstream running the job's task has not answered a poll.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<DateTime<Utc>>,
     /// Every hand-over to a channel: which, when, and how it went.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
@@ -188,6 +204,8 @@ impl Job {
             deadline_at,
             dispatched_at: Some(now),
             submit_attempts: 0,
+            waiting: None,
+            unreachable_since: None,
             attempts: Vec::new(),
             created_at: now,
             updated_at: now,
@@ -234,18 +252,20 @@ impl Job {
         Ok(())
     }
 
-    /// queued → running, handed to `provider`.
-    pub fn start(&mut self, provider: &str, now: DateTime<Utc>) -> Result<()> {
+    /// queued → running: the worker has it, and hands it to a channel.
+    pub fn start(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.become_(JobStatus::Running, now)?;
-        self.provider = Some(provider.to_owned());
         self.started_at = Some(now);
         Ok(())
     }
 
-    /// Records the upstream task and when to ask about it next.
-    pub fn await_upstream(&mut self, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+    /// Records the channel that took the job, its task there and when to ask about it next.
+    pub fn await_upstream(&mut self, channel: &str, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.provider = Some(channel.to_owned());
         self.upstream_task_id = Some(task_id);
         self.next_poll_at = Some(next_poll_at);
+        self.waiting = None;
+        self.unreachable_since = None;
         self.updated_at = now;
     }
 
@@ -325,7 +345,7 @@ mod tests {
     fn a_job_runs_then_succeeds_with_full_progress() {
         let mut job = job();
         let now = Utc::now();
-        job.start("mock", now).unwrap();
+        job.start(now).unwrap();
         job.report_progress(100, now, now);
         assert_eq!(job.progress, 99, "100 only once outputs are stored");
         job.report_progress(40, now, now);
@@ -342,7 +362,7 @@ mod tests {
         assert!(job.clone().succeed(vec![], Utc::now()).is_err());
         job.cancel(Utc::now()).unwrap();
         assert_eq!(job.status, JobStatus::Cancelled);
-        assert!(job.start("mock", Utc::now()).is_err());
+        assert!(job.start(Utc::now()).is_err());
     }
 
     #[test]

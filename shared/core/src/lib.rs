@@ -14,6 +14,7 @@ pub mod job;
 pub mod page;
 pub mod ports;
 pub mod spec;
+pub mod upstream;
 pub mod webhook;
 
 pub use asset::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey};
@@ -21,7 +22,8 @@ pub use capability::Capability;
 pub use error::{Error, Result};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
 pub use ids::{AssetId, ClientId, JobId};
-pub use job::{Attempt, DispatchLane, Job, JobSource, JobStatus};
+pub use job::{Attempt, DispatchLane, Job, JobSource, JobStatus, Waiting};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
+pub use upstream::{Cause, UpstreamError};
 pub use webhook::{DeliveryAttempt, DeliveryStatus, Wakeup, WebhookDelivery, WebhookEvent};

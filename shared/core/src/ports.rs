@@ -90,11 +90,12 @@ pub trait ChannelLedger: Send + Sync {
     /// Gives back the job's slot on the channel, if it holds one.
     async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()>;
 
-    /// Skips `channel` until `until`.
-    async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()>;
+    /// Skips `channel` until `until`, for `reason` (what the upstream refused, for clients).
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()>;
 
-    /// Of `channels`, those cooling down at `now`.
-    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<std::collections::HashSet<String>>;
+    /// Of `channels`, those cooling down at `now`, with the reason each cools down.
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>)
+    -> Result<std::collections::HashMap<String, String>>;
 }
 
 /// Webhook deliveries and the URLs receivers disabled.
@@ -367,18 +368,12 @@ pub enum Submission {
     Accepted { task_id: String, poll_after: Duration },
 }
 
-/// What a provider said about a task it took.
+/// What a provider said about a task it took. A task that failed, or that the upstream lost, is
+/// an `Error::Upstream` whose cause says which.
 #[derive(Debug)]
 pub enum PollOutcome {
-    Running {
-        progress: u8,
-        poll_after: Duration,
-    },
+    Running { progress: u8, poll_after: Duration },
     Succeeded(Vec<GeneratedFile>),
-    /// The task failed for a reason the client may see.
-    Failed(String),
-    /// The task failed upstream for a passing reason (overload, timeout): submit the job again.
-    Retry(String),
 }
 
 /// The input files of a job, as URLs the provider can fetch or hand on.
@@ -408,16 +403,27 @@ pub struct Route {
     pub weight: Option<u32>,
     /// Jobs the channel runs at once; `None` is unlimited.
     pub max_concurrent: Option<u32>,
+    /// The video durations (seconds) the channel's model takes; `None` takes any.
+    pub video_durations: Option<Vec<u32>>,
 }
 
 impl Route {
-    /// A channel with the default priority, no weight and no cap.
+    /// A channel with the default priority, no weight, no cap and no limits.
     pub fn new(capabilities: Vec<Capability>, provider: std::sync::Arc<dyn Provider>) -> Self {
-        Self { provider, capabilities, priority: 0, weight: None, max_concurrent: None }
+        Self { provider, capabilities, priority: 0, weight: None, max_concurrent: None, video_durations: None }
     }
 
     pub fn name(&self) -> &str {
         self.provider.name()
+    }
+
+    /// Whether the channel can run a job of `spec` (its capability, and the values it takes).
+    pub fn accepts(&self, spec: &crate::JobSpec) -> bool {
+        let duration_fits = match (&spec.params, &self.video_durations) {
+            (crate::spec::Params::VideoGenerate(settings), Some(durations)) => durations.contains(&settings.duration),
+            _ => true,
+        };
+        self.capabilities.contains(&spec.capability) && duration_fits
     }
 }
 

@@ -1,7 +1,7 @@
 //! The channel ledger on SQLite: one row per held slot, one per cooldown. Each step is one
 //! transaction on the single connection, so taking a slot is atomic.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -71,13 +71,13 @@ impl ChannelLedger for SqliteStore {
             .await
     }
 
-    async fn cool_down(&self, channel: &str, until: DateTime<Utc>) -> Result<()> {
-        let channel = channel.to_owned();
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()> {
+        let (channel, reason) = (channel.to_owned(), reason.to_owned());
         self.db
             .run(move |conn| {
                 conn.execute(
-                    "INSERT OR REPLACE INTO channel_cooldowns (channel, until) VALUES (?1, ?2)",
-                    params![channel, micros(until)],
+                    "INSERT OR REPLACE INTO channel_cooldowns (channel, until, reason) VALUES (?1, ?2, ?3)",
+                    params![channel, micros(until), reason],
                 )
                 .map_err(sql)?;
                 Ok(())
@@ -85,18 +85,18 @@ impl ChannelLedger for SqliteStore {
             .await
     }
 
-    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashSet<String>> {
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashMap<String, String>> {
         let channels: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
         self.db
             .run(move |conn| {
                 let mut statement =
-                    conn.prepare("SELECT channel FROM channel_cooldowns WHERE until > ?1").map_err(sql)?;
+                    conn.prepare("SELECT channel, reason FROM channel_cooldowns WHERE until > ?1").map_err(sql)?;
                 let cooling = statement
-                    .query_map(params![micros(now)], |row| row.get::<_, String>(0))
+                    .query_map(params![micros(now)], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
                     .map_err(sql)?
-                    .collect::<std::result::Result<HashSet<String>, _>>()
+                    .collect::<std::result::Result<HashMap<String, String>, _>>()
                     .map_err(sql)?;
-                Ok(cooling.into_iter().filter(|c| channels.contains(c)).collect())
+                Ok(cooling.into_iter().filter(|(c, _)| channels.contains(c)).collect())
             })
             .await
     }

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS channel_slots (
 );
 CREATE TABLE IF NOT EXISTS channel_cooldowns (
     channel TEXT PRIMARY KEY,
-    until   INTEGER NOT NULL
+    until   INTEGER NOT NULL,
+    reason  TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS job_changes (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -102,6 +103,7 @@ impl Database {
         let connection = Connection::open(path).map_err(Error::internal)?;
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::internal)?;
         connection.execute_batch(SCHEMA).map_err(Error::internal)?;
+        migrate(&connection)?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
@@ -119,6 +121,20 @@ impl Database {
         .await
         .map_err(Error::internal)?
     }
+}
+
+/// Columns added since a table was first created, for databases made by earlier versions.
+fn migrate(connection: &Connection) -> Result<()> {
+    let has_reason = connection
+        .prepare("SELECT 1 FROM pragma_table_info('channel_cooldowns') WHERE name = 'reason'")
+        .and_then(|mut statement| statement.exists([]))
+        .map_err(Error::internal)?;
+    if !has_reason {
+        connection
+            .execute_batch("ALTER TABLE channel_cooldowns ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+            .map_err(Error::internal)?;
+    }
+    Ok(())
 }
 
 /// SQLite errors are never expected on these paths; they are internal errors.

@@ -43,6 +43,7 @@ impl Engine {
         new: NewJob,
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
+        self.deps.providers.check(&new.spec)?;
         self.check_input_assets(client, &new.spec).await?;
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;

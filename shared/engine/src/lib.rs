@@ -71,6 +71,9 @@ impl DispatchQueues {
     }
 }
 
+/// How many jobs one worker or poller step hands to upstreams at once.
+pub const CONCURRENT_CALLS: usize = 16;
+
 /// Timings of the job lifecycle.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -80,8 +83,9 @@ pub struct Settings {
     pub video_timeout: Duration,
     /// A job still queued this long after it was created is dispatched again.
     pub queued_grace: Duration,
-    /// How long a running job may go without its upstream submission being recorded before the
-    /// poller treats the submission as lost.
+    /// How long one worker or poller step may hold a job (a submission, a poll and its ingest):
+    /// longer than the longest synchronous upstream call. A job whose submission was never
+    /// recorded by then (its worker stopped) fails as of unknown outcome, never sent twice.
     pub submit_timeout: Duration,
     /// Lifetime of signed download URLs handed to clients and upstreams.
     pub presign_ttl: Duration,
@@ -89,8 +93,14 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// Delay before asking a provider again after a failed poll or submission.
     pub poll_retry: Duration,
-    /// Transient submission failures tolerated before a job fails.
+    /// Submissions of one job: the first, and those after an upstream lost or dropped its task.
     pub max_submit_attempts: u32,
+    /// How long a job may wait for a channel while every channel is busy or unreachable (its
+    /// `waiting` says why and until when); then it fails with the reason.
+    pub channel_wait: Duration,
+    /// How long the upstream running a job's task may go without answering a poll; then the
+    /// task is given up on and the job submitted again (within `max_submit_attempts`).
+    pub upstream_outage: Duration,
     /// The largest output file ingested; a larger one fails the ingest.
     pub max_output_bytes: u64,
     /// How long a channel that refused its credentials or quota is skipped.
@@ -103,11 +113,13 @@ impl Default for Settings {
             image_timeout: Duration::from_secs(15 * 60),
             video_timeout: Duration::from_secs(20 * 60),
             queued_grace: Duration::from_secs(60),
-            submit_timeout: Duration::from_secs(5 * 60),
+            submit_timeout: Duration::from_secs(16 * 60),
             presign_ttl: Duration::from_secs(15 * 60),
             idempotency_ttl: Duration::from_secs(genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60),
             poll_retry: Duration::from_secs(5),
-            max_submit_attempts: 5,
+            max_submit_attempts: 3,
+            channel_wait: Duration::from_secs(5 * 60),
+            upstream_outage: Duration::from_secs(2 * 60),
             max_output_bytes: 4 * 1024 * 1024 * 1024,
             channel_cooldown: Duration::from_secs(5 * 60),
         }
@@ -138,6 +150,11 @@ impl Engine {
     pub fn with_providers(mut self, providers: ProviderRegistry) -> Self {
         self.deps.providers = providers;
         self
+    }
+
+    /// The capabilities some channel serves here (all of them while the mock provider is on).
+    pub fn served_capabilities(&self) -> Vec<genrelay_core::Capability> {
+        genrelay_core::Capability::ALL.iter().copied().filter(|c| self.deps.providers.serves(*c)).collect()
     }
 
     pub fn settings(&self) -> &Settings {

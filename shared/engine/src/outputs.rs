@@ -107,7 +107,7 @@ impl Engine {
         }
     }
 
-    async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
+    pub(crate) async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
         if self.deps.jobs.replace(before, &after).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
             if let Some(channel) = &after.provider {

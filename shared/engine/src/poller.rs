@@ -2,10 +2,12 @@
 //! or finish the job, or expire it past its deadline.
 
 use genrelay_core::ports::PollOutcome;
-use genrelay_core::{Attempt, Job, Result};
+use genrelay_core::{Attempt, Error, Job, Result, Waiting};
+
+use futures_util::StreamExt;
 
 use crate::worker::client_reason;
-use crate::{Engine, span};
+use crate::{CONCURRENT_CALLS, Engine, span};
 
 /// What one poller step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,38 +17,50 @@ pub struct PollReport {
 }
 
 impl Engine {
+    /// Polls up to `limit` due jobs, `CONCURRENT_CALLS` at a time, so one slow upstream (or a
+    /// long synchronous submission) does not hold up the others.
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
         let due = self.deps.jobs.due_polls(self.deps.clock.now(), limit).await?;
-        let mut report = PollReport::default();
-        for job in due {
-            report.polled += 1;
-            match self.poll_one(&job).await {
-                Ok(true) => report.finished += 1,
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
-                    self.postpone_poll(&job).await;
+        let polled = due.len();
+        let finished = futures_util::stream::iter(due)
+            .map(|job| async move {
+                match self.poll_one(&job).await {
+                    Ok(ended) => ended,
+                    Err(error) => {
+                        tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
+                        self.postpone_poll(&job).await;
+                        false
+                    }
                 }
-            }
-        }
-        Ok(report)
+            })
+            .buffer_unordered(CONCURRENT_CALLS)
+            .filter(|ended| std::future::ready(*ended))
+            .count()
+            .await;
+        Ok(PollReport { polled, finished })
     }
 
-    /// Forgets a task that failed upstream for a passing reason, so the next poll submits the job
-    /// again (counted with the other submission attempts). Returns whether the job ended.
+    /// Forgets a task the upstream lost or dropped, so the next poll submits the job again
+    /// (each channel in turn, as at first), up to `max_submit_attempts` submissions in all.
+    /// Returns whether the job ended.
     async fn resubmit_later(&self, job: &Job, reason: String) -> Result<bool> {
         let now = self.deps.clock.now();
         let channel = job.provider.clone().unwrap_or_default();
-        tracing::warn!(job_id = %job.id, channel, reason, "upstream task failed; submitting again");
+        let mut again = job.revise();
+        again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome: reason.clone() });
         if job.submit_attempts + 1 >= self.settings.max_submit_attempts {
-            self.fail(job, reason).await?;
+            tracing::warn!(job_id = %job.id, channel, reason, "upstream task gone; no submissions left");
+            again.fail(reason, now)?;
+            self.end(job, again).await?;
             return Ok(true);
         }
-        let mut again = job.revise();
-        again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome: reason });
+        tracing::warn!(job_id = %job.id, channel, reason, "upstream task gone; submitting again");
         again.upstream_task_id = None;
+        again.unreachable_since = None;
         again.submit_attempts += 1;
-        again.next_poll_at = Some(now + span(self.settings.poll_retry));
+        let until = now + span(self.settings.channel_wait);
+        again.waiting = Some(Waiting { reason: format!("to be submitted again: {reason}"), since: now, until });
+        again.next_poll_at = Some(now);
         again.updated_at = now;
         if self.deps.jobs.replace(job, &again).await? {
             self.release_slot(&channel, job).await;
@@ -70,47 +84,80 @@ impl Engine {
             self.expire(job).await?;
             return Ok(true);
         }
+        // Claim the step: only the poller whose write wins goes on, so two pollers (or a step
+        // that outlasts the schedule) never submit or ingest twice.
+        let mut claimed = job.revise();
+        claimed.next_poll_at = Some(now + span(self.settings.submit_timeout));
+        if !self.deps.jobs.replace(job, &claimed).await? {
+            return Ok(false);
+        }
+        let job = &claimed;
         if job.upstream_task_id.is_none() {
-            // The submission failed transiently, or the worker died before recording it.
+            if job.waiting.is_none() {
+                // A worker stopped during the submission: the upstream may have the task (and
+                // charge for it), so it is not sent again.
+                let reason = "genrelay: outcome unknown: the submission was interrupted; not sent again";
+                self.fail(job, reason.into()).await?;
+                return Ok(true);
+            }
             self.submit_upstream(job).await?;
             return Ok(false);
         }
         let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
         let Some(provider) = provider else {
-            self.fail(job, "The provider that took this job is no longer configured.".into()).await?;
+            self.fail(job, "The channel that took this job is no longer configured.".into()).await?;
             return Ok(true);
         };
         let started = std::time::Instant::now();
         let polled = provider.poll(job).await;
         self.deps.metrics.upstream_call(provider.name(), "poll", started.elapsed(), polled.is_ok());
-        match polled {
+        let error = match polled {
             Ok(PollOutcome::Running { progress, poll_after }) => {
                 let mut waiting = job.revise();
                 let now = self.deps.clock.now();
+                waiting.unreachable_since = None;
                 waiting.report_progress(progress, now + span(poll_after), now);
                 self.deps.jobs.replace(job, &waiting).await?;
-                Ok(false)
+                return Ok(false);
             }
             Ok(PollOutcome::Succeeded(files)) => {
                 self.succeed(job, files).await?;
-                Ok(true)
+                return Ok(true);
             }
-            Ok(PollOutcome::Failed(reason)) => {
+            Err(error) => error,
+        };
+        let reason = client_reason(&error);
+        tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "poll did not answer the task's state");
+        match &error {
+            Error::Upstream(upstream) if upstream.cause.resubmits() => self.resubmit_later(job, reason).await,
+            Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
+                let until = now + span(self.settings.channel_cooldown);
+                self.deps.channels.cool_down(provider.name(), until, &reason).await?;
+                self.resubmit_later(job, reason).await
+            }
+            Error::Upstream(upstream) if !upstream.cause.is_transient() => {
                 self.fail(job, reason).await?;
                 Ok(true)
             }
-            Ok(PollOutcome::Retry(reason)) => self.resubmit_later(job, reason).await,
-            Err(error) => {
-                tracing::warn!(job_id = %job.id, error = %error.chain(), "provider poll failed; retrying later");
-                if matches!(error, genrelay_core::Error::Upstream(_)) {
-                    self.fail(job, client_reason(&error)).await?;
-                    return Ok(true);
-                }
-                let mut waiting = job.revise();
-                waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
-                self.deps.jobs.replace(job, &waiting).await?;
-                Ok(false)
-            }
+            _ => self.unanswered(job, reason).await,
         }
+    }
+
+    /// A poll the upstream did not answer: poll again, unless it has not answered for
+    /// `upstream_outage`, in which case the task is given up on and the job submitted again.
+    async fn unanswered(&self, job: &Job, reason: String) -> Result<bool> {
+        let now = self.deps.clock.now();
+        let since = job.unreachable_since.unwrap_or(now);
+        if now - since >= span(self.settings.upstream_outage) {
+            let reason =
+                format!("{reason} (no answer since {})", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            return self.resubmit_later(job, reason).await;
+        }
+        let mut waiting = job.revise();
+        waiting.unreachable_since = Some(since);
+        waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
+        waiting.updated_at = now;
+        self.deps.jobs.replace(job, &waiting).await?;
+        Ok(false)
     }
 }

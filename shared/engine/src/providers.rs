@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use genrelay_core::ports::{Provider, Route};
-use genrelay_core::{Capability, JobId};
+use genrelay_core::{Capability, Error, Job, JobId, JobSpec, Result};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Default)]
@@ -19,12 +19,12 @@ pub struct ProviderRegistry {
 impl ProviderRegistry {
     /// A registry that sends every capability to `provider`.
     pub fn all_to(provider: Arc<dyn Provider>) -> Self {
-        Self::with_channels(provider, [])
+        Self::new([], Some(provider))
     }
 
-    /// The channels for the capabilities they serve, in the given order; `fallback` for the
-    /// capabilities none serves.
-    pub fn with_channels(fallback: Arc<dyn Provider>, routes: impl IntoIterator<Item = Route>) -> Self {
+    /// The channels for the capabilities they serve, in the given order; `mock` (when switched
+    /// on) for the capabilities none serves. Without it, those capabilities are not served.
+    pub fn new(routes: impl IntoIterator<Item = Route>, mock: Option<Arc<dyn Provider>>) -> Self {
         let mut by_capability: HashMap<Capability, Vec<Route>> = HashMap::new();
         for route in routes {
             for capability in &route.capabilities {
@@ -32,15 +32,53 @@ impl ProviderRegistry {
             }
         }
         for capability in Capability::ALL {
-            by_capability.entry(*capability).or_insert_with(|| vec![Route::new(vec![*capability], fallback.clone())]);
+            if let Some(mock) = &mock {
+                by_capability.entry(*capability).or_insert_with(|| vec![Route::new(vec![*capability], mock.clone())]);
+            }
         }
         Self { by_capability }
     }
 
-    /// The channels `job` tries for `capability`, best first. The draw among weighted channels
-    /// is a function of the job id: the same job always sees the same order.
-    pub fn routes(&self, capability: Capability, job: &JobId) -> Vec<Route> {
-        let mut routes = self.by_capability.get(&capability).cloned().unwrap_or_default();
+    /// The capabilities some channel serves.
+    pub fn serves(&self, capability: Capability) -> bool {
+        self.by_capability.contains_key(&capability)
+    }
+
+    /// Refuses a job no channel can run: its capability is not served here, or no channel takes
+    /// its values (a video duration the models do not offer). The message names the field.
+    pub fn check(&self, spec: &JobSpec) -> Result<()> {
+        let Some(routes) = self.by_capability.get(&spec.capability) else {
+            return Err(Error::invalid(format!(
+                "capability: {} is not served by this deployment (no channel is configured for it)",
+                spec.capability
+            )));
+        };
+        if routes.iter().any(|route| route.accepts(spec)) {
+            return Ok(());
+        }
+        let mut durations: Vec<u32> = routes.iter().flat_map(|r| r.video_durations.iter().flatten().copied()).collect();
+        durations.sort_unstable();
+        durations.dedup();
+        let durations: Vec<String> = durations.iter().map(u32::to_string).collect();
+        Err(Error::invalid(format!(
+            "settings.duration: the channels for {} take {} seconds",
+            spec.capability,
+            durations.join(", ")
+        )))
+    }
+
+    /// The channels `job` tries, best first: those that serve its capability and take its
+    /// values. The draw among weighted channels is a function of the job id: the same job always
+    /// sees the same order.
+    pub fn routes(&self, job: &Job) -> Vec<Route> {
+        let mut routes: Vec<Route> = self
+            .by_capability
+            .get(&job.capability())
+            .into_iter()
+            .flatten()
+            .filter(|route| route.accepts(&job.spec))
+            .cloned()
+            .collect();
         // Stable: equal priorities keep the given order.
         routes.sort_by_key(|route| std::cmp::Reverse(route.priority));
         let mut ordered = Vec::with_capacity(routes.len());
@@ -50,7 +88,7 @@ impl ProviderRegistry {
                 // Weighted random order (Efraimidis–Spirakis): sort by u^(1/w), largest first.
                 let key = |route: &Route| match route.weight.unwrap_or(1) {
                     0 => -1.0,
-                    weight => draw(job, route.name()).powf(1.0 / f64::from(weight)),
+                    weight => draw(&job.id, route.name()).powf(1.0 / f64::from(weight)),
                 };
                 group.sort_by(|a, b| key(b).total_cmp(&key(a)));
             }
@@ -108,11 +146,22 @@ mod tests {
         Route { priority, weight, ..Route::new(vec![Capability::ImageGenerate], Arc::new(Named(name))) }
     }
 
+    fn job(n: usize, capability: Capability) -> Job {
+        use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, VideoSettings};
+        let params = match capability {
+            Capability::VideoGenerate => Params::VideoGenerate(VideoSettings::new(None, Some(8), None).unwrap()),
+            _ => Params::ImageGenerate(ImageGenerateParams::new(None, None, None, None, None).unwrap()),
+        };
+        let spec = JobSpec::new(capability, Some("x".into()), Inputs::default(), params).unwrap();
+        let now = chrono::Utc::now();
+        let id = JobId::parse(&format!("job_{:026}", n)).unwrap();
+        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), spec, None, None, now, now)
+    }
+
     fn first_choices(registry: &ProviderRegistry, jobs: usize) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for n in 0..jobs {
-            let job = JobId::parse(&format!("job_{:026}", n)).unwrap();
-            let first = registry.routes(Capability::ImageGenerate, &job)[0].name().to_owned();
+            let first = registry.routes(&job(n, Capability::ImageGenerate))[0].name().to_owned();
             *counts.entry(first).or_default() += 1;
         }
         counts
@@ -120,36 +169,61 @@ mod tests {
 
     #[test]
     fn priority_comes_first_and_ties_keep_their_order() {
-        let registry = ProviderRegistry::with_channels(
-            Arc::new(Named("mock")),
+        let registry = ProviderRegistry::new(
             [route("a", 0, None), route("b", 5, None), route("c", 0, None)],
+            Some(Arc::new(Named("mock"))),
         );
-        let job = JobId::parse("job_00000000000000000000000001").unwrap();
         let names: Vec<_> =
-            registry.routes(Capability::ImageGenerate, &job).iter().map(|r| r.name().to_owned()).collect();
+            registry.routes(&job(1, Capability::ImageGenerate)).iter().map(|r| r.name().to_owned()).collect();
         assert_eq!(names, ["b", "a", "c"]);
-        assert_eq!(registry.routes(Capability::VideoGenerate, &job)[0].name(), "mock", "the fallback");
+        assert_eq!(registry.routes(&job(1, Capability::VideoGenerate))[0].name(), "mock", "the mock, switched on");
+    }
+
+    #[test]
+    fn without_the_mock_only_configured_capabilities_are_served() {
+        let registry = ProviderRegistry::new([route("a", 0, None)], None);
+        assert!(registry.serves(Capability::ImageGenerate) && !registry.serves(Capability::VideoGenerate));
+        let refused = registry.check(&job(1, Capability::VideoGenerate).spec).unwrap_err();
+        assert!(refused.to_string().starts_with("capability: video.generate is not served"), "{refused}");
+        assert!(registry.routes(&job(1, Capability::VideoGenerate)).is_empty());
+    }
+
+    #[test]
+    fn a_channel_that_lists_its_durations_takes_only_those() {
+        let video = |name, durations: Vec<u32>| Route {
+            video_durations: Some(durations),
+            ..Route::new(vec![Capability::VideoGenerate], Arc::new(Named(name)))
+        };
+        let registry = ProviderRegistry::new([video("short", vec![5, 10, 12])], None);
+        let eight = job(1, Capability::VideoGenerate);
+        let refused = registry.check(&eight.spec).unwrap_err();
+        assert_eq!(refused.to_string(), "settings.duration: the channels for video.generate take 5, 10, 12 seconds");
+        let both = ProviderRegistry::new([video("short", vec![5, 10, 12]), video("long", vec![4, 8])], None);
+        assert!(both.check(&eight.spec).is_ok());
+        assert_eq!(
+            both.routes(&eight).iter().map(|r| r.name()).collect::<Vec<_>>(),
+            ["long"],
+            "routed to one that can"
+        );
     }
 
     #[test]
     fn weights_share_the_jobs_of_a_priority() {
-        let registry = ProviderRegistry::with_channels(
-            Arc::new(Named("mock")),
+        let registry = ProviderRegistry::new(
             [
                 route("heavy", 0, Some(3)),
                 route("light", 0, Some(1)),
                 route("off", 0, Some(0)),
                 route("spare", -1, None),
             ],
+            Some(Arc::new(Named("mock"))),
         );
         let counts = first_choices(&registry, 4000);
         let heavy = counts.get("heavy").copied().unwrap_or(0) as f64 / 4000.0;
         assert!((0.70..0.80).contains(&heavy), "about 3 in 4: {counts:?}");
         assert!(!counts.contains_key("off") && !counts.contains_key("spare"), "{counts:?}");
-        let job = JobId::parse("job_00000000000000000000000007").unwrap();
-        let order = |r: &ProviderRegistry| {
-            r.routes(Capability::ImageGenerate, &job).iter().map(|r| r.name().to_owned()).collect::<Vec<_>>()
-        };
+        let job = job(7, Capability::ImageGenerate);
+        let order = |r: &ProviderRegistry| r.routes(&job).iter().map(|r| r.name().to_owned()).collect::<Vec<_>>();
         assert_eq!(order(&registry), order(&registry), "the same job, the same order");
         assert_eq!(order(&registry).last().unwrap(), "spare");
     }

@@ -63,6 +63,6 @@ impl Engine {
     pub async fn has_available_channel(&self, capability: Capability) -> Result<bool> {
         let names = self.deps.providers.channel_names(capability);
         let cooling = self.deps.channels.cooling(&names, self.deps.clock.now()).await?;
-        Ok(names.iter().any(|name| !cooling.contains(*name)))
+        Ok(names.iter().any(|name| !cooling.contains_key(*name)))
     }
 }

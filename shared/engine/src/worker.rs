@@ -6,9 +6,11 @@ use std::time::Duration;
 use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{Asset, AssetKind, Attempt, DispatchLane, Error, Job, JobStatus, Result};
+use genrelay_core::{Asset, AssetKind, Attempt, Cause, DispatchLane, Error, Job, JobStatus, Result, Waiting};
 
-use crate::{Engine, Route, span};
+use futures_util::StreamExt;
+
+use crate::{CONCURRENT_CALLS, Engine, Route, span};
 
 impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
@@ -26,11 +28,8 @@ impl Engine {
             self.expire(&job).await?;
             return Ok(());
         }
-        let Some(first) = self.available_routes(&job).await?.into_iter().next() else {
-            return Err(Error::Unavailable(format!("no channel for {} is available now", job.capability())));
-        };
         let mut running = job.revise();
-        running.start(first.name(), now)?;
+        running.start(now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
         running.next_poll_at = Some(now + span(self.settings.submit_timeout));
         if !self.deps.jobs.replace(&job, &running).await? {
@@ -40,13 +39,15 @@ impl Engine {
         self.submit_upstream(&running).await
     }
 
-    /// Hands a running job to the channels that serve its capability, best first, and records
-    /// the answer: the outputs of a provider that finished at once, or the upstream task and when
-    /// to poll it. A channel at its concurrency cap is skipped; one that fails transiently hands
-    /// over to the next; one that refuses its credentials or quota also cools down. When every
-    /// channel failed transiently, the poller tries again later (up to `max_submit_attempts`);
-    /// when every channel was at its cap, it tries again later without counting an attempt. A
-    /// rejection fails the job.
+    /// Hands a running job to the channels that serve it, best first, and records the answer:
+    /// the outputs of a provider that finished at once, or the upstream task and when to poll
+    /// it. What each channel's refusal means decides what happens next (see `Cause`): a busy,
+    /// unreachable or full channel hands over to the next, and if none takes the job it waits,
+    /// visibly and for `channel_wait` at most; a channel that refuses its credentials or quota
+    /// cools down and hands over; one that refuses the request as invalid hands over without
+    /// cooling down. When no channel is left to wait for, the job fails at once with the
+    /// channels' reasons. A failed or filtered generation, or a submission of unknown outcome,
+    /// fails the job: it is never sent to another channel, which could pay for it twice.
     pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
         let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
@@ -57,69 +58,79 @@ impl Engine {
         };
         let now = self.deps.clock.now();
         let mut next = job.revise();
-        let mut last_error = None;
-        for route in self.available_routes(job).await? {
-            let provider = &route.provider;
-            if !self.take_slot(&route, job).await? {
-                tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
+        let routes = self.deps.providers.routes(job);
+        let names: Vec<&str> = routes.iter().map(Route::name).collect();
+        let cooling = self.deps.channels.cooling(&names, now).await?;
+        // Reasons to wait (a channel may take the job soon), and reasons no channel will.
+        let (mut waits, mut refusals) = (Vec::new(), Vec::new());
+        for route in &routes {
+            if let Some(reason) = cooling.get(route.name()) {
+                refusals.push(reason.clone());
                 continue;
             }
+            if !self.take_slot(route, job).await? {
+                tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
+                waits.push(format!("channel {} is at its concurrency cap", route.name()));
+                continue;
+            }
+            let provider = &route.provider;
             let started = std::time::Instant::now();
             let submitted = provider.submit(job, &inputs).await;
             self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
-            let outcome = match &submitted {
-                Ok(_) => "accepted".to_owned(),
-                Err(error) => client_reason(error),
-            };
-            next.attempts.push(Attempt { channel: provider.name().to_owned(), at: now, outcome });
             let error = match submitted {
                 Ok(submission) => {
-                    next.provider = Some(provider.name().to_owned());
-                    return self.accepted(job, next, submission).await;
+                    next.attempts.push(Attempt {
+                        channel: route.name().to_owned(),
+                        at: now,
+                        outcome: "accepted".into(),
+                    });
+                    return self.accepted(job, route.name(), next, submission).await;
                 }
                 Err(error) => error,
             };
             self.release_slot(route.name(), job).await;
-            match error {
-                Error::ChannelFault(_) => {
-                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel refused; cooling down");
+            let reason = client_reason(&error);
+            next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome: reason.clone() });
+            tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "channel did not take the job");
+            match &error {
+                Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
                     let until = now + span(self.settings.channel_cooldown);
-                    self.deps.channels.cool_down(provider.name(), until).await?;
+                    self.deps.channels.cool_down(route.name(), until, &reason).await?;
+                    refusals.push(reason);
                 }
-                _ if is_transient(&error) => {
-                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "channel failed; trying the next");
+                Error::Upstream(upstream) if upstream.cause == Cause::RefusedAsInvalid => refusals.push(reason),
+                Error::Upstream(upstream) if !upstream.cause.is_transient() => {
+                    return self.end_with(job, next, reason).await;
                 }
-                _ => {
-                    tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "upstream rejected the job");
-                    self.deps.jobs.replace(job, &next).await?;
-                    self.fail(&next, client_reason(&error)).await?;
-                    return Ok(());
-                }
+                Error::Invalid(_) => return self.end_with(job, next, reason).await,
+                _ => waits.push(reason),
             }
-            last_error = Some(error);
         }
+        if waits.is_empty() {
+            let reason = match refusals.is_empty() {
+                true => format!("No channel serves {}.", job.capability()),
+                false => refusals.join("; "),
+            };
+            return self.end_with(job, next, reason).await;
+        }
+        let reason = waits.join("; ");
+        let since = job.waiting.as_ref().map_or(now, |waiting| waiting.since);
+        let until = since + span(self.settings.channel_wait);
+        if now >= until {
+            let reason = format!("No channel took the job in {} s: {reason}", self.settings.channel_wait.as_secs());
+            return self.end_with(job, next, reason).await;
+        }
+        next.waiting = Some(Waiting { reason, since, until });
         next.next_poll_at = Some(now + span(self.settings.poll_retry));
         next.updated_at = now;
-        let Some(last_error) = last_error else {
-            // Every channel was at its cap (or cooling down): wait for a slot.
-            self.deps.jobs.replace(job, &next).await?;
-            return Ok(());
-        };
-        if next.submit_attempts + 1 < self.settings.max_submit_attempts {
-            next.submit_attempts += 1;
-            self.deps.jobs.replace(job, &next).await?;
-        } else if self.deps.jobs.replace(job, &next).await? {
-            self.fail(&next, client_reason(&last_error)).await?;
-        }
+        self.deps.jobs.replace(job, &next).await?;
         Ok(())
     }
 
-    /// The channels for the job's capability, best first, without those cooling down.
-    async fn available_routes(&self, job: &Job) -> Result<Vec<Route>> {
-        let routes = self.deps.providers.routes(job.capability(), &job.id);
-        let names: Vec<&str> = routes.iter().map(Route::name).collect();
-        let cooling = self.deps.channels.cooling(&names, self.deps.clock.now()).await?;
-        Ok(routes.into_iter().filter(|route| !cooling.contains(route.name())).collect())
+    /// Fails `next` (the job's revision with its attempts recorded) for `reason`.
+    async fn end_with(&self, job: &Job, mut next: Job, reason: String) -> Result<()> {
+        next.fail(reason, self.deps.clock.now())?;
+        self.end(job, next).await.map(drop)
     }
 
     /// Takes a slot on a capped channel for the job, leased until shortly after the job's
@@ -144,17 +155,24 @@ impl Engine {
     /// Records the channel that took the job, and what it answered.
     /// If the job moved on meanwhile (cancelled, or submitted again by the poller's watchdog),
     /// this submission is abandoned: its slot is released and its task stopped upstream.
-    async fn accepted(&self, current: &Job, mut next: Job, submission: Submission) -> Result<()> {
+    async fn accepted(&self, current: &Job, channel: &str, mut next: Job, submission: Submission) -> Result<()> {
         let now = self.deps.clock.now();
         let recorded = match submission {
             Submission::Accepted { task_id, poll_after } => {
-                next.await_upstream(task_id, now + span(poll_after), now);
+                next.await_upstream(channel, task_id, now + span(poll_after), now);
                 self.deps.jobs.replace(current, &next).await
             }
             Submission::Finished(files) => {
+                next.provider = Some(channel.to_owned());
+                next.waiting = None;
                 let recorded = self.deps.jobs.replace(current, &next).await;
-                if matches!(recorded, Ok(true)) {
-                    self.succeed(&next, files).await?;
+                if matches!(recorded, Ok(true))
+                    && let Err(error) = self.succeed(&next, files).await
+                {
+                    // The upstream did the work (and may have charged for it): submitting
+                    // again would pay twice, so the job ends here.
+                    tracing::warn!(job_id = %next.id, error = %error.chain(), "the outputs could not be stored");
+                    self.fail(&next, format!("The outputs could not be stored: {}", client_reason(&error))).await?;
                 }
                 recorded
             }
@@ -226,19 +244,21 @@ impl Engine {
     }
 
     /// One pass of a queue-pulling worker (the dev server's; on Lambda, SQS pushes batches to
-    /// `run_dispatch`): receive up to `max` messages, priority lane first, run each, acknowledge
-    /// those that are done. Unacknowledged messages come back after `visibility`. Returns how many
-    /// were received.
+    /// `run_dispatch`): receive up to `max` messages, priority lane first, run them
+    /// (`CONCURRENT_CALLS` at a time), acknowledge those that are done. Unacknowledged messages
+    /// come back after `visibility`. Returns how many were received.
     pub async fn work_dispatch_queue(&self, max: usize, visibility: Duration) -> Result<usize> {
-        let mut received = 0;
+        let mut received = Vec::new();
         for lane in [DispatchLane::Priority, DispatchLane::Standard] {
-            if received == max {
+            if received.len() == max {
                 break;
             }
             let queue = self.deps.queues.for_lane(lane);
-            let deliveries = queue.receive(max - received, visibility).await?;
-            received += deliveries.len();
-            for delivery in &deliveries {
+            received.extend(queue.receive(max - received.len(), visibility).await?.into_iter().map(|d| (queue, d)));
+        }
+        let count = received.len();
+        futures_util::stream::iter(received)
+            .for_each_concurrent(CONCURRENT_CALLS, |(queue, delivery)| async move {
                 let acked = match self.run_dispatch(&delivery.message).await {
                     Ok(()) => queue.ack(&delivery.receipt).await,
                     Err(error) => Err(error),
@@ -247,22 +267,19 @@ impl Engine {
                     let job_id = &delivery.message.job_id;
                     tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
                 }
-            }
-        }
-        Ok(received)
+            })
+            .await;
+        Ok(count)
     }
 }
 
-fn is_transient(error: &Error) -> bool {
-    matches!(error, Error::Unavailable(_) | Error::ChannelFault(_) | Error::Internal(_))
-}
-
-/// What a client may read about a provider error: the upstream's own message, or a generic
-/// sentence for internal failures (their detail goes to the log only).
+/// What a client may read about an error of a channel: the upstream's cause and detail, an
+/// input's problem, or a generic sentence for internal failures (their detail goes to the log).
 pub(crate) fn client_reason(error: &Error) -> String {
     match error {
-        Error::Upstream(message) | Error::Invalid(message) => format!("The generator rejected the job: {message}"),
-        Error::Unavailable(_) | Error::ChannelFault(_) => "The generator is temporarily unavailable.".to_owned(),
-        _ => "The generator failed unexpectedly.".to_owned(),
+        Error::Upstream(upstream) => upstream.to_string(),
+        Error::Invalid(message) => message.clone(),
+        Error::Unavailable(message) => format!("temporarily unavailable: {message}"),
+        _ => "genrelay failed unexpectedly while handing the job over (see the log)".to_owned(),
     }
 }

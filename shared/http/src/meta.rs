@@ -1,6 +1,7 @@
 //! `/api/v1/openapi.json` and `/api/v1/capabilities`.
 
 use axum::Json;
+use axum::extract::State;
 use genrelay_core::{AssetKind, Capability};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,16 +42,18 @@ pub struct CapabilityList {
     pub capabilities: Vec<CapabilityView>,
 }
 
-/// The capabilities this gateway serves and the parameters each accepts.
+/// The capabilities this gateway serves (those some channel is configured for) and the
+/// parameters each accepts.
 #[utoipa::path(
     get, path = "/api/v1/capabilities", tag = "meta",
     responses((status = 200, body = CapabilityList), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
-async fn capabilities(_caller: Caller) -> Json<CapabilityList> {
-    let capabilities = Capability::ALL
-        .iter()
-        .copied()
+async fn capabilities(_caller: Caller, State(state): State<AppState>) -> Json<CapabilityList> {
+    let capabilities = state
+        .engine
+        .served_capabilities()
+        .into_iter()
         .map(|capability| CapabilityView {
             capability,
             description: capability.description(),

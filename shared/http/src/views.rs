@@ -38,6 +38,10 @@ pub struct JobView {
     pub source: genrelay_core::JobSource,
     /// Every hand-over to an upstream channel, and how it went.
     pub attempts: Vec<Attempt>,
+    /// While a running job waits for a channel (every one busy or briefly unreachable): why,
+    /// since when, and until when it may wait before it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<genrelay_core::Waiting>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -77,6 +81,7 @@ impl From<Job> for JobView {
             priority: job.priority,
             source: job.source,
             attempts: job.attempts,
+            waiting: job.waiting,
             created_at: job.created_at,
             updated_at: job.updated_at,
             started_at: job.started_at,

@@ -49,6 +49,10 @@ pub struct ChannelConfig {
     /// Jobs the channel runs at once (slots held in the store); unlimited by default.
     #[serde(default)]
     pub max_concurrent: Option<u32>,
+    /// The video durations (seconds) the channel's model takes, e.g. `[5, 10, 12]`; a job
+    /// asking for another goes to a channel that takes it, or is refused at creation.
+    #[serde(default)]
+    pub video_durations: Option<Vec<u32>>,
     #[serde(flatten)]
     pub upstream: UpstreamConfig,
 }
@@ -104,24 +108,35 @@ impl ProvidersConfig {
     }
 
     /// The channels, in the file's order (the order of preference). `egress` fetches the input
-    /// files clients name by URL, for upstreams that take files.
-    pub fn channels(&self, egress: &Egress) -> Vec<Route> {
+    /// files clients name by URL, for upstreams that take files. A channel configured with what
+    /// its capabilities lack (a workflow slot no parameter fills) is refused, naming it.
+    pub fn channels(&self, egress: &Egress) -> Result<Vec<Route>> {
         self.channels
             .iter()
             .map(|channel| {
+                channel.check().map_err(|e| Error::invalid(format!("channel {:?}: {e}", channel.name)))?;
                 let (capabilities, provider) = channel.build(egress);
-                Route {
+                Ok(Route {
                     priority: channel.priority,
                     weight: channel.weight,
                     max_concurrent: channel.max_concurrent,
+                    video_durations: channel.video_durations.clone(),
                     ..Route::new(capabilities, provider)
-                }
+                })
             })
             .collect()
     }
 }
 
 impl ChannelConfig {
+    /// What a channel's settings must satisfy beyond their types.
+    fn check(&self) -> Result<()> {
+        match &self.upstream {
+            UpstreamConfig::Comfyui(config) => config.check(),
+            _ => Ok(()),
+        }
+    }
+
     /// The channel's provider and the capabilities it serves.
     fn build(&self, egress: &Egress) -> (Vec<Capability>, Arc<dyn Provider>) {
         let channel = self;
@@ -267,7 +282,7 @@ mod tests {
         let types: std::collections::BTreeSet<String> =
             config.channels.iter().map(|c| format!("{:?}", c.upstream).split('(').next().unwrap().to_owned()).collect();
         assert_eq!(types.len(), 7, "one example per upstream: {types:?}");
-        let routes = config.channels(&Egress::public_only());
+        let routes = config.channels(&Egress::public_only()).unwrap();
         assert_eq!(
             routes.iter().map(|r| r.name()).collect::<Vec<_>>(),
             config.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()

@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{ApiKey, client, configured_for, download, send_json, status};
+use crate::http::{ApiKey, client, configured_for, download, no_task_id, send_json, status, submit_json};
 
 const PROVIDER: &str = "EvoLink";
 /// Task error codes worth another try (the official client retries these).
@@ -59,9 +59,10 @@ impl EvoLink {
     /// A refusal, classified: credentials and balance are the channel's; limits are retryable.
     fn refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
         match code.as_u16() {
-            401..=403 => Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {error_code})")),
+            401 | 403 => UpstreamError::new(PROVIDER, Cause::CredentialsRefused).said(message).into(),
+            402 => UpstreamError::new(PROVIDER, Cause::QuotaExhausted).said(message).into(),
             400 | 413 | 422 if error_code == "content_policy_violation" => {
-                Error::Upstream(format!("{PROVIDER} rejected the content: {message}"))
+                UpstreamError::new(PROVIDER, Cause::Filtered).detail(message).into()
             }
             _ => status(PROVIDER, code, &format!("{error_code}: {message}")),
         }
@@ -92,9 +93,8 @@ impl Provider for EvoLink {
             _ => ("/v1/images/generations", json!({"model": model, "prompt": prompt, "image_urls": inputs.images})),
         };
         let request = self.http.post(self.url(path)?).bearer_auth(self.config.api_key.expose()).json(&body);
-        let task = send_json(PROVIDER, request, Self::refusal).await?;
-        let id =
-            task["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
+        let task = submit_json(PROVIDER, request, Self::refusal).await?;
+        let id = task["id"].as_str().ok_or_else(|| no_task_id(PROVIDER))?;
         Ok(Submission::Accepted { task_id: id.to_owned(), poll_after: self.interval() })
     }
 
@@ -111,18 +111,22 @@ impl Provider for EvoLink {
                     files.push(download(PROVIDER, &self.http, url).await?);
                 }
                 if files.is_empty() {
-                    return Err(Error::Upstream(format!("{PROVIDER} completed the task without a result")));
+                    let empty = UpstreamError::new(PROVIDER, Cause::Failed).detail("completed without a result");
+                    return Err(empty.into());
                 }
                 Ok(PollOutcome::Succeeded(files))
             }
             Some("failed") => {
                 let code = task["error"]["code"].as_str().unwrap_or("unknown_error");
                 let message = task["error"]["message"].as_str().unwrap_or("the task failed");
-                if RETRYABLE.contains(&code) {
+                let cause = match code {
                     // The task is gone upstream: submitting again is the retry.
-                    return Ok(PollOutcome::Retry(format!("{PROVIDER} task failed ({code}); submitting again")));
-                }
-                Ok(PollOutcome::Failed(format!("{PROVIDER}: {message} ({code})")))
+                    _ if RETRYABLE.contains(&code) => Cause::Interrupted,
+                    "content_policy_violation" => Cause::Filtered,
+                    "invalid_parameters" | "image_dimension_mismatch" => Cause::RefusedAsInvalid,
+                    _ => Cause::Failed,
+                };
+                Err(UpstreamError::new(PROVIDER, cause).detail(&format!("{message} ({code})")).into())
             }
             // pending, processing, or a status this client does not know: keep polling.
             _ => Ok(PollOutcome::Running { progress, poll_after: self.interval() }),

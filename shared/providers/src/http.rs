@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use genrelay_core::Error;
 use genrelay_core::ports::{ByteStream, GeneratedFile};
+use genrelay_core::{Cause, Error, UpstreamError};
 
 /// A client for upstream calls: bounded connect and request time. (Downloads of outputs are
 /// streamed, so their time is bounded per read, not in total.)
@@ -17,22 +17,46 @@ pub fn client() -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
-/// A transport failure (connection refused, timeout): the channel may be back soon.
+/// A transport failure of a call that changes nothing upstream (a poll, a download, an upload
+/// of an input): no connection, or no answer in time. Either may pass; ask again.
 pub fn transport(provider: &str, error: reqwest::Error) -> Error {
     // The error may carry the URL, and a URL may carry a credential: never pass its text on.
-    let kind = if error.is_timeout() { "timed out" } else { "could not be reached" };
-    Error::Unavailable(format!("{provider} {kind}"))
+    let cause = if error.is_timeout() && !error.is_connect() { Cause::TimedOut } else { Cause::Unreachable };
+    Error::upstream(provider, cause)
+}
+
+/// A transport failure of the call that creates a task: without a connection nothing was sent,
+/// but once the request went out (a timeout, a connection broken before the answer) the
+/// upstream may have taken the task, so its outcome is unknown and it is not sent again.
+pub fn submission_transport(provider: &str, error: reqwest::Error) -> Error {
+    if error.is_connect() {
+        return Error::upstream(provider, Cause::Unreachable);
+    }
+    let what = if error.is_timeout() { "no answer in time" } else { "the connection broke before the answer" };
+    UpstreamError::new(provider, Cause::OutcomeUnknown).detail(&format!("{what}; not sent again")).into()
+}
+
+/// The answer to a task's creation that names no task: the upstream may be generating it.
+pub fn no_task_id(provider: &str) -> Error {
+    UpstreamError::new(provider, Cause::OutcomeUnknown).detail("the answer named no task; not sent again").into()
 }
 
 /// An HTTP status answered by an upstream: 429 and 5xx are worth retrying; 401/403 are the
-/// channel's credentials; other 4xx reject the request.
+/// channel's credentials, 402 its balance; other 4xx refuse the request.
 pub fn status(provider: &str, status: reqwest::StatusCode, detail: &str) -> Error {
-    let detail = detail.chars().take(300).collect::<String>();
-    match status.as_u16() {
-        429 | 500..=599 => Error::Unavailable(format!("{provider} answered {status}")),
-        401 | 403 => Error::ChannelFault(format!("{provider} refused the channel's credentials ({status})")),
-        _ => Error::Upstream(format!("{provider} answered {status}: {detail}")),
-    }
+    let cause = match status.as_u16() {
+        429 | 500..=599 => Cause::Busy,
+        401 | 403 => Cause::CredentialsRefused,
+        402 => Cause::QuotaExhausted,
+        _ => Cause::RefusedAsInvalid,
+    };
+    let detail = if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
+    UpstreamError::new(provider, cause).detail(&detail).into()
+}
+
+/// An answer that is not the JSON the upstream documents (a proxy's error page, a restart).
+pub fn unreadable(provider: &str) -> Error {
+    UpstreamError::new(provider, Cause::Busy).detail("the answer was not the expected JSON").into()
 }
 
 /// A response body as a byte stream.
@@ -60,8 +84,8 @@ impl std::fmt::Debug for ApiKey {
 /// Starts downloading an output an upstream published at `url` (such URLs expire: fetch them
 /// as soon as the task ends). The file is named after the URL's last path segment.
 pub async fn download(provider: &str, http: &reqwest::Client, url: &str) -> genrelay_core::Result<GeneratedFile> {
-    let parsed =
-        url::Url::parse(url).map_err(|_| Error::Upstream(format!("{provider} gave an unusable result URL")))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|_| UpstreamError::new(provider, Cause::Failed).detail("the result URL is not a URL"))?;
     let name = parsed
         .path_segments()
         .and_then(|mut segments| segments.next_back())
@@ -92,7 +116,8 @@ pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, Stri
 /// How an upstream's refusal is classified: HTTP status, the body's error code, its message.
 pub type Refusal = fn(reqwest::StatusCode, &str, &str) -> Error;
 
-/// Sends `request` and reads the JSON answer; an error answer goes through `refusal`.
+/// Sends `request` (a call that changes nothing upstream) and reads the JSON answer; an error
+/// answer goes through `refusal`.
 pub async fn send_json(
     provider: &str,
     request: reqwest::RequestBuilder,
@@ -103,26 +128,42 @@ pub async fn send_json(
         let (code, error_code, message) = error_of(response).await;
         return Err(refusal(code, &error_code, &message));
     }
-    response.json().await.map_err(|e| Error::Unavailable(format!("{provider} answered unreadable JSON: {e}")))
+    response.json().await.map_err(|_| unreadable(provider))
 }
 
-/// What a channel's configuration names for a capability (a model, a workflow), or a permanent
-/// error saying the channel does not serve it.
+/// Sends the `request` that creates a task and reads the JSON answer, as [`send_json`]; once
+/// the request went out, a broken or unreadable answer leaves its outcome unknown.
+pub async fn submit_json(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    refusal: Refusal,
+) -> genrelay_core::Result<serde_json::Value> {
+    let response = request.send().await.map_err(|e| submission_transport(provider, e))?;
+    if !response.status().is_success() {
+        let (code, error_code, message) = error_of(response).await;
+        return Err(refusal(code, &error_code, &message));
+    }
+    response.json().await.map_err(|_| no_task_id(provider))
+}
+
+/// What a channel's configuration names for a capability (a model, a workflow), or an error
+/// saying the channel does not serve it (routing sends it only jobs it serves).
 pub fn configured_for<'a, T>(
     entries: &'a std::collections::HashMap<genrelay_core::Capability, T>,
     capability: genrelay_core::Capability,
     channel: &str,
     what: &str,
 ) -> genrelay_core::Result<&'a T> {
-    entries.get(&capability).ok_or_else(|| Error::Upstream(format!("channel {channel} has no {what} for {capability}")))
+    entries.get(&capability).ok_or_else(|| Error::internal(format!("channel {channel} has no {what} for {capability}")))
 }
 
 /// The largest input file a provider fetches to upload it to its upstream.
 pub const MAX_INPUT_BYTES: usize = 50 << 20;
 
-/// An input file fetched for uploading to an upstream.
+/// An input file fetched for uploading to an upstream. It has no name of its own: an upstream
+/// with a shared folder (ComfyUI, RunningHub) stores it under a name unique to its job and slot,
+/// never one taken from the URL (every stored asset's URL ends in `original.<ext>`).
 pub struct InputFile {
-    pub name: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
 }
@@ -163,20 +204,34 @@ pub async fn fetch_input(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let name = parsed
-        .path_segments()
-        .and_then(|mut segments| segments.next_back())
-        .filter(|name| !name.is_empty() && name.contains('.'))
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("input.{}", content_type.rsplit('/').next().unwrap_or("bin")));
-    Ok(InputFile { name, content_type, bytes })
+    Ok(InputFile { content_type, bytes })
 }
 
 impl InputFile {
-    /// The file as a multipart part.
-    pub fn into_part(self) -> genrelay_core::Result<reqwest::multipart::Part> {
+    /// The file's extension, from what its bytes are (else its declared type).
+    pub fn extension(&self) -> &'static str {
+        match imagesize::image_type(&self.bytes) {
+            Ok(imagesize::ImageType::Png) => "png",
+            Ok(imagesize::ImageType::Jpeg) => "jpg",
+            Ok(imagesize::ImageType::Webp) => "webp",
+            Ok(imagesize::ImageType::Gif) => "gif",
+            _ => match self.content_type.as_str() {
+                "video/mp4" => "mp4",
+                "audio/mpeg" => "mp3",
+                _ => "bin",
+            },
+        }
+    }
+
+    /// The image's width and height, if its bytes are an image.
+    pub fn image_size(&self) -> Option<(u32, u32)> {
+        imagesize::blob_size(&self.bytes).ok().map(|size| (size.width as u32, size.height as u32))
+    }
+
+    /// The file as a multipart part named `file_name`.
+    pub fn into_part(self, file_name: String) -> genrelay_core::Result<reqwest::multipart::Part> {
         reqwest::multipart::Part::bytes(self.bytes)
-            .file_name(self.name)
+            .file_name(file_name)
             .mime_str(&self.content_type)
             .map_err(|_| Error::invalid("an input image has an unusable content type"))
     }
@@ -193,11 +248,13 @@ pub fn slotted_images<'a, T>(
 }
 
 /// The slot names input image `index` (from 0) fills: `image_1`, `image_2`, …; the first is
-/// also `image`.
+/// also `image`, the second also `mask` (an inpainting's second input).
 pub fn image_slots(index: usize) -> Vec<String> {
     let mut names = vec![format!("image_{}", index + 1)];
-    if index == 0 {
-        names.push("image".to_owned());
+    match index {
+        0 => names.push("image".to_owned()),
+        1 => names.push("mask".to_owned()),
+        _ => {}
     }
     names
 }

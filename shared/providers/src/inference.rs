@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 
-use crate::http::{body_stream, client, configured_for, status, transport};
+use crate::http::{
+    body_stream, client, configured_for, no_task_id, status, submission_transport, transport, unreadable,
+};
 
 const PROVIDER: &str = "the inference server";
 /// Seed 003's task takes about half a minute: look first after a few seconds.
@@ -79,13 +81,13 @@ impl InferenceServer {
             let code = response.status();
             return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
         }
-        response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER} answered unreadable JSON: {e}")))
+        response.json().await.map_err(|_| unreadable(PROVIDER))
     }
 
     async fn outputs(&self, task_id: &str) -> Result<Vec<GeneratedFile>> {
         let result: ResultFiles = self.get_json(&format!("/api/task/{task_id}/result")).await?;
         if result.files.is_empty() {
-            return Err(Error::Upstream(format!("{PROVIDER} finished the task without a file")));
+            return Err(UpstreamError::new(PROVIDER, Cause::Failed).detail("finished the task without a file").into());
         }
         let mut files = Vec::with_capacity(result.files.len());
         for file in result.files {
@@ -110,28 +112,35 @@ impl Provider for InferenceServer {
     async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
         let index = configured_for(&self.config.indexes, job.capability(), &self.name, "task index")?;
         let url = self.url("/api/inference")?;
-        let response =
-            self.http.post(url).query(&[("index", index)]).send().await.map_err(|e| transport(PROVIDER, e))?;
+        let request = self.http.post(url).query(&[("index", index)]).send().await;
+        let response = request.map_err(|e| submission_transport(PROVIDER, e))?;
         if !response.status().is_success() {
             let code = response.status();
             return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
         }
-        let created: Created = response
-            .json()
-            .await
-            .map_err(|e| Error::Unavailable(format!("{PROVIDER} answered unreadable JSON: {e}")))?;
+        let created: Created = response.json().await.map_err(|_| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
         Ok(Submission::Accepted { task_id: created.task_id, poll_after: first })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
-        let status: Status = self.get_json(&format!("/api/task/{task_id}/status")).await?;
+        let url = self.url(&format!("/api/task/{task_id}/status"))?;
+        let response = self.http.get(url).send().await.map_err(|e| transport(PROVIDER, e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            // Seed 003 answers 404 for a task it does not know (its queue is in memory).
+            return Err(UpstreamError::new(PROVIDER, Cause::Lost).detail("the server does not know the task").into());
+        }
+        if !response.status().is_success() {
+            return Err(status(PROVIDER, response.status(), ""));
+        }
+        let status: Status = response.json().await.map_err(|_| unreadable(PROVIDER))?;
         Ok(match status.status.as_str() {
             "completed" => PollOutcome::Succeeded(self.outputs(task_id).await?),
-            "failed" => PollOutcome::Failed(
-                status.error_message.unwrap_or_else(|| "The inference server reported a failure.".to_owned()),
-            ),
+            "failed" => {
+                let message = status.error_message.unwrap_or_else(|| "the server reported a failure".to_owned());
+                return Err(UpstreamError::new(PROVIDER, Cause::Failed).detail(&message).into());
+            }
             "processing" => PollOutcome::Running { progress: 50, poll_after: self.interval() },
             // pending, or a status this client does not know: keep polling until the deadline.
             _ => PollOutcome::Running { progress: 0, poll_after: self.interval() },

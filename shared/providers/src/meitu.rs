@@ -11,13 +11,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::http::{ApiKey, client, configured_for, download, status, transport};
+use crate::http::{ApiKey, client, configured_for, download, no_task_id, status, submission_transport, transport};
 
 const PROVIDER: &str = "Meitu";
 const ALGORITHM: &str = "SDK-HMAC-SHA256";
@@ -67,8 +67,15 @@ impl Meitu {
         Self { name: name.into(), config, http: client() }
     }
 
-    /// Sends a signed request and opens the envelope: `data` when `code` is 0.
-    async fn call(&self, method: reqwest::Method, path_and_query: &str, body: Option<&Value>) -> Result<Value> {
+    /// Sends a signed request and opens the envelope: `data` when `code` is 0. `on_transport`
+    /// reads a transport failure (a submission's outcome is unknown once it was sent).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        on_transport: fn(&str, reqwest::Error) -> Error,
+    ) -> Result<Value> {
         let url =
             self.config.base_url.join(path_and_query).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
         // serde_json's maps are ordered by key, so this is the sorted-key form the gateway signs.
@@ -84,7 +91,7 @@ impl Meitu {
         if !body.is_empty() {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(|e| transport(PROVIDER, e))?;
+        let response = request.send().await.map_err(|e| on_transport(PROVIDER, e))?;
         let code = response.status();
         let envelope: Value = response.json().await.unwrap_or(Value::Null);
         match envelope["code"].as_i64() {
@@ -108,7 +115,7 @@ impl Meitu {
             files.push(download(PROVIDER, &self.http, url).await?);
         }
         if files.is_empty() {
-            return Err(Error::Upstream(format!("{PROVIDER} finished without an output")));
+            return Err(UpstreamError::new(PROVIDER, Cause::Failed).detail("finished without an output").into());
         }
         Ok(PollOutcome::Succeeded(files))
     }
@@ -122,7 +129,7 @@ impl Meitu {
             }
             Some(other) => {
                 let message = data["message"].as_str().or(data["msg"].as_str()).unwrap_or("the task failed");
-                Ok(PollOutcome::Failed(format!("{PROVIDER} failed the task (status {other}): {message}")))
+                Err(UpstreamError::new(PROVIDER, Cause::Failed).detail(&format!("status {other}: {message}")).into())
             }
         }
     }
@@ -174,14 +181,18 @@ fn encode(text: &str) -> String {
 /// A gateway error code, classified (the CLI's table: QPS and concurrency limits are retried,
 /// authorization and quota are the channel's fault, parameters and downloads reject the job).
 fn refusal(code: i64, message: &str) -> Error {
-    match code {
-        429 | 503 | 29901 | 29904 | 90009 | 90024 => {
-            Error::Unavailable(format!("{PROVIDER} is busy ({code} {message})"))
-        }
-        80001 | 80002 | 90002 | 90003 | 90022 | 91010 => {
-            Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {message})"))
-        }
-        _ => Error::Upstream(format!("{PROVIDER} rejected the task ({code} {message})")),
+    let cause = match code {
+        429 | 503 | 29901 | 29904 | 90009 | 90024 => Cause::Busy,
+        80001 | 80002 | 90002 | 90003 | 91010 => Cause::CredentialsRefused,
+        90022 => Cause::QuotaExhausted,
+        // The gateway lost the task: run it again.
+        10004 => Cause::Lost,
+        _ => Cause::RefusedAsInvalid,
+    };
+    let error = UpstreamError::new(PROVIDER, cause);
+    match cause {
+        Cause::CredentialsRefused | Cause::QuotaExhausted => error.said(&format!("{code} {message}")).into(),
+        _ => error.detail(&format!("{code} {message}")).into(),
     }
 }
 
@@ -205,11 +216,8 @@ impl Provider for Meitu {
         let body = json!({"task": preset.task, "task_type": preset.task_type,
                           "params": json!({"parameter": parameters}).to_string(),
                           "init_images": images, "rsp_media_type": "url"});
-        let data = self.call(reqwest::Method::POST, "/api/v1/sdk/push", Some(&body)).await?;
-        let task_id = data["task_id"]
-            .as_str()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
+        let data = self.call(reqwest::Method::POST, "/api/v1/sdk/push", Some(&body), submission_transport).await?;
+        let task_id = data["task_id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(5));
         Ok(Submission::Accepted { task_id: task_id.to_owned(), poll_after: first })
     }
@@ -217,11 +225,7 @@ impl Provider for Meitu {
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
         let path = format!("/api/v1/sdk/status?task_id={}", encode(task_id));
-        match self.call(reqwest::Method::GET, &path, None).await {
-            Ok(data) => self.outcome(&data).await,
-            // The gateway lost the task: run it again.
-            Err(Error::Upstream(message)) if message.contains("(10004 ") => Ok(PollOutcome::Retry(message)),
-            Err(error) => Err(error),
-        }
+        let data = self.call(reqwest::Method::GET, &path, None, transport).await?;
+        self.outcome(&data).await
     }
 }

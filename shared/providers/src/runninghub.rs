@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::spec::Params;
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use genrelay_egress::Egress;
 
+use crate::comfyui::{Uploaded, slot_values};
 use crate::http::{
-    ApiKey, client, configured_for, download, fetch_input, image_slots, slotted_images, status, transport,
+    ApiKey, client, configured_for, download, fetch_input, no_task_id, slotted_images, status, submission_transport,
+    transport, unreadable,
 };
 
 const PROVIDER: &str = "RunningHub";
@@ -86,60 +86,68 @@ impl RunningHub {
         Self::open(response).await
     }
 
+    /// Creates the task: once the request went out, a broken or unreadable answer leaves its
+    /// outcome unknown.
+    async fn create(&self, path: &str, body: Value) -> Result<(i64, String, Value)> {
+        let request = self.http.post(self.url(path)?).json(&body).send().await;
+        let response = request.map_err(|e| submission_transport(PROVIDER, e))?;
+        Self::open(response).await.map_err(|error| match error {
+            Error::Upstream(UpstreamError { cause: Cause::Busy, .. }) => no_task_id(PROVIDER),
+            other => other,
+        })
+    }
+
     /// The envelope of an answer: `(code, msg, data)`.
     async fn open(response: reqwest::Response) -> Result<(i64, String, Value)> {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let envelope: Value = response.json().await.map_err(|e| Error::Unavailable(format!("{PROVIDER}: {e}")))?;
+        let envelope: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
         let code = envelope["code"].as_i64().unwrap_or(-1);
         Ok((code, envelope["msg"].as_str().unwrap_or_default().to_owned(), envelope["data"].clone()))
     }
 
     /// An error code of the envelope, classified.
     fn refusal(code: i64, msg: &str) -> Error {
-        match code {
-            415 | 421 | 814 | 1003 | 1011 | 1520 | 500 => {
-                Error::Unavailable(format!("{PROVIDER} is busy ({code} {msg})"))
-            }
-            380 | 801 | 802 | 806 | 811 | 812 | 901 => {
-                Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {msg})"))
-            }
-            _ => Error::Upstream(format!("{PROVIDER} rejected the task ({code} {msg})")),
+        let cause = match code {
+            415 | 421 | 814 | 1003 | 1011 | 1520 | 500 => Cause::Busy,
+            801 | 802 | 806 | 811 => Cause::CredentialsRefused,
+            812 => Cause::QuotaExhausted,
+            423 | 807 => Cause::Lost,
+            _ => Cause::RefusedAsInvalid,
+        };
+        let error = UpstreamError::new(PROVIDER, cause);
+        match cause {
+            Cause::CredentialsRefused | Cause::QuotaExhausted => error.said(&format!("{code} {msg}")).into(),
+            _ => error.detail(&format!("{code} {msg}")).into(),
         }
     }
 
-    fn node_info(&self, job: &Job, workflow: &RunningHubWorkflow, images: Vec<String>) -> Vec<Value> {
-        let mut values: HashMap<String, Value> = HashMap::new();
-        if let Some(prompt) = &job.spec.prompt {
-            values.insert("prompt".into(), Value::from(prompt.clone()));
-        }
-        let digest = Sha256::digest(job.id.as_str().as_bytes());
-        values.insert("seed".into(), Value::from(u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])));
-        if let Params::ImageGenerate(params) = &job.spec.params {
-            values.insert("width".into(), Value::from(params.width));
-            values.insert("height".into(), Value::from(params.height));
-        }
-        for (index, image) in images.into_iter().enumerate() {
-            for slot in image_slots(index) {
-                values.insert(slot, Value::from(image.clone()));
-            }
-        }
+    fn node_info(&self, job: &Job, workflow: &RunningHubWorkflow, images: &[Uploaded]) -> Vec<Value> {
+        let values = slot_values(job, images);
         workflow
             .slots
             .iter()
             .filter_map(|(slot, (node, field))| {
-                values.get(slot).map(|value| json!({"nodeId": node, "fieldName": field, "fieldValue": value}))
+                values.get(slot.as_str()).map(|value| json!({"nodeId": node, "fieldName": field, "fieldValue": value}))
             })
             .collect()
     }
 
     /// Uploads the input images the workflow has slots for (`POST /task/openapi/upload`) and
     /// answers the server paths a load node reads them by.
-    async fn upload_images(&self, workflow: &RunningHubWorkflow, inputs: &ResolvedInputs) -> Result<Vec<String>> {
+    async fn upload_images(
+        &self,
+        job: &Job,
+        workflow: &RunningHubWorkflow,
+        inputs: &ResolvedInputs,
+    ) -> Result<Vec<Uploaded>> {
         let mut names = Vec::new();
-        for url in slotted_images(inputs, &workflow.slots) {
-            let part = fetch_input(&self.http, &self.egress, inputs, url).await?.into_part()?;
+        for (index, url) in slotted_images(inputs, &workflow.slots).iter().enumerate() {
+            let file = fetch_input(&self.http, &self.egress, inputs, url).await?;
+            let size = file.image_size();
+            let file_name = format!("{}-image_{}.{}", job.id, index + 1, file.extension());
+            let part = file.into_part(file_name)?;
             let form = reqwest::multipart::Form::new()
                 .text("apiKey", self.config.api_key.expose().to_owned())
                 .text("fileType", "input")
@@ -150,10 +158,8 @@ impl RunningHub {
             if code != 0 {
                 return Err(Self::refusal(code, &msg));
             }
-            let name = data["fileName"]
-                .as_str()
-                .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} stored an upload without a name")))?;
-            names.push(name.to_owned());
+            let name = data["fileName"].as_str().ok_or_else(|| unreadable(PROVIDER))?;
+            names.push(Uploaded { name: name.to_owned(), size });
         }
         Ok(names)
     }
@@ -167,8 +173,8 @@ impl Provider for RunningHub {
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
-        let images = self.upload_images(workflow, inputs).await?;
-        let node_info = self.node_info(job, workflow, images);
+        let images = self.upload_images(job, workflow, inputs).await?;
+        let node_info = self.node_info(job, workflow, &images);
         let key = self.config.api_key.expose();
         let (path, body) = match &workflow.run {
             RunTarget::Workflow(id) => (
@@ -179,20 +185,22 @@ impl Provider for RunningHub {
                 ("/task/openapi/ai-app/run", json!({"apiKey": key, "webappId": id, "nodeInfoList": node_info}))
             }
         };
-        let (code, msg, data) = self.call(path, body).await?;
+        let (code, msg, data) = self.create(path, body).await?;
         if code != 0 {
             return Err(Self::refusal(code, &msg));
         }
         // ComfyUI's validation result, packed in a string.
         let tips: Value = data["promptTips"].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
         if tips["node_errors"].as_object().is_some_and(|errors| !errors.is_empty()) {
-            return Err(Error::ChannelFault(format!("{PROVIDER} could not validate the workflow")));
+            let refused =
+                UpstreamError::new(PROVIDER, Cause::RefusedAsInvalid).detail("the workflow failed validation");
+            return Err(refused.said(&tips["node_errors"].to_string()).into());
         }
         let task_id = data["taskId"]
             .as_str()
             .map(str::to_owned)
             .or_else(|| data["taskId"].as_i64().map(|id| id.to_string()))
-            .ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without a task id")))?;
+            .ok_or_else(|| no_task_id(PROVIDER))?;
         Ok(Submission::Accepted { task_id, poll_after: self.interval() })
     }
 
@@ -207,7 +215,9 @@ impl Provider for RunningHub {
                     files.push(download(PROVIDER, &self.http, url).await?);
                 }
                 if files.is_empty() {
-                    return Err(Error::Upstream(format!("{PROVIDER} finished without an output")));
+                    return Err(UpstreamError::new(PROVIDER, Cause::Failed)
+                        .detail("finished without an output")
+                        .into());
                 }
                 Ok(PollOutcome::Succeeded(files))
             }
@@ -217,11 +227,11 @@ impl Provider for RunningHub {
                 let reason = &data["failedReason"];
                 let kind = reason["exception_type"].as_str().unwrap_or_default();
                 if kind.contains("Audit") {
-                    return Ok(PollOutcome::Failed(format!("{PROVIDER} rejected the content")));
+                    return Err(UpstreamError::new(PROVIDER, Cause::Filtered).detail("the content was refused").into());
                 }
                 let message = reason["exception_message"].as_str().unwrap_or("the task failed").trim();
                 let node = reason["node_name"].as_str().unwrap_or("?");
-                Ok(PollOutcome::Failed(format!("{PROVIDER} failed in {node}: {message}")))
+                Err(UpstreamError::new(PROVIDER, Cause::Failed).detail(&format!("node {node}: {message}")).into())
             }
             _ => Err(Self::refusal(code, &msg)),
         }

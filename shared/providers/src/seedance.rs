@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
-use genrelay_core::{Capability, Error, Job, Result};
+use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::http::{ApiKey, client, download, send_json, status};
+use crate::http::{ApiKey, client, download, no_task_id, send_json, status, submit_json};
 
 const PROVIDER: &str = "Seedance";
 /// Seed 002's guidance for videos: look first after 10-15 s, then every 5-10 s.
@@ -54,9 +54,10 @@ impl Seedance {
 
     fn refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
         match code.as_u16() {
-            401 | 403 => Error::ChannelFault(format!("{PROVIDER} refused the channel ({code} {error_code})")),
+            401 | 403 => UpstreamError::new(PROVIDER, Cause::CredentialsRefused).said(message).into(),
+            402 => UpstreamError::new(PROVIDER, Cause::QuotaExhausted).said(message).into(),
             400 if error_code.contains("Sensitive") || error_code.contains("Risk") => {
-                Error::Upstream(format!("{PROVIDER} rejected the content: {message}"))
+                UpstreamError::new(PROVIDER, Cause::Filtered).detail(message).into()
             }
             _ => status(PROVIDER, code, &format!("{error_code}: {message}")),
         }
@@ -71,7 +72,7 @@ impl Provider for Seedance {
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let Params::VideoGenerate(settings) = &job.spec.params else {
-            return Err(Error::Upstream(format!("channel {} only generates videos", self.name)));
+            return Err(Error::internal(format!("channel {} only generates videos", self.name)));
         };
         let mut content = vec![json!({"type": "text", "text": job.spec.prompt.clone().unwrap_or_default()})];
         for (i, url) in inputs.images.iter().enumerate() {
@@ -86,9 +87,8 @@ impl Provider for Seedance {
             .post(self.url("/contents/generations/tasks")?)
             .bearer_auth(self.config.api_key.expose())
             .json(&body);
-        let created = send_json(PROVIDER, request, Self::refusal).await?;
-        let id =
-            created["id"].as_str().ok_or_else(|| Error::Unavailable(format!("{PROVIDER} answered without an id")))?;
+        let created = submit_json(PROVIDER, request, Self::refusal).await?;
+        let id = created["id"].as_str().ok_or_else(|| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
         Ok(Submission::Accepted { task_id: id.to_owned(), poll_after: first })
     }
@@ -101,22 +101,25 @@ impl Provider for Seedance {
             .bearer_auth(self.config.api_key.expose());
         let task = send_json(PROVIDER, request, Self::refusal).await?;
         let interval = self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(POLL_INTERVAL);
-        Ok(match task["status"].as_str() {
+        let ended = |cause, detail: &str| Err(UpstreamError::new(PROVIDER, cause).detail(detail).into());
+        match task["status"].as_str() {
             Some("succeeded") => {
-                let url = task["content"]["video_url"]
-                    .as_str()
-                    .ok_or_else(|| Error::Upstream(format!("{PROVIDER} succeeded without a video")))?;
-                PollOutcome::Succeeded(vec![download(PROVIDER, &self.http, url).await?])
+                let url = task["content"]["video_url"].as_str();
+                let url =
+                    url.ok_or_else(|| UpstreamError::new(PROVIDER, Cause::Failed).detail("succeeded without a video"))?;
+                Ok(PollOutcome::Succeeded(vec![download(PROVIDER, &self.http, url).await?]))
             }
             Some("failed") => {
+                let code = task["error"]["code"].as_str().unwrap_or_default();
                 let message = task["error"]["message"].as_str().unwrap_or("the task failed");
-                PollOutcome::Failed(format!("{PROVIDER}: {message}"))
+                let filtered = code.contains("Sensitive") || code.contains("Risk");
+                ended(if filtered { Cause::Filtered } else { Cause::Failed }, message)
             }
-            Some("expired") => PollOutcome::Retry(format!("{PROVIDER} let the task expire")),
-            Some("cancelled") => PollOutcome::Failed(format!("{PROVIDER} cancelled the task")),
-            Some("running") => PollOutcome::Running { progress: 50, poll_after: interval },
-            _ => PollOutcome::Running { progress: 0, poll_after: interval },
-        })
+            Some("expired") => ended(Cause::Interrupted, "the task expired before it ran"),
+            Some("cancelled") => ended(Cause::Failed, "the task was cancelled upstream"),
+            Some("running") => Ok(PollOutcome::Running { progress: 50, poll_after: interval }),
+            _ => Ok(PollOutcome::Running { progress: 0, poll_after: interval }),
+        }
     }
 
     /// `DELETE` the task: Ark cancels a queued task; a running one cannot be stopped (it runs

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::{Params, UpscaleResolution};
-use genrelay_core::{Job, Result};
+use genrelay_core::{Cause, Job, Result, UpstreamError};
 use genrelay_egress::Egress;
 use sha2::{Digest, Sha256};
 
@@ -85,14 +85,15 @@ impl MockProvider {
     /// Renders the outputs (or the simulated failure) off the async threads: a large PNG or a
     /// video takes long enough to stall other requests.
     /// The end of a task: its files, or the reason of the simulated failure.
-    async fn finish(&self, job: &Job, size: Option<(u32, u32)>) -> Result<Result<Vec<GeneratedFile>, String>> {
+    async fn finish(&self, job: &Job, size: Option<(u32, u32)>) -> Result<Vec<GeneratedFile>> {
         if self.should_fail(job) {
-            return Ok(Err("The mock provider simulated a generation failure.".to_owned()));
+            let failure = UpstreamError::new("mock", Cause::Failed).detail("a simulated generation failure");
+            return Err(failure.into());
         }
         let job = job.clone();
         let file =
             tokio::task::spawn_blocking(move || render(&job, size)).await.map_err(genrelay_core::Error::internal)?;
-        Ok(Ok(vec![file]))
+        Ok(vec![file])
     }
 }
 
@@ -105,10 +106,7 @@ impl Provider for MockProvider {
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let size = self.kept_size(job, inputs).await?;
         if self.config.latency.is_zero() {
-            return match self.finish(job, size).await? {
-                Ok(files) => Ok(Submission::Finished(files)),
-                Err(reason) => Err(genrelay_core::Error::Upstream(reason)),
-            };
+            return Ok(Submission::Finished(self.finish(job, size).await?));
         }
         // The task id carries what the poll needs later: the size to keep.
         let task_id = match size {
@@ -131,10 +129,7 @@ impl Provider for MockProvider {
             .and_then(|task| task.rsplit_once('-'))
             .and_then(|(_, size)| size.split_once('x'))
             .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
-        Ok(match self.finish(job, size).await? {
-            Ok(files) => PollOutcome::Succeeded(files),
-            Err(reason) => PollOutcome::Failed(reason),
-        })
+        Ok(PollOutcome::Succeeded(self.finish(job, size).await?))
     }
 }
 
