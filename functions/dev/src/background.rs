@@ -22,6 +22,9 @@ const DISPATCH_VISIBILITY: Duration = Duration::from_secs(60);
 const DISPATCH_BATCH: usize = 10;
 const POLL_BATCH: usize = 50;
 const RECONCILE_BATCH: usize = 100;
+/// Worker loops: each runs its batch's jobs concurrently and waits for the slowest (a
+/// synchronous upstream call may hold one for minutes), so the others keep taking new work.
+const WORKER_LOOPS: usize = 4;
 
 pub struct Loops {
     stop: watch::Sender<bool>,
@@ -32,7 +35,9 @@ impl Loops {
     pub fn start(engine: Arc<Engine>, embedded: Embedded) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(worker(engine.clone(), stopped.clone()));
+        for _ in 0..WORKER_LOOPS {
+            tasks.spawn(worker(engine.clone(), stopped.clone()));
+        }
         tasks.spawn(poller(engine.clone(), stopped.clone()));
         tasks.spawn(webhooks(engine.clone(), embedded, stopped.clone()));
         tasks.spawn(reconciler(engine, stopped));

@@ -485,7 +485,7 @@ impl Provider for ComfyUi {
         let state: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
         let progress = |value| Ok(PollOutcome::Running { progress: value, poll_after: self.poll_interval() });
         match state["status"].as_str() {
-            Some("pending") => progress(5),
+            Some("pending") => progress(0),
             Some("in_progress") => progress(50),
             Some("completed" | "failed" | "cancelled") => match self.history(prompt_id).await? {
                 Some(entry) => self.finished(&entry, workflow).await,
