@@ -313,7 +313,9 @@ async fn an_inpaint_with_two_assets_uses_both() {
 async fn a_refused_workflow_fails_the_job_at_once_and_leaves_the_channel_warm() {
     let fake = FakeComfyUi::start().await;
     let base = fake.base_url.clone();
-    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "NoSuchNodeType")));
+    // image.generate's workflow needs a node the server lacks; image.upscale's is fine.
+    let app =
+        TestApp::with_provider(move |_, _| Arc::new(comfy_with(&base, "NoSuchNodeType", Egress::allow_private())));
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     app.drain().await;
     let job = app.job(KEY_A, &id).await;
@@ -322,6 +324,35 @@ async fn a_refused_workflow_fails_the_job_at_once_and_leaves_the_channel_warm() 
     let ledger: &dyn genrelay_core::ports::ChannelLedger = &app.embedded.store;
     let now = genrelay_core::ports::Clock::now(&app.clock);
     assert!(ledger.cooling(&["comfy"], now).await.unwrap().is_empty(), "not the channel's fault");
+
+    let url = original_png(genrelay_providers::mock::render_png("fine", 20, 20)).await;
+    let id = app.create_job(KEY_A, json!({"capability": "image.upscale", "imageUrls": [url]})).await;
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "a valid job of another capability on the channel goes on: {job}");
+}
+
+#[tokio::test]
+async fn a_run_reports_progress_while_it_runs() {
+    let fake = FakeComfyUi::start().await;
+    let provider = comfy(&fake.base_url, "KSampler");
+    let app = TestApp::new();
+    let mut job =
+        app.stored_job(&app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await).await;
+    let Submission::Accepted { task_id, .. } = provider.submit(&job, &ResolvedInputs::default()).await.unwrap() else {
+        panic!("ComfyUI queues runs")
+    };
+    job.upstream_task_id = Some(task_id);
+    let progress = |outcome: PollOutcome| match outcome {
+        PollOutcome::Running { progress, .. } => progress,
+        PollOutcome::Succeeded(_) => 100,
+    };
+    let seen = [
+        progress(provider.poll(&job).await.unwrap()),
+        progress(provider.poll(&job).await.unwrap()),
+        progress(provider.poll(&job).await.unwrap()),
+    ];
+    assert_eq!(seen, [0, 50, 100], "pending, in progress (from /api/jobs/{{id}}), done");
 }
 
 #[tokio::test]

@@ -380,3 +380,49 @@ async fn a_job_cancelled_during_its_submission_frees_its_slot_and_stops_the_task
     let other = genrelay_core::JobId::parse("job_01jother000000000000000000").unwrap();
     assert!(ledger.take_slot("slow", &other, 1, lease, chrono::Utc::now()).await.unwrap(), "the slot is free");
 }
+
+/// Takes every task, then never answers a poll again (the server went away mid-run).
+struct GoneAway {
+    submissions: Mutex<u32>,
+}
+
+#[async_trait]
+impl Provider for GoneAway {
+    fn name(&self) -> &str {
+        "gone"
+    }
+
+    async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        *self.submissions.lock().unwrap() += 1;
+        Ok(Submission::Accepted { task_id: "t".into(), poll_after: Duration::ZERO })
+    }
+
+    async fn poll(&self, _job: &Job) -> Result<PollOutcome> {
+        Err(Error::upstream("Gone", Cause::Unreachable))
+    }
+}
+
+#[tokio::test]
+async fn an_upstream_unreachable_while_its_task_runs_is_given_up_on_in_bounded_time() {
+    let gone = Arc::new(GoneAway { submissions: Mutex::new(0) });
+    let provider = gone.clone();
+    let app = TestApp::with_provider(move |_, _| provider);
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    let settings = app.engine.settings().clone();
+    let rounds = settings.upstream_outage.as_secs() / settings.poll_retry.as_secs() + 1;
+    let per_task = rounds as usize + 1;
+    drain_with_retries(&app, per_task).await;
+    assert_eq!(*gone.submissions.lock().unwrap(), 2, "submitted again after two minutes without an answer");
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "running", "{job}");
+    assert!(
+        job["attempts"][1]["outcome"].as_str().unwrap().starts_with("Gone: unreachable (no answer since "),
+        "{job}"
+    );
+
+    drain_with_retries(&app, per_task * 2).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().starts_with("Gone: unreachable (no answer since "), "{job}");
+    assert_eq!(*gone.submissions.lock().unwrap(), settings.max_submit_attempts, "within the submission limit");
+}

@@ -119,15 +119,66 @@ async fn runninghub_runs_a_workflow_and_an_ai_app() {
     run_through_dev(channel, &[image("a paper crane"), upscale()]).await;
 }
 
+/// The README's jimeng channels, one per dialect, as written but for the server's address and
+/// session, each against a jimeng-api fake of its dialect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jimeng_generates_images_and_videos() {
-    let fake = fake_jimeng::FakeJimeng::start().await;
-    let channel = json!({
-        "name": "jimeng", "type": "jimeng", "baseUrl": fake.base_url, "sessionId": fake_jimeng::SESSION_ID, "dialect": "tasks",
-        "pollIntervalMs": 100,
-        "models": {"image.generate": "jimeng-4.5", "video.generate": "jimeng-video-3.5-pro"}
-    });
-    run_through_dev(channel, &[image("mountains at dawn"), video("waves")]).await;
+async fn jimeng_generates_images_and_videos_in_each_dialect_of_the_readme() {
+    let readme = include_str!("../../../README.md");
+    let example = readme.split("One example per upstream").nth(1).unwrap();
+    let example: Value =
+        serde_json::from_str(example.split("```json\n").nth(1).unwrap().split("```").next().unwrap()).unwrap();
+    let channels: Vec<Value> =
+        example["channels"].as_array().unwrap().iter().filter(|c| c["type"] == "jimeng").cloned().collect();
+    let dialects: Vec<&str> = channels.iter().map(|c| c["dialect"].as_str().unwrap()).collect();
+    assert_eq!(dialects, ["sync", "tasks", "history"]);
+    for mut channel in channels {
+        let dialect = match channel["dialect"].as_str() {
+            Some("sync") => fake_jimeng::Dialect::Sync,
+            Some("tasks") => fake_jimeng::Dialect::Tasks,
+            _ => fake_jimeng::Dialect::History,
+        };
+        let fake = fake_jimeng::FakeJimeng::start_with(dialect).await;
+        channel["baseUrl"] = json!(fake.base_url);
+        channel["sessionId"] = json!(fake_jimeng::SESSION_ID);
+        channel["pollIntervalMs"] = json!(100);
+        let mut jobs = vec![image("mountains at dawn")];
+        if channel["models"]["video.generate"].is_string() {
+            jobs.push(video("waves"));
+        }
+        run_through_dev(channel, &jobs).await;
+    }
+}
+
+/// A synchronous generation holds its worker for minutes; jobs behind it start at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_synchronous_generation_stalls_no_other_job() {
+    let fake = fake_jimeng::FakeJimeng::start_with(fake_jimeng::Dialect::Sync).await;
+    fake.hold_sync(std::time::Duration::from_secs(120));
+    let channel = json!({"name": "jimeng", "type": "jimeng", "baseUrl": fake.base_url,
+                         "sessionId": fake_jimeng::SESSION_ID, "models": {"image.generate": "jimeng-4.5"}});
+    let data = tempfile::tempdir().unwrap();
+    let providers = data.path().join("providers.json");
+    std::fs::write(&providers, json!({"channels": [channel]}).to_string()).unwrap();
+    let server = DevServer::start_with(data.path(), &["--providers", providers.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let create = |body: Value| client.post(server.url("/api/v1/jobs")).bearer_auth(&server.key).json(&body).send();
+    let held = create(json!({"capability": "image.generate", "prompt": "held"})).await.unwrap();
+    let held = held.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
+    // Many held generations at once: more than a batch.
+    for n in 0..12 {
+        create(json!({"capability": "image.generate", "prompt": format!("held {n}")})).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let quick = create(json!({"capability": "video.generate", "prompt": "on the mock", "settings": {"duration": 5}}))
+        .await
+        .unwrap();
+    let quick = quick.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
+    let (job, _) = wait_for_end(&client, &server, &quick).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    let held = client.get(server.url(&format!("/api/v1/jobs/{held}"))).bearer_auth(&server.key).send().await.unwrap();
+    assert_eq!(held.json::<Value>().await.unwrap()["job"]["status"], "running", "still held upstream");
+    drop(server); // killed: a graceful stop would wait for the held calls
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,22 +1,29 @@
-//! One SQS batch: run each dispatch message; report the ones that failed, so SQS delivers only
-//! those again (and, after the redrive limit, moves them to the dead-letter queue).
+//! One SQS batch: run the dispatch messages (`CONCURRENT_CALLS` at a time, so one slow upstream
+//! holds up none of the others); report the ones that failed, so SQS delivers only those again
+//! (and, after the redrive limit, moves them to the dead-letter queue).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
 use genrelay_core::ports::DispatchMessage;
 use genrelay_core::{Error, Result};
-use genrelay_engine::Engine;
+use genrelay_engine::{CONCURRENT_CALLS, Engine};
 
 pub async fn handle(engine: &Engine, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        if let Err(error) = run(engine, &record).await {
+    let failed: Vec<BatchItemFailure> = futures_util::stream::iter(event.records)
+        .map(|record| async move {
+            let error = run(engine, &record).await.err()?;
             let message_id = record.message_id.unwrap_or_default();
             tracing::warn!(message_id, error = %error.chain(), "dispatch failed; SQS will deliver it again");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
-        }
-    }
+            Some(failure)
+        })
+        .buffer_unordered(CONCURRENT_CALLS)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed;
     Ok(response)
 }
 

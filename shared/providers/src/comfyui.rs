@@ -534,6 +534,37 @@ mod tests {
         assert_eq!(names(result_files(&entry, Some(&named))), ["clip_00001_.mp4", "gw_00001_.png"]);
     }
 
+    fn job_of(capability: Capability, params: Params) -> Job {
+        use genrelay_core::spec::Inputs;
+        let inputs = Inputs { image_urls: vec!["https://e.com/a.png".into()], ..Inputs::default() };
+        let spec = genrelay_core::JobSpec::new(capability, Some("x".into()), inputs, params).unwrap();
+        let now = chrono::Utc::now();
+        let id = genrelay_core::JobId::parse("job_01jsample0000000000000000").unwrap();
+        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), spec, None, None, now, now)
+    }
+
+    #[test]
+    fn every_capability_fills_its_size_and_value_slots() {
+        use genrelay_core::spec::UpscaleResolution;
+        let input = [Uploaded { name: "genrelay-job/image_1.png".into(), size: Some((1000, 500)) }];
+        let upscale = slot_values(
+            &job_of(Capability::ImageUpscale, Params::ImageUpscale { resolution: UpscaleResolution::K2 }),
+            &input,
+        );
+        assert_eq!((upscale["width"].clone(), upscale["height"].clone()), (json!(2048), json!(1024)));
+        assert_eq!((upscale["resolution"].clone(), upscale["scale_by"].clone()), (json!("2k"), json!(2.048)));
+        let edit = slot_values(&job_of(Capability::ImageEdit, Params::ImageEdit { keep_size: true }), &input);
+        assert_eq!(
+            (edit["width"].clone(), edit["height"].clone(), edit["keep_size"].clone()),
+            (json!(1000), json!(500), json!(true))
+        );
+        assert_eq!(edit["image"], "genrelay-job/image_1.png");
+        for capability in Capability::ALL {
+            let names = slot_names(*capability);
+            assert!(names.contains(&"width") && names.contains(&"seed"), "{capability}");
+        }
+    }
+
     #[test]
     fn a_workflow_binding_a_slot_its_capability_lacks_is_refused() {
         let workflow = |slot: &str| Workflow {

@@ -120,7 +120,7 @@ impl ProvidersConfig {
                     priority: channel.priority,
                     weight: channel.weight,
                     max_concurrent: channel.max_concurrent,
-                    video_durations: channel.video_durations.clone(),
+                    video_durations: channel.video_durations(),
                     ..Route::new(capabilities, provider)
                 })
             })
@@ -135,6 +135,17 @@ impl ChannelConfig {
             UpstreamConfig::Comfyui(config) => config.check(),
             _ => Ok(()),
         }
+    }
+
+    /// The video durations the channel takes: as configured, else what its upstream documents
+    /// for its model (jimeng-api), else any.
+    fn video_durations(&self) -> Option<Vec<u32>> {
+        self.video_durations.clone().or_else(|| match &self.upstream {
+            UpstreamConfig::Jimeng(config) => {
+                config.models.get(&Capability::VideoGenerate).map(|model| crate::jimeng::video_durations(model))
+            }
+            _ => None,
+        })
     }
 
     /// The channel's provider and the capabilities it serves.
@@ -287,6 +298,21 @@ mod tests {
             routes.iter().map(|r| r.name()).collect::<Vec<_>>(),
             config.channels.iter().map(|c| c.name.as_str()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_jimeng_channel_takes_the_durations_of_its_video_model() {
+        let document = |models: Value| {
+            json!({"channels": [{"name": "j", "type": "jimeng", "baseUrl": "http://j:5100", "sessionId": "s",
+                                 "models": models}]})
+        };
+        let durations = |models| {
+            let config = ProvidersConfig::from_document(document(models), "f.json").unwrap();
+            config.channels(&Egress::public_only()).unwrap()[0].video_durations.clone()
+        };
+        assert_eq!(durations(json!({"video.generate": "jimeng-video-3.5-pro"})), Some(vec![5, 10, 12]));
+        assert_eq!(durations(json!({"video.generate": "jimeng-video-veo3"})), Some(vec![8]));
+        assert_eq!(durations(json!({"image.generate": "jimeng-4.5"})), None);
     }
 
     #[test]

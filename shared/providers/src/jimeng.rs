@@ -205,6 +205,22 @@ pub fn classify(code: Option<i64>, message: &str) -> UpstreamError {
     }
 }
 
+/// The video durations (seconds) jimeng-api takes for a video model (its `routes/videos.ts`):
+/// veo3 8; sora2 4, 8, 12; 3.5-pro 5, 10, 12; seedance-2.0 4 to 15; the others 5 and 10.
+pub fn video_durations(model: &str) -> Vec<u32> {
+    if model.contains("veo3") {
+        vec![8]
+    } else if model.contains("sora2") {
+        vec![4, 8, 12]
+    } else if model.contains("3.5-pro") {
+        vec![5, 10, 12]
+    } else if model.contains("seedance-2.0") {
+        (4..=15).collect()
+    } else {
+        vec![5, 10]
+    }
+}
+
 fn ratio_of(width: u32, height: u32) -> &'static str {
     let r = width as f64 / height as f64;
     let known = [
