@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use genrelay_core::ports::Provider;
 use genrelay_providers::{EvoLink, EvoLinkConfig};
 use genrelay_tests::fake_evolink::{API_KEY, FakeEvoLink};
 use serde_json::json;
@@ -80,4 +81,41 @@ async fn a_retryable_task_failure_is_submitted_again() {
         "submitted again after each failure: {attempts:?}"
     );
     assert!(attempts.iter().any(|a| a["outcome"].as_str().unwrap().contains("service_unavailable")));
+}
+
+/// A task EvoLink no longer knows (404) is submitted again; a result link that expired (404 on
+/// the file host) fails the job as done-but-lost, never as the channel's credentials.
+#[tokio::test]
+async fn a_forgotten_task_is_submitted_again_and_an_expired_link_is_no_credential_fault() {
+    let fake = FakeEvoLink::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(evolink(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "a kite"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    fake.forget_tasks();
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][1]["outcome"], "EvoLink: lost the task: EvoLink does not know the task", "{job}");
+    assert_eq!(fake.tasks_created(), 2);
+
+    // The same completed task polled again: its one-time link is gone.
+    let stored = app.stored_job(&id).await;
+    let provider = evolink(&fake.base_url, API_KEY);
+    let expired = provider.poll(&stored).await;
+    assert_eq!(crate::support::cause_of(&expired), Some(genrelay_core::Cause::Failed), "{expired:?}");
+    assert!(expired.unwrap_err().to_string().contains("the result URL answered HTTP 404"));
+}
+
+/// A gateway in front of the upstream that gives up (502, 504) after the request went out
+/// leaves the task's fate unknown: it is not sent to another channel.
+#[tokio::test]
+async fn a_gateway_error_on_submission_is_an_unknown_outcome() {
+    let gateway = axum::Router::new().fallback(|| async { axum::http::StatusCode::GATEWAY_TIMEOUT });
+    let base = genrelay_tests::serve(gateway).await;
+    let app = TestApp::new();
+    let job =
+        app.stored_job(&app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await).await;
+    let submitted = evolink(&base, API_KEY).submit(&job, &Default::default()).await;
+    assert_eq!(crate::support::cause_of(&submitted), Some(genrelay_core::Cause::OutcomeUnknown), "{submitted:?}");
 }

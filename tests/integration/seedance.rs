@@ -69,3 +69,19 @@ async fn cancelling_a_queued_video_deletes_its_task() {
     app.post(&format!("/api/v1/jobs/{id}/cancel"), KEY_A, json!({})).await;
     assert!(fake.is_gone(&task_id), "the queued task was deleted upstream");
 }
+
+#[tokio::test]
+async fn a_task_ark_no_longer_knows_is_submitted_again() {
+    let fake = FakeArk::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(seedance(&base)));
+    let id = app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "clouds"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    fake.forget_tasks();
+    for _ in 0..4 {
+        app.drain().await;
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][1]["outcome"], "Seedance: lost the task: Ark does not know the task", "{job}");
+}

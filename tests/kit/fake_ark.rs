@@ -43,6 +43,11 @@ impl FakeArk {
         !self.tasks.lock().unwrap().contains_key(id)
     }
 
+    /// Forgets every task (a `GET` of one answers 404 `ResourceNotFound`).
+    pub fn forget_tasks(&self) {
+        self.tasks.lock().unwrap().clear();
+    }
+
     /// The bodies of the tasks created so far.
     pub fn bodies(&self) -> Vec<Value> {
         self.tasks.lock().unwrap().values().map(|(body, _)| body.clone()).collect()

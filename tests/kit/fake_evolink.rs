@@ -24,10 +24,12 @@ struct Fake {
     tasks: Arc<Mutex<HashMap<String, Task>>>,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
+    created: Arc<Mutex<usize>>,
 }
 
 pub struct FakeEvoLink {
     pub base_url: String,
+    fake: Fake,
 }
 
 impl FakeEvoLink {
@@ -41,7 +43,17 @@ impl FakeEvoLink {
             .with_state(fake.clone());
         let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
-        Self { base_url }
+        Self { base_url, fake }
+    }
+
+    /// Forgets every task it took (`GET /v1/tasks/{id}` answers 404 `resource_not_found`).
+    pub fn forget_tasks(&self) {
+        self.fake.tasks.lock().unwrap().clear();
+    }
+
+    /// How many tasks it took.
+    pub fn tasks_created(&self) -> usize {
+        *self.fake.created.lock().unwrap()
     }
 }
 
@@ -70,6 +82,7 @@ async fn create(
     let id = format!("task-unified-{}", ulid::Ulid::new().to_string().to_lowercase());
     let video = uri.path().contains("/videos/");
     fake.tasks.lock().unwrap().insert(id.clone(), (prompt, 0, video));
+    *fake.created.lock().unwrap() += 1;
     axum::Json(json!({"created": 1757156493, "id": id, "model": body["model"], "object": "image.generation.task",
                       "progress": 0, "status": "pending", "task_info": {"can_cancel": true, "estimated_time": 100},
                       "type": "image"}))
@@ -99,7 +112,10 @@ async fn task(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Strin
                 true => (format!("{id}.mp4"), genrelay_providers::mock::render_mp4(&prompt, 64, 36, 1)),
                 false => (format!("{id}.png"), genrelay_providers::mock::render_png(&prompt, 80, 48)),
             };
-            fake.files.lock().unwrap().insert(name.clone(), file);
+            if polls == 2 {
+                // Published once; the link then expires (here: after its first download).
+                fake.files.lock().unwrap().insert(name.clone(), file);
+            }
             answer["status"] = json!("completed");
             answer["progress"] = json!(100);
             answer["results"] = json!([format!("{}/files/{name}", fake.base_url.lock().unwrap())]);

@@ -24,7 +24,7 @@ use genrelay_egress::Egress;
 
 use crate::http::{
     InputFile, body_stream, client, configured_for, fetch_input, image_slots, no_task_id, slotted_images, status,
-    submission_transport, transport, unreadable,
+    submission_status, submission_transport, transport, unreadable,
 };
 
 const PROVIDER: &str = "ComfyUI";
@@ -206,26 +206,22 @@ impl ComfyUi {
     /// The prompt's history entry, `None` while the server has none (queued, running, or
     /// unknown).
     async fn history(&self, prompt_id: &str) -> Result<Option<Value>> {
-        let response = self
-            .http
-            .get(self.url(&format!("/history/{prompt_id}"))?)
-            .send()
-            .await
-            .map_err(|e| transport(PROVIDER, e))?;
+        let history = self.get_json(&format!("/history/{prompt_id}")).await?;
+        Ok(history.get(prompt_id).cloned())
+    }
+
+    /// `GET path`, read as JSON.
+    async fn get_json(&self, path: &str) -> Result<Value> {
+        let response = self.http.get(self.url(path)?).send().await.map_err(|e| transport(PROVIDER, e))?;
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let history: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
-        Ok(history.get(prompt_id).cloned())
+        response.json().await.map_err(|_| unreadable(PROVIDER))
     }
 
     /// Whether the prompt waits or runs in the server's queue.
     async fn queued(&self, prompt_id: &str) -> Result<bool> {
-        let response = self.http.get(self.url("/queue")?).send().await.map_err(|e| transport(PROVIDER, e))?;
-        if !response.status().is_success() {
-            return Err(status(PROVIDER, response.status(), ""));
-        }
-        let queue: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let queue = self.get_json("/queue").await?;
         let listed = |list: &str| queue[list].as_array().into_iter().flatten().any(|entry| entry[1] == prompt_id);
         Ok(listed("queue_running") || listed("queue_pending"))
     }
@@ -453,8 +449,8 @@ impl Provider for ComfyUi {
             return Err(refused(&answer));
         }
         if !code.is_success() {
-            // A 5xx (a body the server could not read) queues nothing.
-            return Err(status(PROVIDER, code, ""));
+            // A 500 (a body the server could not read) queues nothing; a gateway's 502/504 may.
+            return Err(submission_status(PROVIDER, code, ""));
         }
         let prompt_id = answer["prompt_id"].as_str().ok_or_else(|| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);

@@ -18,7 +18,7 @@ const PROVIDER: &str = "EvoLink";
 /// Task error codes worth another try (the official client retries these).
 const RETRYABLE: [&str; 6] = [
     "generation_timeout",
-    "quota_exceeded",
+    "unknown_error",
     "resource_exhausted",
     "generation_failed_no_content",
     "service_error",
@@ -54,6 +54,14 @@ impl EvoLink {
 
     fn interval(&self) -> Duration {
         self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(3))
+    }
+
+    /// A poll's refusal: 404 is a task EvoLink does not know (lost); the rest as [`Self::refusal`].
+    fn poll_refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
+        if code == reqwest::StatusCode::NOT_FOUND {
+            return UpstreamError::new(PROVIDER, Cause::Lost).detail("EvoLink does not know the task").into();
+        }
+        Self::refusal(code, error_code, message)
     }
 
     /// A refusal, classified: credentials and balance are the channel's; limits are retryable.
@@ -102,12 +110,17 @@ impl Provider for EvoLink {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
         let request =
             self.http.get(self.url(&format!("/v1/tasks/{task_id}"))?).bearer_auth(self.config.api_key.expose());
-        let task = send_json(PROVIDER, request, Self::refusal).await?;
+        let task = send_json(PROVIDER, request, Self::poll_refusal).await?;
         let progress = task["progress"].as_u64().unwrap_or(0).min(99) as u8;
         match task["status"].as_str() {
             Some("completed") => {
                 let mut files = Vec::new();
-                for url in task["results"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                // `results: ["url"]`, or for some models `result_data: [{image_url|video_url|audio_url}]`.
+                let results = task["results"].as_array().into_iter().flatten().filter_map(Value::as_str);
+                let data = task["result_data"].as_array().into_iter().flatten().filter_map(|item| {
+                    ["image_url", "video_url", "audio_url"].iter().find_map(|field| item[*field].as_str())
+                });
+                for url in results.chain(data) {
                     files.push(download(PROVIDER, &self.http, url).await?);
                 }
                 if files.is_empty() {
@@ -122,6 +135,7 @@ impl Provider for EvoLink {
                 let cause = match code {
                     // The task is gone upstream: submitting again is the retry.
                     _ if RETRYABLE.contains(&code) => Cause::Interrupted,
+                    "quota_exceeded" => Cause::QuotaExhausted,
                     "content_policy_violation" => Cause::Filtered,
                     "invalid_parameters" | "image_dimension_mismatch" => Cause::RefusedAsInvalid,
                     _ => Cause::Failed,

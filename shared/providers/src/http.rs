@@ -54,6 +54,17 @@ pub fn status(provider: &str, status: reqwest::StatusCode, detail: &str) -> Erro
     UpstreamError::new(provider, cause).detail(&detail).into()
 }
 
+/// An HTTP status answered to the call that creates a task: a gateway in between that gave up
+/// (502, 504) may have passed the request on, so its outcome is unknown; the rest as [`status`].
+pub fn submission_status(provider: &str, code: reqwest::StatusCode, detail: &str) -> Error {
+    match code.as_u16() {
+        502 | 504 => UpstreamError::new(provider, Cause::OutcomeUnknown)
+            .detail(&format!("HTTP {code} from a gateway after the request was sent; not sent again"))
+            .into(),
+        _ => status(provider, code, detail),
+    }
+}
+
 /// An answer that is not the JSON the upstream documents (a proxy's error page, a restart).
 pub fn unreadable(provider: &str) -> Error {
     UpstreamError::new(provider, Cause::Busy).detail("the answer was not the expected JSON").into()
@@ -93,8 +104,13 @@ pub async fn download(provider: &str, http: &reqwest::Client, url: &str) -> genr
         .unwrap_or("output")
         .to_owned();
     let response = http.get(parsed).send().await.map_err(|e| transport(provider, e))?;
-    if !response.status().is_success() {
-        return Err(status(provider, response.status(), "downloading a result"));
+    let code = response.status();
+    if !code.is_success() {
+        // The link's host never sees the channel's key: a 403 or 404 is an expired link, not the
+        // channel's credentials, and the task is done (and paid): nothing to submit again.
+        let cause = if code.as_u16() == 429 || code.is_server_error() { Cause::Busy } else { Cause::Failed };
+        let detail = format!("the result URL answered HTTP {code} (expired?)");
+        return Err(UpstreamError::new(provider, cause).detail(&detail).into());
     }
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -123,12 +139,7 @@ pub async fn send_json(
     request: reqwest::RequestBuilder,
     refusal: Refusal,
 ) -> genrelay_core::Result<serde_json::Value> {
-    let response = request.send().await.map_err(|e| transport(provider, e))?;
-    if !response.status().is_success() {
-        let (code, error_code, message) = error_of(response).await;
-        return Err(refusal(code, &error_code, &message));
-    }
-    response.json().await.map_err(|_| unreadable(provider))
+    exchange_json(provider, request, refusal, false).await
 }
 
 /// Sends the `request` that creates a task and reads the JSON answer, as [`send_json`]; once
@@ -138,12 +149,29 @@ pub async fn submit_json(
     request: reqwest::RequestBuilder,
     refusal: Refusal,
 ) -> genrelay_core::Result<serde_json::Value> {
-    let response = request.send().await.map_err(|e| submission_transport(provider, e))?;
-    if !response.status().is_success() {
+    exchange_json(provider, request, refusal, true).await
+}
+
+/// Sends `request` and reads the JSON answer; `creates` says whether it creates a task (whose
+/// outcome is unknown once it went out without a readable answer).
+async fn exchange_json(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    refusal: Refusal,
+    creates: bool,
+) -> genrelay_core::Result<serde_json::Value> {
+    let sent = request.send().await;
+    let response =
+        sent.map_err(|e| if creates { submission_transport(provider, e) } else { transport(provider, e) })?;
+    let code = response.status();
+    if creates && matches!(code.as_u16(), 502 | 504) {
+        return Err(submission_status(provider, code, ""));
+    }
+    if !code.is_success() {
         let (code, error_code, message) = error_of(response).await;
         return Err(refusal(code, &error_code, &message));
     }
-    response.json().await.map_err(|_| no_task_id(provider))
+    response.json().await.map_err(|_| if creates { no_task_id(provider) } else { unreadable(provider) })
 }
 
 /// What a channel's configuration names for a capability (a model, a workflow), or an error

@@ -12,7 +12,8 @@ use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 
 use crate::http::{
-    body_stream, client, configured_for, no_task_id, status, submission_transport, transport, unreadable,
+    body_stream, client, configured_for, no_task_id, status, submission_status, submission_transport, transport,
+    unreadable,
 };
 
 const PROVIDER: &str = "the inference server";
@@ -77,6 +78,10 @@ impl InferenceServer {
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T> {
         let response = self.http.get(self.url(path)?).send().await.map_err(|e| transport(PROVIDER, e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            // The server restarted between the status and the result: its tasks live in memory.
+            return Err(UpstreamError::new(PROVIDER, Cause::Lost).detail("the server does not know the task").into());
+        }
         if !response.status().is_success() {
             let code = response.status();
             return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
@@ -116,7 +121,7 @@ impl Provider for InferenceServer {
         let response = request.map_err(|e| submission_transport(PROVIDER, e))?;
         if !response.status().is_success() {
             let code = response.status();
-            return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
+            return Err(submission_status(PROVIDER, code, &response.text().await.unwrap_or_default()));
         }
         let created: Created = response.json().await.map_err(|_| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
@@ -139,7 +144,11 @@ impl Provider for InferenceServer {
             "completed" => PollOutcome::Succeeded(self.outputs(task_id).await?),
             "failed" => {
                 let message = status.error_message.unwrap_or_else(|| "the server reported a failure".to_owned());
-                return Err(UpstreamError::new(PROVIDER, Cause::Failed).detail(&message).into());
+                // Out of memory or a timeout may pass: the job is submitted again.
+                let lower = message.to_lowercase();
+                let passing = ["out of memory", "timeout", "timed out"].iter().any(|w| lower.contains(w));
+                let cause = if passing { Cause::Interrupted } else { Cause::Failed };
+                return Err(UpstreamError::new(PROVIDER, cause).detail(&message).into());
             }
             "processing" => PollOutcome::Running { progress: 50, poll_after: self.interval() },
             // pending, or a status this client does not know: keep polling until the deadline.

@@ -25,7 +25,10 @@ use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{ApiKey, configured_for, download, no_task_id, status, submission_transport, transport, unreadable};
+use crate::http::{
+    ApiKey, configured_for, download, no_task_id, status, submission_status, submission_transport, transport,
+    unreadable,
+};
 
 const PROVIDER: &str = "Jimeng";
 /// Seed 002's guidance: images first after 5-10 s then every 3-5 s; videos 10-15 s then 5-10 s.
@@ -113,6 +116,9 @@ impl Jimeng {
     async fn create(&self, path: &str, body: Value) -> Result<Value> {
         let request = self.http.post(self.url(path)?).bearer_auth(self.config.session_id.expose()).json(&body);
         let response = request.send().await.map_err(|e| submission_transport(PROVIDER, e))?;
+        if !response.status().is_success() {
+            return Err(submission_status(PROVIDER, response.status(), ""));
+        }
         Self::read(response).await.map_err(|error| match error {
             Error::Upstream(UpstreamError { cause: Cause::Busy, .. }) => no_task_id(PROVIDER),
             other => other,

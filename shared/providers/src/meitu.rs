@@ -17,7 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::http::{ApiKey, client, configured_for, download, no_task_id, status, submission_transport, transport};
+use crate::http::{
+    ApiKey, client, configured_for, download, no_task_id, status, submission_status, submission_transport, transport,
+    unreadable,
+};
 
 const PROVIDER: &str = "Meitu";
 const ALGORITHM: &str = "SDK-HMAC-SHA256";
@@ -67,14 +70,14 @@ impl Meitu {
         Self { name: name.into(), config, http: client() }
     }
 
-    /// Sends a signed request and opens the envelope: `data` when `code` is 0. `on_transport`
-    /// reads a transport failure (a submission's outcome is unknown once it was sent).
+    /// Sends a signed request and opens the envelope: `data` when `code` is 0. A push (`creates`)
+    /// whose answer is lost or unreadable has an unknown outcome; a poll's is asked again.
     async fn call(
         &self,
         method: reqwest::Method,
         path_and_query: &str,
         body: Option<&Value>,
-        on_transport: fn(&str, reqwest::Error) -> Error,
+        creates: bool,
     ) -> Result<Value> {
         let url =
             self.config.base_url.join(path_and_query).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
@@ -91,12 +94,17 @@ impl Meitu {
         if !body.is_empty() {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(|e| on_transport(PROVIDER, e))?;
+        let sent = request.send().await;
+        let response =
+            sent.map_err(|e| if creates { submission_transport(PROVIDER, e) } else { transport(PROVIDER, e) })?;
         let code = response.status();
         let envelope: Value = response.json().await.unwrap_or(Value::Null);
         match envelope["code"].as_i64() {
             Some(0) if code.is_success() => Ok(envelope["data"].clone()),
             Some(error) => Err(refusal(error, envelope["message"].as_str().unwrap_or_default())),
+            None if code.is_success() && creates => Err(no_task_id(PROVIDER)),
+            None if code.is_success() => Err(unreadable(PROVIDER)),
+            None if creates => Err(submission_status(PROVIDER, code, "")),
             None => Err(status(PROVIDER, code, "")),
         }
     }
@@ -123,7 +131,11 @@ impl Meitu {
     async fn outcome(&self, data: &Value) -> Result<PollOutcome> {
         match data["status"].as_i64() {
             Some(10) => self.outputs(&data["result"]).await,
-            Some(0 | 1 | 9) | None => {
+            Some(-1) => {
+                Err(UpstreamError::new(PROVIDER, Cause::Lost).detail("the gateway does not know the task").into())
+            }
+            None => Err(unreadable(PROVIDER)),
+            Some(0 | 1 | 9) => {
                 let progress = if data["status"] == 1 { 50 } else { 0 };
                 Ok(PollOutcome::Running { progress, poll_after: self.interval() })
             }
@@ -183,8 +195,9 @@ fn encode(text: &str) -> String {
 fn refusal(code: i64, message: &str) -> Error {
     let cause = match code {
         429 | 503 | 29901 | 29904 | 90009 | 90024 => Cause::Busy,
-        80001 | 80002 | 90002 | 90003 | 91010 => Cause::CredentialsRefused,
-        90022 => Cause::QuotaExhausted,
+        90002 | 90003 | 90022 | 91010 => Cause::CredentialsRefused,
+        // RIGHTS_LIMIT_EXCEEDED and its kin: the account's quota.
+        80001 | 80002 => Cause::QuotaExhausted,
         // The gateway lost the task: run it again.
         10004 => Cause::Lost,
         _ => Cause::RefusedAsInvalid,
@@ -216,7 +229,7 @@ impl Provider for Meitu {
         let body = json!({"task": preset.task, "task_type": preset.task_type,
                           "params": json!({"parameter": parameters}).to_string(),
                           "init_images": images, "rsp_media_type": "url"});
-        let data = self.call(reqwest::Method::POST, "/api/v1/sdk/push", Some(&body), submission_transport).await?;
+        let data = self.call(reqwest::Method::POST, "/api/v1/sdk/push", Some(&body), true).await?;
         let task_id = data["task_id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(5));
         Ok(Submission::Accepted { task_id: task_id.to_owned(), poll_after: first })
@@ -225,7 +238,7 @@ impl Provider for Meitu {
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
         let task_id = job.upstream_task_id.as_deref().ok_or_else(|| Error::internal("polled without a task"))?;
         let path = format!("/api/v1/sdk/status?task_id={}", encode(task_id));
-        let data = self.call(reqwest::Method::GET, &path, None, transport).await?;
+        let data = self.call(reqwest::Method::GET, &path, None, false).await?;
         self.outcome(&data).await
     }
 }

@@ -19,8 +19,8 @@ use genrelay_egress::Egress;
 
 use crate::comfyui::{Uploaded, slot_values};
 use crate::http::{
-    ApiKey, client, configured_for, download, fetch_input, no_task_id, slotted_images, status, submission_transport,
-    transport, unreadable,
+    ApiKey, client, configured_for, download, fetch_input, no_task_id, slotted_images, status, submission_status,
+    submission_transport, transport, unreadable,
 };
 
 const PROVIDER: &str = "RunningHub";
@@ -91,10 +91,16 @@ impl RunningHub {
     async fn create(&self, path: &str, body: Value) -> Result<(i64, String, Value)> {
         let request = self.http.post(self.url(path)?).json(&body).send().await;
         let response = request.map_err(|e| submission_transport(PROVIDER, e))?;
-        Self::open(response).await.map_err(|error| match error {
-            Error::Upstream(UpstreamError { cause: Cause::Busy, .. }) => no_task_id(PROVIDER),
-            other => other,
-        })
+        if !response.status().is_success() {
+            return Err(submission_status(PROVIDER, response.status(), ""));
+        }
+        match Self::open(response).await {
+            // 500 UNKNOWN_ERROR in the body: the task may have been created.
+            Ok((500, _, _)) | Err(Error::Upstream(UpstreamError { cause: Cause::Busy, .. })) => {
+                Err(no_task_id(PROVIDER))
+            }
+            answer => answer,
+        }
     }
 
     /// The envelope of an answer: `(code, msg, data)`.
@@ -103,7 +109,7 @@ impl RunningHub {
             return Err(status(PROVIDER, response.status(), ""));
         }
         let envelope: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
-        let code = envelope["code"].as_i64().unwrap_or(-1);
+        let code = envelope["code"].as_i64().ok_or_else(|| unreadable(PROVIDER))?;
         Ok((code, envelope["msg"].as_str().unwrap_or_default().to_owned(), envelope["data"].clone()))
     }
 

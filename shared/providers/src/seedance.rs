@@ -52,6 +52,14 @@ impl Seedance {
         url::Url::parse(&format!("{base}{path}")).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))
     }
 
+    /// A poll's refusal: 404 is a task Ark does not know (lost); the rest as [`Self::refusal`].
+    fn poll_refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
+        if code == reqwest::StatusCode::NOT_FOUND {
+            return UpstreamError::new(PROVIDER, Cause::Lost).detail("Ark does not know the task").into();
+        }
+        Self::refusal(code, error_code, message)
+    }
+
     fn refusal(code: reqwest::StatusCode, error_code: &str, message: &str) -> Error {
         match code.as_u16() {
             401 | 403 => UpstreamError::new(PROVIDER, Cause::CredentialsRefused).said(message).into(),
@@ -99,7 +107,7 @@ impl Provider for Seedance {
             .http
             .get(self.url(&format!("/contents/generations/tasks/{task_id}"))?)
             .bearer_auth(self.config.api_key.expose());
-        let task = send_json(PROVIDER, request, Self::refusal).await?;
+        let task = send_json(PROVIDER, request, Self::poll_refusal).await?;
         let interval = self.config.poll_interval_ms.map(Duration::from_millis).unwrap_or(POLL_INTERVAL);
         let ended = |cause, detail: &str| Err(UpstreamError::new(PROVIDER, cause).detail(detail).into());
         match task["status"].as_str() {
