@@ -25,6 +25,9 @@ const RECONCILE_BATCH: usize = 100;
 /// Worker loops: each runs its batch's jobs concurrently and waits for the slowest (a
 /// synchronous upstream call may hold one for minutes), so the others keep taking new work.
 const WORKER_LOOPS: usize = 4;
+/// Poller loops: a step waits for its slowest job (a submission again after a loss may be a
+/// long synchronous call); each job is claimed before it is polled, so loops never double up.
+const POLLER_LOOPS: usize = 2;
 
 pub struct Loops {
     stop: watch::Sender<bool>,
@@ -38,7 +41,9 @@ impl Loops {
         for _ in 0..WORKER_LOOPS {
             tasks.spawn(worker(engine.clone(), stopped.clone()));
         }
-        tasks.spawn(poller(engine.clone(), stopped.clone()));
+        for _ in 0..POLLER_LOOPS {
+            tasks.spawn(poller(engine.clone(), stopped.clone()));
+        }
         tasks.spawn(webhooks(engine.clone(), embedded, stopped.clone()));
         tasks.spawn(reconciler(engine, stopped));
         Self { stop, tasks }

@@ -214,3 +214,27 @@ async fn seedance_on_ark_generates_a_video() {
     });
     run_through_dev(channel, &[video("a timelapse of clouds")]).await;
 }
+
+/// A providers file that binds a value its capability does not have is refused at start-up,
+/// naming the channel and the slot.
+#[test]
+fn a_workflow_slot_the_capability_lacks_stops_the_start() {
+    let data = tempfile::tempdir().unwrap();
+    let providers = data.path().join("providers.json");
+    let channel = json!({"name": "comfy", "type": "comfyui", "baseUrl": "http://127.0.0.1:9",
+        "workflows": {"image.generate": {"graph": {"5": {"class_type": "EmptyImage", "inputs": {}}},
+                                         "slots": {"duration": ["5", "batch_size"]}}}});
+    std::fs::write(&providers, json!({"channels": [channel]}).to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_genrelay-dev"))
+        .args(["--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .args(["--providers", providers.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("genrelay-dev cannot start: channel \"comfy\": workflow for image.generate: slot \"duration\" is not a value of image.generate"),
+        "{stderr}"
+    );
+}
