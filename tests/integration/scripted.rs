@@ -426,3 +426,42 @@ async fn an_upstream_unreachable_while_its_task_runs_is_given_up_on_in_bounded_t
     assert!(job["error"].as_str().unwrap().starts_with("Gone: unreachable (no answer since "), "{job}");
     assert_eq!(*gone.submissions.lock().unwrap(), settings.max_submit_attempts, "within the submission limit");
 }
+
+/// Finishes its task, but the first download of the output breaks off midway.
+struct BrokenOnce {
+    polls: Mutex<u32>,
+}
+
+#[async_trait]
+impl Provider for BrokenOnce {
+    fn name(&self) -> &str {
+        "broken-once"
+    }
+
+    async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        Ok(Submission::Accepted { task_id: "t".into(), poll_after: Duration::ZERO })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        let mut polls = self.polls.lock().unwrap();
+        *polls += 1;
+        if *polls == 1 {
+            let broken = futures_util::stream::iter([Err(std::io::Error::other("connection reset"))]);
+            let file = GeneratedFile { name: "out.png".into(), content_type: None, body: Box::pin(broken) };
+            return Ok(PollOutcome::Succeeded(vec![file]));
+        }
+        Ok(PollOutcome::Succeeded(vec![png_file(job)]))
+    }
+}
+
+#[tokio::test]
+async fn an_output_whose_download_breaks_is_fetched_again_at_the_next_poll() {
+    let app = TestApp::with_provider(|_, _| Arc::new(BrokenOnce { polls: Mutex::new(0) }));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "running");
+    app.clock.advance(app.engine.settings().poll_retry);
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "polled again after the retry delay, not after the step's claim: {job}");
+}

@@ -69,11 +69,19 @@ impl Engine {
     }
 
     /// Moves a job's next poll back after a failed step, so one sweep does not retry it at once.
+    /// The step claimed the job (a later revision than `job`), so the job is read again.
     async fn postpone_poll(&self, job: &Job) {
-        let mut later = job.revise();
-        later.next_poll_at = Some(self.deps.clock.now() + span(self.settings.poll_retry));
-        if let Err(error) = self.deps.jobs.replace(job, &later).await {
-            tracing::warn!(job_id = %job.id, error = %error.chain(), "could not postpone the poll");
+        let postponed = async {
+            let Some(current) = self.deps.jobs.get(&job.client_id, &job.id).await? else { return Ok(false) };
+            if current.status.is_terminal() {
+                return Ok(false);
+            }
+            let mut later = current.revise();
+            later.next_poll_at = Some(self.deps.clock.now() + span(self.settings.poll_retry));
+            self.deps.jobs.replace(&current, &later).await
+        };
+        if let Err(error) = postponed.await {
+            tracing::warn!(job_id = %job.id, error = %error.chain(), "could not postpone the poll; its claim will end");
         }
     }
 
