@@ -437,3 +437,21 @@ async fn previews_are_not_results_and_video_slots_get_their_size() {
     let (_, content_type) = read_signed_url(&app, &location).unwrap();
     assert_eq!(content_type, "video/mp4");
 }
+
+/// The run ended but its files cannot be fetched for a while: they are fetched again at the
+/// next polls, and the prompt is never queued again.
+#[tokio::test]
+async fn outputs_that_cannot_be_fetched_yet_are_fetched_again_never_rerun() {
+    let fake = FakeComfyUi::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(comfy(&base, "KSampler")));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    fake.fail_views(3);
+    for _ in 0..8 {
+        app.drain().await;
+        app.clock.advance(app.engine.settings().poll_retry);
+    }
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(fake.prompts_queued(), 1, "never queued again");
+}

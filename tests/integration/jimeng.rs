@@ -208,3 +208,19 @@ async fn a_task_lost_in_a_restart_is_submitted_again_and_a_wrong_dialect_is_name
     assert_eq!(job["error"], "Jimeng: refused as invalid: the server has no such route (check the channel's dialect)");
     assert_eq!(released.generations(), 0);
 }
+
+/// jimeng-api timing out on Jimeng while generating (`-1000 timeout of 45000ms exceeded`): Jimeng
+/// may be generating (and charging), so the job is not handed to another channel.
+#[tokio::test]
+async fn jimeng_api_losing_jimeng_mid_generation_is_never_paid_twice() {
+    let fake = FakeJimeng::start_with(Dialect::Sync).await;
+    fake.set_upstream(Upstream::TimesOut);
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(jimeng(&base, SESSION_ID, false)));
+    let job = finished(&app, json!({"capability": "image.generate", "prompt": "x"})).await;
+    assert_eq!(
+        job["error"], "Jimeng: outcome unknown: jimeng-api lost Jimeng while generating; not sent again",
+        "{job}"
+    );
+    assert_eq!(fake.generations(), 1);
+}

@@ -465,3 +465,56 @@ async fn an_output_whose_download_breaks_is_fetched_again_at_the_next_poll() {
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "succeeded", "polled again after the retry delay, not after the step's claim: {job}");
 }
+
+/// Fails its first submission transiently (the job waits), then takes submissions that never
+/// answer: the step running one is stopped midway, as a Lambda past its timeout.
+struct HangsAfterFirst {
+    submissions: Mutex<u32>,
+}
+
+#[async_trait]
+impl Provider for HangsAfterFirst {
+    fn name(&self) -> &str {
+        "hangs"
+    }
+
+    async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        let first = {
+            let mut submissions = self.submissions.lock().unwrap();
+            *submissions += 1;
+            *submissions == 1
+        };
+        if first {
+            return Err(UpstreamError::new("Hangs", Cause::Busy).detail("HTTP 503").into());
+        }
+        std::future::pending().await
+    }
+
+    async fn poll(&self, _job: &Job) -> Result<PollOutcome> {
+        unreachable!("never accepts")
+    }
+}
+
+#[tokio::test]
+async fn a_poller_stopped_during_a_submission_never_sends_it_again() {
+    let hangs = Arc::new(HangsAfterFirst { submissions: Mutex::new(0) });
+    let provider = hangs.clone();
+    let app = TestApp::with_provider(move |_, _| provider);
+    // A video: its deadline (20 minutes) outlasts the step's claim (16).
+    let body = json!({"capability": "video.generate", "prompt": "x", "settings": {"duration": 5}});
+    let id = app.create_job(KEY_A, body).await;
+    app.drain().await;
+    assert!(app.job(KEY_A, &id).await["waiting"].is_object(), "waits after the 503");
+    app.clock.advance(app.engine.settings().poll_retry);
+    let stopped = tokio::time::timeout(Duration::from_millis(300), app.engine.poll_due(10)).await;
+    assert!(stopped.is_err(), "the step was stopped during the submission");
+    assert_eq!(*hangs.submissions.lock().unwrap(), 2);
+
+    app.clock.advance(app.engine.settings().submit_timeout);
+    let drained = tokio::time::timeout(Duration::from_secs(5), app.drain()).await;
+    assert!(drained.is_ok(), "submitted again, and hung again");
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("outcome unknown"), "{job}");
+    assert_eq!(*hangs.submissions.lock().unwrap(), 2, "not sent a third time");
+}

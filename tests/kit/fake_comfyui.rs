@@ -66,6 +66,7 @@ struct Server {
     /// `POST /prompt` calls that got past JSON parsing (the real `number`).
     number: u64,
     counter: u64,
+    failing_views: u32,
 }
 
 #[derive(Clone, Default)]
@@ -113,6 +114,12 @@ impl FakeComfyUi {
     /// The graph the fake received for a prompt, slots filled.
     pub fn graph_of(&self, prompt_id: &str) -> Option<Value> {
         self.server.lock().unwrap().prompts.get(prompt_id).map(|p| p.graph.clone())
+    }
+
+    /// `GET /view` of an output answers 502 the next `times` times (a proxy in front of a busy
+    /// server).
+    pub fn fail_views(&self, times: u32) {
+        self.server.lock().unwrap().failing_views = times;
     }
 
     /// How many prompts were queued.
@@ -307,7 +314,12 @@ async fn view(State(fake): State<Fake>, Query(query): Query<HashMap<String, Stri
         return StatusCode::BAD_REQUEST.into_response();
     }
     let kind = query.get("type").map(String::as_str).unwrap_or("output");
-    match fake.server.lock().unwrap().files.get(&format!("{kind}/{name}")) {
+    let mut server = fake.server.lock().unwrap();
+    if server.failing_views > 0 {
+        server.failing_views -= 1;
+        return StatusCode::BAD_GATEWAY.into_response();
+    }
+    match server.files.get(&format!("{kind}/{name}")) {
         Some((content_type, bytes)) => ([(header::CONTENT_TYPE, *content_type)], bytes.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }

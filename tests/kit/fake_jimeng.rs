@@ -42,6 +42,8 @@ pub enum Dialect {
 pub enum Upstream {
     Generates,
     Unreachable,
+    /// Jimeng took the generation, then jimeng-api timed out waiting for it (`-1000`).
+    TimesOut,
     SessionExpired,
     NoCredits,
 }
@@ -164,6 +166,10 @@ fn refused(headers: &HeaderMap, body: &Value) -> Option<Response> {
 fn jimeng_answer(fake: &Fake, body: &Value) -> Result<(), (i64, String)> {
     match *fake.upstream.lock().unwrap() {
         Upstream::Unreachable => return Err((-1000, UNREACHABLE.to_owned())),
+        Upstream::TimesOut => {
+            fake.generations.fetch_add(1, Ordering::SeqCst);
+            return Err((-1000, "timeout of 45000ms exceeded".to_owned()));
+        }
         Upstream::SessionExpired => return Err((-2002, EXPIRED.to_owned())),
         Upstream::NoCredits => return Err((-2009, NO_CREDITS.to_owned())),
         Upstream::Generates => {}

@@ -24,6 +24,9 @@ named_values!(
         RefusedAsInvalid = "refused as invalid",
         // The upstream does not know the task (it restarted, or dropped it): submit it again.
         Lost = "lost the task",
+        // The task ended, but its files could not be fetched (a 5xx or no answer from where
+        // they are): fetched again at the next poll, never submitted again.
+        ResultsUnreachable = "results unreachable",
         // The task failed for a passing reason (overload, a generation timeout): submit it again.
         Interrupted = "interrupted",
         // The generation failed.

@@ -2,7 +2,7 @@
 //! or finish the job, or expire it past its deadline.
 
 use genrelay_core::ports::PollOutcome;
-use genrelay_core::{Attempt, Error, Job, Result, Waiting};
+use genrelay_core::{Attempt, Cause, Error, Job, Result, Waiting};
 
 use futures_util::StreamExt;
 
@@ -93,22 +93,30 @@ impl Engine {
             return Ok(true);
         }
         // Claim the step: only the poller whose write wins goes on, so two pollers (or a step
-        // that outlasts the schedule) never submit or ingest twice.
+        // that outlasts the schedule) never submit or ingest twice. A claim to submit also
+        // clears `waiting`: a step that stops midway leaves a submission of unknown outcome.
         let mut claimed = job.revise();
         claimed.next_poll_at = Some(now + span(self.settings.submit_timeout));
+        let waiting_since = match (&job.upstream_task_id, claimed.waiting.take()) {
+            (None, Some(waiting)) => Some(waiting.since),
+            (_, waiting) => {
+                claimed.waiting = waiting;
+                None
+            }
+        };
         if !self.deps.jobs.replace(job, &claimed).await? {
             return Ok(false);
         }
         let job = &claimed;
         if job.upstream_task_id.is_none() {
-            if job.waiting.is_none() {
+            let Some(since) = waiting_since else {
                 // A worker stopped during the submission: the upstream may have the task (and
                 // charge for it), so it is not sent again.
                 let reason = "genrelay: outcome unknown: the submission was interrupted; not sent again";
                 self.fail(job, reason.into()).await?;
                 return Ok(true);
-            }
-            self.submit_upstream(job).await?;
+            };
+            self.submit_upstream(job, Some(since)).await?;
             return Ok(false);
         }
         let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
@@ -138,10 +146,18 @@ impl Engine {
         tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "poll did not answer the task's state");
         match &error {
             Error::Upstream(upstream) if upstream.cause.resubmits() => self.resubmit_later(job, reason).await,
+            // The task ended upstream but its files could not be fetched (yet): fetch again,
+            // until the deadline; never submit a finished (and paid) task again.
+            Error::Upstream(upstream) if upstream.cause == Cause::ResultsUnreachable => {
+                self.postpone_poll(job).await;
+                Ok(false)
+            }
             Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
-                let until = now + span(self.settings.channel_cooldown);
-                self.deps.channels.cool_down(provider.name(), until, &reason).await?;
-                self.resubmit_later(job, reason).await
+                // The task's state is unknown (it may still run, and be charged): the channel
+                // cools down and the job fails with the reason, not sent again.
+                self.cool_down(provider.name(), &reason).await;
+                self.fail(job, reason).await?;
+                Ok(true)
             }
             Error::Upstream(upstream) if !upstream.cause.is_transient() => {
                 self.fail(job, reason).await?;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
 use genrelay_core::spec::MaterialType;
@@ -36,19 +38,25 @@ impl Engine {
             return Ok(());
         }
         tracing::info!(job_id = %job.id, "job started");
-        self.submit_upstream(&running).await
+        self.submit_upstream(&running, None).await
     }
 
     /// Hands a running job to the channels that serve it, best first, and records the answer:
     /// the outputs of a provider that finished at once, or the upstream task and when to poll
     /// it. What each channel's refusal means decides what happens next (see `Cause`): a busy,
     /// unreachable or full channel hands over to the next, and if none takes the job it waits,
-    /// visibly and for `channel_wait` at most; a channel that refuses its credentials or quota
-    /// cools down and hands over; one that refuses the request as invalid hands over without
-    /// cooling down. When no channel is left to wait for, the job fails at once with the
-    /// channels' reasons. A failed or filtered generation, or a submission of unknown outcome,
-    /// fails the job: it is never sent to another channel, which could pay for it twice.
-    pub(crate) async fn submit_upstream(&self, job: &Job) -> Result<()> {
+    /// visibly and for `channel_wait` at most (counted from `waiting_since`, when it already
+    /// waited); a channel that refuses its credentials or quota cools down and hands over; one
+    /// that refuses the request as invalid hands over without cooling down. When no channel is
+    /// left to wait for, the job fails at once with the channels' reasons. A failed or filtered
+    /// generation, or a submission of unknown outcome, fails the job: it is never sent to another
+    /// channel, which could pay for it twice.
+    ///
+    /// `job` has no `waiting` while this runs: should the step stop midway, the poller finds a
+    /// submission of unknown outcome, never a job to submit again.
+    pub(crate) async fn submit_upstream(&self, job: &Job, waiting_since: Option<DateTime<Utc>>) -> Result<()> {
+        let now = self.deps.clock.now();
+        let since = waiting_since.unwrap_or(now);
         let inputs = match self.resolve_inputs(job).await {
             Ok(inputs) => inputs,
             Err(error) => {
@@ -56,11 +64,17 @@ impl Engine {
                 return Ok(());
             }
         };
-        let now = self.deps.clock.now();
         let mut next = job.revise();
         let routes = self.deps.providers.routes(job);
         let names: Vec<&str> = routes.iter().map(Route::name).collect();
-        let cooling = self.deps.channels.cooling(&names, now).await?;
+        let cooling = match self.deps.channels.cooling(&names, now).await {
+            Ok(cooling) => cooling,
+            Err(error) => {
+                // Nothing was sent: the job waits and is tried again.
+                tracing::warn!(job_id = %job.id, error = %error.chain(), "could not read the channels' cooldowns");
+                return self.wait_for_a_channel(job, next, since, "the channels' state could not be read".into()).await;
+            }
+        };
         // Reasons to wait (a channel may take the job soon), and reasons no channel will.
         let (mut waits, mut refusals) = (Vec::new(), Vec::new());
         for route in &routes {
@@ -68,10 +82,18 @@ impl Engine {
                 refusals.push(reason.clone());
                 continue;
             }
-            if !self.take_slot(route, job).await? {
-                tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
-                waits.push(format!("channel {} is at its concurrency cap", route.name()));
-                continue;
+            match self.take_slot(route, job).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
+                    waits.push(format!("channel {} is at its concurrency cap", route.name()));
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "could not take a slot");
+                    waits.push(format!("channel {}: a slot could not be taken", route.name()));
+                    continue;
+                }
             }
             let provider = &route.provider;
             let started = std::time::Instant::now();
@@ -94,8 +116,7 @@ impl Engine {
             tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "channel did not take the job");
             match &error {
                 Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
-                    let until = now + span(self.settings.channel_cooldown);
-                    self.deps.channels.cool_down(route.name(), until, &reason).await?;
+                    self.cool_down(route.name(), &reason).await;
                     refusals.push(reason);
                 }
                 Error::Upstream(upstream) if upstream.cause == Cause::RefusedAsInvalid => refusals.push(reason),
@@ -113,8 +134,13 @@ impl Engine {
             };
             return self.end_with(job, next, reason).await;
         }
-        let reason = waits.join("; ");
-        let since = job.waiting.as_ref().map_or(now, |waiting| waiting.since);
+        self.wait_for_a_channel(job, next, since, waits.join("; ")).await
+    }
+
+    /// Records that `next` waits for a channel since `since`, for `reason`, and is tried again
+    /// after `poll_retry`; past `channel_wait` it fails with the reason instead.
+    async fn wait_for_a_channel(&self, job: &Job, mut next: Job, since: DateTime<Utc>, reason: String) -> Result<()> {
+        let now = self.deps.clock.now();
         let until = since + span(self.settings.channel_wait);
         if now >= until {
             let reason = format!("No channel took the job in {} s: {reason}", self.settings.channel_wait.as_secs());
@@ -125,6 +151,15 @@ impl Engine {
         next.updated_at = now;
         self.deps.jobs.replace(job, &next).await?;
         Ok(())
+    }
+
+    /// Skips a channel that refused its credentials or quota for `channel_cooldown`, for every
+    /// worker. Best effort: if the cooldown cannot be written, the next job finds out again.
+    pub(crate) async fn cool_down(&self, channel: &str, reason: &str) {
+        let until = self.deps.clock.now() + span(self.settings.channel_cooldown);
+        if let Err(error) = self.deps.channels.cool_down(channel, until, reason).await {
+            tracing::warn!(channel, error = %error.chain(), "could not record the channel's cooldown");
+        }
     }
 
     /// Fails `next` (the job's revision with its attempts recorded) for `reason`.

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use genrelay_egress::Egress;
 
 use crate::http::{
-    InputFile, body_stream, client, configured_for, fetch_input, image_slots, no_task_id, slotted_images, status,
-    submission_status, submission_transport, transport, unreadable,
+    InputFile, body_stream, client, configured_for, fetch_input, image_slots, no_task_id, result_status,
+    slotted_images, status, submission_status, submission_transport, transport, unfetched, unreadable,
 };
 
 const PROVIDER: &str = "ComfyUI";
@@ -245,9 +245,9 @@ impl ComfyUi {
                 .append_pair("filename", &name)
                 .append_pair("subfolder", file["subfolder"].as_str().unwrap_or(""))
                 .append_pair("type", "output");
-            let response = self.http.get(url).send().await.map_err(|e| transport(PROVIDER, e))?;
+            let response = self.http.get(url).send().await.map_err(|e| unfetched(PROVIDER, e))?;
             if !response.status().is_success() {
-                return Err(status(PROVIDER, response.status(), "fetching an output"));
+                return Err(result_status(PROVIDER, response.status()));
             }
             let content_type =
                 response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);

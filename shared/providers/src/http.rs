@@ -54,11 +54,27 @@ pub fn status(provider: &str, status: reqwest::StatusCode, detail: &str) -> Erro
     UpstreamError::new(provider, cause).detail(&detail).into()
 }
 
+/// A transport failure fetching the files of a task that ended: fetched again later.
+pub fn unfetched(provider: &str, error: reqwest::Error) -> Error {
+    let what = if error.is_timeout() { "no answer in time" } else { "no connection" };
+    UpstreamError::new(provider, Cause::ResultsUnreachable).detail(what).into()
+}
+
+/// An HTTP status answered for a file of a task that ended. The task is done (and paid), so
+/// nothing is submitted again: 429 and 5xx are asked again later; anything else (a 403 or 404:
+/// the link expired; the link's host never sees the channel's key) fails the job.
+pub fn result_status(provider: &str, code: reqwest::StatusCode) -> Error {
+    let cause = if code.as_u16() == 429 || code.is_server_error() { Cause::ResultsUnreachable } else { Cause::Failed };
+    let detail = format!("the result URL answered HTTP {code} (expired?)");
+    UpstreamError::new(provider, cause).detail(&detail).into()
+}
+
 /// An HTTP status answered to the call that creates a task: a gateway in between that gave up
-/// (502, 504) may have passed the request on, so its outcome is unknown; the rest as [`status`].
+/// (502, 504, Cloudflare's 524) may have passed the request on, so its outcome is unknown; the
+/// rest as [`status`].
 pub fn submission_status(provider: &str, code: reqwest::StatusCode, detail: &str) -> Error {
     match code.as_u16() {
-        502 | 504 => UpstreamError::new(provider, Cause::OutcomeUnknown)
+        502 | 504 | 524 => UpstreamError::new(provider, Cause::OutcomeUnknown)
             .detail(&format!("HTTP {code} from a gateway after the request was sent; not sent again"))
             .into(),
         _ => status(provider, code, detail),
@@ -103,14 +119,10 @@ pub async fn download(provider: &str, http: &reqwest::Client, url: &str) -> genr
         .filter(|name| !name.is_empty())
         .unwrap_or("output")
         .to_owned();
-    let response = http.get(parsed).send().await.map_err(|e| transport(provider, e))?;
+    let response = http.get(parsed).send().await.map_err(|e| unfetched(provider, e))?;
     let code = response.status();
     if !code.is_success() {
-        // The link's host never sees the channel's key: a 403 or 404 is an expired link, not the
-        // channel's credentials, and the task is done (and paid): nothing to submit again.
-        let cause = if code.as_u16() == 429 || code.is_server_error() { Cause::Busy } else { Cause::Failed };
-        let detail = format!("the result URL answered HTTP {code} (expired?)");
-        return Err(UpstreamError::new(provider, cause).detail(&detail).into());
+        return Err(result_status(provider, code));
     }
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -164,7 +176,7 @@ async fn exchange_json(
     let response =
         sent.map_err(|e| if creates { submission_transport(provider, e) } else { transport(provider, e) })?;
     let code = response.status();
-    if creates && matches!(code.as_u16(), 502 | 504) {
+    if creates && matches!(code.as_u16(), 502 | 504 | 524) {
         return Err(submission_status(provider, code, ""));
     }
     if !code.is_success() {

@@ -12,8 +12,8 @@ use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 
 use crate::http::{
-    body_stream, client, configured_for, no_task_id, status, submission_status, submission_transport, transport,
-    unreadable,
+    body_stream, client, configured_for, no_task_id, result_status, status, submission_status, submission_transport,
+    transport, unfetched, unreadable,
 };
 
 const PROVIDER: &str = "the inference server";
@@ -96,9 +96,9 @@ impl InferenceServer {
         }
         let mut files = Vec::with_capacity(result.files.len());
         for file in result.files {
-            let response = self.http.get(self.url(&file.url)?).send().await.map_err(|e| transport(PROVIDER, e))?;
+            let response = self.http.get(self.url(&file.url)?).send().await.map_err(|e| unfetched(PROVIDER, e))?;
             if !response.status().is_success() {
-                return Err(status(PROVIDER, response.status(), "downloading a result file"));
+                return Err(result_status(PROVIDER, response.status()));
             }
             let content_type =
                 response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);

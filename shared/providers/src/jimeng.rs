@@ -112,7 +112,9 @@ impl Jimeng {
     }
 
     /// Creates the generation: once the request went out, a broken answer leaves its outcome
-    /// unknown.
+    /// unknown. jimeng-api's own trouble reaching Jimeng is unknown too once Jimeng may have
+    /// taken the generation (a timeout, a connection reset while it waits); only a Jimeng it
+    /// could not reach at all (DNS, a refused connection) took nothing.
     async fn create(&self, path: &str, body: Value) -> Result<Value> {
         let request = self.http.post(self.url(path)?).bearer_auth(self.config.session_id.expose()).json(&body);
         let response = request.send().await.map_err(|e| submission_transport(PROVIDER, e))?;
@@ -121,6 +123,13 @@ impl Jimeng {
         }
         Self::read(response).await.map_err(|error| match error {
             Error::Upstream(UpstreamError { cause: Cause::Busy, .. }) => no_task_id(PROVIDER),
+            Error::Upstream(error @ UpstreamError { cause: Cause::Unreachable | Cause::TimedOut, .. })
+                if !error.said.as_deref().is_some_and(|said| NOTHING_SENT.iter().any(|m| said.contains(m))) =>
+            {
+                let unknown = UpstreamError::new(PROVIDER, Cause::OutcomeUnknown)
+                    .detail("jimeng-api lost Jimeng while generating; not sent again");
+                unknown.said(error.said.as_deref().unwrap_or_default()).into()
+            }
             other => other,
         })
     }
@@ -159,6 +168,9 @@ impl Jimeng {
     }
 }
 
+/// Messages of jimeng-api failing to reach Jimeng at all: nothing was sent.
+const NOTHING_SENT: [&str; 5] = ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "getaddrinfo"];
+
 /// What a jimeng-api error means, from its code and its message (`-1000` says only "something
 /// was thrown"; PR #133's failed tasks keep only the message). What a client reads never carries
 /// the operator advice jimeng-api appends ("请重新获取refresh_token…"): that goes to the log.
@@ -172,15 +184,7 @@ pub fn classify(code: Option<i64>, message: &str) -> UpstreamError {
         Cause::Filtered
     } else if has(&["任务不存在", "task not found"]) {
         Cause::Lost
-    } else if has(&[
-        "ENOTFOUND",
-        "EAI_AGAIN",
-        "ECONNREFUSED",
-        "ECONNRESET",
-        "EHOSTUNREACH",
-        "socket hang up",
-        "getaddrinfo",
-    ]) {
+    } else if has(&NOTHING_SENT) || has(&["ECONNRESET", "socket hang up"]) {
         Cause::Unreachable
     } else if has(&["timeout of", "ETIMEDOUT", "timed out"]) {
         Cause::TimedOut
@@ -326,7 +330,14 @@ impl Provider for Jimeng {
                     task["result"]["data"].as_array().into_iter().flatten().filter_map(|item| item["url"].as_str());
                 Ok(PollOutcome::Succeeded(self.files(urls).await?))
             }
-            Some("failed") => Err(classify(None, task["error"].as_str().unwrap_or("the generation failed")).into()),
+            Some("failed") => {
+                let mut failure = classify(None, task["error"].as_str().unwrap_or("the generation failed"));
+                // The task ended: a transport trouble it reports was jimeng-api's, mid-generation.
+                if failure.cause.is_transient() || failure.cause.resubmits() {
+                    failure.cause = Cause::Failed;
+                }
+                Err(failure.into())
+            }
             Some(_) => running(progress),
             None => Err(unreadable(PROVIDER)),
         }
