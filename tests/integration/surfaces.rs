@@ -130,3 +130,27 @@ async fn each_surface_answers_unknown_routes_and_methods_in_its_own_format() {
     let (status, body) = call(genrelay_http::inference_router(state(&app), presets), get("/api/nothing")).await;
     assert_eq!((status, body["detail"].is_string()), (StatusCode::NOT_FOUND, true));
 }
+
+/// With the mock switched off and no channel for a capability, each seed surface refuses the
+/// job at creation in its own error format, and nothing is written.
+#[tokio::test]
+async fn a_capability_no_channel_serves_is_refused_in_each_surfaces_format() {
+    let app = TestApp::without_mock(Vec::new());
+    let body = serde_json::json!({"image_id": "img-1", "image_url": "https://e.com/a.png", "prompt": "x"});
+    let (status, ps) =
+        call(genrelay_http::ps_tasks_router(state(&app)), post_json("/ps_tasks/submit", body, None)).await;
+    assert_eq!((status, ps["code"].clone()), (StatusCode::BAD_REQUEST, serde_json::json!(400)), "{ps}");
+    assert!(ps["msg"].as_str().unwrap().contains("image.edit is not served by this deployment"), "{ps}");
+
+    let body = serde_json::json!({"prompt": "x", "model": "jimeng-4.5"});
+    let request = post_json("/v1/async/images/generations", body, Some("application/json"));
+    let (status, jimeng) = call(genrelay_http::jimeng_async_router(state(&app)), request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{jimeng}");
+    assert!(jimeng["error"]["message"].as_str().unwrap().contains("image.generate is not served"), "{jimeng}");
+
+    let (status, inference) = submit(&app, &InferencePresets::defaults(), "1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{inference}");
+    assert!(inference["detail"].as_str().unwrap().contains("is not served"), "{inference}");
+    let (_, jobs) = app.call("GET", "/api/v1/jobs", Some(KEY_A), None).await;
+    assert!(jobs["jobs"].as_array().unwrap().is_empty(), "nothing written");
+}
