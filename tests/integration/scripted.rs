@@ -510,7 +510,7 @@ async fn a_poller_stopped_during_a_submission_never_sends_it_again() {
     assert!(stopped.is_err(), "the step was stopped during the submission");
     assert_eq!(*hangs.submissions.lock().unwrap(), 2);
 
-    app.clock.advance(app.engine.settings().submit_timeout);
+    app.clock.advance(app.engine.settings().step_lease);
     let drained = tokio::time::timeout(Duration::from_secs(5), app.drain()).await;
     assert!(drained.is_ok(), "submitted again, and hung again");
     let job = app.job(KEY_A, &id).await;

@@ -86,7 +86,7 @@ pub struct Settings {
     /// How long one worker or poller step may hold a job (a submission, a poll and its ingest):
     /// longer than the longest synchronous upstream call. A job whose submission was never
     /// recorded by then (its worker stopped) fails as of unknown outcome, never sent twice.
-    pub submit_timeout: Duration,
+    pub step_lease: Duration,
     /// Lifetime of signed download URLs handed to clients and upstreams.
     pub presign_ttl: Duration,
     /// How long an Idempotency-Key is remembered.
@@ -113,7 +113,7 @@ impl Default for Settings {
             image_timeout: Duration::from_secs(15 * 60),
             video_timeout: Duration::from_secs(20 * 60),
             queued_grace: Duration::from_secs(60),
-            submit_timeout: Duration::from_secs(16 * 60),
+            step_lease: Duration::from_secs(16 * 60),
             presign_ttl: Duration::from_secs(15 * 60),
             idempotency_ttl: Duration::from_secs(genrelay_core::idempotency::IDEMPOTENCY_TTL_HOURS as u64 * 60 * 60),
             poll_retry: Duration::from_secs(5),
