@@ -109,3 +109,17 @@ async fn an_unreachable_server_is_a_retryable_failure_and_a_missing_index_a_perm
     let error = upscale_only.submit(&job, &ResolvedInputs::default()).await.unwrap_err();
     assert!(matches!(error, Error::Internal(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_task_lost_in_a_restart_of_the_server_is_submitted_again() {
+    let fake = FakeInferenceServer::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(adapter(&base, 1)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    fake.restart();
+    run_jobs(&app, POLLS_TO_COMPLETE as usize + 2).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][1]["outcome"], "the inference server: lost the task: the server does not know the task");
+}

@@ -105,3 +105,14 @@ async fn a_bad_signature_is_the_channels_fault_and_over_concurrency_is_retried()
     let job = app.job(KEY_A, &id).await;
     assert_eq!(job["status"], "running", "over concurrency is not a failure: {job}");
 }
+
+#[tokio::test]
+async fn a_task_the_gateway_reports_as_not_found_is_pushed_again() {
+    let fake = FakeMeitu::start().await;
+    let app = app_on(&fake, SECRET_KEY);
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[gone]"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][1]["outcome"], "Meitu: lost the task: the gateway does not know the task", "{job}");
+}

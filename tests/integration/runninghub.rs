@@ -144,3 +144,34 @@ async fn an_ai_app_refuses_an_input_url_on_an_internal_address() {
     assert!(matches!(&refused, Err(Error::Invalid(m)) if m.contains("private")), "{refused:?}");
     assert!(fake.runs().is_empty(), "nothing was started");
 }
+
+#[tokio::test]
+async fn a_task_runninghub_forgot_is_submitted_again_and_failures_read_without_server_paths() {
+    let fake = FakeRunningHub::start().await;
+    let base = fake.base_url.clone();
+    let app = TestApp::with_provider(move |_, _| Arc::new(runninghub(&base, API_KEY)));
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.engine.work_dispatch_queue(10, std::time::Duration::from_secs(60)).await.unwrap();
+    fake.forget_tasks();
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][1]["outcome"], "RunningHub: lost the task: 807 APIKEY_TASK_NOT_FOUND", "{job}");
+    assert_eq!(fake.tasks_created(), 2);
+
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[fail]"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(
+        job["error"], "RunningHub: generation failed: node SONIC_PreData: expected str, got NoneType in [path]",
+        "{job}"
+    );
+
+    let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[invalid-graph]"})).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["error"], "RunningHub: refused as invalid: the workflow failed validation", "{job}");
+    let ledger: &dyn genrelay_core::ports::ChannelLedger = &app.embedded.store;
+    let now = genrelay_core::ports::Clock::now(&app.clock);
+    assert!(ledger.cooling(&["runninghub"], now).await.unwrap().is_empty(), "not the channel's fault");
+}

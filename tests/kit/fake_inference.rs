@@ -62,6 +62,11 @@ impl FakeInferenceServer {
         Self { base_url, image, tasks: fake.tasks }
     }
 
+    /// A restart: the queue lived in memory, so every task is unknown (404) from now on.
+    pub fn restart(&self) {
+        self.tasks.lock().unwrap().by_id.clear();
+    }
+
     /// How many requests the fake answered.
     pub fn requests(&self) -> usize {
         self.tasks.lock().unwrap().requests

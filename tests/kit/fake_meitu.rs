@@ -4,7 +4,8 @@
 //! status 0, then 1, then 10 with `result.urls`; a preset parameter or prompt containing
 //! `[fail]` ends with status 2; a `[busy]` one is refused with 29904 (over concurrency); a
 //! `[lost]` one is lost once: its first task answers 10004 (task does not exist) and is gone, a
-//! second push of it runs. Result URLs work once.
+//! second push of it runs; a `[gone]` one likewise, answered status -1 (not found). Result URLs
+//! work once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -165,6 +166,11 @@ async fn task_status(
     if task.params.contains("[lost]") && fake.lost.lock().unwrap().insert(task.params.clone()) {
         tasks.remove(&id);
         return envelope(10004, "TASK_NOEXIST", Value::Null).into_response();
+    }
+    // The other way a task goes missing: code 0, status -1 ("not found").
+    if task.params.contains("[gone]") && fake.lost.lock().unwrap().insert(task.params.clone()) {
+        tasks.remove(&id);
+        return envelope(0, "success", json!({"task_id": id, "status": -1})).into_response();
     }
     let data = match task.polls {
         1 => json!({"task_id": id, "status": 0}),

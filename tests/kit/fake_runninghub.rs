@@ -26,12 +26,14 @@ struct Fake {
     tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
     uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
+    created: Arc<Mutex<usize>>,
 }
 
 pub struct FakeRunningHub {
     pub base_url: String,
     tasks: Arc<Mutex<HashMap<String, (Value, u32)>>>,
     uploads: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    created: Arc<Mutex<usize>>,
 }
 
 impl FakeRunningHub {
@@ -47,7 +49,17 @@ impl FakeRunningHub {
             .with_state(fake.clone());
         let base_url = crate::serve(app).await;
         *fake.base_url.lock().unwrap() = base_url.clone();
-        Self { base_url, tasks: fake.tasks, uploads: fake.uploads }
+        Self { base_url, tasks: fake.tasks, uploads: fake.uploads, created: fake.created }
+    }
+
+    /// Forgets every task (its outputs answer 807 `APIKEY_TASK_NOT_FOUND`).
+    pub fn forget_tasks(&self) {
+        self.tasks.lock().unwrap().clear();
+    }
+
+    /// How many tasks were created.
+    pub fn tasks_created(&self) -> usize {
+        *self.created.lock().unwrap()
     }
 
     /// The bytes of an uploaded file, by the name the upload answered.
@@ -124,9 +136,15 @@ async fn create(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -
     if prompt_of(&body).contains("[busy]") {
         return envelope(421, "TASK_QUEUE_MAXED", Value::Null);
     }
-    let id = format!("19102467547538{:05}", fake.tasks.lock().unwrap().len());
+    let id = format!("19102467547538{:05}", *fake.created.lock().unwrap());
+    *fake.created.lock().unwrap() += 1;
+    let tips = if prompt_of(&body).contains("[invalid-graph]") {
+        // ComfyUI's validation, packed in a string: the graph does not fit RunningHub's nodes.
+        r#"{"result": false, "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"}, "outputs_to_execute": [], "node_errors": {"3": {"errors": [{"type": "value_not_in_list", "message": "Value not in list"}], "class_type": "KSampler"}}}"#
+    } else {
+        r#"{"result": true, "error": null, "outputs_to_execute": ["9"], "node_errors": {}}"#
+    };
     fake.tasks.lock().unwrap().insert(id.clone(), (body, 0));
-    let tips = r#"{"result": true, "error": null, "outputs_to_execute": ["9"], "node_errors": {}}"#;
     envelope(
         0,
         "success",
@@ -151,6 +169,14 @@ async fn outputs(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) 
     match polls {
         1 => envelope(813, "APIKEY_TASK_IS_QUEUED", Value::Null),
         2 => envelope(804, "APIKEY_TASK_IS_RUNNING", json!({"netWssUrl": "wss://example.invalid/ws"})),
+        _ if prompt.contains("[fail]") => envelope(
+            805,
+            "APIKEY_TASK_STATUS_ERROR",
+            json!({"failedReason": {"node_name": "SONIC_PreData", "node_id": "276", "exception_type": "TypeError",
+                                    "exception_message": "expected str, got NoneType in /data/ComfyUI/custom_nodes/sonic/nodes.py\nline 2",
+                                    "traceback": "[\"Traceback (most recent call last):\\n\"]",
+                                    "current_inputs": "{}", "current_outputs": "{}"}}),
+        ),
         _ if prompt.contains("[audit]") => envelope(
             805,
             "APIKEY_TASK_STATUS_ERROR",
