@@ -1,15 +1,15 @@
 //! The engine's background work, as on Lambda but in-process: the worker drains the dispatch
 //! queue, the poller advances due jobs, the reconciler re-dispatches jobs left queued, and
 //! webhook delivery follows the store's change feed and sends retries as they fall due. On stop,
-//! each loop finishes the step it is in; nothing accepted is lost, because jobs and the queue
-//! live in the database.
+//! each loop finishes the step it is in, and the jobs in flight get `STOP_GRACE` to finish;
+//! nothing accepted is lost, because jobs and the queue live in the database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use genrelay_bootstrap::Embedded;
 use genrelay_engine::Engine;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 const WORKER_IDLE: Duration = Duration::from_millis(100);
@@ -22,12 +22,11 @@ const DISPATCH_VISIBILITY: Duration = Duration::from_secs(60);
 const DISPATCH_BATCH: usize = 10;
 const POLL_BATCH: usize = 50;
 const RECONCILE_BATCH: usize = 100;
-/// Worker loops: each runs its batch's jobs concurrently and waits for the slowest (a
-/// synchronous upstream call may hold one for minutes), so the others keep taking new work.
-const WORKER_LOOPS: usize = 4;
-/// Poller loops: a step waits for its slowest job (a submission again after a loss may be a
-/// long synchronous call); each job is claimed before it is polled, so loops never double up.
-const POLLER_LOOPS: usize = 2;
+/// Jobs the worker, and the poller, hand to upstreams at once. Each runs as a task of its own,
+/// so a synchronous upstream call that holds one for minutes holds up nothing else.
+const IN_FLIGHT: usize = 32;
+/// How long a stop waits for the jobs in flight (a synchronous upstream call may take minutes).
+const STOP_GRACE: Duration = Duration::from_secs(30);
 
 pub struct Loops {
     stop: watch::Sender<bool>,
@@ -38,12 +37,8 @@ impl Loops {
     pub fn start(engine: Arc<Engine>, embedded: Embedded) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        for _ in 0..WORKER_LOOPS {
-            tasks.spawn(worker(engine.clone(), stopped.clone()));
-        }
-        for _ in 0..POLLER_LOOPS {
-            tasks.spawn(poller(engine.clone(), stopped.clone()));
-        }
+        tasks.spawn(worker(engine.clone(), stopped.clone()));
+        tasks.spawn(poller(engine.clone(), stopped.clone()));
         tasks.spawn(webhooks(engine.clone(), embedded, stopped.clone()));
         tasks.spawn(reconciler(engine, stopped));
         Self { stop, tasks }
@@ -56,23 +51,68 @@ impl Loops {
     }
 }
 
+/// Receives dispatch messages while fewer than `IN_FLIGHT` are being worked on, each worked on
+/// in a task of its own.
 async fn worker(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut in_flight = JoinSet::new();
     while !*stopped.borrow() {
-        match engine.work_dispatch_queue(DISPATCH_BATCH, DISPATCH_VISIBILITY).await {
-            Ok(received) if received > 0 => continue,
+        while in_flight.try_join_next().is_some() {}
+        let free = slots.available_permits().min(DISPATCH_BATCH);
+        let received = match free {
+            0 => Ok(Vec::new()),
+            _ => engine.receive_dispatches(free, DISPATCH_VISIBILITY).await,
+        };
+        match received {
+            Ok(received) if !received.is_empty() => {
+                for dispatch in received {
+                    let (engine, slot) = (engine.clone(), slots.clone().acquire_owned().await);
+                    in_flight.spawn(async move {
+                        engine.work_dispatch(&dispatch).await;
+                        drop(slot);
+                    });
+                }
+                continue;
+            }
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error.chain(), "worker step failed"),
         }
         pause(&mut stopped, WORKER_IDLE).await;
     }
+    finish(in_flight).await;
 }
 
+/// Steps due jobs, each in a task of its own, while fewer than `IN_FLIGHT` are being stepped;
+/// each step claims its job, so a job listed again while it is stepped is stepped once.
 async fn poller(engine: Arc<Engine>, mut stopped: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut in_flight = JoinSet::new();
     while !*stopped.borrow() {
-        if let Err(error) = engine.poll_due(POLL_BATCH).await {
-            tracing::warn!(error = %error.chain(), "poller step failed");
+        while in_flight.try_join_next().is_some() {}
+        let free = slots.available_permits().min(POLL_BATCH);
+        match engine.due_polls(free).await {
+            Ok(due) => {
+                for job in due {
+                    let (engine, slot) = (engine.clone(), slots.clone().acquire_owned().await);
+                    in_flight.spawn(async move {
+                        engine.poll_job(&job).await;
+                        drop(slot);
+                    });
+                }
+            }
+            Err(error) => tracing::warn!(error = %error.chain(), "poller step failed"),
         }
         pause(&mut stopped, POLL_EVERY).await;
+    }
+    finish(in_flight).await;
+}
+
+/// Waits up to `STOP_GRACE` for the jobs in flight; those still running then are stopped, and
+/// come back as their claims and message visibility end.
+async fn finish(mut in_flight: JoinSet<()>) {
+    let all = async { while in_flight.join_next().await.is_some() {} };
+    if tokio::time::timeout(STOP_GRACE, all).await.is_err() {
+        tracing::warn!(jobs = in_flight.len(), "stopping with jobs still in flight");
     }
 }
 

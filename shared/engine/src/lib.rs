@@ -30,6 +30,7 @@ pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;
 pub use uploads::{NewUpload, UploadTicket};
 pub use webhooks::OVERDUE;
+pub use worker::ReceivedDispatch;
 
 /// The adapters the engine works through.
 #[derive(Clone)]

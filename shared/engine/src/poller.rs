@@ -20,24 +20,33 @@ impl Engine {
     /// Polls up to `limit` due jobs, `CONCURRENT_CALLS` at a time, so one slow upstream (or a
     /// long synchronous submission) does not hold up the others.
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
-        let due = self.deps.jobs.due_polls(self.deps.clock.now(), limit).await?;
+        let due = self.due_polls(limit).await?;
         let polled = due.len();
         let finished = futures_util::stream::iter(due)
-            .map(|job| async move {
-                match self.poll_one(&job).await {
-                    Ok(ended) => ended,
-                    Err(error) => {
-                        tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
-                        self.postpone_poll(&job).await;
-                        false
-                    }
-                }
-            })
+            .map(|job| async move { self.poll_job(&job).await })
             .buffer_unordered(CONCURRENT_CALLS)
             .filter(|ended| std::future::ready(*ended))
             .count()
             .await;
         Ok(PollReport { polled, finished })
+    }
+
+    /// Up to `limit` running jobs whose next poll is due, soonest first.
+    pub async fn due_polls(&self, limit: usize) -> Result<Vec<Job>> {
+        self.deps.jobs.due_polls(self.deps.clock.now(), limit).await
+    }
+
+    /// One poller step on one due job (claimed first, so a job listed twice is stepped once).
+    /// Returns whether the job ended; a failed step is logged and the job polled again later.
+    pub async fn poll_job(&self, job: &Job) -> bool {
+        match self.poll_one(job).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
+                self.postpone_poll(job).await;
+                false
+            }
+        }
     }
 
     /// Forgets a task the upstream lost or dropped, so the next poll submits the job again

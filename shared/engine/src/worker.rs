@@ -283,29 +283,45 @@ impl Engine {
     /// (`CONCURRENT_CALLS` at a time), acknowledge those that are done. Unacknowledged messages
     /// come back after `visibility`. Returns how many were received.
     pub async fn work_dispatch_queue(&self, max: usize, visibility: Duration) -> Result<usize> {
+        let received = self.receive_dispatches(max, visibility).await?;
+        let count = received.len();
+        futures_util::stream::iter(received)
+            .for_each_concurrent(CONCURRENT_CALLS, |dispatch| async move { self.work_dispatch(&dispatch).await })
+            .await;
+        Ok(count)
+    }
+
+    /// Receives up to `max` dispatch messages, priority lane first, hidden for `visibility`.
+    pub async fn receive_dispatches(&self, max: usize, visibility: Duration) -> Result<Vec<ReceivedDispatch>> {
         let mut received = Vec::new();
         for lane in [DispatchLane::Priority, DispatchLane::Standard] {
             if received.len() == max {
                 break;
             }
-            let queue = self.deps.queues.for_lane(lane);
-            received.extend(queue.receive(max - received.len(), visibility).await?.into_iter().map(|d| (queue, d)));
+            let deliveries = self.deps.queues.for_lane(lane).receive(max - received.len(), visibility).await?;
+            received.extend(deliveries.into_iter().map(|delivery| ReceivedDispatch { lane, delivery }));
         }
-        let count = received.len();
-        futures_util::stream::iter(received)
-            .for_each_concurrent(CONCURRENT_CALLS, |(queue, delivery)| async move {
-                let acked = match self.run_dispatch(&delivery.message).await {
-                    Ok(()) => queue.ack(&delivery.receipt).await,
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = acked {
-                    let job_id = &delivery.message.job_id;
-                    tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
-                }
-            })
-            .await;
-        Ok(count)
+        Ok(received)
     }
+
+    /// Runs one received message and acknowledges it when it is done; otherwise it comes back.
+    pub async fn work_dispatch(&self, dispatch: &ReceivedDispatch) {
+        let queue = self.deps.queues.for_lane(dispatch.lane);
+        let acked = match self.run_dispatch(&dispatch.delivery.message).await {
+            Ok(()) => queue.ack(&dispatch.delivery.receipt).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = acked {
+            let job_id = &dispatch.delivery.message.job_id;
+            tracing::warn!(job_id = %job_id, error = %error.chain(), "dispatch not done; the message will come back");
+        }
+    }
+}
+
+/// A dispatch message received from a lane's queue.
+pub struct ReceivedDispatch {
+    lane: DispatchLane,
+    delivery: genrelay_core::ports::Delivery,
 }
 
 /// What a client may read about an error of a channel: the upstream's cause and detail, an
