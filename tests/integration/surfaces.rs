@@ -154,3 +154,77 @@ async fn a_capability_no_channel_serves_is_refused_in_each_surfaces_format() {
     let (_, jobs) = app.call("GET", "/api/v1/jobs", Some(KEY_A), None).await;
     assert!(jobs["jobs"].as_array().unwrap().is_empty(), "nothing written");
 }
+
+/// A job store whose reads fail (a throttled or unreachable table).
+struct FailingReads(Arc<dyn genrelay_core::ports::JobStore>);
+
+#[async_trait::async_trait]
+impl genrelay_core::ports::JobStore for FailingReads {
+    async fn create(
+        &self,
+        job: &genrelay_core::Job,
+        key: Option<&genrelay_core::IdempotencyRecord>,
+    ) -> genrelay_core::Result<genrelay_core::ports::Created> {
+        self.0.create(job, key).await
+    }
+    async fn get(
+        &self,
+        _: &genrelay_core::ClientId,
+        _: &genrelay_core::JobId,
+    ) -> genrelay_core::Result<Option<genrelay_core::Job>> {
+        Err(genrelay_core::Error::Unavailable("ProvisionedThroughputExceededException".into()))
+    }
+    async fn replace(&self, current: &genrelay_core::Job, next: &genrelay_core::Job) -> genrelay_core::Result<bool> {
+        self.0.replace(current, next).await
+    }
+    async fn list(
+        &self,
+        client: &genrelay_core::ClientId,
+        query: &genrelay_core::ports::JobQuery,
+    ) -> genrelay_core::Result<genrelay_core::Page<genrelay_core::Job>> {
+        self.0.list(client, query).await
+    }
+    async fn due_polls(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> genrelay_core::Result<Vec<genrelay_core::Job>> {
+        self.0.due_polls(now, limit).await
+    }
+    async fn queued_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> genrelay_core::Result<Vec<genrelay_core::Job>> {
+        self.0.queued_before(cutoff, limit).await
+    }
+}
+
+/// A store that fails is a 5xx in each surface's format, never "task not found".
+#[tokio::test]
+async fn a_failing_store_is_a_server_error_on_every_surface_not_a_missing_task() {
+    let app = TestApp::new();
+    let id = app.create_job(KEY_A, serde_json::json!({"capability": "image.generate", "prompt": "x"})).await;
+    let mut deps = app.embedded.deps(Default::default(), Arc::new(app.clock.clone()));
+    deps.jobs = Arc::new(FailingReads(deps.jobs.clone()));
+    let engine = Arc::new(genrelay_engine::Engine::new(deps, Default::default()));
+    let state = AppState { engine, keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
+    let get = |path: String| {
+        Request::get(path).header("authorization", format!("Bearer {KEY_A}")).body(Body::empty()).unwrap()
+    };
+
+    let (status, ps) = call(genrelay_http::ps_tasks_router(state.clone()), get(format!("/ps_tasks/result/{id}"))).await;
+    assert_eq!((status, ps["code"].clone()), (StatusCode::SERVICE_UNAVAILABLE, serde_json::json!(503)), "{ps}");
+    let (status, jimeng) =
+        call(genrelay_http::jimeng_async_router(state.clone()), get(format!("/v1/async/tasks/{id}"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{jimeng}");
+    assert!(jimeng["error"]["message"].is_string(), "{jimeng}");
+    let presets = InferencePresets::defaults();
+    let (status, inference) =
+        call(genrelay_http::inference_router(state, presets), get(format!("/api/task/{id}/status"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{inference}");
+    for body in [&ps, &jimeng, &inference] {
+        assert!(!body.to_string().contains("not found") && !body.to_string().contains("不存在"), "{body}");
+        assert!(!body.to_string().contains("Throughput"), "the cause goes to the log only: {body}");
+    }
+}

@@ -110,7 +110,7 @@ pub async fn stored_providers(
 ) -> Result<Option<ProvidersConfig>, ConfigError> {
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
     let invalid = |reason: String| ConfigError::Providers(reason);
-    let Some(document) = store.providers_document().await.map_err(|e| invalid(e.to_string()))? else {
+    let Some(document) = store.providers_document().await.map_err(|e| invalid(e.chain()))? else {
         return Ok(None);
     };
     let names: Vec<String> = ssm_references(&document).into_iter().collect();

@@ -57,7 +57,9 @@ pub enum ConfigError {
     Keys(String),
     #[error("the channels could not be loaded: {0}")]
     Providers(String),
-    #[error("{0}")]
+    /// A store or file that could not be opened: the whole cause chain, since an `Internal`
+    /// error alone says only "internal error".
+    #[error("{}", .0.chain())]
     Storage(#[from] genrelay_core::Error),
 }
 

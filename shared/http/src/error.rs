@@ -61,6 +61,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `Error::NotFound` as a surface's own "not found" answer; any other error as that surface maps
+/// it (a store that fails is a logged 5xx, never a missing task).
+pub(crate) fn or_not_found<E: From<Error>>(error: Error, not_found: impl FnOnce() -> E) -> E {
+    match error {
+        Error::NotFound(_) => not_found(),
+        other => E::from(other),
+    }
+}
+
 pub async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
 }

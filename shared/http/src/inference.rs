@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, or_not_found};
 use crate::jobs::CreateJobBody;
 use crate::query::QueryPairs;
 
@@ -170,17 +170,16 @@ fn inference_time(job: &Job) -> Option<f64> {
 }
 
 fn task_id(raw: &str) -> Result<JobId, InferenceError> {
-    JobId::parse(raw).map_err(|_| InferenceError::new(StatusCode::NOT_FOUND, format!("Task {raw} not found")))
+    JobId::parse(raw).map_err(|_| task_not_found(raw))
+}
+
+fn task_not_found(raw: &str) -> InferenceError {
+    InferenceError::new(StatusCode::NOT_FOUND, format!("Task {raw} not found"))
 }
 
 async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Job, InferenceError> {
     let id = task_id(raw)?;
-    state
-        .app
-        .engine
-        .job(client, &id)
-        .await
-        .map_err(|_| InferenceError::new(StatusCode::NOT_FOUND, format!("Task {raw} not found")))
+    state.app.engine.job(client, &id).await.map_err(|e| or_not_found(e, || task_not_found(raw)))
 }
 
 /// Start the task an index selects.

@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, or_not_found};
 use crate::extract::PublicBase;
 use crate::json::{JsonBody, is_json};
 use crate::views::JobView;
@@ -353,7 +353,7 @@ async fn get_task(
 async fn report(state: &AppState, client: &ClientId, base: &str, raw: &str) -> Result<Json<Value>, JimengError> {
     let not_found = || JimengError::new(StatusCode::NOT_FOUND, format!("任务不存在: {raw}"));
     let id = JobId::parse(raw).map_err(|_| not_found())?;
-    let job: Job = state.engine.job(client, &id).await.map_err(|_| not_found())?;
+    let job: Job = state.engine.job(client, &id).await.map_err(|e| or_not_found(e, not_found))?;
     let task_type = match job.capability() {
         Capability::VideoGenerate => "video",
         Capability::ImageGenerate | Capability::ImageEdit | Capability::ImageInpaint | Capability::ImageUpscale => {

@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, or_not_found};
 use crate::extract::PublicBase;
 
 /// The surface's one error format: the open API's status, in the envelope.
@@ -176,7 +176,7 @@ async fn result(
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let not_found = || PsError::new(StatusCode::NOT_FOUND, format!("task {raw} not found"));
     let id = JobId::parse(&raw).map_err(|_| not_found())?;
-    let job = state.engine.job(&client, &id).await.map_err(|_| not_found())?;
+    let job = state.engine.job(&client, &id).await.map_err(|e| or_not_found(e, not_found))?;
     let status = match job.status {
         JobStatus::Queued => "pending",
         JobStatus::Running if job.progress == 0 => "ai_submitted",
