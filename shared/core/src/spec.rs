@@ -158,11 +158,6 @@ impl Inputs {
     pub fn image_count(&self) -> usize {
         self.image_urls.len() + self.input_asset_ids.len()
     }
-
-    /// Every asset the job refers to, in order, whether directly or through a material.
-    pub fn asset_ids(&self) -> impl Iterator<Item = &AssetId> {
-        self.input_asset_ids.iter().chain(self.materials.iter().filter_map(|m| m.asset_id.as_ref()))
-    }
 }
 
 /// The parameters of one capability.
