@@ -33,6 +33,24 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     binary
 }
 
+/// A command-line tool of the Python packages in tests/requirements.txt: in the project's
+/// `.venv` (tests/run.sh installs them there) or on PATH.
+pub fn python_tool(name: &str, package: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    [root.join(".venv/bin"), root.join(".venv/packages/bin")]
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} was not found (in .venv or on PATH); install it with `pip install \"{package}\"`, \
+                 or run tests/run.sh, which does"
+            )
+        })
+}
+
 /// Starts a function binary with only `vars` in its environment; returns whether it exited
 /// successfully and everything it printed.
 pub fn run_with_env(binary: &std::path::Path, vars: &[(&str, &str)]) -> (bool, String) {

@@ -46,20 +46,8 @@ pub fn moto() -> &'static Moto {
     MOTO.get_or_init(start)
 }
 
-/// `moto_server` on PATH (tests/run.sh puts its install there) or in the project's `.venv`.
 fn moto_server_path() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(venv)
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join("moto_server"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "moto_server was not found (in .venv/bin or on PATH); install it with \
-                 `pip install \"moto[server]\"`, or run tests/run.sh, which does"
-            )
-        })
+    crate::python_tool("moto_server", "moto[server]")
 }
 
 /// The Python the test tools were installed for (it has moto): the interpreter named by

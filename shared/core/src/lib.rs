@@ -13,6 +13,7 @@ pub mod ids;
 pub mod job;
 pub mod page;
 pub mod ports;
+pub mod shapes;
 pub mod spec;
 pub mod upstream;
 pub mod webhook;

@@ -5,19 +5,24 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use genrelay_core::ports::AssetQuery;
+use genrelay_core::shapes::{FileName, HttpUrl};
 use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetId, AssetKind};
 use genrelay_engine::{NewFile, UrlAsset};
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{PublicBase, ResourceId};
 use crate::json::{JsonBody, is_json};
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
+use crate::surface::Caller;
 use crate::views::{AssetEnvelope, AssetPage, AssetView, CreatedAssets};
 use crate::{AppState, MAX_UPLOAD_BYTES};
 
@@ -35,23 +40,34 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Registers an external URL as an asset.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterUrlBody {
-    #[schema(value_type = String, required = true, example = "https://example.com/reference.png")]
+    #[schema(value_type = HttpUrl, required = true, example = "https://example.com/reference.png")]
     pub url: Option<String>,
     /// File name; defaults to the last segment of the URL path.
-    #[schema(example = "reference.png")]
+    #[schema(value_type = Option<FileName>, example = "reference.png")]
     pub name: Option<String>,
     /// image (default), video, audio or file.
     #[schema(value_type = Option<AssetKind>, example = "image")]
     pub kind: Option<String>,
 }
 
-/// The multipart form of an upload: one or more `files` parts.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct UploadForm {
-    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
-    files: Vec<Vec<u8>>,
+/// The multipart form of an upload: one or more `files` parts, none empty, and nothing else.
+pub struct UploadForm;
+
+impl utoipa::PartialSchema for UploadForm {
+    fn schema() -> RefOr<Schema> {
+        let file = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1));
+        ObjectBuilder::new()
+            .property("files", ArrayBuilder::new().items(file).min_items(Some(1)))
+            .required("files")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
 }
+
+impl ToSchema for UploadForm {}
 
 /// Upload files (`multipart/form-data`, field `files`, one or more) or register an external URL
 /// (`application/json` `{url, name, kind}`). All files are stored or none.
@@ -75,7 +91,7 @@ pub struct UploadForm {
 )]
 async fn create_assets(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     PublicBase(base): PublicBase,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -128,8 +144,11 @@ fn url_asset(body: RegisterUrlBody) -> Result<UrlAsset, ApiError> {
 async fn read_files(mut multipart: Multipart) -> Result<Vec<NewFile>, ApiError> {
     let mut files = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        if !field.name().is_some_and(|name| FILE_FIELDS.contains(&name)) {
-            continue;
+        let part = field.name().unwrap_or_default();
+        if !FILE_FIELDS.contains(&part) {
+            return Err(ApiError::bad_request(format!(
+                "files: {part:?} is not a field of this form; send files as `files`"
+            )));
         }
         let index = files.len();
         let name = field
@@ -164,7 +183,7 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
 )]
 async fn get_asset(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     PublicBase(base): PublicBase,
     ResourceId(id): ResourceId,
 ) -> Result<Json<AssetEnvelope>, ApiError> {
@@ -181,12 +200,13 @@ async fn get_asset(
         (status = 302, description = "Location: a signed URL valid for 15 minutes"),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "A presigned upload not completed yet: no file to download", body = ErrorBody),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn download_asset(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let location = state.engine.download_url(&client, &AssetId::parse(&id)?).await?;
@@ -212,7 +232,7 @@ const LIST_PARAMETERS: [&str; 2] = ["limit", "cursor"];
 )]
 async fn list_assets(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     PublicBase(base): PublicBase,
     query: QueryPairs,
 ) -> Result<Json<AssetPage>, ApiError> {

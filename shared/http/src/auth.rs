@@ -2,14 +2,9 @@
 //! `X-Zhinian-Api-Key: <key>`. Keys are kept only as SHA-256 digests and compared in constant
 //! time; a request without a valid key is 401 whatever else is wrong with it.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use genrelay_core::{ClientId, Error};
+use genrelay_core::ClientId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use crate::AppState;
-use crate::error::ApiError;
 
 pub const API_KEY_HEADER: &str = "x-zhinian-api-key";
 
@@ -62,17 +57,6 @@ impl std::fmt::Debug for ApiKeys {
 
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
-}
-
-/// The authenticated client of a request.
-pub struct Caller(pub ClientId);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        client_of(&parts.headers, &state.keys).map(Caller).ok_or_else(|| Error::Unauthorized.into())
-    }
 }
 
 /// The client whose key the request carries (`Authorization: Bearer <key>` or

@@ -1,12 +1,13 @@
 //! The one mapping from errors to responses of the open API: a status and `{"error": "..."}`.
 //! 5xx bodies are opaque; their cause goes to the log.
 
-use axum::Json;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::Error;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::surface::{ErrorFormat, SurfaceError};
 
 /// The error body of every open API response that is not a success.
 #[derive(Debug, Serialize, ToSchema)]
@@ -55,9 +56,20 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The open API's error format: `{"error": "..."}`.
+pub struct OpenApiFormat;
+
+impl ErrorFormat for OpenApiFormat {
+    type Body = ErrorBody;
+
+    fn body(_: StatusCode, message: String) -> ErrorBody {
+        ErrorBody { error: message }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { error: self.message })).into_response()
+        SurfaceError::<OpenApiFormat>::from(self).into_response()
     }
 }
 
@@ -68,12 +80,4 @@ pub(crate) fn or_not_found<E: From<Error>>(error: Error, not_found: impl FnOnce(
         Error::NotFound(_) => not_found(),
         other => E::from(other),
     }
-}
-
-pub async fn no_route(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
-}
-
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}.", uri.path()))
 }

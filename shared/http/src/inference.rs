@@ -9,23 +9,25 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use genrelay_core::shapes::WebhookUrl;
 use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetKind, ClientId, Error, Job, JobId, JobSource, JobStatus};
 use genrelay_engine::NewJob;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, or_not_found};
+use crate::error::or_not_found;
 use crate::jobs::CreateJobBody;
 use crate::query::QueryPairs;
+use crate::surface::{Caller, ErrorFormat, SurfaceError};
 
 /// What each index runs: a job body of the open API (`POST /api/v1/jobs`), checked and parsed
 /// once, and the pending queue's limit (503 above it).
@@ -92,44 +94,31 @@ pub struct InferenceState {
     pub presets: Arc<InferencePresets>,
 }
 
-/// The surface's one error format: the open API's status, `{"detail": message}`.
-pub struct InferenceError(ApiError);
-
-impl InferenceError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self(ApiError::new(status, detail))
+impl axum::extract::FromRef<InferenceState> for AppState {
+    fn from_ref(state: &InferenceState) -> AppState {
+        state.app.clone()
     }
 }
 
-impl<E: Into<ApiError>> From<E> for InferenceError {
-    fn from(error: E) -> Self {
-        Self(error.into())
+/// The surface's error format: the open API's status, `{"detail": message}`.
+pub struct InferenceFormat;
+
+/// The backend's error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailBody {
+    #[schema(example = "Task 550e8400-e29b-41d4-a716-446655440000 not found")]
+    pub detail: String,
+}
+
+impl ErrorFormat for InferenceFormat {
+    type Body = DetailBody;
+
+    fn body(_: StatusCode, detail: String) -> DetailBody {
+        DetailBody { detail }
     }
 }
 
-/// A route or method this surface does not have, in its error format.
-pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
-    InferenceError(ApiError::new(status, message)).into_response()
-}
-
-impl IntoResponse for InferenceError {
-    fn into_response(self) -> Response {
-        (self.0.status, Json(json!({"detail": self.0.message}))).into_response()
-    }
-}
-
-/// The calling client, or 401 in this surface's format.
-struct Caller(ClientId);
-
-impl FromRequestParts<InferenceState> for Caller {
-    type Rejection = InferenceError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &InferenceState) -> Result<Self, Self::Rejection> {
-        crate::auth::client_of(&parts.headers, &state.app.keys)
-            .map(Caller)
-            .ok_or_else(|| InferenceError::new(StatusCode::UNAUTHORIZED, "Invalid API key."))
-    }
-}
+type InferenceError = SurfaceError<InferenceFormat>;
 
 pub fn routes() -> OpenApiRouter<InferenceState> {
     OpenApiRouter::new()
@@ -142,13 +131,26 @@ pub fn routes() -> OpenApiRouter<InferenceState> {
         .routes(routes!(health))
 }
 
-/// Seed 003's statuses.
-fn status_of(status: JobStatus) -> &'static str {
-    match status {
-        JobStatus::Queued => "pending",
-        JobStatus::Running => "processing",
-        JobStatus::Succeeded => "completed",
-        JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => "failed",
+/// Seed 003's task statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl TaskStatus {
+    const NAMES: &str = "pending, processing, completed, failed";
+
+    fn of(status: JobStatus) -> Self {
+        match status {
+            JobStatus::Queued => Self::Pending,
+            JobStatus::Running => Self::Processing,
+            JobStatus::Succeeded => Self::Completed,
+            JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => Self::Failed,
+        }
     }
 }
 
@@ -186,21 +188,21 @@ async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Jo
 #[utoipa::path(
     post, path = "/api/inference", tag = "inference (seed 003)",
     params(
-        ("index" = u32, Query, minimum = 1, description = "The preset to run (see the README)"),
-        ("webhook_url" = Option<String>, Query, description = "genrelay's addition: a webhook told when the task ends"),
+        ("index" = u32, Query, minimum = 1, description = "The preset to run: one of those configured (see the README); another answers 400"),
+        ("webhook_url" = Option<WebhookUrl>, Query, description = "genrelay's addition: a webhook told when the task ends"),
     ),
     responses(
         (status = 200, description = "`{task_id, index, message}`", body = Object),
-        (status = 400, description = "The index is not configured", body = Object),
-        (status = 401, body = Object),
-        (status = 422, description = "index missing or below 1", body = Object),
-        (status = 503, description = "The pending queue is full", body = Object),
+        (status = 400, description = "The index is not configured", body = DetailBody),
+        (status = 401, body = DetailBody),
+        (status = 422, description = "index missing or below 1", body = DetailBody),
+        (status = 503, description = "The pending queue is full", body = DetailBody),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn submit(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
     query: QueryPairs,
 ) -> Result<Response, InferenceError> {
     let raw = query.unique().map_err(|e| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, e.message))?;
@@ -237,12 +239,12 @@ async fn submit(
 #[utoipa::path(
     get, path = "/api/task/{task_id}/status", tag = "inference (seed 003)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn task_status(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, InferenceError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
@@ -250,7 +252,7 @@ async fn task_status(
     Ok(Json(json!({
         "task_id": job.id.as_str(),
         "index": index_of(&job),
-        "status": status_of(job.status),
+        "status": TaskStatus::of(job.status),
         "created_at": time(job.created_at),
         "completed_at": job.finished_at.map(time),
         "inference_time": inference_time(&job),
@@ -270,12 +272,12 @@ struct ResultFile {
 #[utoipa::path(
     get, path = "/api/task/{task_id}/result", tag = "inference (seed 003)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn task_result(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, InferenceError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
@@ -283,7 +285,7 @@ async fn task_result(
     if job.status != JobStatus::Succeeded {
         return Ok(Json(json!({
             "task_id": job.id.as_str(),
-            "status": status_of(job.status),
+            "status": TaskStatus::of(job.status),
             "message": "任务尚未完成",
             "error_message": job.error,
         })));
@@ -314,12 +316,12 @@ async fn task_result(
 #[utoipa::path(
     get, path = "/api/task/{task_id}/file/{filename}", tag = "inference (seed 003)",
     params(("task_id" = String, Path), ("filename" = String, Path)),
-    responses((status = 302, description = "To the file"), (status = 401, body = Object), (status = 404, body = Object)),
+    responses((status = 302, description = "To the file"), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn task_file(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, InferenceError> {
     let (raw, filename) = path.map(|Path(parts)| parts).unwrap_or_default();
@@ -330,22 +332,20 @@ async fn task_file(
         .into_response())
 }
 
-const STATUSES: [&str; 4] = ["pending", "processing", "completed", "failed"];
-
 /// The tasks started through this API, newest first.
 #[utoipa::path(
     get, path = "/api/tasks", tag = "inference (seed 003)",
     params(
-        ("page" = Option<u32>, Query, minimum = 1),
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000),
         ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100),
-        ("status" = Option<String>, Query, description = "pending, processing, completed or failed"),
+        ("status" = inline(Option<TaskStatus>), Query),
     ),
-    responses((status = 200, body = Object), (status = 401, body = Object), (status = 422, body = Object)),
+    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 422, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn tasks(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
     query: QueryPairs,
 ) -> Result<Json<Value>, InferenceError> {
     let invalid = |detail: String| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
@@ -359,18 +359,19 @@ async fn tasks(
         match name.as_str() {
             "page" => page = number("page", 1..=1_000_000)?,
             "page_size" => page_size = number("page_size", 1..=100)?,
-            "status" if STATUSES.contains(&value.as_str()) => status = Some(value.clone()),
-            "status" => return Err(invalid(format!("status: expected one of {}", STATUSES.join(", ")))),
+            "status" => {
+                let parsed = serde_json::from_value(Value::String(value.clone()));
+                status = Some(parsed.map_err(|_| invalid(format!("status: expected one of {}", TaskStatus::NAMES)))?);
+            }
             _ => {}
         }
     }
-    let keep =
-        |job: &Job| index_of(job).is_some() && status.as_deref().is_none_or(|wanted| status_of(job.status) == wanted);
+    let keep = |job: &Job| index_of(job).is_some() && status.is_none_or(|wanted| TaskStatus::of(job.status) == wanted);
     let (total, jobs) = state.app.engine.jobs_where(&client, keep, page, page_size).await?;
     let tasks: Vec<Value> = jobs
         .iter()
         .map(|job| {
-            json!({"task_id": job.id.as_str(), "index": index_of(job), "status": status_of(job.status),
+            json!({"task_id": job.id.as_str(), "index": index_of(job), "status": TaskStatus::of(job.status),
                    "created_at": time(job.created_at), "completed_at": job.finished_at.map(time)})
         })
         .collect();
@@ -381,12 +382,12 @@ async fn tasks(
 /// the seed's name, reports the upstream's health here).
 #[utoipa::path(
     get, path = "/api/system/status", tag = "inference (seed 003)",
-    responses((status = 200, body = Object), (status = 401, body = Object)),
+    responses((status = 200, body = Object), (status = 401, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn system_status(
     State(state): State<InferenceState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<InferenceFormat>,
 ) -> Result<Json<Value>, InferenceError> {
     let engine = &state.app.engine;
     let queue_size = engine.queued_count(&client, 200).await?;

@@ -7,17 +7,16 @@
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use genrelay_core::asset::download_path;
+use genrelay_core::shapes::{HttpUrl, Prompt, WebhookUrl};
 use genrelay_core::spec::{
     ImageGenerateParams, Inputs, Params, VideoRatio, VideoSettings, parse_prompt, parse_url, parse_urls,
 };
 use genrelay_core::{AssetId, Capability, ClientId, Job, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::{NewFile, NewJob};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,54 +26,46 @@ use crate::AppState;
 use crate::error::{ApiError, or_not_found};
 use crate::extract::PublicBase;
 use crate::json::{JsonBody, is_json};
+use crate::surface::{Caller, ErrorFormat, SurfaceError};
 use crate::views::JobView;
 
 const SUBMITTED: &str = "任务已提交，请使用 history_id 查询任务状态";
 
-/// The surface's one error format: the open API's status, in jimeng-api's error object.
-pub struct JimengError(ApiError);
+/// The surface's error format: the open API's status, in jimeng-api's error object.
+pub struct JimengFormat;
 
-impl<E: Into<ApiError>> From<E> for JimengError {
-    fn from(error: E) -> Self {
-        Self(error.into())
-    }
+/// jimeng-api's error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JimengErrorBody {
+    #[schema(inline)]
+    pub error: JimengErrorObject,
 }
 
-impl JimengError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self(ApiError::new(status, message))
-    }
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JimengErrorObject {
+    pub message: String,
+    /// `invalid_request_error`, or `api_error` for a failure of the service.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `UNAUTHORIZED`, `TASK_NOT_FOUND`, `INVALID_PARAMETER` or `INTERNAL_ERROR`.
+    pub code: &'static str,
 }
 
-/// A route or method this surface does not have, in its error format.
-pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
-    JimengError(ApiError::new(status, message)).into_response()
-}
+impl ErrorFormat for JimengFormat {
+    type Body = JimengErrorBody;
 
-impl IntoResponse for JimengError {
-    fn into_response(self) -> Response {
-        let (kind, code) = match self.0.status {
+    fn body(status: StatusCode, message: String) -> JimengErrorBody {
+        let (kind, code) = match status {
             StatusCode::UNAUTHORIZED => ("invalid_request_error", "UNAUTHORIZED"),
             StatusCode::NOT_FOUND => ("invalid_request_error", "TASK_NOT_FOUND"),
             status if status.is_client_error() => ("invalid_request_error", "INVALID_PARAMETER"),
             _ => ("api_error", "INTERNAL_ERROR"),
         };
-        let body = json!({"error": {"message": self.0.message, "type": kind, "code": code}});
-        (self.0.status, Json(body)).into_response()
+        JimengErrorBody { error: JimengErrorObject { message, kind, code } }
     }
 }
 
-struct Caller(ClientId);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = JimengError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        crate::auth::client_of(&parts.headers, &state.keys)
-            .map(Caller)
-            .ok_or_else(|| JimengError::new(StatusCode::UNAUTHORIZED, "Invalid API key."))
-    }
-}
+type JimengError = SurfaceError<JimengFormat>;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,28 +76,91 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_task))
 }
 
-/// The fields of jimeng-api's generation requests genrelay uses; others (`negative_prompt`,
-/// `sample_strength`, …) are accepted and ignored.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct GenerationBody {
+/// `POST /v1/async/images/generations`. The fields of jimeng-api's request genrelay uses; others
+/// (`negative_prompt`, `sample_strength`, …) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImageGenerationBody {
     pub model: Option<String>,
+    #[schema(value_type = Prompt, required = true)]
     pub prompt: Option<String>,
-    /// 1:1 (default), 4:3, 3:4, 16:9, 9:16, 3:2, 2:3, 21:9.
-    pub ratio: Option<String>,
-    /// Images: 1k, 2k (default), 4k. Videos: 480p, 720p (default), 1080p.
-    pub resolution: Option<String>,
-    /// Videos: seconds, 4-15 (default 5); a number or a string of digits.
-    #[schema(value_type = Option<u32>)]
-    pub duration: Option<NumberOrText>,
-    /// Compositions: the input images, each a URL or `{"url": …}`.
-    #[schema(value_type = Option<Vec<String>>)]
-    pub images: Option<Vec<ImageRef>>,
-    /// genrelay's addition: a webhook (https) told when the task ends, as on the open API.
+    /// Default 1:1.
+    pub ratio: Option<ImageRatio>,
+    /// Default 2k.
+    pub resolution: Option<ImageResolution>,
+    /// genrelay's addition: a webhook (http or https) told when the task ends, as on the open API.
+    #[schema(value_type = Option<WebhookUrl>)]
     pub webhook_url: Option<String>,
-    /// Videos: reference images (jimeng-api's `file_paths`, also `filePaths`).
+}
+
+/// `POST /v1/async/images/compositions` as JSON (or multipart/form-data with `prompt`, `model`
+/// and `images` files).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CompositionBody {
+    pub model: Option<String>,
+    #[schema(value_type = Prompt, required = true)]
+    pub prompt: Option<String>,
+    /// The input images, each a URL or `{"url": …}`.
+    #[schema(value_type = Vec<HttpUrl>, required = true, min_items = 1, max_items = 16)]
+    pub images: Option<Vec<ImageRef>>,
+    /// genrelay's addition: a webhook (http or https) told when the task ends.
+    #[schema(value_type = Option<WebhookUrl>)]
+    pub webhook_url: Option<String>,
+}
+
+/// `POST /v1/async/videos/generations`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VideoGenerationBody {
+    pub model: Option<String>,
+    #[schema(value_type = Prompt, required = true)]
+    pub prompt: Option<String>,
+    /// Default 1:1 (jimeng-api's; the open API defaults videos to 16:9).
+    #[schema(value_type = Option<VideoRatio>)]
+    pub ratio: Option<String>,
+    /// Default 720p.
+    #[schema(value_type = Option<genrelay_core::spec::VideoResolution>)]
+    pub resolution: Option<String>,
+    /// Seconds, 4-15 (default 5); a number, or a string of digits as multipart forms send it.
+    #[schema(value_type = Option<u32>, minimum = 4, maximum = 15)]
+    pub duration: Option<NumberOrText>,
+    /// Reference images (jimeng-api's `file_paths`, also `filePaths`), each a URL or `{"url": …}`.
     #[serde(alias = "filePaths")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<HttpUrl>>, max_items = 16)]
     pub file_paths: Option<Vec<ImageRef>>,
+    /// genrelay's addition: a webhook (http or https) told when the task ends.
+    #[schema(value_type = Option<WebhookUrl>)]
+    pub webhook_url: Option<String>,
+}
+
+/// jimeng's image ratios.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum ImageRatio {
+    #[serde(rename = "1:1")]
+    Square,
+    #[serde(rename = "4:3")]
+    Landscape4x3,
+    #[serde(rename = "3:4")]
+    Portrait3x4,
+    #[serde(rename = "16:9")]
+    Landscape16x9,
+    #[serde(rename = "9:16")]
+    Portrait9x16,
+    #[serde(rename = "3:2")]
+    Landscape3x2,
+    #[serde(rename = "2:3")]
+    Portrait2x3,
+    #[serde(rename = "21:9")]
+    Wide21x9,
+}
+
+/// jimeng's image resolutions.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum ImageResolution {
+    #[serde(rename = "1k")]
+    K1,
+    #[serde(rename = "2k")]
+    K2,
+    #[serde(rename = "4k")]
+    K4,
 }
 
 /// An image as jimeng-api takes it: a URL, or an object with one.
@@ -149,48 +203,39 @@ impl NumberOrText {
 }
 
 /// The 2k size of each ratio (jimeng's table); 1k halves it, 4k doubles it within 4096.
-fn image_size(ratio: &str, resolution: &str) -> Result<(u32, u32), JimengError> {
+fn image_size(ratio: ImageRatio, resolution: ImageResolution) -> (u32, u32) {
     let (width, height) = match ratio {
-        "1:1" => (2048, 2048),
-        "4:3" => (2304, 1728),
-        "3:4" => (1728, 2304),
-        "16:9" => (2560, 1440),
-        "9:16" => (1440, 2560),
-        "3:2" => (2496, 1664),
-        "2:3" => (1664, 2496),
-        "21:9" => (3024, 1296),
-        other => {
-            let message =
-                format!("ratio: {other:?} is not supported; expected 1:1, 4:3, 3:4, 16:9, 9:16, 3:2, 2:3, 21:9");
-            return Err(JimengError::new(StatusCode::BAD_REQUEST, message));
-        }
+        ImageRatio::Square => (2048, 2048),
+        ImageRatio::Landscape4x3 => (2304, 1728),
+        ImageRatio::Portrait3x4 => (1728, 2304),
+        ImageRatio::Landscape16x9 => (2560, 1440),
+        ImageRatio::Portrait9x16 => (1440, 2560),
+        ImageRatio::Landscape3x2 => (2496, 1664),
+        ImageRatio::Portrait2x3 => (1664, 2496),
+        ImageRatio::Wide21x9 => (3024, 1296),
     };
     let scale = match resolution {
-        "1k" => 0.5,
-        "2k" => 1.0,
-        "4k" => 2.0,
-        other => {
-            let message = format!("resolution: {other:?} is not supported; expected 1k, 2k or 4k");
-            return Err(JimengError::new(StatusCode::BAD_REQUEST, message));
-        }
+        ImageResolution::K1 => 0.5,
+        ImageResolution::K2 => 1.0,
+        ImageResolution::K4 => 2.0,
     };
     let fit = (4096.0 / (f64::from(width.max(height)) * scale)).min(1.0);
     let side = |s: u32| ((f64::from(s) * scale * fit) as u32) & !1;
-    Ok((side(width), side(height)))
+    (side(width), side(height))
 }
 
 /// The job of a request: its spec, the model it named, and its webhook if it gave one.
-fn new_job(spec: JobSpec, body: &GenerationBody) -> Result<NewJob, JimengError> {
-    let webhook_url = body.webhook_url.as_deref().map(|url| parse_url(url, "webhook_url")).transpose()?;
-    let source = JobSource::JimengAsync { model: body.model.clone() };
+fn new_job(spec: JobSpec, model: Option<String>, webhook_url: Option<&str>) -> Result<NewJob, JimengError> {
+    let webhook_url = webhook_url.map(|url| parse_url(url, "webhook_url")).transpose()?;
+    let source = JobSource::JimengAsync { model };
     Ok(NewJob { spec, webhook_url, webhook_events: None, priority: None, source })
 }
 
-fn prompt(body: &GenerationBody) -> Result<Option<String>, JimengError> {
-    if body.prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
+fn prompt(prompt: Option<String>) -> Result<Option<String>, JimengError> {
+    if prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
         return Err(JimengError::new(StatusCode::BAD_REQUEST, "prompt: required"));
     }
-    Ok(parse_prompt(body.prompt.clone(), "prompt")?)
+    Ok(parse_prompt(prompt, "prompt")?)
 }
 
 async fn submit(state: &AppState, client: &ClientId, new: NewJob, extra: Value) -> Result<Json<Value>, JimengError> {
@@ -204,41 +249,41 @@ async fn submit(state: &AppState, client: &ClientId, new: NewJob, extra: Value) 
 /// Text to image.
 #[utoipa::path(
     post, path = "/v1/async/images/generations", tag = "jimeng async (seed 002)",
-    request_body = GenerationBody,
+    request_body = ImageGenerationBody,
     responses((status = 200, description = "`{created, history_id, status: \"submitted\", message}`", body = Object),
-              (status = 400, body = Object), (status = 401, body = Object)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn image_generations(
     State(state): State<AppState>,
-    Caller(client): Caller,
-    body: Result<JsonBody<GenerationBody>, ApiError>,
+    Caller(client, _): Caller<JimengFormat>,
+    body: Result<JsonBody<ImageGenerationBody>, ApiError>,
 ) -> Result<Json<Value>, JimengError> {
     let JsonBody { body, .. } = body?;
     let (width, height) =
-        image_size(body.ratio.as_deref().unwrap_or("1:1"), body.resolution.as_deref().unwrap_or("2k"))?;
+        image_size(body.ratio.unwrap_or(ImageRatio::Square), body.resolution.unwrap_or(ImageResolution::K2));
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(width), Some(height), None, None, None)?);
-    let spec = JobSpec::new(Capability::ImageGenerate, prompt(&body)?, Inputs::default(), params)?;
-    let new = new_job(spec, &body)?;
+    let spec = JobSpec::new(Capability::ImageGenerate, prompt(body.prompt)?, Inputs::default(), params)?;
+    let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
     submit(&state, &client, new, json!({})).await
 }
 
 /// Image to image: JSON with `images` (URLs), or multipart with `images` files, `prompt`, `model`.
 #[utoipa::path(
     post, path = "/v1/async/images/compositions", tag = "jimeng async (seed 002)",
-    request_body(content = GenerationBody, description = "JSON, or multipart/form-data with prompt, model and images files"),
+    request_body(content = CompositionBody, description = "JSON, or multipart/form-data with prompt, model and images files"),
     responses((status = 200, description = "`{created, history_id, input_images, status, message}`", body = Object),
-              (status = 400, body = Object), (status = 401, body = Object)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn image_compositions(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<JimengFormat>,
     request: Request,
 ) -> Result<Json<Value>, JimengError> {
     let mut inputs = Inputs::default();
     let body = if is_json(request.headers()) {
-        let JsonBody { body, .. } = JsonBody::<GenerationBody>::from_request(request, &state).await?;
+        let JsonBody { body, .. } = JsonBody::<CompositionBody>::from_request(request, &state).await?;
         inputs.image_urls = parse_urls(ImageRef::urls(body.images.clone()), "images")?;
         body
     } else {
@@ -256,15 +301,16 @@ async fn image_compositions(
     if count == 0 {
         return Err(JimengError::new(StatusCode::BAD_REQUEST, "images: at least one input image is required"));
     }
-    let spec = JobSpec::new(Capability::ImageEdit, prompt(&body)?, inputs, Params::ImageEdit { keep_size: false })?;
-    let new = new_job(spec, &body)?;
+    let spec =
+        JobSpec::new(Capability::ImageEdit, prompt(body.prompt)?, inputs, Params::ImageEdit { keep_size: false })?;
+    let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
     submit(&state, &client, new, json!({"input_images": count})).await
 }
 
 /// The text fields and `images` files of a multipart composition.
-async fn read_form(mut form: Multipart) -> Result<(GenerationBody, Vec<NewFile>), JimengError> {
+async fn read_form(mut form: Multipart) -> Result<(CompositionBody, Vec<NewFile>), JimengError> {
     let bad = |e: axum::extract::multipart::MultipartError| JimengError::new(StatusCode::BAD_REQUEST, e.body_text());
-    let mut body = GenerationBody::default();
+    let mut body = CompositionBody::default();
     let mut files = Vec::new();
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or_default() {
@@ -284,15 +330,15 @@ async fn read_form(mut form: Multipart) -> Result<(GenerationBody, Vec<NewFile>)
 /// Text (and reference images) to video.
 #[utoipa::path(
     post, path = "/v1/async/videos/generations", tag = "jimeng async (seed 002)",
-    request_body = GenerationBody,
+    request_body = VideoGenerationBody,
     responses((status = 200, description = "`{created, history_id, status: \"submitted\", message}`", body = Object),
-              (status = 400, body = Object), (status = 401, body = Object)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn video_generations(
     State(state): State<AppState>,
-    Caller(client): Caller,
-    body: Result<JsonBody<GenerationBody>, ApiError>,
+    Caller(client, _): Caller<JimengFormat>,
+    body: Result<JsonBody<VideoGenerationBody>, ApiError>,
 ) -> Result<Json<Value>, JimengError> {
     let JsonBody { body, .. } = body?;
     // jimeng-api's default ratio is 1:1 (genrelay's own API defaults videos to 16:9).
@@ -303,13 +349,14 @@ async fn video_generations(
     let settings = VideoSettings::new(Some(ratio), duration, resolution)?;
     let image_urls = parse_urls(ImageRef::urls(body.file_paths.clone()), "file_paths")?;
     let inputs = Inputs { image_urls, ..Inputs::default() };
-    let spec = JobSpec::new(Capability::VideoGenerate, prompt(&body)?, inputs, Params::VideoGenerate(settings))?;
-    let new = new_job(spec, &body)?;
+    let spec = JobSpec::new(Capability::VideoGenerate, prompt(body.prompt)?, inputs, Params::VideoGenerate(settings))?;
+    let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
     submit(&state, &client, new, json!({})).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct QueryBody {
+    #[schema(value_type = String, required = true)]
     pub history_id: Option<String>,
 }
 
@@ -317,13 +364,13 @@ pub struct QueryBody {
 #[utoipa::path(
     post, path = "/v1/async/tasks/query", tag = "jimeng async (seed 002)",
     request_body = QueryBody,
-    responses((status = 200, body = Object), (status = 400, body = Object), (status = 401, body = Object),
-              (status = 404, body = Object)),
+    responses((status = 200, body = Object), (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
+              (status = 404, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn query_task(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<JimengFormat>,
     PublicBase(base): PublicBase,
     body: Result<JsonBody<QueryBody>, ApiError>,
 ) -> Result<Json<Value>, JimengError> {
@@ -336,12 +383,12 @@ async fn query_task(
 #[utoipa::path(
     get, path = "/v1/async/tasks/{history_id}", tag = "jimeng async (seed 002)",
     params(("history_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    responses((status = 200, body = Object), (status = 401, body = JimengErrorBody), (status = 404, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn get_task(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<JimengFormat>,
     PublicBase(base): PublicBase,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, JimengError> {

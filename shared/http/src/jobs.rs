@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::job::parse_priority;
 use genrelay_core::ports::JobQuery;
+use genrelay_core::shapes::{AssetIdText, HttpUrl, Prompt, WebhookUrl};
 use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
@@ -18,12 +19,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Idempotency, ResourceId};
 use crate::json::JsonBody;
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
 use crate::request_log::LoggedJob;
+use crate::surface::Caller;
 use crate::views::{CreatedJobEnvelope, DeliveryList, DeliveryView, JobEnvelope, JobPage, JobView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -44,7 +45,7 @@ pub struct CreateJobBody {
     #[schema(value_type = Capability, required = true, example = "image.generate")]
     pub capability: Option<String>,
     /// Required except for `image.upscale`.
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(value_type = Option<Prompt>)]
     pub prompt: Option<String>,
     /// image.generate: 64-4096, default 1024.
     #[schema(minimum = 64, maximum = 4096)]
@@ -72,19 +73,21 @@ pub struct CreateJobBody {
     #[schema(max_items = 16)]
     pub materials: Option<Vec<MaterialBody>>,
     /// Input images (http or https); for image.inpaint the original then the mask.
-    #[schema(max_items = 16)]
+    #[schema(value_type = Option<Vec<HttpUrl>>, max_items = 16)]
     pub image_urls: Option<Vec<String>>,
     /// Other input files (http or https).
-    #[schema(max_items = 16)]
+    #[schema(value_type = Option<Vec<HttpUrl>>, max_items = 16)]
     pub input_urls: Option<Vec<String>>,
     /// Ids of the caller's assets, used as input images.
-    #[schema(max_items = 16)]
+    #[schema(value_type = Option<Vec<AssetIdText>>, max_items = 16)]
     pub input_asset_ids: Option<Vec<String>>,
-    /// Called when the job ends (https; signed, retried; see the webhook deliveries).
+    /// Called when the job ends (signed, retried; see the webhook deliveries).
+    #[schema(value_type = Option<WebhookUrl>)]
     pub webhook_url: Option<String>,
     /// The events the webhook announces: any of generation.running, generation.succeeded,
     /// generation.failed, generation.expired, generation.cancelled; default all but running.
-    #[schema(value_type = Option<Vec<WebhookEvent>>)]
+    /// Needs a webhookUrl.
+    #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
     pub webhook_events: Option<Vec<String>>,
     /// Lower runs sooner: 0-5 travel on the priority lane; default 10.
     #[schema(minimum = 0, maximum = 1000)]
@@ -111,7 +114,9 @@ pub struct MaterialBody {
     #[serde(rename = "type")]
     #[schema(value_type = MaterialType, required = true)]
     pub kind: Option<String>,
+    #[schema(value_type = Option<HttpUrl>)]
     pub url: Option<String>,
+    #[schema(value_type = Option<AssetIdText>)]
     pub asset_id: Option<String>,
     /// How the prompt refers to it, e.g. `@图片1`.
     pub label: Option<String>,
@@ -209,7 +214,7 @@ impl TryFrom<CreateJobBody> for NewJob {
 )]
 async fn create_job(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     Idempotency(key): Idempotency,
     JsonBody { body, value }: JsonBody<CreateJobBody>,
 ) -> Result<Response, ApiError> {
@@ -235,7 +240,7 @@ async fn create_job(
 )]
 async fn get_job(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let job = state.engine.job(&client, &JobId::parse(&id)?).await?;
@@ -256,7 +261,7 @@ async fn get_job(
 )]
 async fn cancel_job(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     ResourceId(id): ResourceId,
 ) -> Result<Response, ApiError> {
     let job = state.engine.cancel(&client, &JobId::parse(&id)?).await?;
@@ -277,7 +282,7 @@ async fn cancel_job(
 )]
 async fn webhook_deliveries(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     ResourceId(id): ResourceId,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let deliveries = state.engine.webhook_deliveries(&client, &JobId::parse(&id)?).await?;
@@ -299,7 +304,7 @@ async fn webhook_deliveries(
 )]
 async fn redeliver_webhooks(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     ResourceId(id): ResourceId,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let deliveries = state.engine.redeliver(&client, &JobId::parse(&id)?).await?;
@@ -332,7 +337,7 @@ const LIST_PARAMETERS: [&str; 5] = ["status", "capability", "limit", "before", "
 )]
 async fn list_jobs(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     query: QueryPairs,
 ) -> Result<Json<JobPage>, ApiError> {
     let mut paging = new_paging();

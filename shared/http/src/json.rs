@@ -64,7 +64,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError>
     if !value.is_object() {
         return Err(ApiError::bad_request("The request body must be a JSON object."));
     }
-    let body = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let body = serde_path_to_error::deserialize(&integral_numbers_as_integers(value.clone())).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." {
@@ -74,4 +74,23 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError>
         }
     })?;
     Ok(JsonBody { body, value })
+}
+
+/// `4.0` as `4`: JSON Schema (and so the OpenAPI document) counts a number without a fraction
+/// as an integer, and clients that only have floats send integers so; serde's integer fields
+/// would refuse them.
+fn integral_numbers_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().expect("an f64");
+            let integral = f.fract() == 0.0 && f.abs() < 9.0e15;
+            Value::Number(if integral { serde_json::Number::from(f as i64) } else { n })
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(integral_numbers_as_integers).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, integral_numbers_as_integers(v))).collect())
+        }
+        other => other,
+    }
 }

@@ -15,6 +15,7 @@ mod openapi;
 pub mod ps_tasks;
 mod query;
 mod request_log;
+mod surface;
 mod uploads;
 pub mod views;
 
@@ -65,7 +66,7 @@ pub fn open_api_router(state: AppState) -> Router {
 /// Seed 003's inference backend API (`/api/inference`, `/api/task…`, `/api/tasks`,
 /// `/api/system/status`, `/api/health`), with its presets: its Lambda function's router.
 pub fn inference_router(state: AppState, presets: inference::InferencePresets) -> Router {
-    standalone(inference_routes(state, presets), inference::unrouted)
+    surface::standalone::<inference::InferenceFormat>(inference_routes(state, presets))
 }
 
 /// Seed 003's routes, for merging into the dev server (no fallback of their own).
@@ -78,7 +79,7 @@ pub fn inference_routes(state: AppState, presets: inference::InferencePresets) -
 /// Seed 001's PS task API (`/ps_tasks/submit`, `/ps_tasks/result/{task_id}`): its Lambda
 /// function's router.
 pub fn ps_tasks_router(state: AppState) -> Router {
-    standalone(ps_tasks_routes(state), ps_tasks::unrouted)
+    surface::standalone::<ps_tasks::PsTasksFormat>(ps_tasks_routes(state))
 }
 
 /// Seed 001's routes, for merging into the dev server (no fallback of their own).
@@ -90,7 +91,7 @@ pub fn ps_tasks_routes(state: AppState) -> Router {
 /// Seed 002's Jimeng async API (`/v1/async/images/…`, `/v1/async/videos/generations`,
 /// `/v1/async/tasks/…`): its Lambda function's router.
 pub fn jimeng_async_router(state: AppState) -> Router {
-    standalone(jimeng_async_routes(state), jimeng_async::unrouted)
+    surface::standalone::<jimeng_async::JimengFormat>(jimeng_async_routes(state))
 }
 
 /// Seed 002's routes, for merging into the dev server (no fallback of their own).
@@ -99,27 +100,11 @@ pub fn jimeng_async_routes(state: AppState) -> Router {
     router.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)).with_state(state)
 }
 
-/// A surface's router on its own: unknown routes and methods answer in its error format.
-fn standalone(router: Router, unrouted: fn(axum::http::StatusCode, String) -> axum::response::Response) -> Router {
-    use axum::http::{Method, StatusCode, Uri};
-    router
-        .fallback(move |method: Method, uri: Uri| async move {
-            unrouted(StatusCode::NOT_FOUND, format!("No route for {method} {}.", uri.path()))
-        })
-        .method_not_allowed_fallback(move |method: Method, uri: Uri| async move {
-            unrouted(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {}.", uri.path()))
-        })
-}
-
 fn all_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(meta::routes()).merge(jobs::routes()).merge(assets::routes())
 }
 
 fn finish(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
     let (router, _) = routes.split_for_parts();
-    router
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
-        .with_state(state)
+    surface::standalone::<error::OpenApiFormat>(router.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)).with_state(state))
 }

@@ -5,6 +5,12 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::error::OpenApiFormat;
+use crate::inference::InferenceFormat;
+use crate::jimeng_async::JimengFormat;
+use crate::ps_tasks::PsTasksFormat;
+use crate::surface::document as document_of;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -50,12 +56,11 @@ impl Modify for Security {
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, paths) = crate::all_routes().split_for_parts();
         let mut document = ApiDoc::openapi();
-        document.merge(paths);
-        document.merge(crate::inference::routes().split_for_parts().1);
-        document.merge(crate::ps_tasks::routes().split_for_parts().1);
-        document.merge(crate::jimeng_async::routes().split_for_parts().1);
+        document.merge(document_of::<OpenApiFormat, _>(crate::all_routes()));
+        document.merge(document_of::<InferenceFormat, _>(crate::inference::routes()));
+        document.merge(document_of::<PsTasksFormat, _>(crate::ps_tasks::routes()));
+        document.merge(document_of::<JimengFormat, _>(crate::jimeng_async::routes()));
         document
     })
 }

@@ -5,66 +5,53 @@
 
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use genrelay_core::asset::download_path;
 use genrelay_core::job::{MAX_PRIORITY, parse_priority};
+use genrelay_core::shapes::{Prompt, UrlOrAssetId, WebhookUrl};
 use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_url, parse_urls};
-use genrelay_core::{Capability, ClientId, JobId, JobSource, JobSpec, JobStatus};
+use genrelay_core::{Capability, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::NewJob;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
-use crate::error::{ApiError, or_not_found};
+use crate::error::or_not_found;
 use crate::extract::PublicBase;
+use crate::surface::{Caller, ErrorFormat, SurfaceError};
+use crate::{AppState, MAX_JSON_BYTES};
 
-/// The surface's one error format: the open API's status, in the envelope.
-pub struct PsError(ApiError);
+/// The surface's error format: the open API's status, in the envelope.
+pub struct PsTasksFormat;
 
-impl PsError {
-    fn new(status: StatusCode, msg: impl Into<String>) -> Self {
-        Self(ApiError::new(status, msg))
+/// Every answer of this surface, errors too; `code` is the HTTP status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PsEnvelope {
+    #[schema(example = 200)]
+    pub code: u16,
+    #[schema(example = "success")]
+    pub msg: String,
+    /// The answer; `{}` on errors.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl ErrorFormat for PsTasksFormat {
+    type Body = PsEnvelope;
+
+    fn body(status: StatusCode, msg: String) -> PsEnvelope {
+        PsEnvelope { code: status.as_u16(), msg, data: json!({}) }
     }
 }
 
-impl<E: Into<ApiError>> From<E> for PsError {
-    fn from(error: E) -> Self {
-        Self(error.into())
-    }
-}
+type PsError = SurfaceError<PsTasksFormat>;
 
-/// A route or method this surface does not have, in its error format.
-pub(crate) fn unrouted(status: StatusCode, message: String) -> Response {
-    PsError(ApiError::new(status, message)).into_response()
-}
-
-impl IntoResponse for PsError {
-    fn into_response(self) -> Response {
-        let body = json!({"code": self.0.status.as_u16(), "msg": self.0.message, "data": {}});
-        (self.0.status, Json(body)).into_response()
-    }
-}
-
-fn success(data: Value) -> Json<Value> {
-    Json(json!({"code": 200, "msg": "success", "data": data}))
-}
-
-struct Caller(ClientId);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = PsError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        crate::auth::client_of(&parts.headers, &state.keys)
-            .map(Caller)
-            .ok_or_else(|| PsError::new(StatusCode::UNAUTHORIZED, "Invalid API key."))
-    }
+fn success(data: Value) -> Json<PsEnvelope> {
+    Json(PsEnvelope { code: 200, msg: "success".to_owned(), data })
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -74,18 +61,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SubmitBody {
     /// The image to edit: an http(s) URL, or the id of one of the caller's assets.
+    #[schema(value_type = UrlOrAssetId, required = true, example = "https://example.com/product.png")]
     pub image_url: Option<String>,
     /// How to change it.
+    #[schema(value_type = Prompt, required = true)]
     pub prompt: Option<String>,
     /// The caller's id for the image; generated when absent.
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
     pub image_id: Option<String>,
-    /// Lower runs sooner (0 is the highest).
+    /// Lower runs sooner (0 is the highest; beyond 1000 every value means last).
+    #[schema(minimum = 0)]
     pub priority: Option<i64>,
     /// Who submitted it, for tracking.
     pub editor: Option<String>,
     /// The output keeps the input's size.
     pub keep_size: Option<bool>,
-    /// genrelay's addition: a webhook (https) told when the task ends, as on the open API.
+    /// genrelay's addition: a webhook (http or https) told when the task ends, as on the open API.
+    #[schema(value_type = Option<WebhookUrl>)]
     pub webhook_url: Option<String>,
 }
 
@@ -114,7 +106,7 @@ impl SubmitBody {
             None => None,
         };
         let image_id = match self.image_id.map(|id| id.trim().to_owned()) {
-            Some(id) if id.is_empty() || id.len() > 128 => {
+            Some(id) if id.is_empty() || id.chars().count() > 128 => {
                 return Err(PsError::new(StatusCode::BAD_REQUEST, "image_id: 1 to 128 characters"));
             }
             Some(id) => id,
@@ -136,24 +128,24 @@ impl SubmitBody {
     post, path = "/ps_tasks/submit", tag = "ps tasks (seed 001)",
     request_body = SubmitBody,
     responses(
-        (status = 200, description = "`{code: 200, msg: \"success\", data: {task_id}}`", body = Object),
-        (status = 400, description = "A field is missing or invalid", body = Object),
-        (status = 401, body = Object),
+        (status = 200, description = "`{code: 200, msg: \"success\", data: {task_id}}`", body = PsEnvelope),
+        (status = 400, description = "A field is missing or invalid", body = PsEnvelope),
+        (status = 401, body = PsEnvelope),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn submit(
     State(state): State<AppState>,
-    Caller(client): Caller,
-    headers: axum::http::HeaderMap,
-    raw: axum::body::Bytes,
+    Caller(client, _): Caller<PsTasksFormat>,
+    request: Request,
 ) -> Result<Response, PsError> {
     // The seed shows a JSON body and no headers: a body without a Content-Type is read as JSON.
-    if headers.contains_key(axum::http::header::CONTENT_TYPE) && !crate::json::is_json(&headers) {
+    let headers = request.headers();
+    if headers.contains_key(axum::http::header::CONTENT_TYPE) && !crate::json::is_json(headers) {
         return Err(PsError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json."));
     }
-    let body: SubmitBody = serde_json::from_slice(&raw)
-        .map_err(|e| PsError::new(StatusCode::BAD_REQUEST, format!("the body is not the expected JSON: {e}")))?;
+    let raw = crate::json::read_limited(request, &state, MAX_JSON_BYTES).await?;
+    let crate::json::JsonBody { body, .. } = crate::json::parse::<SubmitBody>(&raw)?;
     let job = state.engine.submit(&client, body.into_new_job()?, None).await?.job;
     let id = job.id.clone();
     Ok((axum::Extension(crate::request_log::LoggedJob(id)), success(json!({"task_id": job.id.as_str()})))
@@ -164,15 +156,15 @@ async fn submit(
 #[utoipa::path(
     get, path = "/ps_tasks/result/{task_id}", tag = "ps tasks (seed 001)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = Object), (status = 404, body = Object)),
+    responses((status = 200, body = PsEnvelope), (status = 401, body = PsEnvelope), (status = 404, body = PsEnvelope)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn result(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller<PsTasksFormat>,
     PublicBase(base): PublicBase,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, PsError> {
+) -> Result<Json<PsEnvelope>, PsError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let not_found = || PsError::new(StatusCode::NOT_FOUND, format!("task {raw} not found"));
     let id = JobId::parse(&raw).map_err(|_| not_found())?;

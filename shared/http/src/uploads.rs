@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use genrelay_core::shapes::FileName;
 use genrelay_core::{AssetId, AssetKind};
 use genrelay_engine::NewUpload;
 use serde::{Deserialize, Serialize};
@@ -15,10 +16,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{PublicBase, ResourceId};
 use crate::json::JsonBody;
+use crate::surface::Caller;
 use crate::views::{AssetEnvelope, AssetView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct StartUploadBody {
     /// The file name.
-    #[schema(value_type = String, required = true, example = "product-video.mp4")]
+    #[schema(value_type = FileName, required = true, example = "product-video.mp4")]
     pub name: Option<String>,
     /// The type the file will be uploaded with; guessed from the name when absent.
     #[schema(example = "video/mp4")]
@@ -68,7 +69,7 @@ pub struct UploadTicketView {
 )]
 async fn start_upload(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     PublicBase(base): PublicBase,
     JsonBody { body, .. }: JsonBody<StartUploadBody>,
 ) -> Result<(StatusCode, Json<UploadTicketView>), ApiError> {
@@ -105,7 +106,7 @@ async fn start_upload(
 )]
 async fn complete_upload(
     State(state): State<AppState>,
-    Caller(client): Caller,
+    Caller(client, _): Caller,
     PublicBase(base): PublicBase,
     ResourceId(id): ResourceId,
 ) -> Result<Json<AssetEnvelope>, ApiError> {
