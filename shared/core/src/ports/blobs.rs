@@ -1,0 +1,100 @@
+//! Where the bytes of assets are kept, and how they stream.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use async_trait::async_trait;
+
+use crate::asset::BlobKey;
+use crate::error::Result;
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()>;
+
+    async fn delete(&self, key: &BlobKey) -> Result<()>;
+
+    /// A URL that serves the bytes, with `content_type` and a download file name, to anyone
+    /// holding it until it expires after `ttl`.
+    async fn presign_get(&self, key: &BlobKey, content_type: &str, file_name: &str, ttl: Duration) -> Result<String>;
+
+    /// A URL to which a client PUTs the bytes of `key` (with the returned headers) until it
+    /// expires after `ttl`.
+    async fn presign_put(&self, key: &BlobKey, content_type: &str, ttl: Duration) -> Result<PresignedUpload>;
+
+    /// Stores what `body` yields under `key`, streamed (in parts above a threshold), and
+    /// answers what was stored. More than `max_bytes` is refused with `Invalid` and nothing
+    /// stays stored.
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        body: ByteStream,
+        content_type: &str,
+        max_bytes: u64,
+    ) -> Result<StoredBlob>;
+
+    /// What is stored under `key`, read as a stream (memory does not grow with the size), or
+    /// `None` if nothing is.
+    async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>>;
+}
+
+/// Where and how to upload a file directly to blob storage.
+#[derive(Debug, Clone)]
+pub struct PresignedUpload {
+    pub url: String,
+    /// Headers the upload request must carry (they are part of the signature).
+    pub headers: Vec<(String, String)>,
+}
+
+/// A stored blob as found in storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlob {
+    pub size: u64,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+    /// The first bytes (up to `STORED_BLOB_HEAD`), to recognise the content type.
+    pub head: Vec<u8>,
+}
+
+/// How many leading bytes `BlobStore::describe` returns.
+pub const STORED_BLOB_HEAD: usize = 8192;
+
+/// Follows bytes as they stream by: size, SHA-256 and the first `STORED_BLOB_HEAD` bytes, in
+/// constant memory.
+#[derive(Default)]
+pub struct Digester {
+    hasher: sha2::Sha256,
+    head: Vec<u8>,
+    size: u64,
+}
+
+impl Digester {
+    /// Takes the next chunk; refuses to go past `max_bytes`.
+    pub fn update(&mut self, chunk: &[u8], max_bytes: u64) -> Result<()> {
+        use sha2::Digest;
+        self.size += chunk.len() as u64;
+        if self.size > max_bytes {
+            return Err(crate::Error::invalid(format!("the file is larger than {max_bytes} bytes")));
+        }
+        self.hasher.update(chunk);
+        let room = STORED_BLOB_HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        Ok(())
+    }
+
+    pub fn finish(self) -> StoredBlob {
+        use sha2::Digest;
+        StoredBlob { size: self.size, sha256: hex::encode(self.hasher.finalize()), head: self.head }
+    }
+}
+
+/// Bytes read as they arrive, so a file never has to fit in memory.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A whole buffer as a `ByteStream`.
+pub fn stream_of(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::iter([Ok(Bytes::from(bytes))]))
+}

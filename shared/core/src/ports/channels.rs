@@ -1,0 +1,34 @@
+//! What the channels share across workers and pollers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::ids::JobId;
+
+/// What the channels share across every worker and poller: the concurrency slots jobs hold on a
+/// channel, and when a channel that refused its credentials or quota may be tried again.
+#[async_trait]
+pub trait ChannelLedger: Send + Sync {
+    /// Takes one of `limit` slots of `channel` for `job`, held until `lease_until` (so a crash
+    /// cannot leak it). Slots whose lease ended at or before `now` are free again. Taking a slot
+    /// the job already holds renews it. Returns whether the job holds a slot.
+    async fn take_slot(
+        &self,
+        channel: &str,
+        job: &JobId,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Gives back the job's slot on the channel, if it holds one.
+    async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()>;
+
+    /// Skips `channel` until `until`, for `reason` (what the upstream refused, for clients).
+    async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()>;
+
+    /// Of `channels`, those cooling down at `now`, with the reason each cools down.
+    async fn cooling(&self, channels: &[&str], now: DateTime<Utc>)
+    -> Result<std::collections::HashMap<String, String>>;
+}
