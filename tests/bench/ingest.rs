@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use genrelay_bootstrap::{Embedded, aws_engine};
+use genrelay_core::NewJob;
 use genrelay_core::ports::SystemClock;
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
 use genrelay_core::{Capability, ClientId, JobSpec, JobStatus};
-use genrelay_engine::{Engine, NewJob, ProviderRegistry, Settings};
+use genrelay_engine::{Engine, ProviderRegistry, Settings};
 use genrelay_providers::{InferenceConfig, InferenceServer, MockConfig};
 use genrelay_tests::fake_inference::FakeInferenceServer;
 use genrelay_tests::moto;

@@ -1,7 +1,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{
+use genrelay_tests::app::{
     BLOB_BASE, FilePart, KEY_A, KEY_B, TestApp, json_of, multipart_request, read_signed_url, tiny_png,
 };
 

@@ -2,7 +2,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp};
+use genrelay_tests::app::{KEY_A, TestApp};
 
 const PROTECTED: [(&str, &str); 9] = [
     ("GET", "/api/v1/capabilities"),

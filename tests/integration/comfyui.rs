@@ -12,7 +12,7 @@ use genrelay_providers::{ComfyConfig, ComfyUi};
 use genrelay_tests::fake_comfyui::{EMPTY_HISTORY_POLLS, FakeComfyUi};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, cause_of, png_size, read_signed_url, tiny_png};
+use genrelay_tests::app::{KEY_A, TestApp, cause_of, png_size, read_signed_url, tiny_png};
 
 /// A text-to-image graph in ComfyUI's API format, as exported by its "Save (API)".
 fn text_to_image(node_type: &str) -> Workflow {

@@ -135,8 +135,7 @@ fn job_at(client_name: &str, created_at: chrono::DateTime<Utc>) -> Job {
     Job::new(
         genrelay_core::ports::UlidGenerator.job_id(),
         client(client_name),
-        spec,
-        None,
+        genrelay_core::NewJob::of(spec),
         None,
         created_at,
         created_at + chrono::Duration::hours(1),

@@ -6,17 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use genrelay_core::ports::{AssetStore, BlobStore, JobStore};
-use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
-use genrelay_core::{
-    Asset, AssetId, AssetKind, AssetSource, AssetStatus, BlobKey, Capability, ClientId, Job, JobId, JobSpec,
-};
+use genrelay_core::{Asset, AssetId, AssetKind, AssetSource, AssetStatus, BlobKey};
 use genrelay_http::inference::InferencePresets;
 use genrelay_http::{ApiKeys, AppState};
 use tower::ServiceExt;
 
-use crate::support::{API_KEYS, TestApp, tiny_png};
+use genrelay_tests::app::{API_KEYS, TestApp, sample_job, tiny_png};
 
-const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
@@ -73,20 +69,8 @@ fn function_router(function: &str, state: AppState) -> Router {
 
 /// The job and asset the sample events refer to.
 async fn seed_fixtures(app: &TestApp) {
-    let client = ClientId::parse("sample").unwrap();
-    let params = Params::ImageGenerate(ImageGenerateParams::new(Some(1440), Some(2560), None, None, None).unwrap());
-    let spec = JobSpec::new(Capability::ImageGenerate, Some("生成一张专业产品主图".into()), Inputs::default(), params)
-        .unwrap();
-    let now = chrono::Utc::now();
-    let job = Job::new(
-        JobId::parse(SAMPLE_JOB).unwrap(),
-        client.clone(),
-        spec,
-        None,
-        None,
-        now,
-        now + chrono::Duration::hours(1),
-    );
+    let job = sample_job();
+    let client = job.client_id.clone();
     app.embedded.store.create(&job, None).await.unwrap();
 
     let id = AssetId::parse(SAMPLE_ASSET).unwrap();
@@ -106,7 +90,7 @@ async fn seed_fixtures(app: &TestApp) {
         blob_key: Some(key),
         job_id: None,
         status: AssetStatus::Ready,
-        created_at: now,
+        created_at: job.created_at,
     };
     app.embedded.store.insert(&[asset]).await.unwrap();
 }

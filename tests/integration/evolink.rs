@@ -7,7 +7,7 @@ use genrelay_providers::{EvoLink, EvoLinkConfig};
 use genrelay_tests::fake_evolink::{API_KEY, FakeEvoLink};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, png_size, read_signed_url};
 
 fn evolink(base_url: &str, key: &str) -> EvoLink {
     let config: EvoLinkConfig = serde_json::from_value(json!({
@@ -103,7 +103,7 @@ async fn a_forgotten_task_is_submitted_again_and_an_expired_link_is_no_credentia
     let stored = app.stored_job(&id).await;
     let provider = evolink(&fake.base_url, API_KEY);
     let expired = provider.poll(&stored).await;
-    assert_eq!(crate::support::cause_of(&expired), Some(genrelay_core::Cause::Failed), "{expired:?}");
+    assert_eq!(genrelay_tests::app::cause_of(&expired), Some(genrelay_core::Cause::Failed), "{expired:?}");
     assert!(expired.unwrap_err().to_string().contains("the result URL answered HTTP 404"));
 }
 
@@ -117,5 +117,5 @@ async fn a_gateway_error_on_submission_is_an_unknown_outcome() {
     let job =
         app.stored_job(&app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await).await;
     let submitted = evolink(&base, API_KEY).submit(&job, &Default::default()).await;
-    assert_eq!(crate::support::cause_of(&submitted), Some(genrelay_core::Cause::OutcomeUnknown), "{submitted:?}");
+    assert_eq!(genrelay_tests::app::cause_of(&submitted), Some(genrelay_core::Cause::OutcomeUnknown), "{submitted:?}");
 }

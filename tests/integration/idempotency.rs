@@ -6,7 +6,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 
 use crate::jobs::seed_examples;
-use crate::support::{KEY_A, KEY_B, TestApp, json_of};
+use genrelay_tests::app::{KEY_A, KEY_B, TestApp, json_of};
 
 async fn create_with_key(app: &TestApp, api_key: &str, key: &str, body: &str) -> (StatusCode, Value) {
     let request = Request::post("/api/v1/jobs")

@@ -10,7 +10,7 @@ use genrelay_providers::{InferenceConfig, InferenceServer};
 use genrelay_tests::fake_inference::{FAILING_INDEX, FakeInferenceServer, POLLS_TO_COMPLETE};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, read_signed_url};
 
 fn adapter(base_url: &str, index: u32) -> InferenceServer {
     let config = InferenceConfig {

@@ -7,7 +7,7 @@ use genrelay_providers::{Jimeng, JimengConfig};
 use genrelay_tests::fake_jimeng::{Dialect, FakeJimeng, SESSION_ID, Upstream};
 use serde_json::{Value, json};
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, png_size, read_signed_url};
 
 fn jimeng(base_url: &str, session: &str, asynchronous: bool) -> Jimeng {
     let dialect = if asynchronous { "tasks" } else { "sync" };

@@ -2,7 +2,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::support::{KEY_A, KEY_B, TestApp};
+use genrelay_tests::app::{KEY_A, KEY_B, TestApp};
 
 /// The request bodies of seed 004's examples.
 pub fn seed_examples() -> Vec<Value> {
@@ -124,7 +124,7 @@ async fn malformed_bodies_are_400_415_or_413() {
     let huge = format!("{{\"capability\": \"image.generate\", \"prompt\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let (status, _, body) = app.send(raw("application/json", huge.into_bytes())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(crate::support::json_of(&body)["error"].is_string());
+    assert!(genrelay_tests::app::json_of(&body)["error"].is_string());
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use genrelay_core::{ClientId, JobId};
 use genrelay_providers::MockConfig;
 use serde_json::{Value, json};
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, png_size, read_signed_url};
 
 async fn download(app: &TestApp, asset_id: &str) -> (Vec<u8>, String) {
     let (status, location) = app.download_redirect(KEY_A, asset_id).await;

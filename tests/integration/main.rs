@@ -19,7 +19,6 @@ mod on_aws;
 mod runninghub;
 mod scripted;
 mod seedance;
-mod support;
 mod surfaces;
 mod template;
 mod webhooks;

@@ -8,7 +8,7 @@ use genrelay_providers::{Meitu, MeituConfig};
 use genrelay_tests::fake_meitu::{ACCESS_KEY, FakeMeitu, SECRET_KEY};
 use serde_json::{Value, json};
 
-use crate::support::{KEY_A, TestApp, png_size, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, png_size, read_signed_url};
 
 fn meitu(base_url: &str, secret: &str) -> Meitu {
     let config: MeituConfig = serde_json::from_value(json!({
@@ -97,7 +97,7 @@ async fn a_bad_signature_is_the_channels_fault_and_over_concurrency_is_retried()
     assert!(!job.to_string().contains("SK-"), "the secret never shows");
     let stored = wrong.stored_job(&id).await;
     let refused = meitu(&fake.base_url, "SK-not-the-secret").submit(&stored, &Default::default()).await;
-    assert_eq!(crate::support::cause_of(&refused), Some(genrelay_core::Cause::CredentialsRefused), "{refused:?}");
+    assert_eq!(genrelay_tests::app::cause_of(&refused), Some(genrelay_core::Cause::CredentialsRefused), "{refused:?}");
 
     let app = app_on(&fake, SECRET_KEY);
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "[busy]"})).await;

@@ -1,6 +1,6 @@
 use axum::http::StatusCode;
 
-use crate::support::{KEY_A, TestApp};
+use genrelay_tests::app::{KEY_A, TestApp};
 
 #[tokio::test]
 async fn openapi_document_is_3_1_and_documents_every_route() {

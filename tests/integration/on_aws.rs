@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use genrelay_tests::fake_runninghub::{self, FakeRunningHub};
 
-use crate::support::png_size;
+use genrelay_tests::app::png_size;
 
 const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";

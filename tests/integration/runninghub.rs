@@ -9,7 +9,7 @@ use genrelay_providers::{RunningHub, RunningHubConfig};
 use genrelay_tests::fake_runninghub::{API_KEY, FakeRunningHub, WEBAPP_ID};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, cause_of, png_size, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, cause_of, png_size, read_signed_url};
 
 fn runninghub(base_url: &str, key: &str) -> RunningHub {
     let config: RunningHubConfig = serde_json::from_value(json!({

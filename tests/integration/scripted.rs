@@ -11,7 +11,7 @@ use genrelay_embedded::SqliteStore;
 use genrelay_engine::Route;
 use serde_json::json;
 
-use crate::support::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
+use genrelay_tests::app::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
 
 fn png_file(job: &Job) -> GeneratedFile {
     GeneratedFile::from_bytes(format!("{}.png", job.id), "image/png", tiny_png())

@@ -6,7 +6,7 @@ use genrelay_providers::{Seedance, SeedanceConfig};
 use genrelay_tests::fake_ark::{API_KEY, FakeArk};
 use serde_json::json;
 
-use crate::support::{KEY_A, TestApp, read_signed_url};
+use genrelay_tests::app::{KEY_A, TestApp, read_signed_url};
 
 fn seedance(base_url: &str) -> Seedance {
     let config: SeedanceConfig = serde_json::from_value(json!({

@@ -12,7 +12,7 @@ use genrelay_http::{ApiKeys, AppState};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::support::{API_KEYS, KEY_A, TestApp, json_of};
+use genrelay_tests::app::{API_KEYS, KEY_A, TestApp, json_of};
 
 async fn submit(app: &TestApp, presets: &InferencePresets, index: &str) -> (StatusCode, Value) {
     let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };

@@ -13,7 +13,7 @@ use genrelay_tests::webhook_receiver::WebhookReceiver;
 use genrelay_webhook_sender::{HttpWebhookSender, WebhookSecrets};
 use serde_json::{Value, json};
 
-use crate::support::{KEY_A, TestApp};
+use genrelay_tests::app::{KEY_A, TestApp};
 
 const SECRET: &str = "whk-current-secret";
 const PREVIOUS: &str = "whk-previous-secret";
@@ -307,7 +307,7 @@ async fn jobs_from_the_seed_surfaces_notify_their_webhook_too() {
     let app = app_signing_with(SECRET, None);
     let state = genrelay_http::AppState {
         engine: app.engine.clone(),
-        keys: Arc::new(genrelay_http::ApiKeys::parse(crate::support::API_KEYS).unwrap()),
+        keys: Arc::new(genrelay_http::ApiKeys::parse(genrelay_tests::app::API_KEYS).unwrap()),
     };
     let post = |path: String, body: Option<Value>| {
         let request = axum::http::Request::post(path)

@@ -1,6 +1,9 @@
-//! genrelay's test kit: `moto_server` on loopback, a Lambda Runtime API emulator that runs the
-//! real function binaries, and checks shared by the function packages' own tests.
+//! genrelay's test kit: a test application on embedded adapters with a clock moved by hand,
+//! `moto_server` on loopback, a Lambda Runtime API emulator that runs the real function
+//! binaries, fakes of every upstream, a webhook receiver, and checks shared by the function
+//! packages' own tests.
 
+pub mod app;
 pub mod fake_ark;
 pub mod fake_comfyui;
 pub mod fake_evolink;

@@ -99,8 +99,7 @@ async fn wake(engine: &Engine, message: &SqsMessage) -> Result<()> {
 mod tests {
     use super::*;
     use genrelay_core::ports::{JobStore, WebhookStore};
-    use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
-    use genrelay_core::{Capability, ClientId, JobId, JobSpec, JobStatus, WebhookEvent};
+    use genrelay_core::{JobStatus, WebhookEvent};
 
     fn sample(file: &str) -> String {
         let path = format!("{}/../../events/webhooks/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -109,15 +108,8 @@ mod tests {
 
     /// The sample job, finished, with a webhook.
     fn finished_job() -> Job {
-        let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None).unwrap());
-        let spec = JobSpec::new(Capability::ImageGenerate, Some("x".into()), Inputs::default(), params).unwrap();
-        let now = chrono::Utc::now();
-        let id = JobId::parse("job_01jsample0000000000000000").unwrap();
-        let client = ClientId::parse("sample").unwrap();
-        let hook = Some("https://receiver.invalid/hook".to_owned());
-        let mut job = Job::new(id, client, spec, hook, None, now, now + chrono::Duration::hours(1));
-        job.status = JobStatus::Succeeded;
-        job
+        let job = genrelay_tests::app::sample_job();
+        Job { status: JobStatus::Succeeded, webhook_url: Some("https://receiver.invalid/hook".to_owned()), ..job }
     }
 
     #[tokio::test]

@@ -38,8 +38,6 @@ async fn run(engine: &Engine, record: &SqsMessage) -> Result<()> {
 mod tests {
     use super::*;
     use genrelay_core::ports::JobStore;
-    use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
-    use genrelay_core::{Capability, ClientId, Job, JobId, JobSpec};
 
     /// The sample event `cargo lambda invoke genrelay-worker` replays: one dispatch message for
     /// the sample job, one corrupted message.
@@ -54,12 +52,8 @@ mod tests {
         let embedded = genrelay_bootstrap::Embedded::open(dir.path(), "http://dev.test").unwrap();
         let mock = genrelay_providers::MockConfig { latency: std::time::Duration::ZERO, failure_rate: 0.0 };
         let engine = embedded.engine(mock, Default::default());
-        let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None).unwrap());
-        let spec = JobSpec::new(Capability::ImageGenerate, Some("x".into()), Inputs::default(), params).unwrap();
-        let now = chrono::Utc::now();
-        let client = ClientId::parse("sample").unwrap();
-        let id = JobId::parse("job_01jsample0000000000000000").unwrap();
-        let job = Job::new(id.clone(), client.clone(), spec, None, None, now, now + chrono::Duration::hours(1));
+        let job = genrelay_tests::app::sample_job();
+        let (client, id) = (job.client_id.clone(), job.id.clone());
         embedded.store.create(&job, None).await.unwrap();
 
         let response = handle(&engine, sample_event()).await.unwrap();

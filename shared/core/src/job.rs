@@ -174,12 +174,32 @@ fn default_webhook_events() -> Vec<WebhookEvent> {
     WebhookEvent::DEFAULT.to_vec()
 }
 
+/// A validated request to create a job, as a surface reads it from its client.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub spec: JobSpec,
+    pub webhook_url: Option<String>,
+    /// The events the webhook announces; the job's ending when not given.
+    pub webhook_events: Option<Vec<WebhookEvent>>,
+    /// Lower runs sooner; `DEFAULT_PRIORITY` when not given.
+    pub priority: Option<u32>,
+    /// The surface it comes in through.
+    pub source: JobSource,
+}
+
+impl NewJob {
+    /// A job of the open API with no webhook and the default priority.
+    pub fn of(spec: JobSpec) -> Self {
+        Self { spec, webhook_url: None, webhook_events: None, priority: None, source: JobSource::OpenApi }
+    }
+}
+
 impl Job {
+    /// The queued job `client_id` asked for with `request`.
     pub fn new(
         id: JobId,
         client_id: ClientId,
-        spec: JobSpec,
-        webhook_url: Option<String>,
+        request: NewJob,
         idempotency_key: Option<String>,
         now: DateTime<Utc>,
         deadline_at: DateTime<Utc>,
@@ -188,12 +208,12 @@ impl Job {
             id,
             client_id,
             status: JobStatus::Queued,
-            spec,
-            webhook_url,
-            webhook_events: default_webhook_events(),
+            spec: request.spec,
+            webhook_url: request.webhook_url,
+            webhook_events: request.webhook_events.unwrap_or_else(default_webhook_events),
             idempotency_key,
-            source: JobSource::OpenApi,
-            priority: DEFAULT_PRIORITY,
+            source: request.source,
+            priority: request.priority.unwrap_or(DEFAULT_PRIORITY),
             revision: 0,
             progress: 0,
             output_asset_ids: Vec::new(),
@@ -324,8 +344,7 @@ mod tests {
         Job::new(
             JobId::from_ulid(ulid::Ulid::new()),
             ClientId::parse("a").unwrap(),
-            spec,
-            None,
+            NewJob::of(spec),
             None,
             now,
             now + chrono::Duration::hours(1),

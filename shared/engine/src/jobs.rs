@@ -2,24 +2,11 @@
 
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
-    Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSource,
-    JobSpec, Page, RequestFingerprint, Result, WebhookEvent,
+    Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec,
+    NewJob, Page, RequestFingerprint, Result,
 };
 
 use crate::{Engine, span};
-
-/// A validated request to create a job.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub spec: JobSpec,
-    pub webhook_url: Option<String>,
-    /// The events the webhook announces; the job's ending when not given.
-    pub webhook_events: Option<Vec<WebhookEvent>>,
-    /// Lower runs sooner; `DEFAULT_PRIORITY` when not given.
-    pub priority: Option<u32>,
-    /// The surface it comes in through.
-    pub source: JobSource,
-}
 
 /// The client's Idempotency-Key and the fingerprint of the request it came with.
 pub type IdempotentRequest = (IdempotencyKey, RequestFingerprint);
@@ -51,14 +38,7 @@ impl Engine {
         let timeout = self.settings.timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
         let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
-        let job =
-            Job::new(self.deps.ids.job_id(), client.clone(), new.spec, new.webhook_url, key, now, now + span(timeout));
-        let job = Job {
-            priority: new.priority.unwrap_or(job.priority),
-            webhook_events: new.webhook_events.unwrap_or(job.webhook_events),
-            source: new.source,
-            ..job
-        };
+        let job = Job::new(self.deps.ids.job_id(), client.clone(), new, key, now, now + span(timeout));
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
             client_id: client.clone(),
             key,

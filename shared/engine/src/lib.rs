@@ -24,7 +24,7 @@ use genrelay_core::ports::{
 
 pub use assets::{NewFile, UrlAsset};
 pub use genrelay_core::ports::Route;
-pub use jobs::{IdempotentRequest, NewJob, Submitted};
+pub use jobs::{IdempotentRequest, Submitted};
 pub use poller::PollReport;
 pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;

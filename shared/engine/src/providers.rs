@@ -155,7 +155,7 @@ mod tests {
         let spec = JobSpec::new(capability, Some("x".into()), Inputs::default(), params).unwrap();
         let now = chrono::Utc::now();
         let id = JobId::parse(&format!("job_{:026}", n)).unwrap();
-        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), spec, None, None, now, now)
+        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), genrelay_core::NewJob::of(spec), None, now, now)
     }
 
     fn first_choices(registry: &ProviderRegistry, jobs: usize) -> HashMap<String, usize> {

@@ -9,13 +9,14 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
+use genrelay_core::NewJob;
 use genrelay_core::asset::download_path;
 use genrelay_core::shapes::{HttpUrl, Prompt, WebhookUrl};
 use genrelay_core::spec::{
     ImageGenerateParams, Inputs, Params, VideoRatio, VideoSettings, parse_prompt, parse_url, parse_urls,
 };
 use genrelay_core::{AssetId, Capability, ClientId, Job, JobId, JobSource, JobSpec, JobStatus};
-use genrelay_engine::{NewFile, NewJob};
+use genrelay_engine::NewFile;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;

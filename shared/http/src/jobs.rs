@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use genrelay_core::NewJob;
 use genrelay_core::job::parse_priority;
 use genrelay_core::ports::JobQuery;
 use genrelay_core::shapes::{AssetIdText, HttpUrl, Prompt, WebhookUrl};
@@ -12,7 +13,6 @@ use genrelay_core::spec::{
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
 use genrelay_core::{Capability, JobId, JobSource, JobSpec, JobStatus, RequestFingerprint, WebhookEvent};
-use genrelay_engine::NewJob;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,10 +48,10 @@ pub struct CreateJobBody {
     #[schema(value_type = Option<Prompt>)]
     pub prompt: Option<String>,
     /// image.generate: 64-4096, default 1024.
-    #[schema(minimum = 64, maximum = 4096)]
+    #[schema(minimum = 64, maximum = 4096, default = 1024)]
     pub width: Option<u32>,
     /// image.generate: 64-4096, default 1024.
-    #[schema(minimum = 64, maximum = 4096)]
+    #[schema(minimum = 64, maximum = 4096, default = 1024)]
     pub height: Option<u32>,
     /// image.generate: text influence 0-100 (Jimeng).
     #[schema(minimum = 0, maximum = 100)]
@@ -61,11 +61,13 @@ pub struct CreateJobBody {
     pub quality: Option<String>,
     /// image.generate: ask for a single image.
     #[serde(rename = "force_single")]
+    #[schema(default = false)]
     pub force_single: Option<bool>,
     /// image.upscale: 2k (default) or 4k.
-    #[schema(value_type = Option<UpscaleResolution>)]
+    #[schema(value_type = Option<UpscaleResolution>, default = "2k")]
     pub resolution: Option<String>,
     /// image.edit: the output keeps the input's size (default false).
+    #[schema(default = false)]
     pub keep_size: Option<bool>,
     /// video.generate settings.
     pub settings: Option<VideoSettingsBody>,
@@ -90,20 +92,20 @@ pub struct CreateJobBody {
     #[schema(value_type = Option<Vec<WebhookEvent>>, min_items = 1)]
     pub webhook_events: Option<Vec<String>>,
     /// Lower runs sooner: 0-5 travel on the priority lane; default 10.
-    #[schema(minimum = 0, maximum = 1000)]
+    #[schema(minimum = 0, maximum = 1000, default = 10)]
     pub priority: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VideoSettingsBody {
     /// 16:9, 4:3, 1:1, 3:4, 9:16, 21:9 or adaptive; default 16:9.
-    #[schema(value_type = Option<VideoRatio>)]
+    #[schema(value_type = Option<VideoRatio>, default = "16:9")]
     pub ratio: Option<String>,
     /// Seconds, 4-15; default 5.
-    #[schema(minimum = 4, maximum = 15)]
+    #[schema(minimum = 4, maximum = 15, default = 5)]
     pub duration: Option<u32>,
     /// 480p, 720p (default) or 1080p.
-    #[schema(value_type = Option<VideoResolution>)]
+    #[schema(value_type = Option<VideoResolution>, default = "720p")]
     pub resolution: Option<String>,
 }
 
@@ -120,6 +122,47 @@ pub struct MaterialBody {
     pub asset_id: Option<String>,
     /// How the prompt refers to it, e.g. `@图片1`.
     pub label: Option<String>,
+}
+
+/// Which fields of [`CreateJobBody`] a capability reads (beyond those every job reads), which it
+/// requires, and what a schema cannot say: the published parameters of each capability.
+pub(crate) struct CapabilityFields {
+    pub own: &'static [&'static str],
+    pub required: &'static [&'static str],
+    pub note: Option<&'static str>,
+}
+
+/// The fields every job reads.
+pub(crate) const COMMON_FIELDS: [&str; 8] =
+    ["capability", "prompt", "imageUrls", "inputUrls", "inputAssetIds", "webhookUrl", "webhookEvents", "priority"];
+
+pub(crate) fn fields_of(capability: Capability) -> CapabilityFields {
+    let with_prompt: &[&str] = &["capability", "prompt"];
+    match capability {
+        Capability::ImageGenerate => CapabilityFields {
+            own: &["width", "height", "scale", "quality", "force_single"],
+            required: with_prompt,
+            note: None,
+        },
+        Capability::ImageEdit => CapabilityFields {
+            own: &["keepSize"],
+            required: with_prompt,
+            note: Some("one image to edit, in imageUrls or inputAssetIds"),
+        },
+        Capability::ImageInpaint => CapabilityFields {
+            own: &[],
+            required: with_prompt,
+            note: Some("two images, original first then mask, from imageUrls and inputAssetIds"),
+        },
+        Capability::ImageUpscale => CapabilityFields {
+            own: &["resolution"],
+            required: &["capability"],
+            note: Some("at least one image in imageUrls or inputAssetIds"),
+        },
+        Capability::VideoGenerate => {
+            CapabilityFields { own: &["settings", "materials"], required: with_prompt, note: None }
+        }
+    }
 }
 
 impl TryFrom<CreateJobBody> for NewJob {

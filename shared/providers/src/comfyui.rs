@@ -536,7 +536,7 @@ mod tests {
         let spec = genrelay_core::JobSpec::new(capability, Some("x".into()), inputs, params).unwrap();
         let now = chrono::Utc::now();
         let id = genrelay_core::JobId::parse("job_01jsample0000000000000000").unwrap();
-        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), spec, None, None, now, now)
+        Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), genrelay_core::NewJob::of(spec), None, now, now)
     }
 
     #[test]

@@ -37,6 +37,12 @@ impl ManualClock {
     }
 }
 
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
@@ -80,6 +86,12 @@ pub struct TestApp {
     pub engine: Arc<Engine>,
     pub clock: ManualClock,
     pub router: Router,
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TestApp {
@@ -327,3 +339,18 @@ pub fn cause_of<T>(result: &genrelay_core::Result<T>) -> Option<genrelay_core::C
         _ => None,
     }
 }
+
+/// The job the sample events under `events/` name (`job_01jsample0000000000000000` of client
+/// `sample`): a queued 64×64 image.generate, created now, due in an hour.
+pub fn sample_job() -> genrelay_core::Job {
+    use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
+    use genrelay_core::{ClientId, Job, JobId, JobSpec, NewJob};
+    let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None).unwrap());
+    let spec = JobSpec::new(Capability::ImageGenerate, Some("x".into()), Inputs::default(), params).unwrap();
+    let now = Utc::now();
+    let id = JobId::parse(SAMPLE_JOB_ID).unwrap();
+    Job::new(id, ClientId::parse("sample").unwrap(), NewJob::of(spec), None, now, now + chrono::Duration::hours(1))
+}
+
+/// The id of [`sample_job`].
+pub const SAMPLE_JOB_ID: &str = "job_01jsample0000000000000000";
