@@ -567,13 +567,7 @@ async fn webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_whe
     assert!(due.contains(&delivery.id) && due.contains(&running.id), "{due:?}");
 
     let mut retried = delivery.revise();
-    let failed = SendOutcome {
-        status_code: Some(503),
-        latency: Duration::from_millis(3),
-        error: None,
-        retry_after: None,
-        refused: false,
-    };
+    let failed = SendOutcome::Answered { status: 503, latency: Duration::from_millis(3), retry_after: None };
     retried.record(&failed, now, false);
     assert!(store.replace_delivery(&delivery, &retried).await.unwrap());
     assert!(!store.replace_delivery(&delivery, &retried).await.unwrap(), "a stale revision loses");

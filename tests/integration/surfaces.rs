@@ -48,9 +48,9 @@ async fn a_full_pending_queue_answers_503_and_presets_are_configurable() {
     let job = &jobs["jobs"][0];
     assert_eq!((job["prompt"].as_str(), &job["params"]["width"]), (Some("preset seven"), &serde_json::json!(128)));
 
-    let broken = InferencePresets::from_json(r#"{"1": {"capability": "image.generate"}}"#, 1).unwrap_err();
+    let broken = InferencePresets::from_json(r#"{"1": {"capability": "image.generate"}}"#, 1).unwrap_err().to_string();
     assert!(broken.contains("index 1") && broken.contains("prompt"), "{broken}");
-    assert!(InferencePresets::from_json(r#"{"0": {}}"#, 1).unwrap_err().contains("index >= 1"));
+    assert!(InferencePresets::from_json(r#"{"0": {}}"#, 1).unwrap_err().to_string().contains("index >= 1"));
 }
 
 async fn call(router: axum::Router, request: Request<Body>) -> (StatusCode, Value) {

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
-use genrelay_core::ports::{Clock, Metrics, Provider, WebhookSender};
+use genrelay_core::ports::{Clock, Metrics, Provider, UpstreamOperation, WebhookOutcome, WebhookSender};
 use genrelay_core::{Capability, JobStatus};
 use genrelay_engine::{Engine, ProviderRegistry, Route, Settings};
 use genrelay_http::{ApiKeys, AppState};
@@ -70,11 +70,11 @@ impl Metrics for RecordedMetrics {
         self.0.lock().unwrap().push(format!("finished {capability} {status}"));
     }
 
-    fn upstream_call(&self, provider: &str, operation: &'static str, _latency: Duration, succeeded: bool) {
-        self.0.lock().unwrap().push(format!("upstream {provider} {operation} {succeeded}"));
+    fn upstream_call(&self, channel: &str, operation: UpstreamOperation, _latency: Duration, succeeded: bool) {
+        self.0.lock().unwrap().push(format!("upstream {channel} {operation} {succeeded}"));
     }
 
-    fn webhook_attempt(&self, outcome: &'static str) {
+    fn webhook_attempt(&self, outcome: WebhookOutcome) {
         self.0.lock().unwrap().push(format!("webhook {outcome}"));
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use genrelay_core::ports::Metrics;
+use genrelay_core::ports::{Metrics, UpstreamOperation, WebhookOutcome};
 use genrelay_core::{Capability, JobStatus};
 use serde_json::{Value, json};
 
@@ -48,14 +48,14 @@ impl Metrics for EmbeddedMetrics {
         Self::emit("JobsFinished", "Count", 1.0, &[("Capability", capability.as_str()), ("Status", status.as_str())]);
     }
 
-    fn upstream_call(&self, provider: &str, operation: &'static str, latency: Duration, succeeded: bool) {
+    fn upstream_call(&self, channel: &str, operation: UpstreamOperation, latency: Duration, succeeded: bool) {
         let outcome = if succeeded { "ok" } else { "error" };
-        let dimensions = [("Provider", provider), ("Operation", operation), ("Outcome", outcome)];
+        let dimensions = [("Channel", channel), ("Operation", operation.as_str()), ("Outcome", outcome)];
         Self::emit("UpstreamLatency", "Milliseconds", latency.as_secs_f64() * 1000.0, &dimensions);
     }
 
-    fn webhook_attempt(&self, outcome: &'static str) {
-        Self::emit("WebhookAttempts", "Count", 1.0, &[("Outcome", outcome)]);
+    fn webhook_attempt(&self, outcome: WebhookOutcome) {
+        Self::emit("WebhookAttempts", "Count", 1.0, &[("Outcome", outcome.as_str())]);
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn var(name: &str) -> Option<String> {
 
 /// `clientId:key,...` as API keys; errors never repeat a key.
 pub(crate) fn parse_keys(spec: &str, var: &'static str) -> Result<ApiKeys, ConfigError> {
-    ApiKeys::parse(spec).map_err(|reason| ConfigError::Invalid { var, reason })
+    ApiKeys::parse(spec).map_err(|error| ConfigError::Invalid { var, reason: error.to_string() })
 }
 
 /// `ZHINIAN_API_KEYS`, if set.
@@ -177,7 +177,7 @@ pub fn inference_presets_from_env() -> Result<genrelay_http::inference::Inferenc
             Ok(presets)
         }
         Some(json) => InferencePresets::from_json(&json, limit)
-            .map_err(|reason| ConfigError::Invalid { var: INFERENCE_PRESETS_VAR, reason }),
+            .map_err(|error| ConfigError::Invalid { var: INFERENCE_PRESETS_VAR, reason: error.to_string() }),
     }
 }
 

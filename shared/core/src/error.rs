@@ -33,6 +33,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// What a job's client may read about an error met while running it (on the job, in its
+    /// attempts): the upstream's cause and detail, an input's problem, or a generic sentence for
+    /// internal failures, whose detail goes to the log.
+    pub fn client_reason(&self) -> String {
+        match self {
+            Self::Upstream(upstream) => upstream.to_string(),
+            Self::Invalid(message) => message.clone(),
+            Self::Unavailable(message) => format!("temporarily unavailable: {message}"),
+            _ => "genrelay failed unexpectedly while handing the job over (see the log)".to_owned(),
+        }
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
     }

@@ -74,7 +74,34 @@ pub struct Attempt {
     pub channel: String,
     pub at: DateTime<Utc>,
     /// `accepted`, or why it did not take the job.
-    pub outcome: String,
+    #[schema(value_type = String, example = "accepted")]
+    pub outcome: AttemptOutcome,
+}
+
+/// How a hand-over went. On the wire, `accepted` or the reason as one string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum AttemptOutcome {
+    Accepted,
+    /// The channel did not take the job, and why.
+    Refused(String),
+}
+
+const ACCEPTED: &str = "accepted";
+
+impl From<String> for AttemptOutcome {
+    fn from(text: String) -> Self {
+        if text == ACCEPTED { Self::Accepted } else { Self::Refused(text) }
+    }
+}
+
+impl From<AttemptOutcome> for String {
+    fn from(outcome: AttemptOutcome) -> Self {
+        match outcome {
+            AttemptOutcome::Accepted => ACCEPTED.to_owned(),
+            AttemptOutcome::Refused(reason) => reason,
+        }
+    }
 }
 
 /// Why a running job waits for a channel, since when, and until when it may wait: past `until`

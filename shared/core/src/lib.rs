@@ -23,7 +23,7 @@ pub use capability::Capability;
 pub use error::{Error, Result};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
 pub use ids::{AssetId, ClientId, JobId};
-pub use job::{Attempt, DispatchLane, Job, JobSource, JobStatus, NewJob, Waiting};
+pub use job::{Attempt, AttemptOutcome, DispatchLane, Job, JobSource, JobStatus, NewJob, Waiting};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
 pub use upstream::{Cause, UpstreamError};

@@ -3,11 +3,11 @@
 
 /// Declares a closed set of names a field accepts, with `parse` and the list for schemas.
 macro_rules! named_values {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:tt),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant,)+
+            $($(#[$variant_meta])* #[serde(rename = $text)] $variant,)+
         }
 
         impl $name {

@@ -116,17 +116,15 @@ pub struct DeliveryAttempt {
     pub manual: bool,
 }
 
-/// What one send produced, as the sender saw it.
+/// What one send produced, as the sender saw it. Reasons hold no URL (a URL may hold a token).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SendOutcome {
-    pub status_code: Option<u16>,
-    pub latency: Duration,
-    /// A transport failure or a refused address, without secrets.
-    pub error: Option<String>,
-    /// The receiver's `Retry-After`, when it gave one.
-    pub retry_after: Option<Duration>,
-    /// The URL was refused by the SSRF guard (never retried).
-    pub refused: bool,
+pub enum SendOutcome {
+    /// The receiver answered `status`, maybe asking to wait before the next attempt.
+    Answered { status: u16, latency: Duration, retry_after: Option<Duration> },
+    /// No answer: a timeout, a connection error, a name that does not resolve now.
+    NoAnswer { reason: String, latency: Duration },
+    /// The SSRF guard refused the URL before anything was sent: never retried.
+    Refused { reason: String },
 }
 
 /// How an attempt ends the delivery, or not.
@@ -143,13 +141,22 @@ pub enum Verdict {
 
 impl SendOutcome {
     pub fn verdict(&self) -> Verdict {
-        match self.status_code {
-            _ if self.refused => Verdict::Refused,
-            Some(200..=299) => Verdict::Delivered,
-            Some(410) => Verdict::Gone,
-            Some(429 | 500..=599) | None => Verdict::Retry,
-            Some(_) => Verdict::Refused,
+        match self {
+            Self::Answered { status: 200..=299, .. } => Verdict::Delivered,
+            Self::Answered { status: 410, .. } => Verdict::Gone,
+            Self::Answered { status: 429 | 500..=599, .. } | Self::NoAnswer { .. } => Verdict::Retry,
+            Self::Answered { .. } | Self::Refused { .. } => Verdict::Refused,
         }
+    }
+
+    /// The attempt as its log keeps it.
+    fn logged(&self, at: DateTime<Utc>, manual: bool) -> DeliveryAttempt {
+        let (status_code, latency, error) = match self {
+            Self::Answered { status, latency, .. } => (Some(*status), *latency, None),
+            Self::NoAnswer { reason, latency } => (None, *latency, Some(reason.clone())),
+            Self::Refused { reason } => (None, Duration::ZERO, Some(reason.clone())),
+        };
+        DeliveryAttempt { at, status_code, latency_ms: latency.as_millis() as u64, error, manual }
     }
 }
 
@@ -186,13 +193,7 @@ impl WebhookDelivery {
     /// time on the schedule (or later, if the receiver's `Retry-After` asks). Manual attempts
     /// do not count toward the schedule.
     pub fn record(&mut self, outcome: &SendOutcome, at: DateTime<Utc>, manual: bool) -> Verdict {
-        self.attempts.push(DeliveryAttempt {
-            at,
-            status_code: outcome.status_code,
-            latency_ms: outcome.latency.as_millis() as u64,
-            error: outcome.error.clone(),
-            manual,
-        });
+        self.attempts.push(outcome.logged(at, manual));
         self.updated_at = at;
         let verdict = outcome.verdict();
         let scheduled = self.attempts.iter().filter(|a| !a.manual).count();
@@ -200,10 +201,10 @@ impl WebhookDelivery {
             Verdict::Delivered => self.settle(DeliveryStatus::Delivered, None),
             Verdict::Gone => self.settle(DeliveryStatus::Failed, Some("the receiver answered 410 Gone".into())),
             Verdict::Refused => {
-                let reason = outcome
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| format!("the receiver answered {}", outcome.status_code.unwrap_or_default()));
+                let reason = match outcome {
+                    SendOutcome::Answered { status, .. } => format!("the receiver answered {status}"),
+                    SendOutcome::NoAnswer { reason, .. } | SendOutcome::Refused { reason } => reason.clone(),
+                };
                 self.settle(DeliveryStatus::Failed, Some(reason))
             }
             Verdict::Retry if manual && self.status != DeliveryStatus::Pending => {
@@ -212,7 +213,11 @@ impl WebhookDelivery {
             }
             Verdict::Retry => match RETRY_SCHEDULE.get(scheduled.saturating_sub(1)) {
                 Some(wait) => {
-                    let wait = outcome.retry_after.map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER).max(*wait));
+                    let asked = match outcome {
+                        SendOutcome::Answered { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    let wait = asked.map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER).max(*wait));
                     self.status = DeliveryStatus::Pending;
                     self.next_attempt_at = Some(at + chrono::Duration::from_std(wait).unwrap_or_default());
                 }
@@ -260,7 +265,16 @@ mod tests {
     }
 
     fn answer(status_code: Option<u16>) -> SendOutcome {
-        SendOutcome { status_code, latency: Duration::from_millis(12), error: None, retry_after: None, refused: false }
+        let latency = Duration::from_millis(12);
+        match status_code {
+            Some(status) => SendOutcome::Answered { status, latency, retry_after: None },
+            None => SendOutcome::NoAnswer { reason: "timed out".into(), latency },
+        }
+    }
+
+    fn asking_to_wait(seconds: u64) -> SendOutcome {
+        let retry_after = Some(Duration::from_secs(seconds));
+        SendOutcome::Answered { status: 429, latency: Duration::from_millis(12), retry_after }
     }
 
     #[test]
@@ -299,16 +313,16 @@ mod tests {
         ] {
             assert_eq!(answer(code).verdict(), verdict, "{code:?}");
         }
-        assert_eq!(SendOutcome { refused: true, ..answer(None) }.verdict(), Verdict::Refused);
+        assert_eq!(SendOutcome::Refused { reason: "internal address".into() }.verdict(), Verdict::Refused);
     }
 
     #[test]
     fn retry_after_is_honoured_within_bounds() {
         let mut d = delivery();
-        d.record(&SendOutcome { retry_after: Some(Duration::from_secs(120)), ..answer(Some(429)) }, t0(), false);
+        d.record(&asking_to_wait(120), t0(), false);
         assert_eq!((d.next_attempt_at.unwrap() - t0()).num_seconds(), 120);
         let mut d = delivery();
-        d.record(&SendOutcome { retry_after: Some(Duration::from_secs(1)), ..answer(Some(429)) }, t0(), false);
+        d.record(&asking_to_wait(1), t0(), false);
         assert_eq!((d.next_attempt_at.unwrap() - t0()).num_seconds(), 5, "never sooner than the schedule");
     }
 }

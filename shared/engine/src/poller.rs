@@ -1,12 +1,11 @@
 //! The poller step: ask providers about running jobs whose next poll is due, then reschedule,
 //! or finish the job, or expire it past its deadline.
 
-use genrelay_core::ports::PollOutcome;
-use genrelay_core::{Attempt, Cause, Error, Job, Result, Waiting};
+use genrelay_core::ports::{PollOutcome, UpstreamOperation};
+use genrelay_core::{Attempt, AttemptOutcome, Cause, Error, Job, Result, Waiting};
 
 use futures_util::StreamExt;
 
-use crate::worker::client_reason;
 use crate::{CONCURRENT_CALLS, Engine, span};
 
 /// What one poller step did.
@@ -56,7 +55,8 @@ impl Engine {
         let now = self.deps.clock.now();
         let channel = job.provider.clone().unwrap_or_default();
         let mut again = job.revise();
-        again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome: reason.clone() });
+        let outcome = AttemptOutcome::Refused(reason.clone());
+        again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome });
         if job.submit_attempts + 1 >= self.settings.max_submit_attempts {
             tracing::warn!(job_id = %job.id, channel, reason, "upstream task gone; no submissions left");
             again.fail(reason, now)?;
@@ -135,7 +135,7 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let polled = provider.poll(job).await;
-        self.deps.metrics.upstream_call(provider.name(), "poll", started.elapsed(), polled.is_ok());
+        self.deps.metrics.upstream_call(provider.name(), UpstreamOperation::Poll, started.elapsed(), polled.is_ok());
         let error = match polled {
             Ok(PollOutcome::Running { progress, poll_after }) => {
                 let mut waiting = job.revise();
@@ -151,7 +151,7 @@ impl Engine {
             }
             Err(error) => error,
         };
-        let reason = client_reason(&error);
+        let reason = error.client_reason();
         tracing::warn!(job_id = %job.id, channel = provider.name(), error = %error.chain(), "poll did not answer the task's state");
         match &error {
             Error::Upstream(upstream) if upstream.cause.resubmits() => self.resubmit_later(job, reason).await,

@@ -5,6 +5,7 @@
 //! SQLite change table in the dev server; both call [`Engine::job_entered`].
 
 use chrono::{DateTime, Utc};
+use genrelay_core::ports::WebhookOutcome;
 use genrelay_core::webhook::{Verdict, Wakeup};
 use genrelay_core::{ClientId, DeliveryStatus, Error, Job, JobId, JobStatus, Result, WebhookDelivery};
 
@@ -16,6 +17,17 @@ const DISABLED: &str = "not sent: the receiver answered 410 Gone before, which d
 /// How late a retry may be before the poller's sweep sends it (its wake-up message was lost).
 pub const OVERDUE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// Why an attempt is made, and what its caller already read for it.
+enum Occasion<'a> {
+    /// The change feed reported the job entering an announced status: the job as reported, and
+    /// whether its URL was found disabled just now.
+    Entered { job: &'a Job, url_disabled: bool },
+    /// A scheduled retry: the job and the URL are read now.
+    Retry,
+    /// The client asked to send again (its URL enabled again): the job as the client read it.
+    Redelivery(&'a Job),
+}
+
 impl Engine {
     /// A job entered `status` (reported by the change feed, at least once): if its webhook
     /// announces that, the event's delivery is created and attempted. A repeated report finds
@@ -25,7 +37,8 @@ impl Engine {
         let now = self.deps.clock.now();
         let store = &self.deps.webhooks.store;
         let mut delivery = WebhookDelivery::new(job.client_id.clone(), job.id.clone(), event, url.clone(), now);
-        if store.is_url_disabled(&job.client_id, url).await? {
+        let url_disabled = store.is_url_disabled(&job.client_id, url).await?;
+        if url_disabled {
             delivery.settle(DeliveryStatus::Failed, Some(DISABLED.to_owned()));
         }
         if !store.insert_delivery(&delivery).await? {
@@ -35,18 +48,26 @@ impl Engine {
             }
         }
         if delivery.status == DeliveryStatus::Pending {
-            self.attempt_delivery(delivery, false).await?;
+            self.attempt_delivery(delivery, Occasion::Entered { job, url_disabled }).await?;
         }
         Ok(())
     }
 
     /// Sends one attempt and records it; a receiver's 410 disables its URL for the client. A
     /// delivery still pending afterwards is scheduled. Returns the delivery as recorded.
-    async fn attempt_delivery(&self, delivery: WebhookDelivery, manual: bool) -> Result<WebhookDelivery> {
-        let job = self.deps.jobs.get(&delivery.client_id, &delivery.job_id).await?;
+    async fn attempt_delivery(&self, delivery: WebhookDelivery, occasion: Occasion<'_>) -> Result<WebhookDelivery> {
+        let read;
+        let (job, disabled, manual) = match occasion {
+            Occasion::Entered { job, url_disabled } => (Some(job), url_disabled, false),
+            Occasion::Redelivery(job) => (Some(job), false, true),
+            Occasion::Retry => {
+                read = self.deps.jobs.get(&delivery.client_id, &delivery.job_id).await?;
+                let store = &self.deps.webhooks.store;
+                (read.as_ref(), store.is_url_disabled(&delivery.client_id, &delivery.url).await?, false)
+            }
+        };
         let mut next = delivery.revise();
-        let disabled = !manual && self.deps.webhooks.store.is_url_disabled(&delivery.client_id, &delivery.url).await?;
-        let verdict = match &job {
+        let verdict = match job {
             _ if disabled => {
                 next.settle(DeliveryStatus::Failed, Some(DISABLED.to_owned()));
                 Verdict::Refused
@@ -68,15 +89,15 @@ impl Engine {
             return stored.ok_or_else(|| Error::internal(format!("delivery {} vanished", delivery.id)));
         }
         let outcome = match (verdict, next.status) {
-            (Verdict::Delivered, _) => "delivered",
-            (_, DeliveryStatus::Pending) => "retry",
-            (Verdict::Retry, _) if !manual => "dead_letter",
-            _ => "failed",
+            (Verdict::Delivered, _) => WebhookOutcome::Delivered,
+            (_, DeliveryStatus::Pending) => WebhookOutcome::Retry,
+            (Verdict::Retry, _) if !manual => WebhookOutcome::DeadLetter,
+            _ => WebhookOutcome::Failed,
         };
         self.deps.metrics.webhook_attempt(outcome);
         let fields = (next.id.as_str(), next.job_id.as_str(), next.attempts.len());
         match outcome {
-            "dead_letter" => tracing::warn!(
+            WebhookOutcome::DeadLetter => tracing::warn!(
                 delivery_id = fields.0,
                 job_id = fields.1,
                 attempts = fields.2,
@@ -86,7 +107,7 @@ impl Engine {
                 delivery_id = fields.0,
                 job_id = fields.1,
                 attempts = fields.2,
-                outcome,
+                outcome = outcome.as_str(),
                 "webhook attempt"
             ),
         }
@@ -115,7 +136,7 @@ impl Engine {
         let due = self.deps.webhooks.store.due_deliveries(before, limit).await?;
         let count = due.len();
         for delivery in due {
-            if let Err(error) = self.attempt_delivery(delivery, false).await {
+            if let Err(error) = self.attempt_delivery(delivery, Occasion::Retry).await {
                 tracing::warn!(error = %error.chain(), "webhook attempt could not be recorded; it stays due");
             }
         }
@@ -146,7 +167,7 @@ impl Engine {
                 }
                 Ok(())
             }
-            Some(_) => self.attempt_delivery(delivery, false).await.map(drop),
+            Some(_) => self.attempt_delivery(delivery, Occasion::Retry).await.map(drop),
             None => Ok(()),
         }
     }
@@ -174,13 +195,13 @@ impl Engine {
         self.deps.webhooks.store.set_url_disabled(client, url, false).await?;
         let mut redelivered = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            redelivered.push(self.attempt_delivery(delivery, true).await?);
+            redelivered.push(self.attempt_delivery(delivery, Occasion::Redelivery(&job)).await?);
         }
         Ok(redelivered)
     }
 
     /// Checks a webhook URL at job creation.
     pub(crate) fn check_webhook_url(&self, url: &str) -> Result<()> {
-        self.deps.webhooks.sender.check_url(url).map_err(|reason| Error::invalid(format!("webhookUrl: {reason}")))
+        self.deps.webhooks.sender.check_url(url, "webhookUrl")
     }
 }

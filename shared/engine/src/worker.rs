@@ -6,9 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use genrelay_core::asset::asset_of_download_url;
-use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission};
+use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission, UpstreamOperation};
 use genrelay_core::spec::MaterialType;
-use genrelay_core::{Asset, AssetKind, Attempt, Cause, DispatchLane, Error, Job, JobStatus, Result, Waiting};
+use genrelay_core::{
+    Asset, AssetKind, Attempt, AttemptOutcome, Cause, DispatchLane, Error, Job, JobStatus, Result, Waiting,
+};
 
 use futures_util::StreamExt;
 
@@ -98,21 +100,24 @@ impl Engine {
             let provider = &route.provider;
             let started = std::time::Instant::now();
             let submitted = provider.submit(job, &inputs).await;
-            self.deps.metrics.upstream_call(provider.name(), "submit", started.elapsed(), submitted.is_ok());
+            self.deps.metrics.upstream_call(
+                provider.name(),
+                UpstreamOperation::Submit,
+                started.elapsed(),
+                submitted.is_ok(),
+            );
             let error = match submitted {
                 Ok(submission) => {
-                    next.attempts.push(Attempt {
-                        channel: route.name().to_owned(),
-                        at: now,
-                        outcome: "accepted".into(),
-                    });
+                    let outcome = AttemptOutcome::Accepted;
+                    next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome });
                     return self.accepted(job, route.name(), next, submission).await;
                 }
                 Err(error) => error,
             };
             self.release_slot(route.name(), job).await;
-            let reason = client_reason(&error);
-            next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome: reason.clone() });
+            let reason = error.client_reason();
+            let outcome = AttemptOutcome::Refused(reason.clone());
+            next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome });
             tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "channel did not take the job");
             match &error {
                 Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
@@ -207,7 +212,7 @@ impl Engine {
                     // The upstream did the work (and may have charged for it): submitting
                     // again would pay twice, so the job ends here.
                     tracing::warn!(job_id = %next.id, error = %error.chain(), "the outputs could not be stored");
-                    self.fail(&next, format!("The outputs could not be stored: {}", client_reason(&error))).await?;
+                    self.fail(&next, format!("The outputs could not be stored: {}", error.client_reason())).await?;
                 }
                 recorded
             }
@@ -322,15 +327,4 @@ impl Engine {
 pub struct ReceivedDispatch {
     lane: DispatchLane,
     delivery: genrelay_core::ports::Delivery,
-}
-
-/// What a client may read about an error of a channel: the upstream's cause and detail, an
-/// input's problem, or a generic sentence for internal failures (their detail goes to the log).
-pub(crate) fn client_reason(error: &Error) -> String {
-    match error {
-        Error::Upstream(upstream) => upstream.to_string(),
-        Error::Invalid(message) => message.clone(),
-        Error::Unavailable(message) => format!("temporarily unavailable: {message}"),
-        _ => "genrelay failed unexpectedly while handing the job over (see the log)".to_owned(),
-    }
 }

@@ -14,23 +14,24 @@ pub struct ApiKeys {
 
 impl ApiKeys {
     /// Parses `clientId:key,clientId:key`. Errors never repeat a key.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, KeyListError> {
         let mut entries = Vec::new();
         for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
-            let (client, key) =
-                entry.split_once(':').ok_or_else(|| format!("entry {} has no ':' between client id and key", i + 1))?;
-            let client = ClientId::parse(client.trim()).map_err(|e| format!("entry {}: {e}", i + 1))?;
+            let entry_number = i + 1;
+            let (client, key) = entry.split_once(':').ok_or(KeyListError::NoSeparator(entry_number))?;
+            let client =
+                ClientId::parse(client.trim()).map_err(|error| KeyListError::BadClient(entry_number, error))?;
             if key.trim().is_empty() {
-                return Err(format!("entry {} ({client}) has an empty key", i + 1));
+                return Err(KeyListError::EmptyKey(entry_number, client));
             }
             let digest = digest(key.trim());
             if entries.iter().any(|(_, existing)| *existing == digest) {
-                return Err(format!("entry {} ({client}) repeats a key given to an earlier client", i + 1));
+                return Err(KeyListError::RepeatedKey(entry_number, client));
             }
             entries.push((client, digest));
         }
         if entries.is_empty() {
-            return Err("no keys given".to_owned());
+            return Err(KeyListError::Empty);
         }
         Ok(Self { entries })
     }
@@ -46,6 +47,21 @@ impl ApiKeys {
         }
         found
     }
+}
+
+/// Why a key list was refused: never the key itself.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyListError {
+    #[error("entry {0} has no ':' between client id and key")]
+    NoSeparator(usize),
+    #[error("entry {0}: {1}")]
+    BadClient(usize, genrelay_core::Error),
+    #[error("entry {0} ({1}) has an empty key")]
+    EmptyKey(usize, ClientId),
+    #[error("entry {0} ({1}) repeats a key given to an earlier client")]
+    RepeatedKey(usize, ClientId),
+    #[error("no keys given")]
+    Empty,
 }
 
 /// Shows the client ids only, never a key digest.
@@ -91,11 +107,11 @@ mod tests {
 
     #[test]
     fn malformed_key_lists_are_refused_without_echoing_keys() {
-        let error = ApiKeys::parse("partner-a:secret-1,broken").unwrap_err();
+        let error = ApiKeys::parse("partner-a:secret-1,broken").unwrap_err().to_string();
         assert!(error.contains("entry 2"));
         assert!(!error.contains("secret-1"));
         assert!(ApiKeys::parse("").is_err());
         assert!(ApiKeys::parse("a:").is_err());
-        assert!(ApiKeys::parse("a:same,b:same").unwrap_err().contains("repeats"));
+        assert!(ApiKeys::parse("a:same,b:same").unwrap_err().to_string().contains("repeats"));
     }
 }

@@ -67,18 +67,31 @@ impl InferencePresets {
     }
 
     /// Presets from JSON: `{"1": {<job body>}, "2": {...}}`; each body is checked now.
-    pub fn from_json(text: &str, queue_limit: usize) -> Result<Self, String> {
-        let raw: BTreeMap<String, Value> = serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    pub fn from_json(text: &str, queue_limit: usize) -> Result<Self, PresetsError> {
+        let raw: BTreeMap<String, Value> = serde_json::from_str(text).map_err(PresetsError::NotAnObject)?;
         let mut by_index = BTreeMap::new();
         for (key, body) in raw {
-            let index: u32 = key.parse().ok().filter(|i| *i >= 1).ok_or(format!("{key:?} is not an index >= 1"))?;
-            by_index.insert(index, preset(body, index).map_err(|e| format!("index {index}: {e}"))?);
+            let index: u32 = key.parse().ok().filter(|i| *i >= 1).ok_or(PresetsError::NotAnIndex(key))?;
+            by_index.insert(index, preset(body, index).map_err(|error| PresetsError::Body { index, error })?);
         }
         if by_index.is_empty() {
-            return Err("no index is configured".into());
+            return Err(PresetsError::Empty);
         }
         Ok(Self { by_index, queue_limit })
     }
+}
+
+/// Why configured presets were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PresetsError {
+    #[error("not a JSON object: {0}")]
+    NotAnObject(serde_json::Error),
+    #[error("{0:?} is not an index >= 1")]
+    NotAnIndex(String),
+    #[error("index {index}: {error}")]
+    Body { index: u32, error: Error },
+    #[error("no index is configured")]
+    Empty,
 }
 
 /// The job an index starts.

@@ -26,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use genrelay_engine::Engine;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use auth::ApiKeys;
+pub use auth::{ApiKeys, KeyListError};
 pub use error::ApiError;
 pub use openapi::openapi;
 pub use request_log::log_requests;

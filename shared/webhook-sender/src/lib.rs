@@ -122,13 +122,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 #[async_trait]
 impl WebhookSender for HttpWebhookSender {
     async fn send(&self, delivery: &WebhookDelivery, job: &Job) -> SendOutcome {
-        let refused = |error: String| SendOutcome {
-            status_code: None,
-            latency: Duration::ZERO,
-            error: Some(error),
-            retry_after: None,
-            refused: true,
-        };
+        let refused = |reason: String| SendOutcome::Refused { reason };
         let Ok(url) = url::Url::parse(&delivery.url) else { return refused("the URL is not valid".into()) };
         let request = match self.egress.call(reqwest::Method::POST, &url) {
             Ok(request) => request,
@@ -145,22 +139,16 @@ impl WebhookSender for HttpWebhookSender {
         }
         let started = Instant::now();
         match request.body(body).send().await {
-            Ok(response) => SendOutcome {
-                status_code: Some(response.status().as_u16()),
+            Ok(response) => SendOutcome::Answered {
+                status: response.status().as_u16(),
                 latency: started.elapsed(),
-                error: None,
                 retry_after: retry_after(&response),
-                refused: false,
             },
             Err(error) => {
                 match Egress::refusal_of(&error) {
                     // A name that does not resolve now may resolve later: retried.
                     Some(refusal @ genrelay_egress::Refused::Unresolved(_)) => {
-                        return SendOutcome {
-                            refused: false,
-                            latency: started.elapsed(),
-                            ..refused(refusal.to_string())
-                        };
+                        return SendOutcome::NoAnswer { reason: refusal.to_string(), latency: started.elapsed() };
                     }
                     Some(refusal) => return refused(refusal.to_string()),
                     None => {}
@@ -168,20 +156,15 @@ impl WebhookSender for HttpWebhookSender {
                 // The error's text may hold the URL, and a URL may hold a token: say what
                 // happened, not where.
                 let what = if error.is_timeout() { "timed out" } else { "could not connect" };
-                SendOutcome {
-                    status_code: None,
-                    latency: started.elapsed(),
-                    error: Some(what.to_owned()),
-                    retry_after: None,
-                    refused: false,
-                }
+                SendOutcome::NoAnswer { reason: what.to_owned(), latency: started.elapsed() }
             }
         }
     }
 
-    fn check_url(&self, url: &str) -> Result<(), String> {
-        let parsed = url::Url::parse(url).map_err(|_| "not a valid URL".to_owned())?;
-        self.egress.check_https(&parsed).map_err(|refusal| refusal.to_string())
+    fn check_url(&self, url: &str, field: &str) -> genrelay_core::Result<()> {
+        let invalid = |reason: &dyn std::fmt::Display| genrelay_core::Error::invalid(format!("{field}: {reason}"));
+        let parsed = url::Url::parse(url).map_err(|_| invalid(&"not a valid URL"))?;
+        self.egress.check_https(&parsed).map_err(|refusal| invalid(&refusal))
     }
 }
 

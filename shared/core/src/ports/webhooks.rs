@@ -40,9 +40,9 @@ pub trait WebhookStore: Send + Sync {
 pub trait WebhookSender: Send + Sync {
     async fn send(&self, delivery: &WebhookDelivery, job: &Job) -> SendOutcome;
 
-    /// Whether a webhook URL may be registered: http(s), and not an internal address (checked
-    /// again at every delivery, after DNS resolution). The reason is for the client.
-    fn check_url(&self, url: &str) -> std::result::Result<(), String>;
+    /// Whether a webhook URL may be registered: https, and not an internal address (checked
+    /// again at every delivery, after DNS resolution); else `Invalid`, naming `field`.
+    fn check_url(&self, url: &str, field: &str) -> Result<()>;
 }
 
 /// Wakes webhook delivery when a retry falls due. The dev server sweeps due deliveries itself;
