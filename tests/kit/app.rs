@@ -236,7 +236,8 @@ impl TestApp {
         loop {
             let received = self.engine.work_dispatch_queue(10, Duration::from_secs(60)).await.unwrap();
             let polled = self.engine.poll_due(50).await.unwrap().polled;
-            let changes = self.embedded.feed_job_changes(&self.engine, 50).await.unwrap();
+            let entered = |job: genrelay_core::Job, status| async move { self.engine.job_entered(&job, status).await };
+            let changes = self.embedded.store.feed_job_changes(50, entered).await.unwrap();
             let retried = self.engine.deliver_due(50).await.unwrap();
             if received + polled + changes + retried == 0 {
                 break;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genrelay_bootstrap::Embedded;
+use genrelay_core::Job;
 use genrelay_engine::Engine;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -118,7 +119,11 @@ async fn finish(mut in_flight: JoinSet<()>) {
 
 async fn webhooks(engine: Arc<Engine>, embedded: Embedded, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
-        if let Err(error) = embedded.feed_job_changes(&engine, WEBHOOK_BATCH).await {
+        let entered = |job: Job, status| {
+            let engine = engine.clone();
+            async move { engine.job_entered(&job, status).await }
+        };
+        if let Err(error) = embedded.store.feed_job_changes(WEBHOOK_BATCH, entered).await {
             tracing::warn!(error = %error.chain(), "webhook trigger step failed");
         }
         if let Err(error) = engine.deliver_due(WEBHOOK_BATCH).await {

@@ -5,10 +5,9 @@
 
 use aws_lambda_events::event::dynamodb::{self, EventRecord};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use genrelay_core::{Error, Job, Result, Wakeup};
+use genrelay_core::{Error, Result, Wakeup};
 use genrelay_engine::Engine;
 use serde::{Deserialize, Serialize};
-use serde_dynamo::AttributeValue;
 
 /// What invoked the function, told apart by the records' `eventSource`.
 pub enum Trigger {
@@ -69,23 +68,13 @@ pub async fn handle(engine: &Engine, trigger: Trigger) -> Result<BatchResponse, 
     Ok(response)
 }
 
-fn text<'a>(image: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
-    match image.get(name) {
-        Some(AttributeValue::S(value)) => Some(value),
-        _ => None,
-    }
-}
-
 /// A job item changed: when its status changed, the engine delivers what the webhook announces.
 async fn job_changed(engine: &Engine, record: &EventRecord) -> Result<()> {
-    let (new, old) = (&record.change.new_image, &record.change.old_image);
-    let Some(doc) = text(new, "doc") else { return Ok(()) };
-    if text(new, "sk") != Some("JOB") || text(new, "status") == text(old, "status") {
-        return Ok(());
+    let change = &record.change;
+    match genrelay_aws::stream::job_entering_status(&change.new_image, &change.old_image)? {
+        Some(job) => engine.job_entered(&job, job.status).await,
+        None => Ok(()),
     }
-    let job: Job = serde_json::from_str(doc).map_err(|e| Error::internal(format!("a job item's doc: {e}")))?;
-    let status = job.status;
-    engine.job_entered(&job, status).await
 }
 
 async fn wake(engine: &Engine, message: &SqsMessage) -> Result<()> {
@@ -99,7 +88,7 @@ async fn wake(engine: &Engine, message: &SqsMessage) -> Result<()> {
 mod tests {
     use super::*;
     use genrelay_core::ports::{JobStore, WebhookStore};
-    use genrelay_core::{JobStatus, WebhookEvent};
+    use genrelay_core::{Job, JobStatus, WebhookEvent};
 
     fn sample(file: &str) -> String {
         let path = format!("{}/../../events/webhooks/{file}", env!("CARGO_MANIFEST_DIR"));

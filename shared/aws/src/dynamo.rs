@@ -268,7 +268,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>> {
-        let Some(item) = self.get_item(job_pk(id.as_str()), "JOB").await? else {
+        let Some(item) = self.get_item(job_pk(id.as_str()), JOB_SK).await? else {
             return Ok(None);
         };
         let job: Job = from_doc(&item)?;

@@ -17,6 +17,8 @@ pub const SK: &str = "sk";
 pub const DOC: &str = "doc";
 pub const STATUS: &str = "status";
 pub const EXPIRES_AT: &str = "expiresAt";
+/// The sort key of a job's item.
+pub const JOB_SK: &str = "JOB";
 
 /// The global secondary indexes: name, partition key attribute, sort key attribute.
 pub struct Index {
@@ -104,7 +106,7 @@ pub fn job_item(job: &Job) -> Result<Item> {
     let created = format!("{}#{}", time_key(job.created_at), job.id);
     let mut item = Item::from([
         (PK.to_owned(), s(job_pk(job.id.as_str()))),
-        (SK.to_owned(), s("JOB")),
+        (SK.to_owned(), s(JOB_SK)),
         (DOC.to_owned(), doc(job)?),
         (STATUS.to_owned(), s(status)),
         ("clientId".to_owned(), s(client)),

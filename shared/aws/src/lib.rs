@@ -12,6 +12,7 @@ mod metrics;
 mod s3;
 pub mod schema;
 mod sqs;
+pub mod stream;
 mod wakeups;
 mod webhooks;
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Clock, JobStore, NoMetrics, Provider, SweptDeliveries, SystemClock, UlidGenerator};
+use genrelay_core::ports::{Clock, NoMetrics, Provider, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
@@ -87,21 +87,5 @@ impl Embedded {
         };
         deps.providers = ProviderRegistry::new(channels, mock);
         Ok(Engine::new(deps, settings))
-    }
-
-    /// Feeds the store's job changes to webhook delivery (what DynamoDB Streams and the webhook
-    /// function do on AWS). A change whose handling fails stays, and is fed again next time.
-    /// Returns how many were handled.
-    pub async fn feed_job_changes(&self, engine: &Engine, limit: usize) -> genrelay_core::Result<usize> {
-        let changes = self.store.job_changes(limit).await?;
-        let mut handled = 0;
-        for change in changes {
-            if let Some(job) = JobStore::get(&self.store, &change.client_id, &change.job_id).await? {
-                engine.job_entered(&job, change.status).await?;
-            }
-            self.store.consume_job_change(&change).await?;
-            handled += 1;
-        }
-        Ok(handled)
     }
 }

@@ -97,19 +97,6 @@ pub fn parse_file_name(raw: &str, field: &str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
-/// The open API's download route of an asset.
-pub fn download_path(id: &AssetId) -> String {
-    format!("/api/v1/assets/{id}/download")
-}
-
-/// The asset a URL points at when it is one of our own download URLs (whatever the host), so
-/// a client may pass an asset's `url` wherever URLs are accepted.
-pub fn asset_of_download_url(url: &str) -> Option<AssetId> {
-    let path = url::Url::parse(url).ok()?.path().to_owned();
-    let id = path.strip_prefix("/api/v1/assets/")?.strip_suffix("/download")?;
-    AssetId::parse(id).ok()
-}
-
 /// Characters escaped in an RFC 5987 `filename*` value: all but the unreserved ones.
 const FILENAME_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
@@ -201,18 +188,5 @@ mod disposition_tests {
     fn only_media_is_served_inline() {
         assert_eq!(content_disposition("image/png", "a b.png"), "inline; filename*=UTF-8''a%20b.png");
         assert!(content_disposition("text/html", "x.html").starts_with("attachment;"));
-    }
-}
-
-#[cfg(test)]
-mod download_url_tests {
-    use super::*;
-
-    #[test]
-    fn our_download_urls_name_their_asset() {
-        let id = AssetId::parse("asset_01abc").unwrap();
-        assert_eq!(asset_of_download_url(&format!("https://gw.example.com{}", download_path(&id))), Some(id));
-        assert_eq!(asset_of_download_url("https://example.com/reference.png"), None);
-        assert_eq!(asset_of_download_url("https://e.com/api/v1/assets/job_1/download"), None);
     }
 }

@@ -14,7 +14,6 @@ pub use blobs::{BLOB_ROUTE_PREFIX, FileBlobStore, LinkMethod, SignedBlob};
 pub use db::Database;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;
-pub use webhooks::JobChange;
 
 /// Receives after which a message moves to the dead-letter table (as an SQS redrive policy).
 pub const MAX_RECEIVES: u32 = 5;

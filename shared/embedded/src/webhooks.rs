@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::WebhookStore;
-use genrelay_core::{ClientId, JobId, JobStatus, Result, WebhookDelivery, WebhookEvent};
+use genrelay_core::ports::{JobStore, WebhookStore};
+use genrelay_core::{ClientId, Job, JobId, JobStatus, Result, WebhookDelivery, WebhookEvent};
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::{micros, sql};
@@ -12,16 +12,35 @@ use crate::store::{SqliteStore, from_json, to_json};
 
 /// A job's status change from the feed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JobChange {
+struct JobChange {
     seq: i64,
-    pub client_id: ClientId,
-    pub job_id: JobId,
-    pub status: JobStatus,
+    client_id: ClientId,
+    job_id: JobId,
+    status: JobStatus,
 }
 
 impl SqliteStore {
+    /// Hands the oldest unconsumed job changes, up to `limit`, to `entered` (webhook delivery:
+    /// what DynamoDB Streams and the webhook function do on AWS), each with the job as it reads
+    /// now; a change is consumed once `entered` succeeds, so one that fails is fed again next
+    /// time. Returns how many were handled.
+    pub async fn feed_job_changes<F, Fut>(&self, limit: usize, mut entered: F) -> Result<usize>
+    where
+        F: FnMut(Job, JobStatus) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let changes = self.job_changes(limit).await?;
+        for change in &changes {
+            if let Some(job) = JobStore::get(self, &change.client_id, &change.job_id).await? {
+                entered(job, change.status).await?;
+            }
+            self.consume_job_change(change).await?;
+        }
+        Ok(changes.len())
+    }
+
     /// The oldest unconsumed changes, up to `limit`.
-    pub async fn job_changes(&self, limit: usize) -> Result<Vec<JobChange>> {
+    async fn job_changes(&self, limit: usize) -> Result<Vec<JobChange>> {
         self.db
             .run(move |conn| {
                 let mut statement = conn
@@ -54,7 +73,7 @@ impl SqliteStore {
     }
 
     /// Marks a change consumed.
-    pub async fn consume_job_change(&self, change: &JobChange) -> Result<()> {
+    async fn consume_job_change(&self, change: &JobChange) -> Result<()> {
         let seq = change.seq;
         self.db
             .run(move |conn| {

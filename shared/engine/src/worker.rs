@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use genrelay_core::asset::asset_of_download_url;
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission, UpstreamOperation};
 use genrelay_core::spec::MaterialType;
 use genrelay_core::{
     Asset, AssetKind, Attempt, AttemptOutcome, Cause, DispatchLane, Error, Job, JobStatus, Result, Waiting,
 };
+use genrelay_wire::paths::asset_of_download_url;
 
 use futures_util::StreamExt;
 

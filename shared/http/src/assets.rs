@@ -9,6 +9,7 @@ use genrelay_core::shapes::{FileName, HttpUrl};
 use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetId, AssetKind};
 use genrelay_engine::{NewFile, UrlAsset};
+use genrelay_wire::views::{AssetEnvelope, AssetPage, AssetView, CreatedAssets};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
@@ -23,7 +24,6 @@ use crate::extract::{PublicBase, ResourceId};
 use crate::json::{JsonBody, is_json};
 use crate::query::{QueryPairs, new_paging, unknown_parameter};
 use crate::surface::Caller;
-use crate::views::{AssetEnvelope, AssetPage, AssetView, CreatedAssets};
 use crate::{AppState, MAX_UPLOAD_BYTES};
 
 /// Multipart field names that carry files.

@@ -17,6 +17,7 @@ use genrelay_core::NewJob;
 use genrelay_core::shapes::WebhookUrl;
 use genrelay_core::spec::parse_url;
 use genrelay_core::{AssetKind, ClientId, Error, Job, JobId, JobSource, JobStatus};
+use genrelay_wire::job_body::CreateJobBody;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -25,7 +26,6 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::or_not_found;
-use crate::jobs::CreateJobBody;
 use crate::query::QueryPairs;
 use crate::surface::{Caller, ErrorFormat, SurfaceError};
 

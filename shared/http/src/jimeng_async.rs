@@ -10,13 +10,14 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use genrelay_core::NewJob;
-use genrelay_core::asset::download_path;
 use genrelay_core::shapes::{HttpUrl, Prompt, WebhookUrl};
 use genrelay_core::spec::{
     ImageGenerateParams, Inputs, Params, VideoRatio, VideoSettings, parse_prompt, parse_url, parse_urls,
 };
 use genrelay_core::{AssetId, Capability, ClientId, Job, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_engine::NewFile;
+use genrelay_wire::paths::download_path;
+use genrelay_wire::views::JobView;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -28,7 +29,6 @@ use crate::error::{ApiError, or_not_found};
 use crate::extract::PublicBase;
 use crate::json::{JsonBody, is_json};
 use crate::surface::{Caller, ErrorFormat, SurfaceError};
-use crate::views::JobView;
 
 const SUBMITTED: &str = "任务已提交，请使用 history_id 查询任务状态";
 

@@ -17,7 +17,6 @@ mod query;
 mod request_log;
 mod surface;
 mod uploads;
-pub mod views;
 
 use std::sync::Arc;
 

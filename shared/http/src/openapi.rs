@@ -19,11 +19,13 @@ use crate::surface::document as document_of;
                        receive a webhook, download outputs. Errors answer `{\"error\": \"...\"}`.",
     ),
     modifiers(&Security),
+    components(schemas(genrelay_wire::webhook::WebhookPayload)),
     tags(
         (name = "jobs", description = "Generation jobs"),
         (name = "webhooks", description = "What a job's webhook sent: every attempt, and sending again. \
             Each attempt is signed with `X-Zhinian-Signature: sha256=<hex HMAC-SHA256 of the raw body>` and the \
-            Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature`"),
+            Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature`; the body is a \
+            `WebhookPayload`"),
         (name = "assets", description = "Input and output files"),
         (name = "meta", description = "Capabilities and this document"),
         (name = "ps tasks (seed 001)", description = "The PS task API, served on the same engine as \

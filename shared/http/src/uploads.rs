@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use genrelay_core::shapes::FileName;
 use genrelay_core::{AssetId, AssetKind};
 use genrelay_engine::NewUpload;
+use genrelay_wire::views::{AssetEnvelope, AssetView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +21,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{PublicBase, ResourceId};
 use crate::json::JsonBody;
 use crate::surface::Caller;
-use crate::views::{AssetEnvelope, AssetView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(start_upload)).routes(routes!(complete_upload))

@@ -20,7 +20,7 @@ use genrelay_core::ports::WebhookSender;
 use genrelay_core::webhook::SendOutcome;
 use genrelay_core::{Job, WebhookDelivery};
 use genrelay_egress::Egress;
-use genrelay_http::views::JobView;
+use genrelay_wire::webhook::WebhookPayload;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -105,8 +105,7 @@ pub fn signature_headers(secrets: &WebhookSecrets, id: &str, timestamp: i64, bod
 
 /// The request body of a delivery: seed 004's payload.
 pub fn payload(delivery: &WebhookDelivery, job: &Job) -> Vec<u8> {
-    let body = serde_json::json!({"event": delivery.event, "job": JobView::from(job.clone())});
-    serde_json::to_vec(&body).expect("a payload serialises")
+    WebhookPayload::new(delivery.event, job.clone()).to_bytes()
 }
 
 /// `Retry-After` as seconds or an HTTP date.

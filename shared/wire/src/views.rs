@@ -1,8 +1,8 @@
 //! What the open API answers: jobs and assets as clients see them (no provider, upstream task
 //! or storage details), and the envelopes around them.
 
+use crate::paths::download_path;
 use chrono::{DateTime, Utc};
-use genrelay_core::asset::download_path;
 use genrelay_core::spec::{Material, Params};
 use genrelay_core::{Asset, AssetKind, AssetSource, AssetStatus, Attempt, Capability, Job, JobStatus};
 use serde::Serialize;
