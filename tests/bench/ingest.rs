@@ -13,7 +13,7 @@ use genrelay_core::NewJob;
 use genrelay_core::ports::SystemClock;
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params};
 use genrelay_core::{Capability, ClientId, JobSpec, JobStatus};
-use genrelay_engine::{Engine, ProviderRegistry, Settings};
+use genrelay_engine::{ChannelRegistry, Engine, Settings};
 use genrelay_providers::{InferenceConfig, InferenceServer, MockConfig};
 use genrelay_tests::fake_inference::FakeInferenceServer;
 use genrelay_tests::moto;
@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "embedded" => {
             let embedded = Embedded::open(data.path(), "http://bench.test")?;
             let mut deps = embedded.deps(MockConfig::default(), Arc::new(SystemClock));
-            deps.providers = ProviderRegistry::all_to(Arc::new(upstream));
+            deps.channels = ChannelRegistry::all_to(Arc::new(upstream));
             Engine::new(deps, settings)
         }
         "s3" => {
@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &genrelay_egress::Egress::public_only(),
                 settings,
             );
-            engine.with_providers(ProviderRegistry::all_to(Arc::new(upstream)))
+            engine.with_providers(ChannelRegistry::all_to(Arc::new(upstream)))
         }
         other => return Err(format!("unknown store {other:?}: embedded or s3").into()),
     };

@@ -93,7 +93,7 @@ async fn without_the_mock_only_served_capabilities_are_listed_and_accepted() {
             Default::default(),
             std::sync::Arc::new(genrelay_core::ports::SystemClock),
         ));
-    let images_only = genrelay_engine::Route::new(vec![genrelay_core::Capability::ImageGenerate], mock);
+    let images_only = genrelay_engine::Channel::new(vec![genrelay_core::Capability::ImageGenerate], mock);
     let app = TestApp::without_mock(vec![images_only]);
     let (status, body) = app.call("GET", "/api/v1/capabilities", Some(KEY_A), None).await;
     assert_eq!(status, StatusCode::OK);

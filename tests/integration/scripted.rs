@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use genrelay_core::ports::{Clock, GeneratedFile, JobStore, PollOutcome, Provider, ResolvedInputs, Submission};
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use genrelay_embedded::SqliteStore;
-use genrelay_engine::Route;
+use genrelay_engine::Channel;
 use serde_json::json;
 
 use genrelay_tests::app::{BLOB_BASE, KEY_A, ManualClock, TestApp, tiny_png};
@@ -284,15 +284,17 @@ impl Provider for Held {
     }
 }
 
-fn capped(provider: Arc<dyn Provider>, max_concurrent: u32) -> Route {
-    Route { max_concurrent: Some(max_concurrent), ..Route::new(Capability::ALL.to_vec(), provider) }
+fn capped(provider: Arc<dyn Provider>, max_concurrent: u32) -> Channel {
+    Channel { max_concurrent: Some(max_concurrent), ..Channel::new(Capability::ALL.to_vec(), provider) }
 }
 
 #[tokio::test]
 async fn a_channel_at_its_cap_is_skipped_until_a_job_ends_and_frees_its_slot() {
     let (primary, backup) = (Held::new("primary"), Held::new("backup"));
-    let app =
-        TestApp::with_routes(vec![capped(primary.clone(), 1), Route::new(Capability::ALL.to_vec(), backup.clone())]);
+    let app = TestApp::with_channel_settings(vec![
+        capped(primary.clone(), 1),
+        Channel::new(Capability::ALL.to_vec(), backup.clone()),
+    ]);
     let first = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "one"})).await;
     app.drain().await;
     let second = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "two"})).await;
@@ -312,7 +314,7 @@ async fn a_channel_at_its_cap_is_skipped_until_a_job_ends_and_frees_its_slot() {
 #[tokio::test]
 async fn with_every_channel_full_a_job_waits_for_a_slot_without_using_up_its_attempts() {
     let only = Held::new("only");
-    let app = TestApp::with_routes(vec![capped(only.clone(), 1)]);
+    let app = TestApp::with_channel_settings(vec![capped(only.clone(), 1)]);
     let first = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "one"})).await;
     app.drain().await;
     let second = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "two"})).await;
@@ -363,7 +365,7 @@ impl Provider for Slow {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_cancelled_during_its_submission_frees_its_slot_and_stops_the_task_upstream() {
     let slow = Arc::new(Slow { go: tokio::sync::Notify::new(), cancelled: Mutex::default() });
-    let app = TestApp::with_routes(vec![capped(slow.clone(), 1)]);
+    let app = TestApp::with_channel_settings(vec![capped(slow.clone(), 1)]);
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
     let engine = app.engine.clone();
     let worker = tokio::spawn(async move { engine.work_dispatch_queue(10, Duration::from_secs(60)).await });

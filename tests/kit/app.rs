@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
 use genrelay_core::ports::{Clock, Metrics, Provider, UpstreamOperation, WebhookOutcome, WebhookSender};
 use genrelay_core::{Capability, JobStatus};
-use genrelay_engine::{Engine, ProviderRegistry, Route, Settings};
+use genrelay_engine::{Channel, ChannelRegistry, Engine, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::MockConfig;
 use serde_json::Value;
@@ -49,7 +49,7 @@ impl Clock for ManualClock {
     }
 }
 
-type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Vec<Route>>;
+type ProviderFactory = Box<dyn FnOnce(&ManualClock, &Embedded) -> Vec<Channel>>;
 
 /// Metrics kept in memory, to check what the engine counts.
 #[derive(Default)]
@@ -114,29 +114,29 @@ impl TestApp {
     /// the mock.
     pub fn with_provider(make: impl FnOnce(&ManualClock, &Embedded) -> Arc<dyn Provider> + 'static) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let route = move |clock: &ManualClock, embedded: &Embedded| {
-            vec![Route::new(Capability::ALL.to_vec(), make(clock, embedded))]
+        let channels = move |clock: &ManualClock, embedded: &Embedded| {
+            vec![Channel::new(Capability::ALL.to_vec(), make(clock, embedded))]
         };
-        Self::build(dir, MockConfig::default(), Some(Box::new(route)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(channels)))
     }
 
     /// Every capability goes to `channels`, in order of preference.
     pub fn with_channels(channels: Vec<Arc<dyn Provider>>) -> Self {
-        Self::with_routes(channels.into_iter().map(|c| Route::new(Capability::ALL.to_vec(), c)).collect())
+        Self::with_channel_settings(channels.into_iter().map(|c| Channel::new(Capability::ALL.to_vec(), c)).collect())
     }
 
-    /// Capabilities go to the channels of `routes` (with their priorities, weights and caps).
-    pub fn with_routes(routes: Vec<Route>) -> Self {
+    /// Capabilities go to the channels of `channels` (with their priorities, weights and caps).
+    pub fn with_channel_settings(channels: Vec<Channel>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| routes)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| channels)))
     }
 
-    /// Only `routes` serve, the mock provider switched off (as on AWS by default).
-    pub fn without_mock(routes: Vec<Route>) -> Self {
+    /// Only `channels` serve, the mock provider switched off (as on AWS by default).
+    pub fn without_mock(channels: Vec<Channel>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut app = Self::build(dir, MockConfig::default(), None);
         let mut deps = app.embedded.deps(MockConfig::default(), Arc::new(app.clock.clone()));
-        deps.providers = ProviderRegistry::new(routes, None);
+        deps.channels = ChannelRegistry::new(channels, None);
         app.engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
         app.router = genrelay_http::open_api_router(state);
@@ -164,9 +164,9 @@ impl TestApp {
         let metrics = Arc::new(RecordedMetrics::default());
         deps.metrics = metrics.clone();
         if let Some(make) = provider {
-            let routes = make(&clock, &embedded);
-            let fallback = routes[0].provider.clone();
-            deps.providers = ProviderRegistry::new(routes, Some(fallback));
+            let channels = make(&clock, &embedded);
+            let fallback = channels[0].provider.clone();
+            deps.channels = ChannelRegistry::new(channels, Some(fallback));
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
         let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };

@@ -10,7 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use genrelay_aws::{AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsDeliveryScheduler, SqsQueue};
 use genrelay_core::ports::{DeliveryScheduler, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
-use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
+use genrelay_engine::{ChannelRegistry, Deps, DispatchQueues, Engine, Settings, Webhooks};
 use genrelay_http::ApiKeys;
 use genrelay_providers::config::{ssm_references, with_secrets};
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
@@ -64,7 +64,7 @@ pub fn aws_engine(
     let deps = Deps {
         jobs: Arc::new(store.clone()),
         assets: Arc::new(store.clone()),
-        channels: Arc::new(store.clone()),
+        ledger: Arc::new(store.clone()),
         webhooks: Webhooks {
             store: Arc::new(store),
             sender: Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets)),
@@ -78,7 +78,7 @@ pub fn aws_engine(
         clock: clock.clone(),
         ids: Arc::new(UlidGenerator),
         metrics: Arc::new(EmbeddedMetrics),
-        providers: ProviderRegistry::new(
+        channels: ChannelRegistry::new(
             [],
             mock.map(|mock| -> Arc<dyn genrelay_core::ports::Provider> { Arc::new(MockProvider::new(mock, clock)) }),
         ),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use genrelay_core::ports::{Clock, NoMetrics, Provider, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
-use genrelay_engine::{Deps, DispatchQueues, Engine, ProviderRegistry, Settings, Webhooks};
+use genrelay_engine::{ChannelRegistry, Deps, DispatchQueues, Engine, Settings, Webhooks};
 use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
 
 use genrelay_webhook_sender::HttpWebhookSender;
@@ -50,8 +50,8 @@ impl Embedded {
             clock,
             ids: Arc::new(UlidGenerator),
             metrics: Arc::new(NoMetrics),
-            providers: ProviderRegistry::all_to(mock),
-            channels: Arc::new(self.store.clone()),
+            channels: ChannelRegistry::all_to(mock),
+            ledger: Arc::new(self.store.clone()),
             webhooks: Webhooks {
                 store: Arc::new(self.store.clone()),
                 sender: Arc::new(HttpWebhookSender::new(Egress::public_only(), webhook_secrets_from_env())),
@@ -85,7 +85,7 @@ impl Embedded {
             Some(providers) => providers.channels(egress)?,
             None => Vec::new(),
         };
-        deps.providers = ProviderRegistry::new(channels, mock);
+        deps.channels = ChannelRegistry::new(channels, mock);
         Ok(Engine::new(deps, settings))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
 use genrelay_core::ports::{Provider, SystemClock};
-use genrelay_engine::{Engine, ProviderRegistry, Settings};
+use genrelay_engine::{ChannelRegistry, Engine, Settings};
 use genrelay_http::AppState;
 use genrelay_providers::MockProvider;
 
@@ -60,7 +60,7 @@ async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), Con
                     Arc::new(MockProvider::new(mock, Arc::new(SystemClock)).with_egress(egress.clone()))
                 });
                 let routes = providers.channels(&egress).map_err(|e| ConfigError::Providers(e.to_string()))?;
-                engine = engine.with_providers(ProviderRegistry::new(routes, mock));
+                engine = engine.with_providers(ChannelRegistry::new(routes, mock));
             }
             Ok((engine, Some(sdk)))
         }

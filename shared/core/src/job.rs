@@ -168,8 +168,10 @@ pub struct Job {
     pub output_asset_ids: Vec<AssetId>,
     /// Why the job failed, expired or was cancelled; written for the client.
     pub error: Option<String>,
-    /// The provider channel that took the job and its task id there. Never shown to clients.
-    pub provider: Option<String>,
+    /// The channel that took the job and its task id there. Never shown to clients. (Stored as
+    /// `provider` by earlier versions.)
+    #[serde(alias = "provider")]
+    pub channel: Option<String>,
     pub upstream_task_id: Option<String>,
     /// When the poller should next ask the provider; set only while the job waits on a poll.
     pub next_poll_at: Option<DateTime<Utc>>,
@@ -245,7 +247,7 @@ impl Job {
             progress: 0,
             output_asset_ids: Vec::new(),
             error: None,
-            provider: None,
+            channel: None,
             upstream_task_id: None,
             next_poll_at: None,
             deadline_at,
@@ -308,7 +310,7 @@ impl Job {
 
     /// Records the channel that took the job, its task there and when to ask about it next.
     pub fn await_upstream(&mut self, channel: &str, task_id: String, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
-        self.provider = Some(channel.to_owned());
+        self.channel = Some(channel.to_owned());
         self.upstream_task_id = Some(task_id);
         self.next_poll_at = Some(next_poll_at);
         self.waiting = None;
@@ -385,6 +387,15 @@ mod tests {
                 assert!(!terminal.can_become(next), "{terminal:?} -> {next:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_stored_job_of_an_earlier_version_keeps_its_channel() {
+        let mut job = job();
+        job.channel = Some("comfy-a".into());
+        let stored = serde_json::to_string(&job).unwrap().replace("\"channel\":", "\"provider\":");
+        let read: Job = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read.channel.as_deref(), Some("comfy-a"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Engine {
         new: NewJob,
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
-        self.deps.providers.check(&new.spec)?;
+        self.deps.channels.check(&new.spec)?;
         self.check_input_assets(client, &new.spec).await?;
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
@@ -142,7 +142,7 @@ impl Engine {
             if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 self.deps.metrics.job_finished(cancelled.capability(), cancelled.status);
-                if let Some(channel) = &cancelled.provider {
+                if let Some(channel) = &cancelled.channel {
                     self.release_slot(channel, &cancelled).await;
                 }
                 self.cancel_upstream(&current).await;

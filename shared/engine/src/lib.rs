@@ -3,10 +3,10 @@
 //! background loops call its worker step, poller step and reconciler.
 
 mod assets;
+mod channels;
 mod jobs;
 mod outputs;
 mod poller;
-mod providers;
 mod reconciler;
 mod surfaces;
 mod uploads;
@@ -23,10 +23,10 @@ use genrelay_core::ports::{
 };
 
 pub use assets::{NewFile, UrlAsset};
-pub use genrelay_core::ports::Route;
+pub use channels::ChannelRegistry;
+pub use genrelay_core::ports::Channel;
 pub use jobs::{IdempotentRequest, Submitted};
 pub use poller::PollReport;
-pub use providers::ProviderRegistry;
 pub use reconciler::ReconcileReport;
 pub use uploads::{NewUpload, UploadTicket};
 pub use webhooks::OVERDUE;
@@ -42,9 +42,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub metrics: Arc<dyn Metrics>,
-    pub providers: ProviderRegistry,
+    /// The channels and the capabilities each serves.
+    pub channels: ChannelRegistry,
     /// Concurrency slots and cooldowns of the channels, shared by every worker.
-    pub channels: Arc<dyn ChannelLedger>,
+    pub ledger: Arc<dyn ChannelLedger>,
     pub webhooks: Webhooks,
 }
 
@@ -148,14 +149,14 @@ impl Engine {
     }
 
     /// The same engine with other providers (benchmarks, tools).
-    pub fn with_providers(mut self, providers: ProviderRegistry) -> Self {
-        self.deps.providers = providers;
+    pub fn with_providers(mut self, providers: ChannelRegistry) -> Self {
+        self.deps.channels = providers;
         self
     }
 
     /// The capabilities some channel serves here (all of them while the mock provider is on).
     pub fn served_capabilities(&self) -> Vec<genrelay_core::Capability> {
-        genrelay_core::Capability::ALL.iter().copied().filter(|c| self.deps.providers.serves(*c)).collect()
+        genrelay_core::Capability::ALL.iter().copied().filter(|c| self.deps.channels.serves(*c)).collect()
     }
 
     pub fn settings(&self) -> &Settings {

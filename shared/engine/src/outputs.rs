@@ -99,7 +99,7 @@ impl Engine {
         if job.upstream_task_id.is_none() {
             return;
         }
-        let Some(provider) = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)) else {
+        let Some(provider) = job.channel.as_deref().and_then(|name| self.deps.channels.by_name(name)) else {
             return;
         };
         if let Err(error) = provider.cancel(job).await {
@@ -110,7 +110,7 @@ impl Engine {
     pub(crate) async fn end(&self, before: &Job, after: Job) -> Result<Ending> {
         if self.deps.jobs.replace(before, &after).await? {
             tracing::info!(job_id = %after.id, client_id = %after.client_id, status = after.status.as_str(), "job ended");
-            if let Some(channel) = &after.provider {
+            if let Some(channel) = &after.channel {
                 self.release_slot(channel, &after).await;
             }
             self.deps.metrics.job_finished(after.capability(), after.status);

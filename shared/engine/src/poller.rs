@@ -53,7 +53,7 @@ impl Engine {
     /// Returns whether the job ended.
     async fn resubmit_later(&self, job: &Job, reason: String) -> Result<bool> {
         let now = self.deps.clock.now();
-        let channel = job.provider.clone().unwrap_or_default();
+        let channel = job.channel.clone().unwrap_or_default();
         let mut again = job.revise();
         let outcome = AttemptOutcome::Refused(reason.clone());
         again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome });
@@ -128,7 +128,7 @@ impl Engine {
             self.submit_upstream(job, Some(since)).await?;
             return Ok(false);
         }
-        let provider = job.provider.as_deref().and_then(|name| self.deps.providers.by_name(name)).cloned();
+        let provider = job.channel.as_deref().and_then(|name| self.deps.channels.by_name(name)).cloned();
         let Some(provider) = provider else {
             self.fail(job, "The channel that took this job is no longer configured.".into()).await?;
             return Ok(true);

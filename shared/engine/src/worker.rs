@@ -14,7 +14,7 @@ use genrelay_wire::paths::asset_of_download_url;
 
 use futures_util::StreamExt;
 
-use crate::{CONCURRENT_CALLS, Engine, Route, span};
+use crate::{CONCURRENT_CALLS, Channel, Engine, span};
 
 impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
@@ -67,9 +67,9 @@ impl Engine {
             }
         };
         let mut next = job.revise();
-        let routes = self.deps.providers.routes(job);
-        let names: Vec<&str> = routes.iter().map(Route::name).collect();
-        let cooling = match self.deps.channels.cooling(&names, now).await {
+        let channels = self.deps.channels.for_job(job);
+        let names: Vec<&str> = channels.iter().map(Channel::name).collect();
+        let cooling = match self.deps.ledger.cooling(&names, now).await {
             Ok(cooling) => cooling,
             Err(error) => {
                 // Nothing was sent: the job waits and is tried again.
@@ -79,25 +79,25 @@ impl Engine {
         };
         // Reasons to wait (a channel may take the job soon), and reasons no channel will.
         let (mut waits, mut refusals) = (Vec::new(), Vec::new());
-        for route in &routes {
-            if let Some(reason) = cooling.get(route.name()) {
+        for channel in &channels {
+            if let Some(reason) = cooling.get(channel.name()) {
                 refusals.push(reason.clone());
                 continue;
             }
-            match self.take_slot(route, job).await {
+            match self.take_slot(channel, job).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    tracing::info!(job_id = %job.id, channel = route.name(), "channel at its concurrency cap; skipped");
-                    waits.push(format!("channel {} is at its concurrency cap", route.name()));
+                    tracing::info!(job_id = %job.id, channel = channel.name(), "channel at its concurrency cap; skipped");
+                    waits.push(format!("channel {} is at its concurrency cap", channel.name()));
                     continue;
                 }
                 Err(error) => {
-                    tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "could not take a slot");
-                    waits.push(format!("channel {}: a slot could not be taken", route.name()));
+                    tracing::warn!(job_id = %job.id, channel = channel.name(), error = %error.chain(), "could not take a slot");
+                    waits.push(format!("channel {}: a slot could not be taken", channel.name()));
                     continue;
                 }
             }
-            let provider = &route.provider;
+            let provider = &channel.provider;
             let started = std::time::Instant::now();
             let submitted = provider.submit(job, &inputs).await;
             self.deps.metrics.upstream_call(
@@ -109,19 +109,19 @@ impl Engine {
             let error = match submitted {
                 Ok(submission) => {
                     let outcome = AttemptOutcome::Accepted;
-                    next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome });
-                    return self.accepted(job, route.name(), next, submission).await;
+                    next.attempts.push(Attempt { channel: channel.name().to_owned(), at: now, outcome });
+                    return self.accepted(job, channel.name(), next, submission).await;
                 }
                 Err(error) => error,
             };
-            self.release_slot(route.name(), job).await;
+            self.release_slot(channel.name(), job).await;
             let reason = error.client_reason();
             let outcome = AttemptOutcome::Refused(reason.clone());
-            next.attempts.push(Attempt { channel: route.name().to_owned(), at: now, outcome });
-            tracing::warn!(job_id = %job.id, channel = route.name(), error = %error.chain(), "channel did not take the job");
+            next.attempts.push(Attempt { channel: channel.name().to_owned(), at: now, outcome });
+            tracing::warn!(job_id = %job.id, channel = channel.name(), error = %error.chain(), "channel did not take the job");
             match &error {
                 Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
-                    self.cool_down(route.name(), &reason).await;
+                    self.cool_down(channel.name(), &reason).await;
                     refusals.push(reason);
                 }
                 Error::Upstream(upstream) if upstream.cause == Cause::RefusedAsInvalid => refusals.push(reason),
@@ -162,7 +162,7 @@ impl Engine {
     /// worker. Best effort: if the cooldown cannot be written, the next job finds out again.
     pub(crate) async fn cool_down(&self, channel: &str, reason: &str) {
         let until = self.deps.clock.now() + span(self.settings.channel_cooldown);
-        if let Err(error) = self.deps.channels.cool_down(channel, until, reason).await {
+        if let Err(error) = self.deps.ledger.cool_down(channel, until, reason).await {
             tracing::warn!(channel, error = %error.chain(), "could not record the channel's cooldown");
         }
     }
@@ -175,19 +175,19 @@ impl Engine {
 
     /// Takes a slot on a capped channel for the job, leased until shortly after the job's
     /// deadline (the poller ends the job by then, and releases it). Uncapped channels need none.
-    async fn take_slot(&self, route: &Route, job: &Job) -> Result<bool> {
-        let Some(limit) = route.max_concurrent else { return Ok(true) };
+    async fn take_slot(&self, channel: &Channel, job: &Job) -> Result<bool> {
+        let Some(limit) = channel.max_concurrent else { return Ok(true) };
         let lease_until = job.deadline_at + span(self.settings.poll_retry) * 2;
-        self.deps.channels.take_slot(route.name(), &job.id, limit, lease_until, self.deps.clock.now()).await
+        self.deps.ledger.take_slot(channel.name(), &job.id, limit, lease_until, self.deps.clock.now()).await
     }
 
     /// Gives back the job's slot on a capped channel. Best effort: an unreleased slot frees
     /// itself when its lease ends.
     pub(crate) async fn release_slot(&self, channel: &str, job: &Job) {
-        if self.deps.providers.route(channel).is_none_or(|route| route.max_concurrent.is_none()) {
+        if self.deps.channels.named(channel).is_none_or(|found| found.max_concurrent.is_none()) {
             return;
         }
-        if let Err(error) = self.deps.channels.release_slot(channel, &job.id).await {
+        if let Err(error) = self.deps.ledger.release_slot(channel, &job.id).await {
             tracing::warn!(job_id = %job.id, channel, error = %error.chain(), "could not release a slot; its lease will end");
         }
     }
@@ -203,7 +203,7 @@ impl Engine {
                 self.deps.jobs.replace(current, &next).await
             }
             Submission::Finished(files) => {
-                next.provider = Some(channel.to_owned());
+                next.channel = Some(channel.to_owned());
                 next.waiting = None;
                 let recorded = self.deps.jobs.replace(current, &next).await;
                 if matches!(recorded, Ok(true))
@@ -219,7 +219,7 @@ impl Engine {
         };
         if !matches!(recorded, Ok(true)) {
             tracing::info!(job_id = %next.id, "the job moved on during its submission; abandoning it");
-            if let Some(channel) = &next.provider {
+            if let Some(channel) = &next.channel {
                 self.release_slot(channel, &next).await;
             }
             self.cancel_upstream(&next).await;

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use genrelay_core::ports::{Provider, Route};
+use genrelay_core::ports::{Channel, Provider};
 use genrelay_core::{Capability, Error, Result};
 use genrelay_egress::Egress;
 use serde::Deserialize;
@@ -110,18 +110,18 @@ impl ProvidersConfig {
     /// The channels, in the file's order (the order of preference). `egress` fetches the input
     /// files clients name by URL, for upstreams that take files. A channel configured with what
     /// its capabilities lack (a workflow slot no parameter fills) is refused, naming it.
-    pub fn channels(&self, egress: &Egress) -> Result<Vec<Route>> {
+    pub fn channels(&self, egress: &Egress) -> Result<Vec<Channel>> {
         self.channels
             .iter()
             .map(|channel| {
                 channel.check().map_err(|e| Error::invalid(format!("channel {:?}: {e}", channel.name)))?;
                 let (capabilities, provider) = channel.build(egress);
-                Ok(Route {
+                Ok(Channel {
                     priority: channel.priority,
                     weight: channel.weight,
                     max_concurrent: channel.max_concurrent,
                     video_durations: channel.video_durations(),
-                    ..Route::new(capabilities, provider)
+                    ..Channel::new(capabilities, provider)
                 })
             })
             .collect()

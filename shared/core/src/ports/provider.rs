@@ -64,7 +64,7 @@ impl ResolvedInputs {
 
 /// A channel as routing sees it.
 #[derive(Clone)]
-pub struct Route {
+pub struct Channel {
     pub provider: std::sync::Arc<dyn Provider>,
     pub capabilities: Vec<Capability>,
     /// Higher is tried first (default 0).
@@ -77,7 +77,7 @@ pub struct Route {
     pub video_durations: Option<Vec<u32>>,
 }
 
-impl Route {
+impl Channel {
     /// A channel with the default priority, no weight, no cap and no limits.
     pub fn new(capabilities: Vec<Capability>, provider: std::sync::Arc<dyn Provider>) -> Self {
         Self { provider, capabilities, priority: 0, weight: None, max_concurrent: None, video_durations: None }

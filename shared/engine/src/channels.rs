@@ -1,4 +1,4 @@
-//! Which channels (providers) serve which capability, and in which order a job tries them:
+//! Which channels serve which capability, and in which order a job tries them:
 //! higher `priority` first; within one priority, file order, unless weights are given, in which
 //! case each job draws the order, a channel coming first with a probability proportional to its
 //! weight. Cooldowns and concurrency slots live in the store (`ChannelLedger`), shared by every
@@ -7,16 +7,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use genrelay_core::ports::{Provider, Route};
+use genrelay_core::ports::{Channel, Provider};
 use genrelay_core::{Capability, Error, Job, JobId, JobSpec, Result};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Default)]
-pub struct ProviderRegistry {
-    by_capability: HashMap<Capability, Vec<Route>>,
+pub struct ChannelRegistry {
+    by_capability: HashMap<Capability, Vec<Channel>>,
 }
 
-impl ProviderRegistry {
+impl ChannelRegistry {
     /// A registry that sends every capability to `provider`.
     pub fn all_to(provider: Arc<dyn Provider>) -> Self {
         Self::new([], Some(provider))
@@ -24,16 +24,16 @@ impl ProviderRegistry {
 
     /// The channels for the capabilities they serve, in the given order; `mock` (when switched
     /// on) for the capabilities none serves. Without it, those capabilities are not served.
-    pub fn new(routes: impl IntoIterator<Item = Route>, mock: Option<Arc<dyn Provider>>) -> Self {
-        let mut by_capability: HashMap<Capability, Vec<Route>> = HashMap::new();
-        for route in routes {
-            for capability in &route.capabilities {
-                by_capability.entry(*capability).or_default().push(route.clone());
+    pub fn new(channels: impl IntoIterator<Item = Channel>, mock: Option<Arc<dyn Provider>>) -> Self {
+        let mut by_capability: HashMap<Capability, Vec<Channel>> = HashMap::new();
+        for channel in channels {
+            for capability in &channel.capabilities {
+                by_capability.entry(*capability).or_default().push(channel.clone());
             }
         }
         for capability in Capability::ALL {
             if let Some(mock) = &mock {
-                by_capability.entry(*capability).or_insert_with(|| vec![Route::new(vec![*capability], mock.clone())]);
+                by_capability.entry(*capability).or_insert_with(|| vec![Channel::new(vec![*capability], mock.clone())]);
             }
         }
         Self { by_capability }
@@ -47,16 +47,17 @@ impl ProviderRegistry {
     /// Refuses a job no channel can run: its capability is not served here, or no channel takes
     /// its values (a video duration the models do not offer). The message names the field.
     pub fn check(&self, spec: &JobSpec) -> Result<()> {
-        let Some(routes) = self.by_capability.get(&spec.capability) else {
+        let Some(channels) = self.by_capability.get(&spec.capability) else {
             return Err(Error::invalid(format!(
                 "capability: {} is not served by this deployment (no channel is configured for it)",
                 spec.capability
             )));
         };
-        if routes.iter().any(|route| route.accepts(spec)) {
+        if channels.iter().any(|channel| channel.accepts(spec)) {
             return Ok(());
         }
-        let mut durations: Vec<u32> = routes.iter().flat_map(|r| r.video_durations.iter().flatten().copied()).collect();
+        let mut durations: Vec<u32> =
+            channels.iter().flat_map(|r| r.video_durations.iter().flatten().copied()).collect();
         durations.sort_unstable();
         durations.dedup();
         let durations: Vec<String> = durations.iter().map(u32::to_string).collect();
@@ -70,25 +71,25 @@ impl ProviderRegistry {
     /// The channels `job` tries, best first: those that serve its capability and take its
     /// values. The draw among weighted channels is a function of the job id: the same job always
     /// sees the same order.
-    pub fn routes(&self, job: &Job) -> Vec<Route> {
-        let mut routes: Vec<Route> = self
+    pub fn for_job(&self, job: &Job) -> Vec<Channel> {
+        let mut channels: Vec<Channel> = self
             .by_capability
             .get(&job.capability())
             .into_iter()
             .flatten()
-            .filter(|route| route.accepts(&job.spec))
+            .filter(|channel| channel.accepts(&job.spec))
             .cloned()
             .collect();
         // Stable: equal priorities keep the given order.
-        routes.sort_by_key(|route| std::cmp::Reverse(route.priority));
-        let mut ordered = Vec::with_capacity(routes.len());
-        for group in routes.chunk_by(|a, b| a.priority == b.priority) {
+        channels.sort_by_key(|channel| std::cmp::Reverse(channel.priority));
+        let mut ordered = Vec::with_capacity(channels.len());
+        for group in channels.chunk_by(|a, b| a.priority == b.priority) {
             let mut group = group.to_vec();
-            if group.iter().any(|route| route.weight.is_some()) {
+            if group.iter().any(|channel| channel.weight.is_some()) {
                 // Weighted random order (Efraimidis–Spirakis): sort by u^(1/w), largest first.
-                let key = |route: &Route| match route.weight.unwrap_or(1) {
+                let key = |channel: &Channel| match channel.weight.unwrap_or(1) {
                     0 => -1.0,
-                    weight => draw(&job.id, route.name()).powf(1.0 / f64::from(weight)),
+                    weight => draw(&job.id, channel.name()).powf(1.0 / f64::from(weight)),
                 };
                 group.sort_by(|a, b| key(b).total_cmp(&key(a)));
             }
@@ -99,17 +100,17 @@ impl ProviderRegistry {
 
     /// The channels that serve `capability`, in no particular order.
     pub fn channel_names(&self, capability: Capability) -> Vec<&str> {
-        self.by_capability.get(&capability).into_iter().flatten().map(Route::name).collect()
+        self.by_capability.get(&capability).into_iter().flatten().map(Channel::name).collect()
     }
 
-    /// The route of the channel a job was handed to, by the name stored on the job.
-    pub fn route(&self, name: &str) -> Option<&Route> {
-        self.by_capability.values().flatten().find(|route| route.name() == name)
+    /// The channel a job was handed to, by the name stored on the job.
+    pub fn named(&self, name: &str) -> Option<&Channel> {
+        self.by_capability.values().flatten().find(|channel| channel.name() == name)
     }
 
     /// The provider a job was handed to, by the channel name stored on the job.
     pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
-        self.route(name).map(|route| &route.provider)
+        self.named(name).map(|channel| &channel.provider)
     }
 }
 
@@ -142,8 +143,8 @@ mod tests {
         }
     }
 
-    fn route(name: &'static str, priority: i64, weight: Option<u32>) -> Route {
-        Route { priority, weight, ..Route::new(vec![Capability::ImageGenerate], Arc::new(Named(name))) }
+    fn channel(name: &'static str, priority: i64, weight: Option<u32>) -> Channel {
+        Channel { priority, weight, ..Channel::new(vec![Capability::ImageGenerate], Arc::new(Named(name))) }
     }
 
     fn job(n: usize, capability: Capability) -> Job {
@@ -158,10 +159,10 @@ mod tests {
         Job::new(id, genrelay_core::ClientId::parse("a").unwrap(), genrelay_core::NewJob::of(spec), None, now, now)
     }
 
-    fn first_choices(registry: &ProviderRegistry, jobs: usize) -> HashMap<String, usize> {
+    fn first_choices(registry: &ChannelRegistry, jobs: usize) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for n in 0..jobs {
-            let first = registry.routes(&job(n, Capability::ImageGenerate))[0].name().to_owned();
+            let first = registry.for_job(&job(n, Capability::ImageGenerate))[0].name().to_owned();
             *counts.entry(first).or_default() += 1;
         }
         counts
@@ -169,39 +170,39 @@ mod tests {
 
     #[test]
     fn priority_comes_first_and_ties_keep_their_order() {
-        let registry = ProviderRegistry::new(
-            [route("a", 0, None), route("b", 5, None), route("c", 0, None)],
+        let registry = ChannelRegistry::new(
+            [channel("a", 0, None), channel("b", 5, None), channel("c", 0, None)],
             Some(Arc::new(Named("mock"))),
         );
         let names: Vec<_> =
-            registry.routes(&job(1, Capability::ImageGenerate)).iter().map(|r| r.name().to_owned()).collect();
+            registry.for_job(&job(1, Capability::ImageGenerate)).iter().map(|r| r.name().to_owned()).collect();
         assert_eq!(names, ["b", "a", "c"]);
-        assert_eq!(registry.routes(&job(1, Capability::VideoGenerate))[0].name(), "mock", "the mock, switched on");
+        assert_eq!(registry.for_job(&job(1, Capability::VideoGenerate))[0].name(), "mock", "the mock, switched on");
     }
 
     #[test]
     fn without_the_mock_only_configured_capabilities_are_served() {
-        let registry = ProviderRegistry::new([route("a", 0, None)], None);
+        let registry = ChannelRegistry::new([channel("a", 0, None)], None);
         assert!(registry.serves(Capability::ImageGenerate) && !registry.serves(Capability::VideoGenerate));
         let refused = registry.check(&job(1, Capability::VideoGenerate).spec).unwrap_err();
         assert!(refused.to_string().starts_with("capability: video.generate is not served"), "{refused}");
-        assert!(registry.routes(&job(1, Capability::VideoGenerate)).is_empty());
+        assert!(registry.for_job(&job(1, Capability::VideoGenerate)).is_empty());
     }
 
     #[test]
     fn a_channel_that_lists_its_durations_takes_only_those() {
-        let video = |name, durations: Vec<u32>| Route {
+        let video = |name, durations: Vec<u32>| Channel {
             video_durations: Some(durations),
-            ..Route::new(vec![Capability::VideoGenerate], Arc::new(Named(name)))
+            ..Channel::new(vec![Capability::VideoGenerate], Arc::new(Named(name)))
         };
-        let registry = ProviderRegistry::new([video("short", vec![5, 10, 12])], None);
+        let registry = ChannelRegistry::new([video("short", vec![5, 10, 12])], None);
         let eight = job(1, Capability::VideoGenerate);
         let refused = registry.check(&eight.spec).unwrap_err();
         assert_eq!(refused.to_string(), "settings.duration: the channels for video.generate take 5, 10, 12 seconds");
-        let both = ProviderRegistry::new([video("short", vec![5, 10, 12]), video("long", vec![4, 8])], None);
+        let both = ChannelRegistry::new([video("short", vec![5, 10, 12]), video("long", vec![4, 8])], None);
         assert!(both.check(&eight.spec).is_ok());
         assert_eq!(
-            both.routes(&eight).iter().map(|r| r.name()).collect::<Vec<_>>(),
+            both.for_job(&eight).iter().map(|r| r.name()).collect::<Vec<_>>(),
             ["long"],
             "routed to one that can"
         );
@@ -209,12 +210,12 @@ mod tests {
 
     #[test]
     fn weights_share_the_jobs_of_a_priority() {
-        let registry = ProviderRegistry::new(
+        let registry = ChannelRegistry::new(
             [
-                route("heavy", 0, Some(3)),
-                route("light", 0, Some(1)),
-                route("off", 0, Some(0)),
-                route("spare", -1, None),
+                channel("heavy", 0, Some(3)),
+                channel("light", 0, Some(1)),
+                channel("off", 0, Some(0)),
+                channel("spare", -1, None),
             ],
             Some(Arc::new(Named("mock"))),
         );
@@ -223,7 +224,7 @@ mod tests {
         assert!((0.70..0.80).contains(&heavy), "about 3 in 4: {counts:?}");
         assert!(!counts.contains_key("off") && !counts.contains_key("spare"), "{counts:?}");
         let job = job(7, Capability::ImageGenerate);
-        let order = |r: &ProviderRegistry| r.routes(&job).iter().map(|r| r.name().to_owned()).collect::<Vec<_>>();
+        let order = |r: &ChannelRegistry| r.for_job(&job).iter().map(|r| r.name().to_owned()).collect::<Vec<_>>();
         assert_eq!(order(&registry), order(&registry), "the same job, the same order");
         assert_eq!(order(&registry).last().unwrap(), "spare");
     }
