@@ -29,6 +29,14 @@ async fn openapi_document_is_3_1_and_documents_every_route() {
     for schema in ["CreateJobBody", "JobView", "CreatedJobEnvelope", "JobPage", "AssetView", "AssetPage", "ErrorBody"] {
         assert!(schemas[schema].is_object(), "schema {schema} missing");
     }
+    let text = document.to_string();
+    let unresolved: Vec<&str> = text
+        .split("\"#/components/schemas/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| !schemas[*name].is_object())
+        .collect();
+    assert!(unresolved.is_empty(), "every reference resolves: {unresolved:?} do not");
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
 

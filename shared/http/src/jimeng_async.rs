@@ -19,7 +19,6 @@ use genrelay_engine::NewFile;
 use genrelay_wire::paths::download_path;
 use genrelay_wire::views::JobView;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -239,19 +238,43 @@ fn prompt(prompt: Option<String>) -> Result<Option<String>, JimengError> {
     Ok(parse_prompt(prompt, "prompt")?)
 }
 
-async fn submit(state: &AppState, client: &ClientId, new: NewJob, extra: Value) -> Result<Json<Value>, JimengError> {
+/// The answer to a generation: the task was taken; follow it by `history_id`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Submitted {
+    /// Unix seconds.
+    pub created: i64,
+    pub history_id: String,
+    /// Always `submitted`.
+    #[schema(example = "submitted")]
+    pub status: &'static str,
+    pub message: &'static str,
+    /// Compositions: how many input images it takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_images: Option<usize>,
+}
+
+async fn submit(
+    state: &AppState,
+    client: &ClientId,
+    new: NewJob,
+    input_images: Option<usize>,
+) -> Result<Json<Submitted>, JimengError> {
     let job = state.engine.submit(client, new, None).await?.job;
-    let mut answer = json!({"created": job.created_at.timestamp(), "history_id": job.id.as_str(),
-                            "status": "submitted", "message": SUBMITTED});
-    answer.as_object_mut().expect("an object").extend(extra.as_object().cloned().unwrap_or_default());
-    Ok(Json(answer))
+    let history_id = job.id.to_string();
+    Ok(Json(Submitted {
+        created: job.created_at.timestamp(),
+        history_id,
+        status: "submitted",
+        message: SUBMITTED,
+        input_images,
+    }))
 }
 
 /// Text to image.
 #[utoipa::path(
     post, path = "/v1/async/images/generations", tag = "jimeng async (seed 002)",
     request_body = ImageGenerationBody,
-    responses((status = 200, description = "`{created, history_id, status: \"submitted\", message}`", body = Object),
+    responses((status = 200, body = Submitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -259,21 +282,21 @@ async fn image_generations(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     body: Result<JsonBody<ImageGenerationBody>, ApiError>,
-) -> Result<Json<Value>, JimengError> {
+) -> Result<Json<Submitted>, JimengError> {
     let JsonBody { body, .. } = body?;
     let (width, height) =
         image_size(body.ratio.unwrap_or(ImageRatio::Square), body.resolution.unwrap_or(ImageResolution::K2));
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(width), Some(height), None, None, None)?);
     let spec = JobSpec::new(Capability::ImageGenerate, prompt(body.prompt)?, Inputs::default(), params)?;
     let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
-    submit(&state, &client, new, json!({})).await
+    submit(&state, &client, new, None).await
 }
 
 /// Image to image: JSON with `images` (URLs), or multipart with `images` files, `prompt`, `model`.
 #[utoipa::path(
     post, path = "/v1/async/images/compositions", tag = "jimeng async (seed 002)",
     request_body(content = CompositionBody, description = "JSON, or multipart/form-data with prompt, model and images files"),
-    responses((status = 200, description = "`{created, history_id, input_images, status, message}`", body = Object),
+    responses((status = 200, body = Submitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -281,7 +304,7 @@ async fn image_compositions(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     request: Request,
-) -> Result<Json<Value>, JimengError> {
+) -> Result<Json<Submitted>, JimengError> {
     let mut inputs = Inputs::default();
     let body = if is_json(request.headers()) {
         let JsonBody { body, .. } = JsonBody::<CompositionBody>::from_request(request, &state).await?;
@@ -305,7 +328,7 @@ async fn image_compositions(
     let spec =
         JobSpec::new(Capability::ImageEdit, prompt(body.prompt)?, inputs, Params::ImageEdit { keep_size: false })?;
     let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
-    submit(&state, &client, new, json!({"input_images": count})).await
+    submit(&state, &client, new, Some(count)).await
 }
 
 /// The text fields and `images` files of a multipart composition.
@@ -332,7 +355,7 @@ async fn read_form(mut form: Multipart) -> Result<(CompositionBody, Vec<NewFile>
 #[utoipa::path(
     post, path = "/v1/async/videos/generations", tag = "jimeng async (seed 002)",
     request_body = VideoGenerationBody,
-    responses((status = 200, description = "`{created, history_id, status: \"submitted\", message}`", body = Object),
+    responses((status = 200, body = Submitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -340,7 +363,7 @@ async fn video_generations(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     body: Result<JsonBody<VideoGenerationBody>, ApiError>,
-) -> Result<Json<Value>, JimengError> {
+) -> Result<Json<Submitted>, JimengError> {
     let JsonBody { body, .. } = body?;
     // jimeng-api's default ratio is 1:1 (genrelay's own API defaults videos to 16:9).
     let ratio = VideoRatio::parse(body.ratio.as_deref().unwrap_or("1:1"), "ratio")?;
@@ -352,7 +375,7 @@ async fn video_generations(
     let inputs = Inputs { image_urls, ..Inputs::default() };
     let spec = JobSpec::new(Capability::VideoGenerate, prompt(body.prompt)?, inputs, Params::VideoGenerate(settings))?;
     let new = new_job(spec, body.model, body.webhook_url.as_deref())?;
-    submit(&state, &client, new, json!({})).await
+    submit(&state, &client, new, None).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -365,7 +388,7 @@ pub struct QueryBody {
 #[utoipa::path(
     post, path = "/v1/async/tasks/query", tag = "jimeng async (seed 002)",
     request_body = QueryBody,
-    responses((status = 200, body = Object), (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
+    responses((status = 200, body = TaskReport), (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
               (status = 404, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -374,7 +397,7 @@ async fn query_task(
     Caller(client, _): Caller<JimengFormat>,
     PublicBase(base): PublicBase,
     body: Result<JsonBody<QueryBody>, ApiError>,
-) -> Result<Json<Value>, JimengError> {
+) -> Result<Json<TaskReport>, JimengError> {
     let JsonBody { body, .. } = body?;
     let id = body.history_id.ok_or_else(|| JimengError::new(StatusCode::BAD_REQUEST, "history_id: required"))?;
     report(&state, &client, &base, &id).await
@@ -384,7 +407,7 @@ async fn query_task(
 #[utoipa::path(
     get, path = "/v1/async/tasks/{history_id}", tag = "jimeng async (seed 002)",
     params(("history_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = JimengErrorBody), (status = 404, body = JimengErrorBody)),
+    responses((status = 200, body = TaskReport), (status = 401, body = JimengErrorBody), (status = 404, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn get_task(
@@ -392,13 +415,40 @@ async fn get_task(
     Caller(client, _): Caller<JimengFormat>,
     PublicBase(base): PublicBase,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, JimengError> {
+) -> Result<Json<TaskReport>, JimengError> {
     let id = path.map(|Path(id)| id).unwrap_or_default();
     report(&state, &client, &base, &id).await
 }
 
+/// Jimeng's status report of a task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskReport {
+    pub history_id: String,
+    /// `image` or `video`.
+    pub task_type: &'static str,
+    /// 20 processing, 10 done, 30 failed.
+    pub status: u8,
+    /// 0, or 1 once failed.
+    pub fail_code: u8,
+    pub item_count: usize,
+    /// Once done: where to download each output (with the API key); null before.
+    pub results: Option<Vec<TaskResultUrl>>,
+    /// The job behind the task, as genrelay's open API shows it.
+    pub raw_data: RawData,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskResultUrl {
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RawData {
+    pub job: JobView,
+}
+
 /// Jimeng's status report: 20 processing, 10 done (with result URLs), 30 failed.
-async fn report(state: &AppState, client: &ClientId, base: &str, raw: &str) -> Result<Json<Value>, JimengError> {
+async fn report(state: &AppState, client: &ClientId, base: &str, raw: &str) -> Result<Json<TaskReport>, JimengError> {
     let not_found = || JimengError::new(StatusCode::NOT_FOUND, format!("任务不存在: {raw}"));
     let id = JobId::parse(raw).map_err(|_| not_found())?;
     let job: Job = state.engine.job(client, &id).await.map_err(|e| or_not_found(e, not_found))?;
@@ -416,17 +466,17 @@ async fn report(state: &AppState, client: &ClientId, base: &str, raw: &str) -> R
     let results = (job.status == JobStatus::Succeeded).then(|| {
         job.output_asset_ids
             .iter()
-            .map(|id: &AssetId| json!({"url": format!("{base}{}", download_path(id))}))
+            .map(|id: &AssetId| TaskResultUrl { url: format!("{base}{}", download_path(id)) })
             .collect::<Vec<_>>()
     });
     let item_count = results.as_ref().map_or(0, Vec::len);
-    Ok(Json(json!({
-        "history_id": job.id.as_str(),
-        "task_type": task_type,
-        "status": status,
-        "fail_code": fail_code,
-        "item_count": item_count,
-        "results": results,
-        "raw_data": {"job": JobView::from(job)},
-    })))
+    Ok(Json(TaskReport {
+        history_id: job.id.to_string(),
+        task_type,
+        status,
+        fail_code,
+        item_count,
+        results,
+        raw_data: RawData { job: JobView::from(job) },
+    }))
 }

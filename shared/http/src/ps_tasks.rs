@@ -15,7 +15,6 @@ use genrelay_core::spec::{Inputs, Params, parse_asset_ids, parse_prompt, parse_u
 use genrelay_core::{Capability, JobId, JobSource, JobSpec, JobStatus};
 use genrelay_wire::paths::download_path;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,29 +27,64 @@ use crate::{AppState, MAX_JSON_BYTES};
 /// The surface's error format: the open API's status, in the envelope.
 pub struct PsTasksFormat;
 
-/// Every answer of this surface, errors too; `code` is the HTTP status.
+/// Every answer of this surface, errors too (`data` then `{}`); `code` is the HTTP status.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PsEnvelope {
+pub struct PsEnvelope<T> {
     #[schema(example = 200)]
     pub code: u16,
     #[schema(example = "success")]
     pub msg: String,
-    /// The answer; `{}` on errors.
-    #[schema(value_type = Object)]
-    pub data: Value,
+    #[schema(inline)]
+    pub data: T,
+}
+
+/// The `data` of an error: `{}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PsNoData {}
+
+/// The `data` of a submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PsSubmitted {
+    pub task_id: String,
+}
+
+/// The `data` of a result: the status; the image once completed, the reason once failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PsTaskResult {
+    pub status: PsTaskStatus,
+    /// Where to download the image (with the API key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    /// The image's asset id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_rid: Option<String>,
+    /// Why it failed; empty while it has not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// Seed 001's task statuses.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PsTaskStatus {
+    Pending,
+    AiSubmitted,
+    Processing,
+    Completed,
+    Failed,
 }
 
 impl ErrorFormat for PsTasksFormat {
-    type Body = PsEnvelope;
+    type Body = PsEnvelope<PsNoData>;
 
-    fn body(status: StatusCode, msg: String) -> PsEnvelope {
-        PsEnvelope { code: status.as_u16(), msg, data: json!({}) }
+    fn body(status: StatusCode, msg: String) -> PsEnvelope<PsNoData> {
+        PsEnvelope { code: status.as_u16(), msg, data: PsNoData {} }
     }
 }
 
 type PsError = SurfaceError<PsTasksFormat>;
 
-fn success(data: Value) -> Json<PsEnvelope> {
+fn success<T>(data: T) -> Json<PsEnvelope<T>> {
     Json(PsEnvelope { code: 200, msg: "success".to_owned(), data })
 }
 
@@ -128,9 +162,8 @@ impl SubmitBody {
     post, path = "/ps_tasks/submit", tag = "ps tasks (seed 001)",
     request_body = SubmitBody,
     responses(
-        (status = 200, description = "`{code: 200, msg: \"success\", data: {task_id}}`", body = PsEnvelope),
-        (status = 400, description = "A field is missing or invalid", body = PsEnvelope),
-        (status = 401, body = PsEnvelope),
+        (status = 200, body = PsEnvelope<PsSubmitted>),
+        (status = 400, description = "A field is missing or invalid"),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]
@@ -148,7 +181,7 @@ async fn submit(
     let crate::json::JsonBody { body, .. } = crate::json::parse::<SubmitBody>(&raw)?;
     let job = state.engine.submit(&client, body.into_new_job()?, None).await?.job;
     let id = job.id.clone();
-    Ok((axum::Extension(crate::request_log::LoggedJob(id)), success(json!({"task_id": job.id.as_str()})))
+    Ok((axum::Extension(crate::request_log::LoggedJob(id)), success(PsSubmitted { task_id: job.id.to_string() }))
         .into_response())
 }
 
@@ -156,7 +189,7 @@ async fn submit(
 #[utoipa::path(
     get, path = "/ps_tasks/result/{task_id}", tag = "ps tasks (seed 001)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = PsEnvelope), (status = 401, body = PsEnvelope), (status = 404, body = PsEnvelope)),
+    responses((status = 200, body = PsEnvelope<PsTaskResult>), (status = 404, description = "No such task for this client")),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn result(
@@ -164,25 +197,31 @@ async fn result(
     Caller(client, _): Caller<PsTasksFormat>,
     PublicBase(base): PublicBase,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<PsEnvelope>, PsError> {
+) -> Result<Json<PsEnvelope<PsTaskResult>>, PsError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let not_found = || PsError::new(StatusCode::NOT_FOUND, format!("task {raw} not found"));
     let id = JobId::parse(&raw).map_err(|_| not_found())?;
     let job = state.engine.job(&client, &id).await.map_err(|e| or_not_found(e, not_found))?;
     let status = match job.status {
-        JobStatus::Queued => "pending",
-        JobStatus::Running if job.progress == 0 => "ai_submitted",
-        JobStatus::Running => "processing",
-        JobStatus::Succeeded => "completed",
-        JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => "failed",
+        JobStatus::Queued => PsTaskStatus::Pending,
+        JobStatus::Running if job.progress == 0 => PsTaskStatus::AiSubmitted,
+        JobStatus::Running => PsTaskStatus::Processing,
+        JobStatus::Succeeded => PsTaskStatus::Completed,
+        JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled => PsTaskStatus::Failed,
     };
     let data = match job.output_asset_ids.first() {
-        Some(output) if job.status == JobStatus::Succeeded => json!({
-            "status": status,
-            "image_url": format!("{base}{}", download_path(output)),
-            "image_rid": output.as_str(),
-        }),
-        _ => json!({"status": status, "error_message": job.error.unwrap_or_default()}),
+        Some(output) if job.status == JobStatus::Succeeded => PsTaskResult {
+            status,
+            image_url: Some(format!("{base}{}", download_path(output))),
+            image_rid: Some(output.to_string()),
+            error_message: None,
+        },
+        _ => PsTaskResult {
+            status,
+            image_url: None,
+            image_rid: None,
+            error_message: Some(job.error.unwrap_or_default()),
+        },
     };
     Ok(success(data))
 }

@@ -112,6 +112,15 @@ pub fn document<F: ErrorFormat, S: Clone + Send + Sync + 'static>(
 }
 
 fn add_error_answers(operation: &mut Operation, schema: &str) {
+    let error_body = || utoipa::openapi::Content::new(Some(Ref::from_schema_name(schema)));
+    // An error answer a handler documents without a body has the surface's.
+    for (status, response) in operation.responses.responses.iter_mut() {
+        if let (true, utoipa::openapi::RefOr::T(response)) = (status.starts_with(['4', '5']), response)
+            && response.content.is_empty()
+        {
+            response.content.insert("application/json".to_owned(), error_body());
+        }
+    }
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let reads_body = operation.request_body.is_some();
     let answers: [(bool, u16, &str); 6] = [
@@ -125,11 +134,7 @@ fn add_error_answers(operation: &mut Operation, schema: &str) {
     for (applies, status, description) in answers {
         if applies {
             operation.responses.responses.entry(status.to_string()).or_insert_with(|| {
-                ResponseBuilder::new()
-                    .description(description)
-                    .content("application/json", utoipa::openapi::Content::new(Some(Ref::from_schema_name(schema))))
-                    .build()
-                    .into()
+                ResponseBuilder::new().description(description).content("application/json", error_body()).build().into()
             });
         }
     }
