@@ -205,7 +205,7 @@ async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Jo
         ("webhook_url" = Option<WebhookUrl>, Query, description = "genrelay's addition: a webhook told when the task ends"),
     ),
     responses(
-        (status = 200, description = "`{task_id, index, message}`", body = Object),
+        (status = 200, body = InferenceSubmitted),
         (status = 400, description = "The index is not configured", body = DetailBody),
         (status = 401, body = DetailBody),
         (status = 422, description = "index missing or below 1", body = DetailBody),
@@ -244,64 +244,152 @@ async fn submit(
     let webhook = raw.iter().find(|(name, _)| name == "webhook_url").map(|(_, url)| parse_url(url, "webhook_url"));
     let new_job = NewJob { webhook_url: webhook.transpose()?, ..new_job.clone() };
     let job = state.app.engine.submit(&client, new_job, None).await?.job;
-    let answer = json!({"task_id": job.id.as_str(), "index": index, "message": "任务已创建，正在处理中"});
+    let answer =
+        InferenceSubmitted { task_id: job.id.to_string(), index, message: "任务已创建，正在处理中" };
     Ok((axum::Extension(crate::request_log::LoggedJob(job.id)), Json(answer)).into_response())
+}
+
+/// The answer to a submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferenceSubmitted {
+    pub task_id: String,
+    pub index: u32,
+    #[schema(example = "任务已创建，正在处理中")]
+    pub message: &'static str,
+}
+
+/// A task as `status` reports it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskState {
+    pub task_id: String,
+    pub index: Option<u32>,
+    pub status: TaskStatus,
+    /// UTC, without an offset.
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    /// Seconds from start to end, to a tenth.
+    pub inference_time: Option<f64>,
+    pub error_message: Option<String>,
+}
+
+/// A task's result: its files once completed, else why there are none yet.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TaskResult {
+    Completed {
+        task_id: String,
+        index: Option<u32>,
+        /// `completed`.
+        status: TaskStatus,
+        inference_time: Option<f64>,
+        created_at: String,
+        completed_at: Option<String>,
+        files: Vec<ResultFile>,
+    },
+    NotCompleted {
+        task_id: String,
+        status: TaskStatus,
+        #[schema(example = "任务尚未完成")]
+        message: &'static str,
+        error_message: Option<String>,
+    },
+}
+
+/// A task in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskSummary {
+    pub task_id: String,
+    pub index: Option<u32>,
+    pub status: TaskStatus,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+}
+
+/// A page of tasks, with how many match in all.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskList {
+    pub total: usize,
+    pub page: usize,
+    pub page_size: usize,
+    pub tasks: Vec<TaskSummary>,
+}
+
+/// The service's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemStatus {
+    /// `running`.
+    pub status: &'static str,
+    /// Whether a channel is available for every preset's capability (the seed's name).
+    pub ssh_connected: bool,
+    pub queue_size: usize,
+    pub queue_running: bool,
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy`.
+    pub status: &'static str,
+    pub timestamp: String,
 }
 
 /// A task's status.
 #[utoipa::path(
     get, path = "/api/task/{task_id}/status", tag = "inference (seed 003)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
+    responses((status = 200, body = TaskState), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn task_status(
     State(state): State<InferenceState>,
     Caller(client, _): Caller<InferenceFormat>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, InferenceError> {
+) -> Result<Json<TaskState>, InferenceError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let job = task(&state, &client, &raw).await?;
-    Ok(Json(json!({
-        "task_id": job.id.as_str(),
-        "index": index_of(&job),
-        "status": TaskStatus::of(job.status),
-        "created_at": time(job.created_at),
-        "completed_at": job.finished_at.map(time),
-        "inference_time": inference_time(&job),
-        "error_message": job.error,
-    })))
+    Ok(Json(TaskState {
+        task_id: job.id.to_string(),
+        index: index_of(&job),
+        status: TaskStatus::of(job.status),
+        created_at: time(job.created_at),
+        completed_at: job.finished_at.map(time),
+        inference_time: inference_time(&job),
+        error_message: job.error,
+    }))
 }
 
-#[derive(Serialize)]
-struct ResultFile {
-    filename: String,
+/// A file of a completed task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultFile {
+    pub filename: String,
+    /// `image` or `video`.
     #[serde(rename = "type")]
-    kind: &'static str,
-    url: String,
+    pub kind: &'static str,
+    /// Its `file` route (a redirect to the bytes).
+    pub url: String,
 }
 
 /// A task's result: its files once completed, else the seed's "not completed" answer.
 #[utoipa::path(
     get, path = "/api/task/{task_id}/result", tag = "inference (seed 003)",
     params(("task_id" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
+    responses((status = 200, body = TaskResult), (status = 401, body = DetailBody), (status = 404, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn task_result(
     State(state): State<InferenceState>,
     Caller(client, _): Caller<InferenceFormat>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, InferenceError> {
+) -> Result<Json<TaskResult>, InferenceError> {
     let raw = path.map(|Path(raw)| raw).unwrap_or_default();
     let job = task(&state, &client, &raw).await?;
     if job.status != JobStatus::Succeeded {
-        return Ok(Json(json!({
-            "task_id": job.id.as_str(),
-            "status": TaskStatus::of(job.status),
-            "message": "任务尚未完成",
-            "error_message": job.error,
-        })));
+        return Ok(Json(TaskResult::NotCompleted {
+            task_id: job.id.to_string(),
+            status: TaskStatus::of(job.status),
+            message: "任务尚未完成",
+            error_message: job.error,
+        }));
     }
     let mut files = Vec::new();
     for id in &job.output_asset_ids {
@@ -314,15 +402,15 @@ async fn task_result(
         let url = format!("/api/task/{}/file/{name}", job.id);
         files.push(ResultFile { filename: asset.name, kind, url });
     }
-    Ok(Json(json!({
-        "task_id": job.id.as_str(),
-        "index": index_of(&job),
-        "status": "completed",
-        "inference_time": inference_time(&job),
-        "created_at": time(job.created_at),
-        "completed_at": job.finished_at.map(time),
-        "files": files,
-    })))
+    Ok(Json(TaskResult::Completed {
+        task_id: job.id.to_string(),
+        index: index_of(&job),
+        status: TaskStatus::Completed,
+        inference_time: inference_time(&job),
+        created_at: time(job.created_at),
+        completed_at: job.finished_at.map(time),
+        files,
+    }))
 }
 
 /// A result file: a redirect to its bytes (a short-lived signed URL).
@@ -353,14 +441,14 @@ async fn task_file(
         ("page_size" = Option<u32>, Query, minimum = 1, maximum = 100),
         ("status" = inline(Option<TaskStatus>), Query),
     ),
-    responses((status = 200, body = Object), (status = 401, body = DetailBody), (status = 422, body = DetailBody)),
+    responses((status = 200, body = TaskList), (status = 401, body = DetailBody), (status = 422, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn tasks(
     State(state): State<InferenceState>,
     Caller(client, _): Caller<InferenceFormat>,
     query: QueryPairs,
-) -> Result<Json<Value>, InferenceError> {
+) -> Result<Json<TaskList>, InferenceError> {
     let invalid = |detail: String| InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
     let (mut page, mut page_size, mut status) = (1usize, 10usize, None);
     for (name, value) in query.unique().map_err(|e| invalid(e.message))? {
@@ -381,40 +469,41 @@ async fn tasks(
     }
     let keep = |job: &Job| index_of(job).is_some() && status.is_none_or(|wanted| TaskStatus::of(job.status) == wanted);
     let (total, jobs) = state.app.engine.jobs_where(&client, keep, page, page_size).await?;
-    let tasks: Vec<Value> = jobs
+    let tasks = jobs
         .iter()
-        .map(|job| {
-            json!({"task_id": job.id.as_str(), "index": index_of(job), "status": TaskStatus::of(job.status),
-                   "created_at": time(job.created_at), "completed_at": job.finished_at.map(time)})
+        .map(|job| TaskSummary {
+            task_id: job.id.to_string(),
+            index: index_of(job),
+            status: TaskStatus::of(job.status),
+            created_at: time(job.created_at),
+            completed_at: job.finished_at.map(time),
         })
         .collect();
-    Ok(Json(json!({"total": total, "page": page, "page_size": page_size, "tasks": tasks})))
+    Ok(Json(TaskList { total, page, page_size, tasks }))
 }
 
 /// The service's state: the pending queue, and whether the generators answer (`ssh_connected`,
 /// the seed's name, reports the upstream's health here).
 #[utoipa::path(
     get, path = "/api/system/status", tag = "inference (seed 003)",
-    responses((status = 200, body = Object), (status = 401, body = DetailBody)),
+    responses((status = 200, body = SystemStatus), (status = 401, body = DetailBody)),
     security(("bearer" = []), ("apiKey" = []))
 )]
 async fn system_status(
     State(state): State<InferenceState>,
     Caller(client, _): Caller<InferenceFormat>,
-) -> Result<Json<Value>, InferenceError> {
+) -> Result<Json<SystemStatus>, InferenceError> {
     let engine = &state.app.engine;
     let queue_size = engine.queued_count(&client, 200).await?;
     let mut upstream_ok = true;
     for preset in state.presets.by_index.values() {
         upstream_ok &= engine.has_available_channel(preset.spec.capability).await?;
     }
-    Ok(Json(
-        json!({"status": "running", "ssh_connected": upstream_ok, "queue_size": queue_size, "queue_running": true}),
-    ))
+    Ok(Json(SystemStatus { status: "running", ssh_connected: upstream_ok, queue_size, queue_running: true }))
 }
 
 /// Liveness; needs no key.
-#[utoipa::path(get, path = "/api/health", tag = "inference (seed 003)", responses((status = 200, body = Object)))]
-async fn health() -> Json<Value> {
-    Json(json!({"status": "healthy", "timestamp": Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()}))
+#[utoipa::path(get, path = "/api/health", tag = "inference (seed 003)", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "healthy", timestamp: Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string() })
 }

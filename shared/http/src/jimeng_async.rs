@@ -240,7 +240,7 @@ fn prompt(prompt: Option<String>) -> Result<Option<String>, JimengError> {
 
 /// The answer to a generation: the task was taken; follow it by `history_id`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Submitted {
+pub struct JimengSubmitted {
     /// Unix seconds.
     pub created: i64,
     pub history_id: String,
@@ -258,10 +258,10 @@ async fn submit(
     client: &ClientId,
     new: NewJob,
     input_images: Option<usize>,
-) -> Result<Json<Submitted>, JimengError> {
+) -> Result<Json<JimengSubmitted>, JimengError> {
     let job = state.engine.submit(client, new, None).await?.job;
     let history_id = job.id.to_string();
-    Ok(Json(Submitted {
+    Ok(Json(JimengSubmitted {
         created: job.created_at.timestamp(),
         history_id,
         status: "submitted",
@@ -274,7 +274,7 @@ async fn submit(
 #[utoipa::path(
     post, path = "/v1/async/images/generations", tag = "jimeng async (seed 002)",
     request_body = ImageGenerationBody,
-    responses((status = 200, body = Submitted),
+    responses((status = 200, body = JimengSubmitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -282,7 +282,7 @@ async fn image_generations(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     body: Result<JsonBody<ImageGenerationBody>, ApiError>,
-) -> Result<Json<Submitted>, JimengError> {
+) -> Result<Json<JimengSubmitted>, JimengError> {
     let JsonBody { body, .. } = body?;
     let (width, height) =
         image_size(body.ratio.unwrap_or(ImageRatio::Square), body.resolution.unwrap_or(ImageResolution::K2));
@@ -296,7 +296,7 @@ async fn image_generations(
 #[utoipa::path(
     post, path = "/v1/async/images/compositions", tag = "jimeng async (seed 002)",
     request_body(content = CompositionBody, description = "JSON, or multipart/form-data with prompt, model and images files"),
-    responses((status = 200, body = Submitted),
+    responses((status = 200, body = JimengSubmitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -304,7 +304,7 @@ async fn image_compositions(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     request: Request,
-) -> Result<Json<Submitted>, JimengError> {
+) -> Result<Json<JimengSubmitted>, JimengError> {
     let mut inputs = Inputs::default();
     let body = if is_json(request.headers()) {
         let JsonBody { body, .. } = JsonBody::<CompositionBody>::from_request(request, &state).await?;
@@ -355,7 +355,7 @@ async fn read_form(mut form: Multipart) -> Result<(CompositionBody, Vec<NewFile>
 #[utoipa::path(
     post, path = "/v1/async/videos/generations", tag = "jimeng async (seed 002)",
     request_body = VideoGenerationBody,
-    responses((status = 200, body = Submitted),
+    responses((status = 200, body = JimengSubmitted),
               (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
     security(("bearer" = []))
 )]
@@ -363,7 +363,7 @@ async fn video_generations(
     State(state): State<AppState>,
     Caller(client, _): Caller<JimengFormat>,
     body: Result<JsonBody<VideoGenerationBody>, ApiError>,
-) -> Result<Json<Submitted>, JimengError> {
+) -> Result<Json<JimengSubmitted>, JimengError> {
     let JsonBody { body, .. } = body?;
     // jimeng-api's default ratio is 1:1 (genrelay's own API defaults videos to 16:9).
     let ratio = VideoRatio::parse(body.ratio.as_deref().unwrap_or("1:1"), "ratio")?;
