@@ -76,14 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = ClientId::parse("bench")?;
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None)?);
     let spec = JobSpec::new(Capability::ImageGenerate, Some("big".into()), Inputs::default(), params)?;
-    let job = engine
-        .submit(
-            &client,
-            NewJob { spec, webhook_url: None, webhook_events: None, priority: None, source: Default::default() },
-            None,
-        )
-        .await?
-        .job;
+    let job = engine.submit(&client, NewJob::of(spec), None).await?.job;
     let before = peak_rss_mib();
     let started = Instant::now();
     let ended = loop {

@@ -7,12 +7,13 @@ use std::time::Duration;
 use chrono::Utc;
 use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
-    AssetQuery, AssetStore, BlobStore, ByteStream, ChannelLedger, Created, DispatchMessage, DispatchQueue, IdGenerator,
-    JobQuery, JobStore, WebhookStore,
+    AdminJobQuery, AssetQuery, AssetStore, BackOfficeStore, BackOfficeUser, BlobStore, ByteStream, ChannelLedger,
+    Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore, Role, WebhookStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
-    Capability, ClientId, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec, JobStatus, Page, RequestFingerprint,
+    Capability, ClientId, IdempotencyKey, IdempotencyRecord, InputImageType, Job, JobId, JobSpec, JobStatus, Page,
+    RequestFingerprint,
 };
 use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
 
@@ -25,6 +26,7 @@ pub struct Adapters {
     channels: Arc<dyn ChannelLedger>,
     webhooks: Arc<dyn WebhookStore>,
     assets: Arc<dyn AssetStore>,
+    back_office: Arc<dyn BackOfficeStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
     dead_letters: DeadLetters,
@@ -58,7 +60,8 @@ async fn embedded() -> Adapters {
         store: Arc::new(SqliteStore::new(db.clone())),
         channels: Arc::new(SqliteStore::new(db.clone())),
         webhooks: Arc::new(SqliteStore::new(db.clone())),
-        assets: Arc::new(SqliteStore::new(db)),
+        assets: Arc::new(SqliteStore::new(db.clone())),
+        back_office: Arc::new(SqliteStore::new(db)),
         blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
         dead_letters: DeadLetters::Table(queue),
@@ -77,6 +80,7 @@ async fn aws() -> Adapters {
         channels: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         webhooks: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        back_office: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         blobs: Arc::new(S3BlobStore::new(
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
             &resources.bucket,
@@ -118,6 +122,10 @@ contract!(
     slots_hold_their_cap_under_concurrency,
     cooldowns_are_shared_and_end,
     webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_when_due,
+    the_admin_list_filters_every_clients_jobs_newest_first,
+    a_job_is_found_by_id_whoever_its_client,
+    back_office_users_are_added_once,
+    failed_logins_count_within_their_window_and_are_cleared,
 );
 
 fn client(name: &str) -> ClientId {
@@ -589,4 +597,149 @@ async fn webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_whe
     assert!(!store.is_url_disabled(&client("someone-else"), &url).await.unwrap(), "per client");
     store.set_url_disabled(&job.client_id, &url, false).await.unwrap();
     assert!(!store.is_url_disabled(&job.client_id, &url).await.unwrap());
+}
+
+/// Jobs of two clients, one minute apart (the newest last), with order numbers, image types,
+/// a playground owner and statuses to filter on.
+async fn labelled_jobs(store: &Arc<dyn JobStore>) -> Vec<Job> {
+    let base = Utc::now() - chrono::Duration::hours(1);
+    let specs = [
+        ("shop-a", "ORD-100", Some(InputImageType::Original), None, JobStatus::Succeeded),
+        ("shop-b", "ord-101", Some(InputImageType::Retouched), None, JobStatus::Failed),
+        ("shop-a", "ORD-200", None, Some("alice"), JobStatus::Queued),
+        ("shop-b", "X_100%", Some(InputImageType::Original), None, JobStatus::Expired),
+        ("shop-a", "ORD-201", Some(InputImageType::Retouched), Some("bob"), JobStatus::Running),
+    ];
+    let mut jobs = Vec::new();
+    for (minute, (client_name, order, image_type, owner, status)) in specs.into_iter().enumerate() {
+        let mut job = job_at(client_name, base + chrono::Duration::minutes(minute as i64));
+        job.labels.order_number = Some(order.to_owned());
+        job.labels.image_type = image_type;
+        job.labels.playground_of = owner.map(str::to_owned);
+        job.status = status;
+        assert_eq!(store.create(&job, None).await.unwrap(), Created::Inserted);
+        jobs.push(job);
+    }
+    jobs
+}
+
+fn order_numbers(jobs: &[Job]) -> Vec<&str> {
+    jobs.iter().map(|job| job.labels.order_number.as_deref().unwrap()).collect()
+}
+
+async fn the_admin_list_filters_every_clients_jobs_newest_first(adapters: Adapters) {
+    let store = adapters.store;
+    let jobs = labelled_jobs(&store).await;
+    let list = |query: AdminJobQuery| {
+        let store = store.clone();
+        // A page of 10 unless the query names its size.
+        let limit = if query.limit == 0 { 10 } else { query.limit };
+        async move { store.admin_list(&AdminJobQuery { limit, ..query }).await.unwrap() }
+    };
+
+    let all = list(AdminJobQuery::default()).await;
+    assert_eq!(order_numbers(&all.jobs), ["ORD-201", "X_100%", "ORD-200", "ord-101", "ORD-100"]);
+    assert_eq!((all.total, all.next), (5, None));
+
+    let page_two = list(AdminJobQuery { skip: 2, limit: 2, ..AdminJobQuery::default() }).await;
+    assert_eq!(order_numbers(&page_two.jobs), ["ORD-200", "ord-101"]);
+    assert_eq!(page_two.total, 5, "the total counts every match, not the page");
+
+    let failed = list(AdminJobQuery { statuses: vec![JobStatus::Failed, JobStatus::Expired], ..Default::default() });
+    assert_eq!(order_numbers(&failed.await.jobs), ["X_100%", "ord-101"]);
+
+    let by_order = list(AdminJobQuery { order_number: Some("ord-1".into()), ..Default::default() }).await;
+    assert_eq!(order_numbers(&by_order.jobs), ["ord-101", "ORD-100"], "a substring, in any case");
+    let wildcard = list(AdminJobQuery { order_number: Some("_100%".into()), ..Default::default() }).await;
+    assert_eq!(order_numbers(&wildcard.jobs), ["X_100%"], "_ and % are plain characters");
+
+    let retouched = list(AdminJobQuery { image_type: Some(InputImageType::Retouched), ..Default::default() });
+    assert_eq!(order_numbers(&retouched.await.jobs), ["ORD-201", "ord-101"]);
+
+    let alice = list(AdminJobQuery { playground_of: Some("alice".into()), ..Default::default() }).await;
+    assert_eq!(order_numbers(&alice.jobs), ["ORD-200"]);
+
+    let window = list(AdminJobQuery {
+        created_from: Some(jobs[1].created_at),
+        created_to: Some(jobs[3].created_at),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(order_numbers(&window.jobs), ["X_100%", "ORD-200", "ord-101"], "both ends are included");
+    assert_eq!(window.total, 3);
+}
+
+async fn a_job_is_found_by_id_whoever_its_client(adapters: Adapters) {
+    let store = adapters.store;
+    let jobs = labelled_jobs(&store).await;
+    for job in &jobs {
+        assert_eq!(store.find(&job.id).await.unwrap().as_ref(), Some(job));
+    }
+    assert_eq!(store.find(&job_id(999)).await.unwrap(), None);
+}
+
+/// On DynamoDB the list filters as it reads: one call reads at most its budget, counts what it
+/// read and hands back a cursor; the next call counts on from there.
+#[tokio::test]
+async fn a_filtered_admin_list_on_dynamodb_reads_a_bounded_number_of_items_then_continues() {
+    let config = moto::sdk_config().await;
+    let resources = moto::resources().await;
+    let store: Arc<dyn JobStore> =
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table).with_admin_read_budget(3));
+    labelled_jobs(&store).await;
+    let query = AdminJobQuery { order_number: Some("ORD-".into()), limit: 10, ..AdminJobQuery::default() };
+
+    let first = store.admin_list(&query).await.unwrap();
+    assert_eq!(order_numbers(&first.jobs), ["ORD-201", "ORD-200"], "three read, two of them match");
+    assert_eq!(first.total, 2);
+    let next = first.next.expect("reading stopped at the budget");
+
+    let rest = store.admin_list(&AdminJobQuery { cursor: Some(next.clone()), ..query.clone() }).await.unwrap();
+    assert_eq!(order_numbers(&rest.jobs), ["ord-101", "ORD-100"]);
+    assert_eq!((rest.total, rest.next), (2, None));
+
+    let other_dates = AdminJobQuery { cursor: Some(next), created_from: Some(Utc::now()), ..query };
+    assert!(store.admin_list(&other_dates).await.is_err(), "a cursor only continues its own date range");
+}
+
+async fn back_office_users_are_added_once(adapters: Adapters) {
+    let store = adapters.back_office;
+    let user = BackOfficeUser {
+        name: "alice".into(),
+        role: Role::Operator,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: Utc::now(),
+    };
+    assert_eq!(store.user("alice").await.unwrap(), None);
+    assert!(store.add_user(&user).await.unwrap());
+    let other = BackOfficeUser { role: Role::Admin, ..user.clone() };
+    assert!(!store.add_user(&other).await.unwrap(), "a name is taken once");
+    assert_eq!(store.user("alice").await.unwrap(), Some(user));
+}
+
+async fn failed_logins_count_within_their_window_and_are_cleared(adapters: Adapters) {
+    let store = adapters.back_office;
+    let start = Utc::now();
+    let minutes = move |m: i64| start + chrono::Duration::minutes(m);
+    let window = chrono::Duration::minutes(15);
+    let key = "alice@192.0.2.1";
+    assert_eq!(store.failed_logins(key).await.unwrap(), None);
+    for (at, expected) in [(0, 1), (1, 2), (5, 3)] {
+        assert_eq!(store.count_failed_login(key, minutes(at) - window, minutes(at)).await.unwrap(), expected);
+    }
+    let counted = store.failed_logins(key).await.unwrap().unwrap();
+    assert_eq!((counted.count, counted.since.timestamp_micros()), (3, start.timestamp_micros()));
+    assert_eq!(store.count_failed_login(key, minutes(20) - window, minutes(20)).await.unwrap(), 1, "a new window");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.count_failed_login(key, minutes(21) - window, minutes(21)).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.failed_logins(key).await.unwrap().unwrap().count, 9, "no failure lost to a race");
+    store.clear_failed_logins(key).await.unwrap();
+    assert_eq!(store.failed_logins(key).await.unwrap(), None);
+    assert_eq!(store.failed_logins("bob@192.0.2.1").await.unwrap(), None);
 }

@@ -269,3 +269,36 @@ async fn before_accepts_iso_dates_and_times_without_offset() {
     let (_, page) = app.get("/api/v1/jobs?before=2999-01-01", KEY_A).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_order_number_and_input_image_type_are_kept_for_the_back_office() {
+    let app = TestApp::new();
+    let mut body = seed_examples()[2].clone();
+    body["orderNumber"] = json!("  ORD-20261204-0001 ");
+    body["imageType"] = json!("retouched");
+    let (status, answer) = app.post("/api/v1/jobs", KEY_A, body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["job"]["orderNumber"], "ORD-20261204-0001", "trimmed");
+    assert_eq!(answer["job"]["imageType"], "retouched");
+    let id = answer["job"]["id"].as_str().unwrap();
+    let (_, read) = app.get(&format!("/api/v1/jobs/{id}"), KEY_A).await;
+    assert_eq!(
+        (read["job"]["orderNumber"].clone(), read["job"]["imageType"].clone()),
+        (json!("ORD-20261204-0001"), json!("retouched"))
+    );
+
+    for (field, value, complaint) in [
+        ("imageType", json!("beautified"), "imageType: \"beautified\" is not allowed"),
+        ("orderNumber", json!(" "), "orderNumber: must be 1 to 128"),
+        ("orderNumber", json!("x".repeat(129)), "orderNumber: must be 1 to 128"),
+        ("orderNumber", json!("a\nb"), "orderNumber: must not contain control characters"),
+    ] {
+        let mut bad = seed_examples()[2].clone();
+        bad[field] = value;
+        let (status, answer) = app.post("/api/v1/jobs", KEY_A, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains(complaint), "{answer}");
+    }
+    let (_, list) = app.get("/api/v1/jobs", KEY_A).await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "nothing written for bad input");
+}

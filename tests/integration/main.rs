@@ -4,6 +4,7 @@
 
 mod assets;
 mod auth;
+mod back_office;
 mod comfyui;
 mod contract;
 mod events;

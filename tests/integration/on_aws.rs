@@ -375,3 +375,74 @@ async fn the_seed_surfaces_run_as_their_function_binaries_on_moto() {
     surfaces.sort();
     assert_eq!(surfaces, ["inference", "jimeng-async", "ps-tasks"]);
 }
+
+/// The back office's function as the template wires it: its session key and first admin's
+/// password from SSM SecureStrings, users and jobs in the table, fed the sample events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_function_signs_in_from_ssm_and_lists_every_clients_jobs_on_moto() {
+    let resources = moto::resources().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
+    let session_key = format!("/{}/session-key", resources.table);
+    let admin_password = format!("/{}/admin-password", resources.table);
+    use base64::Engine as _;
+    let key_text = base64::engine::general_purpose::STANDARD.encode([42u8; 64]);
+    for (name, value) in [(&session_key, key_text.as_str()), (&admin_password, "sample-admin-password")] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    let env = function_env(&resources);
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let mut admin_env = env.clone();
+    admin_env.extend([
+        ("GENRELAY_SESSION_KEY_PARAMETER", session_key),
+        ("GENRELAY_ADMIN_USER", "admin".to_owned()),
+        ("GENRELAY_ADMIN_PASSWORD_PARAMETER", admin_password),
+    ]);
+    let admin = LambdaFunction::start(&workspace_binary("genrelay-admin"), &admin_env).await;
+    let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+
+    let (status, headers, _) = http_answer(admin.invoke(event("admin/console.json", &[])).await.unwrap());
+    assert_eq!((status, headers["location"].as_str()), (303, Some("/admin/ai/tasks")));
+    let (status, _, refused) = http_answer(admin.invoke(event("admin/list-tasks.json", &[])).await.unwrap());
+    assert_eq!((status, refused), (401, json!({"status": "error", "message": "未登录"})));
+
+    let answer = admin.invoke(event("admin/login.json", &[])).await.unwrap();
+    let cookie = answer["cookies"]
+        .as_array()
+        .and_then(|cookies| cookies.iter().filter_map(Value::as_str).find(|c| c.starts_with("session=")))
+        .unwrap_or_else(|| panic!("a session cookie: {answer}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, signed_in) = http_answer(answer);
+    assert_eq!((status, signed_in["data"]["role"].as_str()), (200, Some("admin")), "{signed_in}");
+
+    // Seed 000's example: processing tasks (none yet), then every task.
+    let with_session = [("session=SAMPLE_SESSION", cookie.as_str())];
+    let (status, _, processing) =
+        http_answer(admin.invoke(event("admin/list-tasks.json", &with_session)).await.unwrap());
+    assert_eq!(status, 200, "{processing}");
+    assert_eq!(processing["data"]["tasks"], json!([]));
+    let every = [("session=SAMPLE_SESSION", cookie.as_str()), ("status=processing", ""), ("\"processing\"", "\"\"")];
+    let (status, _, listed) = http_answer(admin.invoke(event("admin/list-tasks.json", &every)).await.unwrap());
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["data"]["tasks"][0]["task_id"], id.as_str(), "{listed}");
+    assert_eq!(listed["data"]["tasks"][0]["status_text"], "待处理");
+    let detail = [("session=SAMPLE_SESSION", cookie.as_str()), (SAMPLE_JOB, id.as_str())];
+    let (status, _, task) = http_answer(admin.invoke(event("admin/get-task.json", &detail)).await.unwrap());
+    assert_eq!((status, task["data"]["client_id"].as_str()), (200, Some("sample")), "{task}");
+
+    let (status, _, document) = http_answer(admin.invoke(event("admin/docs-document.json", &[])).await.unwrap());
+    assert_eq!(status, 200);
+    assert_eq!(document["paths"]["/admin/ai/api/tasks"]["get"]["tags"], json!(["管理后台"]));
+    let page = admin.invoke(event("admin/docs.json", &[])).await.unwrap();
+    assert_eq!(page["statusCode"], 200);
+}

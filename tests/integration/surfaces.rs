@@ -59,7 +59,7 @@ async fn call(router: axum::Router, request: Request<Body>) -> (StatusCode, Valu
     (status, json_of(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()))
 }
 
-fn state(app: &TestApp) -> AppState {
+pub fn state(app: &TestApp) -> AppState {
     AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) }
 }
 
@@ -183,6 +183,15 @@ impl genrelay_core::ports::JobStore for FailingReads {
         query: &genrelay_core::ports::JobQuery,
     ) -> genrelay_core::Result<genrelay_core::Page<genrelay_core::Job>> {
         self.0.list(client, query).await
+    }
+    async fn find(&self, _: &genrelay_core::JobId) -> genrelay_core::Result<Option<genrelay_core::Job>> {
+        Err(genrelay_core::Error::Unavailable("ProvisionedThroughputExceededException".into()))
+    }
+    async fn admin_list(
+        &self,
+        query: &genrelay_core::ports::AdminJobQuery,
+    ) -> genrelay_core::Result<genrelay_core::ports::AdminJobPage> {
+        self.0.admin_list(query).await
     }
     async fn due_polls(
         &self,

@@ -79,6 +79,23 @@ impl Metrics for RecordedMetrics {
     }
 }
 
+/// The key of the test apps' session cookies.
+pub const SESSION_KEY: [u8; 64] = [7; 64];
+
+/// The open API and the back office, as the dev server serves them.
+fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
+    let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
+    let sessions = genrelay_back_office::SessionSettings::new(
+        genrelay_back_office::SessionKey::from_bytes(&SESSION_KEY).expect("64 bytes"),
+    );
+    let back_office = genrelay_back_office::BackOfficeState {
+        engine: engine.clone(),
+        users: Arc::new(embedded.store.clone()),
+        sessions,
+    };
+    genrelay_http::open_api_router(state).merge(genrelay_back_office::router(back_office))
+}
+
 pub struct TestApp {
     pub metrics: Arc<RecordedMetrics>,
     pub dir: tempfile::TempDir,
@@ -138,8 +155,7 @@ impl TestApp {
         let mut deps = app.embedded.deps(MockConfig::default(), Arc::new(app.clock.clone()));
         deps.channels = ChannelRegistry::new(channels, None);
         app.engine = Arc::new(Engine::new(deps, Settings::default()));
-        let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
-        app.router = genrelay_http::open_api_router(state);
+        app.router = routers(&app.engine, &app.embedded);
         app
     }
 
@@ -152,8 +168,7 @@ impl TestApp {
         deps.metrics = app.metrics.clone();
         deps.webhooks.sender = sender;
         app.engine = Arc::new(Engine::new(deps, Settings::default()));
-        let state = AppState { engine: app.engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
-        app.router = genrelay_http::open_api_router(state);
+        app.router = routers(&app.engine, &app.embedded);
         app
     }
 
@@ -169,8 +184,7 @@ impl TestApp {
             deps.channels = ChannelRegistry::new(channels, Some(fallback));
         }
         let engine = Arc::new(Engine::new(deps, Settings::default()));
-        let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
-        let router = genrelay_http::open_api_router(state);
+        let router = routers(&engine, &embedded);
         Self { metrics, dir, embedded, engine, clock, router }
     }
 
@@ -210,6 +224,14 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
         self.call("POST", path, Some(key), Some(body)).await
+    }
+
+    /// Adds a back-office user.
+    pub async fn add_back_office_user(&self, name: &str, role: genrelay_core::ports::Role, password: &str) {
+        use genrelay_core::ports::{BackOfficeStore, BackOfficeUser};
+        let password_hash = genrelay_back_office::hash_password(password).unwrap();
+        let user = BackOfficeUser { name: name.to_owned(), role, password_hash, created_at: Utc::now() };
+        assert!(self.embedded.store.add_user(&user).await.unwrap(), "a new user");
     }
 
     /// Creates a job and returns its id.

@@ -95,9 +95,10 @@ impl LambdaFunction {
         match tokio::time::timeout(INVOKE_TIMEOUT, answered).await {
             Ok(Ok(answer)) => answer,
             _ => panic!(
-                "{} gave no answer (init error: {:?})",
+                "{} gave no answer (init error: {:?}); its output:\n{}",
                 self.name,
-                self.runtime.init_error.lock().unwrap().clone()
+                self.runtime.init_error.lock().unwrap().clone(),
+                self.output.lock().unwrap().join("\n")
             ),
         }
     }

@@ -4,6 +4,7 @@
 
 mod background;
 mod blob_links;
+mod dev_admin;
 mod dev_key;
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use axum::middleware::from_fn;
 use clap::Parser;
+use genrelay_back_office::{BackOfficeState, SessionSettings};
 use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_presets_from_env, init_tracing, mock_config_from_env};
 use genrelay_egress::Egress;
 use genrelay_engine::Settings;
@@ -70,15 +72,27 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let engine = Arc::new(embedded.engine_with_channels(mock, providers.as_ref(), &egress, Settings::default())?);
     let loops = background::Loops::start(engine.clone(), embedded.clone());
 
+    let admin = dev_admin::first_admin(&args.data_dir)?;
+    genrelay_bootstrap::ensure_admin(&admin, &embedded.store).await?;
+    let mut sessions = SessionSettings::new(dev_admin::session_key(&args.data_dir)?);
+    if public_url.starts_with("http://") {
+        sessions = sessions.over_http();
+    }
+    let back_office = BackOfficeState { engine: engine.clone(), users: Arc::new(embedded.store.clone()), sessions };
+
     let state = AppState { engine, keys: Arc::new(keys) };
     let app = open_api_router(state.clone())
         .merge(ps_tasks_routes(state.clone()))
         .merge(jimeng_async_routes(state.clone()))
         .merge(inference_routes(state, inference_presets_from_env()?))
+        .merge(genrelay_back_office::router(back_office))
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));
     println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    println!("  back office: http://{addr}/admin   API documentation: http://{addr}/docs");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
 
     tracing::info!("shutting down: finishing the background steps in progress");
     loops.stop().await;

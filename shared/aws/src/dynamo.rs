@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
+use genrelay_core::ports::{
+    ADMIN_READ_BUDGET, AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore,
+};
 use genrelay_core::{Asset, AssetId, ClientId, Cursor, Error, IdempotencyRecord, Job, JobId, JobStatus, Page, Result};
 
 use crate::errors::{sdk, service};
@@ -57,11 +59,29 @@ impl PagePosition {
     }
 }
 
+/// Where a back-office list stopped reading, and the creation range it read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AdminPosition {
+    key: HashMap<String, String>,
+    from: String,
+    to: String,
+}
+
+/// The key a back-office list continues after; only for the same creation range.
+fn admin_start_key(cursor: &Cursor, from: &str, to: &str) -> Result<Item> {
+    let position: AdminPosition = cursor.decode()?;
+    if position.from != from || position.to != to {
+        return Err(Error::invalid("cursor: it belongs to another date range; repeat the same dates"));
+    }
+    Ok(start_key(position.key))
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     pub(crate) client: Client,
     pub(crate) table: String,
     output_retention: chrono::Duration,
+    admin_read_budget: usize,
 }
 
 /// The default of the template's `OutputRetentionDays`.
@@ -80,7 +100,18 @@ struct RangeQuery<'a> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), output_retention: chrono::Duration::days(DEFAULT_OUTPUT_RETENTION_DAYS) }
+        Self {
+            client,
+            table: table.into(),
+            output_retention: chrono::Duration::days(DEFAULT_OUTPUT_RETENTION_DAYS),
+            admin_read_budget: ADMIN_READ_BUDGET,
+        }
+    }
+
+    /// How many items one back-office list call reads at most (`ADMIN_READ_BUDGET`).
+    pub fn with_admin_read_budget(mut self, items: usize) -> Self {
+        self.admin_read_budget = items.max(1);
+        self
     }
 
     /// How long output asset records live: as long as the bucket keeps their files.
@@ -312,6 +343,59 @@ impl JobStore for DynamoStore {
         let range = RangeQuery { index, partition, below: query.before.map(time_key), newest_first: true, filter };
         let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
         Ok(Page { items: items.iter().map(from_doc).collect::<Result<_>>()?, next })
+    }
+
+    async fn find(&self, id: &JobId) -> Result<Option<Job>> {
+        self.get_item(job_pk(id.as_str()), JOB_SK).await?.as_ref().map(from_doc).transpose()
+    }
+
+    /// Reads the `byTime` index newest first within the creation range, filtering as it reads,
+    /// and stops after its read budget (`ADMIN_READ_BUDGET` items) with a cursor where it stopped.
+    async fn admin_list(&self, query: &AdminJobQuery) -> Result<AdminJobPage> {
+        // A key condition value cannot be empty: "0" sorts before every time key.
+        let from = query.created_from.map_or_else(|| "0".to_owned(), time_key);
+        // Sort keys are `<time>#<job id>`: `~` sorts after every id character.
+        let to = query.created_to.map_or_else(|| "~".to_owned(), |to| format!("{}#~", time_key(to)));
+        let mut start = query.cursor.as_ref().map(|cursor| admin_start_key(cursor, &from, &to)).transpose()?;
+        let (mut read, mut total, mut jobs) = (0, 0, Vec::new());
+        let next = loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_TIME.name)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", BY_TIME.pk)
+                .expression_attribute_names("#sk", BY_TIME.sk)
+                .expression_attribute_values(":pk", s(ALL_JOBS_PARTITION))
+                .expression_attribute_values(":from", s(&from))
+                .expression_attribute_values(":to", s(&to))
+                .scan_index_forward(false)
+                .limit((self.admin_read_budget - read) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                read += 1;
+                let job: Job = from_doc(&item)?;
+                if query.matches(&job) {
+                    if total >= query.skip && jobs.len() < query.limit {
+                        jobs.push(job);
+                    }
+                    total += 1;
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if read >= self.admin_read_budget => break Some(key),
+                Some(key) => start = Some(key),
+                None => break None,
+            }
+        };
+        let next = next.map(|key| {
+            Cursor::encode(&AdminPosition { key: index_position(&key, &BY_TIME), from: from.clone(), to: to.clone() })
+        });
+        Ok(AdminJobPage { jobs, total, next })
     }
 
     async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {

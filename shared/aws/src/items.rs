@@ -33,14 +33,16 @@ pub const BY_CLIENT: Index = Index { name: "byClient", pk: "gsi1pk", sk: "gsi1sk
 pub const BY_CLIENT_STATUS: Index = Index { name: "byClientStatus", pk: "gsi2pk", sk: "gsi2sk" };
 /// A client's jobs of one capability, newest first.
 pub const BY_CLIENT_CAPABILITY: Index = Index { name: "byClientCapability", pk: "gsi3pk", sk: "gsi3sk" };
-/// Jobs in one status across clients, by creation time (admin lists; jobs stuck in queued).
-pub const BY_STATUS: Index = Index { name: "byStatus", pk: "gsi4pk", sk: "gsi4sk" };
+/// Every client's jobs by creation time, in one partition (`JOBS`): the back office's list.
+pub const BY_TIME: Index = Index { name: "byTime", pk: "gsi4pk", sk: "gsi4sk" };
+/// The partition of `BY_TIME`.
+pub const ALL_JOBS_PARTITION: &str = "JOBS";
 /// Work that falls due, by due time, in two partitions: `POLL` (running jobs waiting on a poll)
 /// and `DISPATCH` (queued jobs, by last dispatch, for the reconciler). Sparse: finished jobs
 /// carry no keys of it.
 pub const DUE_POLLS: Index = Index { name: "duePolls", pk: "gsi5pk", sk: "gsi5sk" };
 
-pub const INDEXES: [&Index; 5] = [&BY_CLIENT, &BY_CLIENT_STATUS, &BY_CLIENT_CAPABILITY, &BY_STATUS, &DUE_POLLS];
+pub const INDEXES: [&Index; 5] = [&BY_CLIENT, &BY_CLIENT_STATUS, &BY_CLIENT_CAPABILITY, &BY_TIME, &DUE_POLLS];
 
 /// The single partition of the due-polls index.
 pub const DUE_POLLS_PARTITION: &str = "POLL";
@@ -86,10 +88,6 @@ pub fn client_capability(client: &str, capability: &str) -> String {
     format!("CLIENT#{client}#CAPABILITY#{capability}")
 }
 
-pub fn status_partition(status: &str) -> String {
-    format!("STATUS#{status}")
-}
-
 fn doc<T: Serialize>(value: &T) -> Result<AttributeValue> {
     Ok(s(serde_json::to_string(value).map_err(Error::internal)?))
 }
@@ -118,8 +116,8 @@ pub fn job_item(job: &Job) -> Result<Item> {
         (BY_CLIENT_STATUS.sk.to_owned(), s(&created)),
         (BY_CLIENT_CAPABILITY.pk.to_owned(), s(client_capability(client, capability))),
         (BY_CLIENT_CAPABILITY.sk.to_owned(), s(&created)),
-        (BY_STATUS.pk.to_owned(), s(status_partition(status))),
-        (BY_STATUS.sk.to_owned(), s(&created)),
+        (BY_TIME.pk.to_owned(), s(ALL_JOBS_PARTITION)),
+        (BY_TIME.sk.to_owned(), s(&created)),
     ]);
     item.insert(REVISION.to_owned(), AttributeValue::N(job.revision.to_string()));
     let due = match job.status {

@@ -3,6 +3,7 @@
 //! precisely: a lost condition is a domain conflict, throttling is `Unavailable`, anything else
 //! is `Internal` with its cause kept for the log.
 
+mod back_office;
 mod channels;
 mod documents;
 mod dynamo;

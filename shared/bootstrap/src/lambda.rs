@@ -115,6 +115,30 @@ pub async fn run_configured_http_function(
     lambda_http::run(router.layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
 }
 
+/// Runs the back-office function (`/admin/*`, `/docs`): its engine, users store, session key
+/// and first admin from the environment, failing fast at init.
+pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let router = admin_router().await.map_err(|error| {
+        tracing::error!(error = %error, "cannot start: configuration is incomplete");
+        error.to_string()
+    })?;
+    lambda_http::run(router.layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
+}
+
+async fn admin_router() -> Result<axum::Router, ConfigError> {
+    let (engine, sdk) = engine_and_sdk().await?;
+    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (storage_from_env()?, &sdk) {
+        (Storage::Aws(resources), Some(sdk)) => {
+            Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))
+        }
+        (Storage::Embedded(dir), _) => Arc::new(Embedded::open(&dir, "http://127.0.0.1:9000")?.store),
+        (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its SDK configuration"),
+    };
+    let state = crate::back_office::back_office_state(Arc::new(engine), users, sdk.as_ref()).await?;
+    Ok(genrelay_back_office::router(state))
+}
+
 /// Starts an event function (worker, poller): tracing, then its engine from the environment,
 /// failing fast at init with a message naming what to set.
 pub async fn start_event_function() -> Result<Arc<Engine>, lambda_runtime::Error> {

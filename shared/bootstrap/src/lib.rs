@@ -2,13 +2,16 @@
 //! function main and the dev server start here, so they are configured the same way.
 
 mod aws;
+mod back_office;
 mod config;
 mod embedded;
 mod lambda;
 
 pub use aws::{aws_engine, sdk_config};
+pub use back_office::*;
 pub use config::*;
 pub use embedded::Embedded;
 pub use lambda::{
-    engine_from_env, lambda_app_state, run_configured_http_function, run_http_function, start_event_function,
+    engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_http_function,
+    start_event_function,
 };

@@ -141,6 +141,73 @@ impl JobSource {
     }
 }
 
+named_values!(
+    /// Which picture a job starts from, as the back office filters it (seed 000's 图片类型):
+    /// the customer's original, or one already retouched (by Meitu) before generation.
+    InputImageType {
+        /// 原图
+        Original = "original",
+        /// 美颜后
+        Retouched = "retouched",
+    }
+);
+
+/// The longest order number a job carries.
+pub const MAX_ORDER_NUMBER_CHARS: usize = 128;
+
+/// An order number a client gave: trimmed, 1-128 characters, no control characters.
+pub fn parse_order_number(raw: Option<String>, field: &str) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let number = raw.trim();
+    if number.is_empty() || number.chars().count() > MAX_ORDER_NUMBER_CHARS {
+        return Err(Error::invalid(format!("{field}: must be 1 to {MAX_ORDER_NUMBER_CHARS} characters")));
+    }
+    if number.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field}: must not contain control characters")));
+    }
+    Ok(Some(number.to_owned()))
+}
+
+/// What operators find a job by in the back office. None of it changes how the job runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLabels {
+    /// The client's order number (searched by substring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_type: Option<InputImageType>,
+    /// The back-office user who ran the job from the playground.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playground_of: Option<String>,
+    /// The job this one submits again (an operator's retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<JobId>,
+}
+
+named_values!(
+    /// What an operator did to a job from the back office.
+    OperatorActionKind {
+        /// Asked the upstream for the task's state now.
+        Recheck = "recheck",
+        Cancel = "cancel",
+        /// Submitted it again as a new job.
+        Retry = "retry",
+    }
+);
+
+/// One operator action, recorded on the job it acted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorAction {
+    pub action: OperatorActionKind,
+    /// The back-office user.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// What came of it: the upstream's answer, or the new job's id.
+    pub outcome: String,
+}
+
 /// A generation job. Stored whole; `status` is the field every conditional write checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -193,6 +260,12 @@ pub struct Job {
     /// Every hand-over to a channel: which, when, and how it went.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// What operators find it by.
+    #[serde(default, flatten)]
+    pub labels: JobLabels,
+    /// What operators did to it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_actions: Vec<OperatorAction>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -214,12 +287,20 @@ pub struct NewJob {
     pub priority: Option<u32>,
     /// The surface it comes in through.
     pub source: JobSource,
+    pub labels: JobLabels,
 }
 
 impl NewJob {
-    /// A job of the open API with no webhook and the default priority.
+    /// A job of the open API with no webhook, the default priority and no labels.
     pub fn of(spec: JobSpec) -> Self {
-        Self { spec, webhook_url: None, webhook_events: None, priority: None, source: JobSource::OpenApi }
+        Self {
+            spec,
+            webhook_url: None,
+            webhook_events: None,
+            priority: None,
+            source: JobSource::OpenApi,
+            labels: JobLabels::default(),
+        }
     }
 }
 
@@ -256,6 +337,8 @@ impl Job {
             waiting: None,
             unreachable_since: None,
             attempts: Vec::new(),
+            labels: request.labels,
+            operator_actions: Vec::new(),
             created_at: now,
             updated_at: now,
             started_at: None,
@@ -346,9 +429,31 @@ impl Job {
     }
 
     pub fn cancel(&mut self, now: DateTime<Utc>) -> Result<()> {
+        self.cancel_because("Cancelled by the client.", now)
+    }
+
+    /// Cancels it, saying who did.
+    pub fn cancel_because(&mut self, reason: impl Into<String>, now: DateTime<Utc>) -> Result<()> {
         self.become_(JobStatus::Cancelled, now)?;
-        self.error = Some("Cancelled by the client.".to_owned());
+        self.error = Some(reason.into());
         Ok(())
+    }
+
+    /// Whether an operator may submit it again: it failed, expired or was cancelled.
+    pub fn can_be_retried(&self) -> bool {
+        matches!(self.status, JobStatus::Failed | JobStatus::Expired | JobStatus::Cancelled)
+    }
+
+    /// A request for a new job that does what this one asked, linked back to it.
+    pub fn retried(&self) -> NewJob {
+        NewJob {
+            spec: self.spec.clone(),
+            webhook_url: self.webhook_url.clone(),
+            webhook_events: Some(self.webhook_events.clone()),
+            priority: Some(self.priority),
+            source: self.source.clone(),
+            labels: JobLabels { retry_of: Some(self.id.clone()), ..self.labels.clone() },
+        }
     }
 
     pub fn is_past_deadline(&self, now: DateTime<Utc>) -> bool {

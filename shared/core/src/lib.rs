@@ -23,7 +23,10 @@ pub use capability::Capability;
 pub use error::{Error, Result};
 pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
 pub use ids::{AssetId, ClientId, JobId};
-pub use job::{Attempt, AttemptOutcome, DispatchLane, Job, JobSource, JobStatus, NewJob, Waiting};
+pub use job::{
+    Attempt, AttemptOutcome, DispatchLane, InputImageType, Job, JobLabels, JobSource, JobStatus, NewJob,
+    OperatorAction, OperatorActionKind, Waiting,
+};
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;
 pub use upstream::{Cause, UpstreamError};

@@ -21,11 +21,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     next_poll_at INTEGER,
     dispatched_at INTEGER NOT NULL,
     revision     INTEGER NOT NULL,
-    body         TEXT NOT NULL
+    body         TEXT NOT NULL,
+    order_number TEXT,
+    image_type   TEXT,
+    playground_of TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_due_polls ON jobs (next_poll_at) WHERE next_poll_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (dispatched_at) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_status_time ON jobs (status, created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS idempotency (
     client_id   TEXT NOT NULL,
     key         TEXT NOT NULL,
@@ -83,6 +88,15 @@ CREATE TABLE IF NOT EXISTS disabled_webhook_urls (
     url       TEXT NOT NULL,
     PRIMARY KEY (client_id, url)
 );
+CREATE TABLE IF NOT EXISTS back_office_users (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failed_logins (
+    key   TEXT PRIMARY KEY,
+    since INTEGER NOT NULL,
+    count INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq           INTEGER PRIMARY KEY,
     lane          TEXT NOT NULL,
@@ -123,16 +137,26 @@ impl Database {
     }
 }
 
-/// Columns added since a table was first created, for databases made by earlier versions.
+/// Columns added since a table was first created (table, column, declaration), for databases
+/// made by earlier versions.
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("channel_cooldowns", "reason", "TEXT NOT NULL DEFAULT ''"),
+    ("jobs", "order_number", "TEXT"),
+    ("jobs", "image_type", "TEXT"),
+    ("jobs", "playground_of", "TEXT"),
+];
+
 fn migrate(connection: &Connection) -> Result<()> {
-    let has_reason = connection
-        .prepare("SELECT 1 FROM pragma_table_info('channel_cooldowns') WHERE name = 'reason'")
-        .and_then(|mut statement| statement.exists([]))
-        .map_err(Error::internal)?;
-    if !has_reason {
-        connection
-            .execute_batch("ALTER TABLE channel_cooldowns ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+    for (table, column, declaration) in ADDED_COLUMNS {
+        let exists = connection
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+            .and_then(|mut statement| statement.exists([table, column]))
             .map_err(Error::internal)?;
+        if !exists {
+            connection
+                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))
+                .map_err(Error::internal)?;
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! adapters have: put-if-absent, update-if-status, key-range queries with cursors, an
 //! at-least-once queue with redelivery and a dead-letter table, signed expiring download URLs.
 
+mod back_office;
 mod blobs;
 mod channels;
 mod db;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::{AssetQuery, AssetStore, Created, JobQuery, JobStore};
+use genrelay_core::ports::{AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore};
 use genrelay_core::{
     Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, Page, RequestFingerprint,
     Result,
@@ -46,6 +46,10 @@ impl Position {
         Ok(Some(position))
     }
 }
+
+/// The query tag of the back office's list: its filters change from call to call (pages of a
+/// filtered list are addressed by `skip`), so a cursor only marks where counting starts.
+const ADMIN_LIST: &str = "admin";
 
 pub(crate) fn to_json<T: Serialize>(item: &T) -> Result<String> {
     serde_json::to_string(item).map_err(Error::internal)
@@ -108,8 +112,9 @@ impl JobStore for SqliteStore {
                 let inserted = tx
                     .execute(
                         "INSERT OR IGNORE INTO jobs
-                         (id, client_id, status, capability, created_at, next_poll_at, dispatched_at, revision, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         (id, client_id, status, capability, created_at, next_poll_at, dispatched_at, revision, body,
+                          order_number, image_type, playground_of)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                         params![
                             job.id.as_str(),
                             job.client_id.as_str(),
@@ -119,7 +124,10 @@ impl JobStore for SqliteStore {
                             job.next_poll_at.map(micros),
                             micros(job.dispatched_at.unwrap_or(job.created_at)),
                             job.revision as i64,
-                            to_json(&job)?
+                            to_json(&job)?,
+                            job.labels.order_number,
+                            job.labels.image_type.map(|t| t.as_str()),
+                            job.labels.playground_of,
                         ],
                     )
                     .map_err(sql)?;
@@ -232,6 +240,75 @@ impl JobStore for SqliteStore {
                     items.push((from_json::<Job>(&body)?, position));
                 }
                 Ok(page_of(items, limit))
+            })
+            .await
+    }
+
+    async fn find(&self, id: &JobId) -> Result<Option<Job>> {
+        let id = id.clone();
+        self.db
+            .run(move |conn| {
+                conn.query_row("SELECT body FROM jobs WHERE id = ?1", params![id.as_str()], |row| {
+                    row.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(sql)?
+                .map(|body| from_json(&body))
+                .transpose()
+            })
+            .await
+    }
+
+    async fn admin_list(&self, query: &AdminJobQuery) -> Result<AdminJobPage> {
+        let position = Position::continuing(query.cursor.as_ref(), ADMIN_LIST)?;
+        let mut conditions = vec!["1 = 1".to_owned()];
+        let mut values: Vec<Value> = Vec::new();
+        if !query.statuses.is_empty() {
+            conditions.push(format!("status IN ({})", vec!["?"; query.statuses.len()].join(", ")));
+            values.extend(query.statuses.iter().map(|status| Value::from(status.as_str().to_owned())));
+        }
+        if let Some(part) = &query.order_number {
+            conditions.push(r"order_number LIKE ? ESCAPE '\'".into());
+            let escaped = part.replace('\\', r"\\").replace('%', r"\%").replace('_', r"\_");
+            values.push(format!("%{escaped}%").into());
+        }
+        if let Some(kind) = query.image_type {
+            conditions.push("image_type = ?".into());
+            values.push(kind.as_str().to_owned().into());
+        }
+        if let Some(user) = &query.playground_of {
+            conditions.push("playground_of = ?".into());
+            values.push(user.clone().into());
+        }
+        if let Some(from) = query.created_from {
+            conditions.push("created_at >= ?".into());
+            values.push(micros(from).into());
+        }
+        if let Some(to) = query.created_to {
+            conditions.push("created_at <= ?".into());
+            values.push(micros(to).into());
+        }
+        if let Some(position) = position {
+            conditions.push("(created_at, id) < (?, ?)".into());
+            values.push(position.created_at.into());
+            values.push(position.id.into());
+        }
+        let filter = conditions.join(" AND ");
+        let count = format!("SELECT COUNT(*) FROM jobs WHERE {filter}");
+        let select = format!("SELECT body FROM jobs WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+        let (limit, skip) = (query.limit as i64, query.skip as i64);
+        self.db
+            .run(move |conn| {
+                let total: i64 =
+                    conn.query_row(&count, params_from_iter(values.iter()), |row| row.get(0)).map_err(sql)?;
+                let mut stmt = conn.prepare(&select).map_err(sql)?;
+                let page_values = values.into_iter().chain([Value::from(limit), Value::from(skip)]);
+                let rows = stmt.query_map(params_from_iter(page_values), |row| row.get::<_, String>(0)).map_err(sql)?;
+                let mut jobs = Vec::new();
+                for body in rows {
+                    jobs.push(from_json(&body.map_err(sql)?)?);
+                }
+                Ok(AdminJobPage { jobs, total: total as usize, next: None })
             })
             .await
     }

@@ -127,6 +127,11 @@ impl Engine {
 
     /// queued or running → cancelled. A job that already ended is a conflict.
     pub async fn cancel(&self, client: &ClientId, id: &JobId) -> Result<Job> {
+        self.cancel_because(client, id, "Cancelled by the client.").await
+    }
+
+    /// [`Engine::cancel`], with the reason the job records.
+    pub(crate) async fn cancel_because(&self, client: &ClientId, id: &JobId, reason: &str) -> Result<Job> {
         // Each lost race means the job moved (started, progressed); try again until it is
         // cancelled or has ended.
         for _ in 0..CANCEL_ATTEMPTS {
@@ -138,7 +143,7 @@ impl Engine {
                 )));
             }
             let mut cancelled = current.revise();
-            cancelled.cancel(self.deps.clock.now())?;
+            cancelled.cancel_because(reason, self.deps.clock.now())?;
             if self.deps.jobs.replace(&current, &cancelled).await? {
                 tracing::info!(job_id = %id, client_id = %client, "job cancelled");
                 self.deps.metrics.job_finished(cancelled.capability(), cancelled.status);

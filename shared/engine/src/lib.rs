@@ -5,6 +5,7 @@
 mod assets;
 mod channels;
 mod jobs;
+mod operators;
 mod outputs;
 mod poller;
 mod reconciler;
@@ -26,6 +27,7 @@ pub use assets::{NewFile, UrlAsset};
 pub use channels::ChannelRegistry;
 pub use genrelay_core::ports::Channel;
 pub use jobs::{IdempotentRequest, Submitted};
+pub use operators::{JobRecord, Retried};
 pub use poller::PollReport;
 pub use reconciler::ReconcileReport;
 pub use uploads::{NewUpload, UploadTicket};

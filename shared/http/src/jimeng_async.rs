@@ -228,7 +228,7 @@ fn image_size(ratio: ImageRatio, resolution: ImageResolution) -> (u32, u32) {
 fn new_job(spec: JobSpec, model: Option<String>, webhook_url: Option<&str>) -> Result<NewJob, JimengError> {
     let webhook_url = webhook_url.map(|url| parse_url(url, "webhook_url")).transpose()?;
     let source = JobSource::JimengAsync { model };
-    Ok(NewJob { spec, webhook_url, webhook_events: None, priority: None, source })
+    Ok(NewJob { spec, webhook_url, webhook_events: None, priority: None, source, labels: Default::default() })
 }
 
 fn prompt(prompt: Option<String>) -> Result<Option<String>, JimengError> {

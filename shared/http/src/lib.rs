@@ -15,7 +15,7 @@ mod openapi;
 pub mod ps_tasks;
 mod query;
 mod request_log;
-mod surface;
+pub mod surface;
 mod uploads;
 
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{ApiKeys, KeyListError};
 pub use error::ApiError;
-pub use openapi::openapi;
+pub use openapi::{merge_into as merge_openapi, openapi};
 pub use request_log::log_requests;
 
 /// Largest JSON body accepted (413 above it).

@@ -59,17 +59,17 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut document = ApiDoc::openapi();
-        merge(&mut document, document_of::<OpenApiFormat, _>(crate::all_routes()));
-        merge(&mut document, document_of::<InferenceFormat, _>(crate::inference::routes()));
-        merge(&mut document, document_of::<PsTasksFormat, _>(crate::ps_tasks::routes()));
-        merge(&mut document, document_of::<JimengFormat, _>(crate::jimeng_async::routes()));
+        merge_into(&mut document, document_of::<OpenApiFormat, _>(crate::all_routes()));
+        merge_into(&mut document, document_of::<InferenceFormat, _>(crate::inference::routes()));
+        merge_into(&mut document, document_of::<PsTasksFormat, _>(crate::ps_tasks::routes()));
+        merge_into(&mut document, document_of::<JimengFormat, _>(crate::jimeng_async::routes()));
         document
     })
 }
 
 /// Merges a surface's part into the document. Two surfaces naming different schemas alike would
 /// have one silently replace the other in the document: that stops the build of the document.
-fn merge(document: &mut utoipa::openapi::OpenApi, part: utoipa::openapi::OpenApi) {
+pub fn merge_into(document: &mut utoipa::openapi::OpenApi, part: utoipa::openapi::OpenApi) {
     let existing = document.components.as_ref().map(|c| &c.schemas);
     for (name, schema) in part.components.as_ref().map(|c| &c.schemas).into_iter().flatten() {
         let clash = existing.and_then(|schemas| schemas.get(name)).is_some_and(|other| other != schema);

@@ -153,6 +153,7 @@ impl SubmitBody {
             webhook_events: None,
             priority,
             source: JobSource::PsTasks { image_id, editor: self.editor },
+            labels: Default::default(),
         })
     }
 }

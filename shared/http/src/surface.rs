@@ -38,6 +38,11 @@ impl<F> SurfaceError<F> {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError::new(status, message).into()
     }
+
+    /// What the answer will say.
+    pub fn message(&self) -> &str {
+        &self.error.message
+    }
 }
 
 impl<F, E: Into<ApiError>> From<E> for SurfaceError<F> {

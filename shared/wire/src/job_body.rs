@@ -1,13 +1,13 @@
 //! The body of `POST /api/v1/jobs` (also the inference presets' format): what a client may
 //! send, how it becomes a [`NewJob`], and the JSON Schema each capability publishes.
 
-use genrelay_core::job::parse_priority;
+use genrelay_core::job::{parse_order_number, parse_priority};
 use genrelay_core::shapes::{AssetIdText, HttpUrl, Prompt, WebhookUrl};
 use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
-use genrelay_core::{Capability, JobSource, JobSpec, NewJob, WebhookEvent};
+use genrelay_core::{Capability, InputImageType, JobLabels, JobSource, JobSpec, NewJob, WebhookEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -70,6 +70,14 @@ pub struct CreateJobBody {
     /// Lower runs sooner: 0-5 travel on the priority lane; default 10.
     #[schema(minimum = 0, maximum = 1000, default = 10)]
     pub priority: Option<u32>,
+    /// Your order number for the job, shown and searched (by substring) in the back office; up
+    /// to 128 characters. genrelay's addition to seed 004.
+    #[schema(min_length = 1, max_length = 128, example = "ORD-20261204-0001")]
+    pub order_number: Option<String>,
+    /// The input picture: `original` (原图) or `retouched` (美颜后, already through Meitu); a
+    /// back-office filter. genrelay's addition to seed 004.
+    #[schema(value_type = Option<InputImageType>)]
+    pub image_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,8 +117,18 @@ pub struct CapabilityFields {
 }
 
 /// The fields every job reads.
-pub const COMMON_FIELDS: [&str; 8] =
-    ["capability", "prompt", "imageUrls", "inputUrls", "inputAssetIds", "webhookUrl", "webhookEvents", "priority"];
+pub const COMMON_FIELDS: [&str; 10] = [
+    "capability",
+    "prompt",
+    "imageUrls",
+    "inputUrls",
+    "inputAssetIds",
+    "webhookUrl",
+    "webhookEvents",
+    "priority",
+    "orderNumber",
+    "imageType",
+];
 
 pub fn fields_of(capability: Capability) -> CapabilityFields {
     let with_prompt: &[&str] = &["capability", "prompt"];
@@ -210,8 +228,13 @@ impl TryFrom<CreateJobBody> for NewJob {
             })
             .transpose()?;
         let priority = parse_priority(body.priority, "priority")?;
+        let labels = JobLabels {
+            order_number: parse_order_number(body.order_number, "orderNumber")?,
+            image_type: body.image_type.map(|t| InputImageType::parse(&t, "imageType")).transpose()?,
+            ..JobLabels::default()
+        };
         let spec = JobSpec::new(capability, prompt, inputs, params)?;
-        Ok(NewJob { spec, webhook_url, webhook_events, priority, source: JobSource::OpenApi })
+        Ok(NewJob { spec, webhook_url, webhook_events, priority, source: JobSource::OpenApi, labels })
     }
 }
 

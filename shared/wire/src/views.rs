@@ -38,6 +38,12 @@ pub struct JobView {
     pub source: genrelay_core::JobSource,
     /// Every hand-over to an upstream channel, and how it went.
     pub attempts: Vec<Attempt>,
+    /// The order number given at creation.
+    pub order_number: Option<String>,
+    /// The input picture given at creation: `original` or `retouched`.
+    pub image_type: Option<genrelay_core::InputImageType>,
+    /// The job this one submits again, when an operator retried it from the back office.
+    pub retry_of: Option<String>,
     /// While a running job waits for a channel (every one busy or briefly unreachable): why,
     /// since when, and until when it may wait before it fails.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,18 +56,23 @@ pub struct JobView {
     pub deadline_at: DateTime<Utc>,
 }
 
+/// A capability's parameters as the job body names them, defaults applied.
+pub fn params_of(params: &Params) -> Value {
+    match params {
+        Params::ImageGenerate(p) => json!({
+            "width": p.width, "height": p.height, "scale": p.scale,
+            "quality": p.quality, "force_single": p.force_single,
+        }),
+        Params::ImageEdit { keep_size } => json!({ "keepSize": keep_size }),
+        Params::ImageInpaint => json!({}),
+        Params::ImageUpscale { resolution } => json!({ "resolution": resolution }),
+        Params::VideoGenerate(settings) => json!({ "settings": settings }),
+    }
+}
+
 impl From<Job> for JobView {
     fn from(job: Job) -> Self {
-        let params = match &job.spec.params {
-            Params::ImageGenerate(p) => json!({
-                "width": p.width, "height": p.height, "scale": p.scale,
-                "quality": p.quality, "force_single": p.force_single,
-            }),
-            Params::ImageEdit { keep_size } => json!({ "keepSize": keep_size }),
-            Params::ImageInpaint => json!({}),
-            Params::ImageUpscale { resolution } => json!({ "resolution": resolution }),
-            Params::VideoGenerate(settings) => json!({ "settings": settings }),
-        };
+        let params = params_of(&job.spec.params);
         let ids = |ids: &[genrelay_core::AssetId]| ids.iter().map(ToString::to_string).collect();
         Self {
             id: job.id.to_string(),
@@ -81,6 +92,9 @@ impl From<Job> for JobView {
             priority: job.priority,
             source: job.source,
             attempts: job.attempts,
+            order_number: job.labels.order_number,
+            image_type: job.labels.image_type,
+            retry_of: job.labels.retry_of.map(|id| id.to_string()),
             waiting: job.waiting,
             created_at: job.created_at,
             updated_at: job.updated_at,

@@ -4,6 +4,7 @@
 //! per port.
 
 mod assets;
+mod back_office;
 mod blobs;
 mod channels;
 mod clock;
@@ -14,6 +15,7 @@ mod queue;
 mod webhooks;
 
 pub use assets::*;
+pub use back_office::*;
 pub use blobs::*;
 pub use channels::*;
 pub use clock::*;

@@ -1,0 +1,69 @@
+//! The back office's one mapping from errors to responses: a status and
+//! `{"status":"error","message":"..."}`, with seed 000's messages for the answers it names.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use genrelay_http::surface::{ErrorFormat, SurfaceError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every back-office answer that is not a success.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackOfficeError {
+    #[schema(example = "error")]
+    pub status: &'static str,
+    #[schema(example = "未登录")]
+    pub message: String,
+}
+
+pub struct BackOfficeFormat;
+
+impl ErrorFormat for BackOfficeFormat {
+    type Body = BackOfficeError;
+
+    fn body(_: StatusCode, message: String) -> BackOfficeError {
+        BackOfficeError { status: "error", message }
+    }
+}
+
+pub type Failure = SurfaceError<BackOfficeFormat>;
+
+/// Seed 000's answer to a call without a session.
+pub const NOT_SIGNED_IN: &str = "未登录";
+/// Seed 000's answer to an action the user's role does not allow.
+pub const NOT_ALLOWED: &str = "权限不足";
+
+pub fn not_signed_in() -> Failure {
+    Failure::new(StatusCode::UNAUTHORIZED, NOT_SIGNED_IN)
+}
+
+pub fn not_allowed() -> Failure {
+    Failure::new(StatusCode::FORBIDDEN, NOT_ALLOWED)
+}
+
+/// A success: `{"status":"success","data":…}` (and a message when there is one to show).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Success<T> {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub data: T,
+}
+
+impl<T: Serialize> Success<T> {
+    pub fn of(data: T) -> Self {
+        Self { status: "success", message: None, data }
+    }
+
+    pub fn saying(message: impl Into<String>, data: T) -> Self {
+        Self { status: "success", message: Some(message.into()), data }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Success<T> {
+    fn into_response(self) -> Response {
+        ([(axum::http::header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
+    }
+}

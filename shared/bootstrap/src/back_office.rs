@@ -1,0 +1,94 @@
+//! The back office's configuration: the session key and the first admin, from the environment
+//! or (on AWS) from SSM SecureStrings the template names.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use genrelay_back_office::{BackOfficeState, FirstAdmin, SessionKey, SessionSettings};
+use genrelay_core::ports::BackOfficeStore;
+use genrelay_engine::Engine;
+
+use crate::config::{ConfigError, var};
+
+/// The key that encrypts session cookies: at least 64 bytes, base64.
+pub const SESSION_KEY_VAR: &str = "GENRELAY_SESSION_KEY";
+/// On AWS: the SSM SecureString holding the session key.
+pub const SESSION_KEY_PARAMETER_VAR: &str = "GENRELAY_SESSION_KEY_PARAMETER";
+/// The first admin's name (default `admin`) and password; added when missing.
+pub const ADMIN_USER_VAR: &str = "GENRELAY_ADMIN_USER";
+pub const ADMIN_PASSWORD_VAR: &str = "GENRELAY_ADMIN_PASSWORD";
+/// On AWS: the SSM SecureString holding the first admin's password.
+pub const ADMIN_PASSWORD_PARAMETER_VAR: &str = "GENRELAY_ADMIN_PASSWORD_PARAMETER";
+/// `true` for local invocation over plain http: session cookies without `Secure`.
+pub const INSECURE_COOKIES_VAR: &str = "GENRELAY_INSECURE_COOKIES";
+pub const DEFAULT_ADMIN_USER: &str = "admin";
+
+/// A session key from its base64 text.
+pub fn session_key_from_text(text: &str, source: &'static str) -> Result<SessionKey, ConfigError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| ConfigError::Invalid { var: source, reason: "not base64".into() })?;
+    SessionKey::from_bytes(&bytes).ok_or_else(|| ConfigError::Invalid {
+        var: source,
+        reason: format!("{} bytes; at least 64 are needed", bytes.len()),
+    })
+}
+
+/// A session key as base64 text, to keep.
+pub fn session_key_text(key: &SessionKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key.master())
+}
+
+/// A secret from the environment, else from the SSM SecureString named by `parameter_var`.
+async fn secret(
+    value_var: &'static str,
+    parameter_var: &'static str,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(value) = var(value_var) {
+        return Ok(Some(value));
+    }
+    let (Some(name), Some(sdk)) = (var(parameter_var), sdk) else { return Ok(None) };
+    let output =
+        aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
+            ConfigError::Invalid {
+                var: parameter_var,
+                reason: format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)),
+            }
+        })?;
+    Ok(output.parameter.and_then(|p| p.value))
+}
+
+/// The back office of a function: its session settings and first admin from the environment
+/// (or SSM), the admin added to `users` when missing.
+pub async fn back_office_state(
+    engine: Arc<Engine>,
+    users: Arc<dyn BackOfficeStore>,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<BackOfficeState, ConfigError> {
+    let key = secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, sdk).await?.ok_or(ConfigError::Invalid {
+        var: SESSION_KEY_VAR,
+        reason: format!("not set (nor {SESSION_KEY_PARAMETER_VAR}); expected 64 random bytes in base64"),
+    })?;
+    let mut sessions = SessionSettings::new(session_key_from_text(&key, SESSION_KEY_VAR)?);
+    if var(INSECURE_COOKIES_VAR).as_deref() == Some("true") {
+        sessions = sessions.over_http();
+    }
+    if let Some(password) = secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, sdk).await? {
+        let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
+        ensure_admin(&FirstAdmin { name, password }, users.as_ref()).await?;
+    }
+    Ok(BackOfficeState { engine, users, sessions })
+}
+
+/// Adds the first admin unless a user of that name exists.
+pub async fn ensure_admin(admin: &FirstAdmin, users: &dyn BackOfficeStore) -> Result<(), ConfigError> {
+    let added = admin
+        .ensure(users, chrono::Utc::now())
+        .await
+        .map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
+    if added {
+        tracing::info!(user = %admin.name, "back-office admin added");
+    }
+    Ok(())
+}

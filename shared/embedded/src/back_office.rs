@@ -1,0 +1,90 @@
+//! The back office's users and failed-login counts on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use genrelay_core::Result;
+use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, FailedLogins};
+use rusqlite::{OptionalExtension, params};
+
+use crate::db::{micros, sql};
+use crate::store::{SqliteStore, from_json, to_json};
+
+#[async_trait]
+impl BackOfficeStore for SqliteStore {
+    async fn user(&self, name: &str) -> Result<Option<BackOfficeUser>> {
+        let name = name.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row("SELECT body FROM back_office_users WHERE name = ?1", params![name], |row| {
+                    row.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(sql)?
+                .map(|body| from_json(&body))
+                .transpose()
+            })
+            .await
+    }
+
+    async fn add_user(&self, user: &BackOfficeUser) -> Result<bool> {
+        let (name, body) = (user.name.clone(), to_json(user)?);
+        self.db
+            .run(move |conn| {
+                let added = conn
+                    .execute(
+                        "INSERT OR IGNORE INTO back_office_users (name, body) VALUES (?1, ?2)",
+                        params![name, body],
+                    )
+                    .map_err(sql)?;
+                Ok(added == 1)
+            })
+            .await
+    }
+
+    async fn failed_logins(&self, key: &str) -> Result<Option<FailedLogins>> {
+        let key = key.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row("SELECT since, count FROM failed_logins WHERE key = ?1", params![key], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, u32>(1)?))
+                })
+                .optional()
+                .map_err(sql)
+                .map(|found| {
+                    found.map(|(since, count)| FailedLogins {
+                        since: DateTime::<Utc>::from_timestamp_micros(since).unwrap_or_default(),
+                        count,
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn count_failed_login(&self, key: &str, window_start: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32> {
+        let key = key.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row(
+                    "INSERT INTO failed_logins (key, since, count) VALUES (?1, ?3, 1)
+                     ON CONFLICT (key) DO UPDATE SET
+                        count = CASE WHEN since > ?2 THEN count + 1 ELSE 1 END,
+                        since = CASE WHEN since > ?2 THEN since ELSE ?3 END
+                     RETURNING count",
+                    params![key, micros(window_start), micros(now)],
+                    |row| row.get(0),
+                )
+                .map_err(sql)
+            })
+            .await
+    }
+
+    async fn clear_failed_logins(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.execute("DELETE FROM failed_logins WHERE key = ?1", params![key]).map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+}
