@@ -437,3 +437,74 @@ async fn docs_render_every_surface_with_the_back_office_under_its_own_tag() {
     assert_eq!(unauthorized["schema"]["$ref"], "#/components/schemas/BackOfficeError");
     assert!(document["components"]["schemas"]["CreateJobBody"]["properties"]["orderNumber"].is_object());
 }
+
+#[tokio::test]
+async fn playground_jobs_belong_to_whoever_ran_them_and_are_what_playground_only_lists() {
+    let app = app_with_users(TestApp::new()).await;
+    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    assert_eq!(
+        call(&app, "POST", "/admin/playground/api/run", None, Some(json!({}))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An input image uploaded for the playground, then a job that uses it.
+    let png = genrelay_tests::app::tiny_png();
+    let boundary = "playground-boundary";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"input.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&png);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let upload = Request::post("/admin/playground/api/files")
+        .header(header::COOKIE, &olivia)
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(form))
+        .unwrap();
+    let (status, _, stored) = app.send(upload).await;
+    let stored = json_of(&stored);
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    let asset = stored["data"][0]["asset_id"].as_str().unwrap().to_owned();
+
+    let body =
+        json!({"capability": "image.upscale", "inputAssetIds": [asset], "resolution": "2k", "orderNumber": "PG-1"});
+    let (status, ran) = call(&app, "POST", "/admin/playground/api/run", Some(&olivia), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{ran}");
+    let task = &ran["data"];
+    assert_eq!((task["playground"].clone(), task["playground_user"].clone()), (json!(true), json!("olivia")));
+    assert_eq!(task["client_id"], "playground");
+    let id = task["task_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/admin/playground/api/run",
+        Some(&root),
+        Some(json!({"capability": "image.generate", "prompt": "a cat"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.create_job(KEY_A, crate::jobs::seed_examples()[0].clone()).await;
+
+    let (_, mine) = call(&app, "GET", "/admin/ai/api/tasks?playground_only=true", Some(&olivia), None).await;
+    assert_eq!(task_ids(&mine), [id.as_str()], "only olivia's playground jobs");
+    let (_, all) = call(&app, "GET", "/admin/ai/api/tasks", Some(&olivia), None).await;
+    assert_eq!(all["data"]["total"], 3);
+
+    // The result arrives: the job runs and its output opens through the session.
+    app.drain().await;
+    let (_, detail) = call(&app, "GET", &format!("/admin/ai/api/tasks/{id}"), Some(&olivia), None).await;
+    assert_eq!(detail["data"]["status"], "completed", "{detail}");
+    let output = detail["data"]["output_files"][0]["url"].as_str().unwrap();
+    assert_eq!(app.send(request("GET", output, Some(&olivia), None)).await.0, StatusCode::SEE_OTHER);
+    let input = detail["data"]["input_files"][0]["url"].as_str().unwrap();
+    assert_eq!(app.send(request("GET", input, Some(&olivia), None)).await.0, StatusCode::SEE_OTHER);
+
+    let (status, refused) =
+        call(&app, "POST", "/admin/playground/api/run", Some(&olivia), Some(json!({"capability": "image.paint"})))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("capability"), "{refused}");
+    let (status, _, page) = app.send(request("GET", "/admin/playground", Some(&olivia), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(page).unwrap().contains("<option value=\"video.generate\">"));
+}

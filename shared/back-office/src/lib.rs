@@ -10,6 +10,7 @@ mod error;
 mod login;
 mod pages;
 mod passwords;
+mod playground;
 mod request_guard;
 mod session;
 mod tasks;
@@ -58,7 +59,7 @@ pub fn router(state: BackOfficeState) -> Router {
 
 /// The back office's JSON API, documented.
 fn routes() -> OpenApiRouter<BackOfficeState> {
-    OpenApiRouter::new().merge(login::routes()).merge(tasks::routes())
+    OpenApiRouter::new().merge(login::routes()).merge(tasks::routes()).merge(playground::routes())
 }
 
 /// The back office's part of the OpenAPI document (tag 管理后台).

@@ -26,6 +26,7 @@ pub fn routes() -> Router<BackOfficeState> {
         .route("/admin", get(|| async { Redirect::to("/admin/ai/tasks") }))
         .route("/admin/login", get(login_page))
         .route("/admin/ai/tasks", get(tasks_page))
+        .route("/admin/playground", get(playground_page))
         .route("/admin/static/console.css", get(|| async { static_file("text/css; charset=utf-8", STYLESHEET) }))
         .route("/admin/static/console.js", get(|| async { static_file("text/javascript; charset=utf-8", SCRIPT) }))
         .layer(axum::middleware::map_response(|mut response: Response| async move {
@@ -179,6 +180,20 @@ async fn tasks_page(
         pages,
         more,
     };
+    ([(header::CACHE_CONTROL, "no-store")], page)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "playground.html")]
+struct PlaygroundPage {
+    user: String,
+    is_admin: bool,
+    capabilities: Vec<&'static str>,
+}
+
+async fn playground_page(State(state): State<BackOfficeState>, signed_in: SignedIn) -> impl IntoResponse {
+    let capabilities = state.engine.served_capabilities().into_iter().map(|c| c.as_str()).collect();
+    let page = PlaygroundPage { user: signed_in.0.name.clone(), is_admin: signed_in.is_admin(), capabilities };
     ([(header::CACHE_CONTROL, "no-store")], page)
 }
 
