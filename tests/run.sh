@@ -20,6 +20,19 @@ else
     export PATH="$PWD/.venv/packages/bin:$PATH"
 fi
 
+# The back office's browser test drives headless Chromium through chromedriver: Debian's
+# `chromium` and `chromium-driver` (one version), and a font with Chinese glyphs for the pages'
+# labels in its screenshots. Installed here when missing (as root, or through sudo).
+if ! command -v chromedriver >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
+    echo "==> installing chromium and chromium-driver (Debian packages) for the browser test"
+    packages="chromium chromium-driver fonts-wqy-microhei"
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages
+    else
+        sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages
+    fi
+fi
+
 echo "==> cfn-lint infra/template.yaml"
 cfn-lint infra/template.yaml
 

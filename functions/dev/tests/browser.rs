@@ -1,0 +1,214 @@
+//! The back office in a real browser: headless Chromium, driven over WebDriver (chromedriver),
+//! against the `genrelay-dev` binary. An operator signs in, filters the tasks, opens an output
+//! preview, retries a failed job, runs a playground job and signs out. Screenshots of each step
+//! are kept under `target/browser-screenshots/`.
+//!
+//! Chromium and chromedriver are the Debian packages `chromium` and `chromium-driver`, which
+//! tests/run.sh installs; without them this test fails, it is never skipped.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::{DevServer, wait_for_end};
+
+const ADMIN_PASSWORD: &str = "browser-admin-password";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// chromedriver on a free port, stopped with the test.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs: install the Debian packages chromium and chromium-driver (tests/run.sh does)");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn browser(driver: &ChromeDriver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--window-size=1440,1000", "--lang=zh-CN"]}),
+    );
+    ClientBuilder::rustls().unwrap().capabilities(capabilities).connect(&driver.url).await.expect("a browser session")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs `script` in the page until it returns true.
+async fn wait_until(browser: &Client, what: &str, script: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if browser.execute(script, vec![]).await.unwrap() == Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn path_of(browser: &Client) -> String {
+    let url = browser.current_url().await.unwrap();
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// A job of the dev client, run to its end.
+async fn finished_job(http: &reqwest::Client, server: &DevServer, body: Value) -> String {
+    let created = server.json(http.post(server.url("/api/v1/jobs")).json(&body)).await;
+    let id = created["job"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    wait_for_end(http, server, &id).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_works_the_back_office_in_a_real_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with_env(data.path(), &[], &[("GENRELAY_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
+    let http = reqwest::Client::new();
+    let done = finished_job(
+        &http,
+        &server,
+        json!({"capability": "image.generate", "prompt": "a red bicycle", "width": 256, "height": 256,
+               "orderNumber": "ORD-BROWSER-1", "imageType": "original"}),
+    )
+    .await;
+    let failed = finished_job(
+        &http,
+        &server,
+        json!({"capability": "image.generate", "prompt": "[mock:fail] a blue car", "width": 256, "height": 256,
+               "orderNumber": "ORD-BROWSER-2"}),
+    )
+    .await;
+
+    let driver = ChromeDriver::start();
+    let browser = browser(&driver).await;
+
+    // A page without a session goes to the login page, which comes back after.
+    browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
+    assert!(path_of(&browser).await.starts_with("/admin/login?next="));
+    browser.find(Locator::Id("username")).await.unwrap().send_keys("admin").await.unwrap();
+    browser.find(Locator::Id("password")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
+    screenshot(&browser, "01-login").await;
+    browser.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+    browser.wait_for_find(Locator::Id("tasks")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/admin/ai/tasks");
+    let rows = browser.find_all(Locator::Css("#tasks tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    screenshot(&browser, "02-tasks").await;
+
+    // Filter by order number: one row, the finished job, with its output thumbnail.
+    browser.find(Locator::Id("filter-order")).await.unwrap().send_keys("BROWSER-1").await.unwrap();
+    browser.find(Locator::Id("filter-submit")).await.unwrap().click().await.unwrap();
+    wait_until(&browser, "the filter applies", "return location.search.includes('order_number=BROWSER-1')").await;
+    let rows = browser.find_all(Locator::Css("#tasks tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].attr("data-task").await.unwrap().as_deref(), Some(done.as_str()));
+    assert!(rows[0].text().await.unwrap().contains("已完成"));
+
+    // The output thumbnail loads through the session and enlarges on click.
+    wait_until(
+        &browser,
+        "the thumbnail loads",
+        "const i = document.querySelector('img.output'); return !!i && i.complete && i.naturalWidth === 256",
+    )
+    .await;
+    browser.find(Locator::Css("img.output")).await.unwrap().click().await.unwrap();
+    wait_until(&browser, "the preview opens", "const i = document.getElementById('preview-image'); return !!i && i.complete && i.naturalWidth === 256 && !document.getElementById('preview').hidden").await;
+    screenshot(&browser, "03-preview").await;
+    browser.find(Locator::Id("preview")).await.unwrap().click().await.unwrap();
+
+    // Retry the failed job: a new task appears, linked to it.
+    browser.goto(&server.url("/admin/ai/tasks?status=failed")).await.unwrap();
+    let row = browser.find(Locator::Css(&format!("tr[data-task='{failed}']"))).await.unwrap();
+    assert!(row.text().await.unwrap().contains("generation failed"), "the upstream's error is shown");
+    row.find(Locator::Css("button[data-action='retry']")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the retry is confirmed",
+        "return document.getElementById('flash').textContent.includes('已重新提交')",
+    )
+    .await;
+    screenshot(&browser, "04-retried").await;
+    wait_until(
+        &browser,
+        "the page reloads",
+        "return !location.search.includes('status=failed') || document.readyState === 'complete'",
+    )
+    .await;
+    let retries = server.json(http.get(server.url("/api/v1/jobs?limit=10"))).await;
+    let retry = retries["jobs"].as_array().unwrap().iter().find(|job| job["retryOf"] == failed.as_str());
+    assert!(retry.is_some(), "a new job retries the failed one: {retries}");
+
+    // The playground: run a job and watch its output arrive.
+    browser.find(Locator::Id("nav-playground")).await.unwrap().click().await.unwrap();
+    browser.wait_for_find(Locator::Id("playground")).await.unwrap();
+    browser.find(Locator::Css("#pg-capability option[value='image.generate']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("pg-prompt")).await.unwrap().send_keys("a lighthouse at dawn").await.unwrap();
+    browser.find(Locator::Id("pg-run")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the playground output arrives",
+        "const i = document.querySelector('#pg-outputs img'); return !!i && i.complete && i.naturalWidth > 0",
+    )
+    .await;
+    let status = browser.find(Locator::Id("pg-status")).await.unwrap().text().await.unwrap();
+    assert_eq!(status, "已完成");
+    screenshot(&browser, "05-playground").await;
+    let mine = browser
+        .execute(
+            "return fetch('/admin/ai/api/tasks?playground_only=true').then(r => r.json()).then(b => b.data.tasks.map(t => t.playground_user));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine, json!(["admin"]), "the playground job is the admin's");
+
+    // Sign out: the console is closed again.
+    browser.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    browser.wait_for_find(Locator::Id("login-form")).await.unwrap();
+    browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
+    assert!(path_of(&browser).await.starts_with("/admin/login"));
+    screenshot(&browser, "06-signed-out").await;
+
+    browser.close().await.unwrap();
+    server.terminate();
+}
