@@ -129,7 +129,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     browser.find(Locator::Id("password")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
     screenshot(&browser, "01-login").await;
     browser.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
-    browser.wait_for_find(Locator::Id("tasks")).await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("tasks")).await.unwrap();
     assert_eq!(path_of(&browser).await, "/admin/ai/tasks");
     let rows = browser.find_all(Locator::Css("#tasks tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 2);
@@ -180,7 +180,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
 
     // The playground: run a job and watch its output arrive.
     browser.find(Locator::Id("nav-playground")).await.unwrap().click().await.unwrap();
-    browser.wait_for_find(Locator::Id("playground")).await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("playground")).await.unwrap();
     browser.find(Locator::Css("#pg-capability option[value='image.generate']")).await.unwrap().click().await.unwrap();
     browser.find(Locator::Id("pg-prompt")).await.unwrap().send_keys("a lighthouse at dawn").await.unwrap();
     browser.find(Locator::Id("pg-run")).await.unwrap().click().await.unwrap();
@@ -204,7 +204,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
 
     // Sign out: the console is closed again.
     browser.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
-    browser.wait_for_find(Locator::Id("login-form")).await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("login-form")).await.unwrap();
     browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
     assert!(path_of(&browser).await.starts_with("/admin/login"));
     screenshot(&browser, "06-signed-out").await;
