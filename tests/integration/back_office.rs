@@ -396,6 +396,13 @@ async fn the_pages_render_on_the_server_with_nothing_from_elsewhere() {
     assert!(page.contains(&format!("/admin/ai/api/tasks/{done}/files/asset_")), "an output thumbnail");
     assert!(!page.contains("ORD-2026-0002"), "filtered out");
     assert!(!page.contains("http://cdn") && !page.contains("https://cdn"), "nothing from a CDN");
+    let (status, _, detail) = app.send(request("GET", &format!("/admin/ai/tasks/{done}"), Some(&cookie), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let detail = String::from_utf8(detail).unwrap();
+    assert!(detail.contains("id=\"timeline\"") && detail.contains("handed to mock"), "{detail}");
+    assert!(detail.contains("&#34;resolution&#34;: &#34;4k&#34;"), "the request parameters, escaped: {detail}");
+    let missing = request("GET", "/admin/ai/tasks/job_01jsample0000000000000000", Some(&cookie), None);
+    assert_eq!(app.send(missing).await.0, StatusCode::NOT_FOUND);
     for asset in ["/admin/static/console.css", "/admin/static/console.js"] {
         let (status, _, body) = app.send(request("GET", asset, None, None)).await;
         assert_eq!((status, body.is_empty()), (StatusCode::OK, false), "{asset}");
@@ -507,4 +514,60 @@ async fn playground_jobs_belong_to_whoever_ran_them_and_are_what_playground_only
     let (status, _, page) = app.send(request("GET", "/admin/playground", Some(&olivia), None)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(page).unwrap().contains("<option value=\"video.generate\">"));
+}
+
+#[tokio::test]
+async fn the_ai_config_is_checked_saved_by_admins_only_and_reaches_every_engine_on_the_store() {
+    let app = app_with_users(TestApp::new()).await;
+    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    let (status, read) = call(&app, "GET", "/admin/ai/api/config", Some(&olivia), None).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["data"]["config"], json!({}), "nothing set");
+    assert_eq!(read["data"]["effective"]["imageDeadlineMinutes"], 15, "the defaults in force");
+    assert_eq!(read["data"]["effective"]["pollRetrySeconds"], 5);
+
+    let change = json!({"imageDeadlineMinutes": 2, "pollRetrySeconds": 9});
+    let (status, refused) = call(&app, "PUT", "/admin/ai/api/config", Some(&olivia), Some(change.clone())).await;
+    assert_eq!((status, refused["message"].clone()), (StatusCode::FORBIDDEN, json!("权限不足")));
+    for (bad, complaint) in [
+        (json!({"pollRetrySeconds": 0}), "pollRetrySeconds: must be between 1 and 300"),
+        (json!({"imageDeadlineMinutes": 5000}), "imageDeadlineMinutes: must be between 1 and 1440"),
+        (json!({"retries": 3}), "unknown field `retries`"),
+        (json!({"maxSubmitAttempts": "three"}), "maxSubmitAttempts"),
+    ] {
+        let (status, body) = call(&app, "PUT", "/admin/ai/api/config", Some(&root), Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body["message"].as_str().unwrap().contains(complaint), "{bad}: {body}");
+    }
+    assert_eq!(
+        call(&app, "GET", "/admin/ai/api/config", Some(&root), None).await.1["data"]["config"],
+        json!({}),
+        "nothing half-saved"
+    );
+
+    let (status, saved) = call(&app, "PUT", "/admin/ai/api/config", Some(&root), Some(change.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["data"]["config"], change);
+    assert_eq!(saved["data"]["effective"]["imageDeadlineMinutes"], 2);
+    // New jobs take the new deadline at once on this instance.
+    let id = app.create_job(KEY_A, crate::jobs::seed_examples()[2].clone()).await;
+    let job = app.stored_job(&id).await;
+    assert_eq!(job.deadline_at - job.created_at, chrono::Duration::minutes(2));
+
+    // Another function instance on the same store reads it on its first step, no restart.
+    let other = genrelay_engine::Engine::new(
+        app.embedded.deps(MockConfig::default(), std::sync::Arc::new(app.clock.clone())),
+        genrelay_engine::Settings::default(),
+    );
+    assert_eq!(other.settings().image_timeout, Duration::from_secs(15 * 60), "its deployment's default");
+    other.poll_due(10).await.unwrap();
+    assert_eq!(other.settings().image_timeout, Duration::from_secs(2 * 60));
+    assert_eq!(other.settings().poll_retry, Duration::from_secs(9));
+
+    let (status, _, page) = app.send(request("GET", "/admin/ai/config", Some(&olivia), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("id=\"config-read-only\"") && page.contains("disabled"), "operators see it read-only");
+    let (_, _, page) = app.send(request("GET", "/admin/ai/config", Some(&root), None)).await;
+    assert!(String::from_utf8(page).unwrap().contains("id=\"config-save\""));
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
     AdminJobQuery, AssetQuery, AssetStore, BackOfficeStore, BackOfficeUser, BlobStore, ByteStream, ChannelLedger,
-    Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore, Role, WebhookStore,
+    ConfigDocuments, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore, Role, WebhookStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
@@ -27,6 +27,7 @@ pub struct Adapters {
     webhooks: Arc<dyn WebhookStore>,
     assets: Arc<dyn AssetStore>,
     back_office: Arc<dyn BackOfficeStore>,
+    documents: Arc<dyn ConfigDocuments>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
     dead_letters: DeadLetters,
@@ -61,7 +62,8 @@ async fn embedded() -> Adapters {
         channels: Arc::new(SqliteStore::new(db.clone())),
         webhooks: Arc::new(SqliteStore::new(db.clone())),
         assets: Arc::new(SqliteStore::new(db.clone())),
-        back_office: Arc::new(SqliteStore::new(db)),
+        back_office: Arc::new(SqliteStore::new(db.clone())),
+        documents: Arc::new(SqliteStore::new(db)),
         blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
         dead_letters: DeadLetters::Table(queue),
@@ -81,6 +83,7 @@ async fn aws() -> Adapters {
         webhooks: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         back_office: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        documents: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         blobs: Arc::new(S3BlobStore::new(
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
             &resources.bucket,
@@ -125,6 +128,7 @@ contract!(
     the_admin_list_filters_every_clients_jobs_newest_first,
     a_job_is_found_by_id_whoever_its_client,
     back_office_users_are_added_once,
+    configuration_documents_are_stored_and_replaced,
     failed_logins_count_within_their_window_and_are_cleared,
 );
 
@@ -742,4 +746,13 @@ async fn failed_logins_count_within_their_window_and_are_cleared(adapters: Adapt
     store.clear_failed_logins(key).await.unwrap();
     assert_eq!(store.failed_logins(key).await.unwrap(), None);
     assert_eq!(store.failed_logins("bob@192.0.2.1").await.unwrap(), None);
+}
+
+async fn configuration_documents_are_stored_and_replaced(adapters: Adapters) {
+    let documents = adapters.documents;
+    assert_eq!(documents.document("ai-config").await.unwrap(), None);
+    documents.put_document("ai-config", &json!({"pollRetrySeconds": 9})).await.unwrap();
+    documents.put_document("ai-config", &json!({"imageDeadlineMinutes": 2, "note": "二"})).await.unwrap();
+    assert_eq!(documents.document("ai-config").await.unwrap(), Some(json!({"imageDeadlineMinutes": 2, "note": "二"})));
+    assert_eq!(documents.document("other").await.unwrap(), None);
 }

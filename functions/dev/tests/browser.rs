@@ -156,6 +156,20 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     screenshot(&browser, "03-preview").await;
     browser.find(Locator::Id("preview")).await.unwrap().click().await.unwrap();
 
+    // The task's own page: its output, the facts and the timeline.
+    browser.find(Locator::Css("a.detail-link")).await.unwrap().click().await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("timeline")).await.unwrap();
+    assert_eq!(path_of(&browser).await, format!("/admin/ai/tasks/{done}"));
+    wait_until(
+        &browser,
+        "the detail's output loads",
+        "const i = document.querySelector('#task-outputs img'); return !!i && i.complete && i.naturalWidth === 256",
+    )
+    .await;
+    let timeline = browser.find(Locator::Id("timeline")).await.unwrap().text().await.unwrap();
+    assert!(timeline.contains("handed to mock") && timeline.contains("已完成"), "{timeline}");
+    screenshot(&browser, "03-detail").await;
+
     // Retry the failed job: a new task appears, linked to it.
     browser.goto(&server.url("/admin/ai/tasks?status=failed")).await.unwrap();
     let row = browser.find(Locator::Css(&format!("tr[data-task='{failed}']"))).await.unwrap();
@@ -202,12 +216,27 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
         .unwrap();
     assert_eq!(mine, json!(["admin"]), "the playground job is the admin's");
 
+    // The AI config: an admin changes a deadline; the value in force follows.
+    browser.find(Locator::Id("nav-config")).await.unwrap().click().await.unwrap();
+    let deadline = browser.wait().at_most(WAIT).for_element(Locator::Id("config-imageDeadlineMinutes")).await.unwrap();
+    deadline.send_keys("30").await.unwrap();
+    browser.find(Locator::Id("config-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the config is saved",
+        "return document.getElementById('flash').textContent.includes('已保存')",
+    )
+    .await;
+    wait_until(&browser, "the page shows it in force", "return document.body.textContent.includes('in force: 30')")
+        .await;
+    screenshot(&browser, "06-config").await;
+
     // Sign out: the console is closed again.
     browser.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
     browser.wait().at_most(WAIT).for_element(Locator::Id("login-form")).await.unwrap();
     browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
     assert!(path_of(&browser).await.starts_with("/admin/login"));
-    screenshot(&browser, "06-signed-out").await;
+    screenshot(&browser, "07-signed-out").await;
 
     browser.close().await.unwrap();
     server.terminate();

@@ -112,3 +112,24 @@ if (playground) {
     }
   });
 }
+
+// The AI config form: the filled fields, as numbers, replace the config.
+const configForm = document.getElementById("ai-config");
+if (configForm) {
+  configForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const config = {};
+    for (const input of configForm.querySelectorAll("input[name]")) {
+      if (input.value.trim() !== "") config[input.name] = Number(input.value);
+    }
+    const answer = await fetch("/admin/ai/api/config", {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(config),
+    });
+    const body = await answer.json().catch(() => ({}));
+    document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
+    if (answer.ok) setTimeout(() => location.reload(), 600);
+  });
+}

@@ -5,6 +5,7 @@
 //! Its answers are `{"status":"success","data":…}` and `{"status":"error","message":…}`, as
 //! the Flask project seed 000 comes from answers.
 
+mod ai_config;
 mod docs;
 mod error;
 mod login;
@@ -59,7 +60,11 @@ pub fn router(state: BackOfficeState) -> Router {
 
 /// The back office's JSON API, documented.
 fn routes() -> OpenApiRouter<BackOfficeState> {
-    OpenApiRouter::new().merge(login::routes()).merge(tasks::routes()).merge(playground::routes())
+    OpenApiRouter::new()
+        .merge(login::routes())
+        .merge(tasks::routes())
+        .merge(ai_config::routes())
+        .merge(playground::routes())
 }
 
 /// The back office's part of the OpenAPI document (tag 管理后台).

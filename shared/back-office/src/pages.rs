@@ -12,8 +12,8 @@ use chrono::{Duration, Utc};
 
 use crate::BackOfficeState;
 use crate::session::SignedIn;
-use crate::tasks::{AiTaskList, TaskFilters, task_list};
-use crate::views::AiTaskStatus;
+use crate::tasks::{AiTaskList, TaskFilters, task_id, task_list};
+use crate::views::{AiTaskDetail, AiTaskStatus};
 
 const STYLESHEET: &str = include_str!("../assets/console.css");
 const SCRIPT: &str = include_str!("../assets/console.js");
@@ -26,6 +26,8 @@ pub fn routes() -> Router<BackOfficeState> {
         .route("/admin", get(|| async { Redirect::to("/admin/ai/tasks") }))
         .route("/admin/login", get(login_page))
         .route("/admin/ai/tasks", get(tasks_page))
+        .route("/admin/ai/tasks/{task_id}", get(task_page))
+        .route("/admin/ai/config", get(config_page))
         .route("/admin/playground", get(playground_page))
         .route("/admin/static/console.css", get(|| async { static_file("text/css; charset=utf-8", STYLESHEET) }))
         .route("/admin/static/console.js", get(|| async { static_file("text/javascript; charset=utf-8", SCRIPT) }))
@@ -181,6 +183,152 @@ async fn tasks_page(
         more,
     };
     ([(header::CACHE_CONTROL, "no-store")], page)
+}
+
+/// One moment in a task's life, for the detail page's timeline.
+struct Moment {
+    at: chrono::DateTime<Utc>,
+    what: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "task.html")]
+struct TaskPage {
+    user: String,
+    is_admin: bool,
+    task: AiTaskDetail,
+    request_params: String,
+    timeline: Vec<Moment>,
+}
+
+/// Everything that happened to the task, oldest first.
+fn timeline(task: &AiTaskDetail) -> Vec<Moment> {
+    let mut moments =
+        vec![Moment { at: task.task.created_at, what: "创建 created".into(), detail: task.task.surface.into() }];
+    if let Some(at) = task.task.started_at {
+        moments.push(Moment { at, what: "开始 started".into(), detail: String::new() });
+    }
+    for attempt in &task.attempts {
+        let outcome: String = attempt.outcome.clone().into();
+        moments.push(Moment { at: attempt.at, what: format!("交给 handed to {}", attempt.channel), detail: outcome });
+    }
+    for action in &task.operator_actions {
+        let what = format!("{} · {}", action.action, action.by);
+        moments.push(Moment { at: action.at, what, detail: action.outcome.clone() });
+    }
+    if let Some(at) = task.task.completed_at {
+        let detail = task.task.error_message.clone().unwrap_or_default();
+        moments.push(Moment { at, what: format!("结束 ended: {}", task.task.status_text), detail });
+    }
+    moments.sort_by_key(|moment| moment.at);
+    moments
+}
+
+async fn task_page(
+    State(state): State<BackOfficeState>,
+    signed_in: SignedIn,
+    axum::extract::Path(raw): axum::extract::Path<String>,
+) -> Result<Response, Response> {
+    let record = match task_id(&raw) {
+        Ok(id) => state.engine.admin_job_record(&id).await.map_err(crate::error::Failure::from),
+        Err(failure) => Err(failure),
+    }
+    .map_err(IntoResponse::into_response)?;
+    let task = AiTaskDetail::of(&record.job, record.deliveries);
+    let request_params = serde_json::to_string_pretty(&task.task.request_params).unwrap_or_default();
+    let page = TaskPage {
+        user: signed_in.0.name.clone(),
+        is_admin: signed_in.is_admin(),
+        timeline: timeline(&task),
+        request_params,
+        task,
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+/// One field of the AI config form.
+struct ConfigField {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+    effective: String,
+    min: u32,
+    max: u32,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "config.html")]
+struct ConfigPage {
+    user: String,
+    is_admin: bool,
+    fields: Vec<ConfigField>,
+}
+
+async fn config_page(State(state): State<BackOfficeState>, signed_in: SignedIn) -> Result<Response, Response> {
+    let current = crate::ai_config::config_state(&state).await.map_err(IntoResponse::into_response)?;
+    let (set, effective) = (&current.config, &current.effective);
+    let text = |value: Option<u32>| value.map(|v| v.to_string()).unwrap_or_default();
+    let field = |name, label, set: Option<u32>, effective: Option<u32>, min, max| ConfigField {
+        name,
+        label,
+        value: text(set),
+        effective: text(effective),
+        min,
+        max,
+    };
+    let fields = vec![
+        field(
+            "pollRetrySeconds",
+            "失败后重新查询间隔（秒） Poll retry (s)",
+            set.poll_retry_seconds,
+            effective.poll_retry_seconds,
+            1,
+            300,
+        ),
+        field(
+            "imageDeadlineMinutes",
+            "图片任务时限（分钟） Image deadline (min)",
+            set.image_deadline_minutes,
+            effective.image_deadline_minutes,
+            1,
+            1440,
+        ),
+        field(
+            "videoDeadlineMinutes",
+            "视频任务时限（分钟） Video deadline (min)",
+            set.video_deadline_minutes,
+            effective.video_deadline_minutes,
+            1,
+            1440,
+        ),
+        field(
+            "maxSubmitAttempts",
+            "最多提交次数 Submissions",
+            set.max_submit_attempts,
+            effective.max_submit_attempts,
+            1,
+            10,
+        ),
+        field(
+            "channelWaitSeconds",
+            "等待通道（秒） Channel wait (s)",
+            set.channel_wait_seconds,
+            effective.channel_wait_seconds,
+            10,
+            3600,
+        ),
+        field(
+            "upstreamOutageSeconds",
+            "上游无响应容忍（秒） Upstream outage (s)",
+            set.upstream_outage_seconds,
+            effective.upstream_outage_seconds,
+            10,
+            3600,
+        ),
+    ];
+    let page = ConfigPage { user: signed_in.0.name.clone(), is_admin: signed_in.is_admin(), fields };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 
 #[derive(Template, WebTemplate)]

@@ -175,7 +175,7 @@ pub async fn task_list(state: &BackOfficeState, user: &SignedIn, filters: &TaskF
     })
 }
 
-fn task_id(raw: &str) -> Result<JobId, Failure> {
+pub fn task_id(raw: &str) -> Result<JobId, Failure> {
     JobId::parse(raw).map_err(|_| Failure::new(StatusCode::NOT_FOUND, format!("任务 {raw} 不存在")))
 }
 

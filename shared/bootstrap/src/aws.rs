@@ -65,6 +65,7 @@ pub fn aws_engine(
         jobs: Arc::new(store.clone()),
         assets: Arc::new(store.clone()),
         ledger: Arc::new(store.clone()),
+        documents: Arc::new(store.clone()),
         webhooks: Webhooks {
             store: Arc::new(store),
             sender: Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets)),

@@ -52,6 +52,7 @@ impl Embedded {
             metrics: Arc::new(NoMetrics),
             channels: ChannelRegistry::all_to(mock),
             ledger: Arc::new(self.store.clone()),
+            documents: Arc::new(self.store.clone()),
             webhooks: Webhooks {
                 store: Arc::new(self.store.clone()),
                 sender: Arc::new(HttpWebhookSender::new(Egress::public_only(), webhook_secrets_from_env())),

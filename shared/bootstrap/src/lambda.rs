@@ -136,7 +136,10 @@ async fn admin_router() -> Result<axum::Router, ConfigError> {
         (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its SDK configuration"),
     };
     let state = crate::back_office::back_office_state(Arc::new(engine), users, sdk.as_ref()).await?;
-    Ok(genrelay_back_office::router(state))
+    // On its own, unknown back-office routes answer in the back office's error format.
+    Ok(genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
+        state,
+    )))
 }
 
 /// Starts an event function (worker, poller): tracing, then its engine from the environment,

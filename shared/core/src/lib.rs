@@ -5,6 +5,7 @@
 #[macro_use]
 mod names;
 
+pub mod ai_config;
 pub mod asset;
 pub mod capability;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod spec;
 pub mod upstream;
 pub mod webhook;
 
+pub use ai_config::AiConfig;
 pub use asset::{Asset, AssetKind, AssetSource, AssetStatus, BlobKey};
 pub use capability::Capability;
 pub use error::{Error, Result};

@@ -1,9 +1,9 @@
-//! The back office's users and failed-login counts on SQLite.
+//! The back office's users, failed-login counts and configuration documents on SQLite.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use genrelay_core::Result;
-use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, FailedLogins};
+use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, ConfigDocuments, FailedLogins};
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::{micros, sql};
@@ -83,6 +83,35 @@ impl BackOfficeStore for SqliteStore {
         self.db
             .run(move |conn| {
                 conn.execute("DELETE FROM failed_logins WHERE key = ?1", params![key]).map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ConfigDocuments for SqliteStore {
+    async fn document(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        let name = name.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row("SELECT body FROM documents WHERE name = ?1", params![name], |row| {
+                    row.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(sql)?
+                .map(|body| from_json(&body))
+                .transpose()
+            })
+            .await
+    }
+
+    async fn put_document(&self, name: &str, document: &serde_json::Value) -> Result<()> {
+        let (name, body) = (name.to_owned(), to_json(document)?);
+        self.db
+            .run(move |conn| {
+                conn.execute("INSERT OR REPLACE INTO documents (name, body) VALUES (?1, ?2)", params![name, body])
+                    .map_err(sql)?;
                 Ok(())
             })
             .await

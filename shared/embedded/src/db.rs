@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS back_office_users (
     name TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS documents (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS failed_logins (
     key   TEXT PRIMARY KEY,
     since INTEGER NOT NULL,

@@ -145,7 +145,7 @@ impl Engine {
         }
         match (&asset.blob_key, &asset.url) {
             (Some(key), _) => {
-                let ttl = self.settings.presign_ttl;
+                let ttl = self.settings().presign_ttl;
                 self.deps.blobs.presign_get(key, &asset.content_type, &asset.name, ttl).await
             }
             (None, Some(url)) => Ok(url.clone()),

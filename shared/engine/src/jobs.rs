@@ -31,11 +31,13 @@ impl Engine {
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
         self.deps.channels.check(&new.spec)?;
+        // At most once a minute per instance: the deadline follows the AI config.
+        self.refresh_settings().await;
         self.check_input_assets(client, &new.spec).await?;
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
-        let timeout = self.settings.timeout_for(new.spec.capability);
+        let timeout = self.settings().timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
         let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
         let job = Job::new(self.deps.ids.job_id(), client.clone(), new, key, now, now + span(timeout));
@@ -44,7 +46,7 @@ impl Engine {
             key,
             fingerprint,
             job_id: job.id.clone(),
-            expires_at: now + span(self.settings.idempotency_ttl),
+            expires_at: now + span(self.settings().idempotency_ttl),
         });
         match self.deps.jobs.create(&job, record.as_ref()).await? {
             Created::Inserted => {

@@ -2,6 +2,7 @@
 //! HTTP surfaces call its job and asset use cases; Lambda event handlers and the dev server's
 //! background loops call its worker step, poller step and reconciler.
 
+mod ai_config;
 mod assets;
 mod channels;
 mod jobs;
@@ -19,10 +20,11 @@ use std::time::Duration;
 
 use genrelay_core::DispatchLane;
 use genrelay_core::ports::{
-    AssetStore, BlobStore, ChannelLedger, Clock, DeliveryScheduler, DispatchQueue, IdGenerator, JobStore, Metrics,
-    WebhookSender, WebhookStore,
+    AssetStore, BlobStore, ChannelLedger, Clock, ConfigDocuments, DeliveryScheduler, DispatchQueue, IdGenerator,
+    JobStore, Metrics, WebhookSender, WebhookStore,
 };
 
+pub use ai_config::SETTINGS_REFRESH;
 pub use assets::{NewFile, UrlAsset};
 pub use channels::ChannelRegistry;
 pub use genrelay_core::ports::Channel;
@@ -49,6 +51,8 @@ pub struct Deps {
     /// Concurrency slots and cooldowns of the channels, shared by every worker.
     pub ledger: Arc<dyn ChannelLedger>,
     pub webhooks: Webhooks,
+    /// The configuration operators change at run time (the AI config).
+    pub documents: Arc<dyn ConfigDocuments>,
 }
 
 /// What webhook delivery works through.
@@ -132,7 +136,15 @@ impl Default for Settings {
 
 pub struct Engine {
     deps: Deps,
+    /// The deployment's settings; the AI config operators set applies over them.
+    base: Settings,
+    live: std::sync::RwLock<LiveSettings>,
+}
+
+/// The settings in force, and when the AI config was last read for them.
+struct LiveSettings {
     settings: Settings,
+    read_at: Option<std::time::Instant>,
 }
 
 impl Settings {
@@ -147,7 +159,8 @@ impl Settings {
 
 impl Engine {
     pub fn new(deps: Deps, settings: Settings) -> Self {
-        Self { deps, settings }
+        let live = LiveSettings { settings: settings.clone(), read_at: None };
+        Self { deps, base: settings, live: std::sync::RwLock::new(live) }
     }
 
     /// The same engine with other providers (benchmarks, tools).
@@ -161,8 +174,9 @@ impl Engine {
         genrelay_core::Capability::ALL.iter().copied().filter(|c| self.deps.channels.serves(*c)).collect()
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The settings in force: the deployment's, with the AI config applied.
+    pub fn settings(&self) -> Settings {
+        self.live_settings().settings.clone()
     }
 }
 

@@ -57,7 +57,8 @@ impl Engine {
         let key = BlobKey::for_asset(AssetSource::Output, &job.client_id, &id, &file.name);
         let declared = file.content_type.or_else(|| guess_type(&file.name));
         let storage_type = declared.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
-        let stored = self.deps.blobs.put_stream(&key, file.body, &storage_type, self.settings.max_output_bytes).await?;
+        let stored =
+            self.deps.blobs.put_stream(&key, file.body, &storage_type, self.settings().max_output_bytes).await?;
         // The bytes decide when they are recognisable; otherwise what the provider said.
         let content_type = infer::get(&stored.head).map(|t| t.mime_type().to_owned()).unwrap_or(storage_type);
         Ok(Asset {

@@ -19,6 +19,7 @@ impl Engine {
     /// Polls up to `limit` due jobs, `CONCURRENT_CALLS` at a time, so one slow upstream (or a
     /// long synchronous submission) does not hold up the others.
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
+        self.refresh_settings().await;
         let due = self.due_polls(limit).await?;
         let polled = due.len();
         let finished = futures_util::stream::iter(due)
@@ -57,7 +58,7 @@ impl Engine {
         let mut again = job.revise();
         let outcome = AttemptOutcome::Refused(reason.clone());
         again.attempts.push(Attempt { channel: channel.clone(), at: now, outcome });
-        if job.submit_attempts + 1 >= self.settings.max_submit_attempts {
+        if job.submit_attempts + 1 >= self.settings().max_submit_attempts {
             tracing::warn!(job_id = %job.id, channel, reason, "upstream task gone; no submissions left");
             again.fail(reason, now)?;
             self.end(job, again).await?;
@@ -67,7 +68,7 @@ impl Engine {
         again.upstream_task_id = None;
         again.unreachable_since = None;
         again.submit_attempts += 1;
-        let until = now + span(self.settings.channel_wait);
+        let until = now + span(self.settings().channel_wait);
         again.waiting = Some(Waiting { reason: format!("to be submitted again: {reason}"), since: now, until });
         again.next_poll_at = Some(now);
         again.updated_at = now;
@@ -86,7 +87,7 @@ impl Engine {
                 return Ok(false);
             }
             let mut later = current.revise();
-            later.next_poll_at = Some(self.deps.clock.now() + span(self.settings.poll_retry));
+            later.next_poll_at = Some(self.deps.clock.now() + span(self.settings().poll_retry));
             self.deps.jobs.replace(&current, &later).await
         };
         if let Err(error) = postponed.await {
@@ -105,7 +106,7 @@ impl Engine {
         // that outlasts the schedule) never submit or ingest twice. A claim to submit also
         // clears `waiting`: a step that stops midway leaves a submission of unknown outcome.
         let mut claimed = job.revise();
-        claimed.next_poll_at = Some(now + span(self.settings.step_lease));
+        claimed.next_poll_at = Some(now + span(self.settings().step_lease));
         let waiting_since = match (&job.upstream_task_id, claimed.waiting.take()) {
             (None, Some(waiting)) => Some(waiting.since),
             (_, waiting) => {
@@ -181,14 +182,14 @@ impl Engine {
     async fn unanswered(&self, job: &Job, reason: String) -> Result<bool> {
         let now = self.deps.clock.now();
         let since = job.unreachable_since.unwrap_or(now);
-        if now - since >= span(self.settings.upstream_outage) {
+        if now - since >= span(self.settings().upstream_outage) {
             let reason =
                 format!("{reason} (no answer since {})", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             return self.resubmit_later(job, reason).await;
         }
         let mut waiting = job.revise();
         waiting.unreachable_since = Some(since);
-        waiting.next_poll_at = Some(now + span(self.settings.poll_retry));
+        waiting.next_poll_at = Some(now + span(self.settings().poll_retry));
         waiting.updated_at = now;
         self.deps.jobs.replace(job, &waiting).await?;
         Ok(false)

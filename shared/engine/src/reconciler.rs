@@ -13,8 +13,9 @@ pub struct ReconcileReport {
 
 impl Engine {
     pub async fn reconcile(&self, limit: usize) -> Result<ReconcileReport> {
+        self.refresh_settings().await;
         let now = self.deps.clock.now();
-        let cutoff = now - span(self.settings.queued_grace);
+        let cutoff = now - span(self.settings().queued_grace);
         let mut report = ReconcileReport::default();
         for job in self.deps.jobs.queued_before(cutoff, limit).await? {
             if job.is_past_deadline(now) {

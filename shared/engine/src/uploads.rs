@@ -50,7 +50,7 @@ impl Engine {
             name,
             content_type: content_type.clone(),
         };
-        let ttl = self.settings.presign_ttl;
+        let ttl = self.settings().presign_ttl;
         let presigned = self.deps.blobs.presign_put(&key, &content_type, ttl).await?;
         self.deps.assets.insert(std::slice::from_ref(&asset)).await?;
         Ok(UploadTicket { asset, url: presigned.url, headers: presigned.headers, expires_at: now + span(ttl) })

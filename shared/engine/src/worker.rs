@@ -20,6 +20,7 @@ impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
     /// `Err` means a transient failure, and the message should be delivered again.
     pub async fn run_dispatch(&self, message: &DispatchMessage) -> Result<()> {
+        self.refresh_settings().await;
         let Some(job) = self.deps.jobs.get(&message.client_id, &message.job_id).await? else {
             tracing::warn!(job_id = %message.job_id, "dispatch for an unknown job dropped");
             return Ok(());
@@ -35,7 +36,7 @@ impl Engine {
         let mut running = job.revise();
         running.start(now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
-        running.next_poll_at = Some(now + span(self.settings.step_lease));
+        running.next_poll_at = Some(now + span(self.settings().step_lease));
         if !self.deps.jobs.replace(&job, &running).await? {
             return Ok(());
         }
@@ -146,13 +147,13 @@ impl Engine {
     /// after `poll_retry`; past `channel_wait` it fails with the reason instead.
     async fn wait_for_a_channel(&self, job: &Job, mut next: Job, since: DateTime<Utc>, reason: String) -> Result<()> {
         let now = self.deps.clock.now();
-        let until = since + span(self.settings.channel_wait);
+        let until = since + span(self.settings().channel_wait);
         if now >= until {
-            let reason = format!("No channel took the job in {} s: {reason}", self.settings.channel_wait.as_secs());
+            let reason = format!("No channel took the job in {} s: {reason}", self.settings().channel_wait.as_secs());
             return self.end_with(job, next, reason).await;
         }
         next.waiting = Some(Waiting { reason, since, until });
-        next.next_poll_at = Some(now + span(self.settings.poll_retry));
+        next.next_poll_at = Some(now + span(self.settings().poll_retry));
         next.updated_at = now;
         self.deps.jobs.replace(job, &next).await?;
         Ok(())
@@ -161,7 +162,7 @@ impl Engine {
     /// Skips a channel that refused its credentials or quota for `channel_cooldown`, for every
     /// worker. Best effort: if the cooldown cannot be written, the next job finds out again.
     pub(crate) async fn cool_down(&self, channel: &str, reason: &str) {
-        let until = self.deps.clock.now() + span(self.settings.channel_cooldown);
+        let until = self.deps.clock.now() + span(self.settings().channel_cooldown);
         if let Err(error) = self.deps.ledger.cool_down(channel, until, reason).await {
             tracing::warn!(channel, error = %error.chain(), "could not record the channel's cooldown");
         }
@@ -177,7 +178,7 @@ impl Engine {
     /// deadline (the poller ends the job by then, and releases it). Uncapped channels need none.
     async fn take_slot(&self, channel: &Channel, job: &Job) -> Result<bool> {
         let Some(limit) = channel.max_concurrent else { return Ok(true) };
-        let lease_until = job.deadline_at + span(self.settings.poll_retry) * 2;
+        let lease_until = job.deadline_at + span(self.settings().poll_retry) * 2;
         self.deps.ledger.take_slot(channel.name(), &job.id, limit, lease_until, self.deps.clock.now()).await
     }
 
