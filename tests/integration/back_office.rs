@@ -571,3 +571,42 @@ async fn the_ai_config_is_checked_saved_by_admins_only_and_reaches_every_engine_
     let (_, _, page) = app.send(request("GET", "/admin/ai/config", Some(&root), None)).await;
     assert!(String::from_utf8(page).unwrap().contains("id=\"config-save\""));
 }
+
+#[tokio::test]
+async fn seed_003s_presets_in_the_ai_config_are_checked_and_replace_the_deployments_without_a_restart() {
+    let app = app_with_users(TestApp::new()).await;
+    let root = sign_in(&app, ADMIN).await;
+    let inference = genrelay_http::inference_router(
+        crate::surfaces::state(&app),
+        genrelay_http::inference::InferencePresets::defaults(),
+    );
+    let submit = |index: u32| {
+        let inference = inference.clone();
+        async move {
+            let request = Request::post(format!("/api/inference?index={index}"))
+                .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
+                .body(Body::empty())
+                .unwrap();
+            let answer = tower::ServiceExt::oneshot(inference, request).await.unwrap();
+            let status = answer.status();
+            (status, json_of(&axum::body::to_bytes(answer.into_body(), usize::MAX).await.unwrap()))
+        }
+    };
+    assert_eq!(submit(1).await.0, StatusCode::OK, "the deployment's preset 1");
+
+    let bad = json!({"inferencePresets": {"7": {"capability": "image.generate"}}});
+    let (status, refused) = call(&app, "PUT", "/admin/ai/api/config", Some(&root), Some(bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused["message"].as_str().unwrap().starts_with("inferencePresets: index 7: prompt"), "{refused}");
+
+    let presets = json!({"inferencePresets": {"7": {"capability": "image.upscale", "imageUrls": ["https://example.com/a.png"]}},
+                         "inferenceQueueLimit": 5});
+    let (status, saved) = call(&app, "PUT", "/admin/ai/api/config", Some(&root), Some(presets)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let (status, started) = submit(7).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let job = app.stored_job(started["task_id"].as_str().unwrap()).await;
+    assert_eq!(job.capability(), genrelay_core::Capability::ImageUpscale);
+    let (status, gone) = submit(1).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the config's presets replace the deployment's: {gone}");
+}

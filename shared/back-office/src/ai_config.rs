@@ -1,4 +1,4 @@
-//! `/admin/ai/api/config`: the AI config (polling, deadlines, retries). Everyone signed in reads
+//! `/admin/ai/api/config`: the AI config (polling, deadlines, retries, seed 003's presets). Everyone signed in reads
 //! it; only admins change it. A change is checked before it is saved and takes effect on every
 //! function within a minute, without a restart.
 
@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use genrelay_core::AiConfig;
 use genrelay_engine::Settings;
+use genrelay_http::inference::InferencePresets;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +40,8 @@ pub fn effective(settings: &Settings) -> AiConfig {
         max_submit_attempts: Some(settings.max_submit_attempts),
         channel_wait_seconds: seconds(settings.channel_wait),
         upstream_outage_seconds: seconds(settings.upstream_outage),
+        inference_presets: None,
+        inference_queue_limit: None,
     }
 }
 
@@ -79,6 +82,11 @@ async fn put_config(
 ) -> Result<Success<AiConfigState>, Failure> {
     let Json(document) = body.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let config = AiConfig::from_document(document)?;
+    if let Some(bodies) = &config.inference_presets {
+        let limit = config.inference_queue_limit.unwrap_or(1) as usize;
+        InferencePresets::from_bodies(bodies.clone(), limit)
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("inferencePresets: {e}")))?;
+    }
     state.engine.set_ai_config(config, admin.name()).await?;
     Ok(Success::saying("已保存", config_state(&state).await?))
 }

@@ -1,5 +1,6 @@
 //! What operators tune at run time from the back office (seed 000's AI config): polling,
-//! deadlines and retries. A field left out keeps the deployment's default.
+//! deadlines, retries and seed 003's inference presets. A field left out keeps the deployment's
+//! default.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 /// The name of the AI config's document in the store.
 pub const AI_CONFIG_DOCUMENT: &str = "ai-config";
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiConfig {
     /// Seconds before an upstream is asked again after a failed poll or submission (1-300).
@@ -37,6 +38,15 @@ pub struct AiConfig {
     #[schema(minimum = 10, maximum = 3600, example = 120)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_outage_seconds: Option<u32>,
+    /// Seed 003's presets: index → the body of `POST /api/v1/jobs` that index starts. Replaces
+    /// the deployment's presets; each body is checked before the config is saved.
+    #[schema(value_type = Option<Object>, example = json!({"1": {"capability": "image.generate", "prompt": "A product photo", "width": 1024, "height": 1024}}))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_presets: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// Seed 003: pending jobs of a client above which `POST /api/inference` answers 503 (1-10000).
+    #[schema(minimum = 1, maximum = 10000, example = 50)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inference_queue_limit: Option<u32>,
 }
 
 impl AiConfig {
@@ -49,6 +59,7 @@ impl AiConfig {
             ("maxSubmitAttempts", self.max_submit_attempts, 1, 10),
             ("channelWaitSeconds", self.channel_wait_seconds, 10, 3600),
             ("upstreamOutageSeconds", self.upstream_outage_seconds, 10, 3600),
+            ("inferenceQueueLimit", self.inference_queue_limit, 1, 10000),
         ];
         for (field, value, min, max) in ranges {
             if let Some(value) = value

@@ -7,23 +7,12 @@ use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, ConfigDocuments, Fai
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::{micros, sql};
-use crate::store::{SqliteStore, from_json, to_json};
+use crate::store::{SqliteStore, to_json};
 
 #[async_trait]
 impl BackOfficeStore for SqliteStore {
     async fn user(&self, name: &str) -> Result<Option<BackOfficeUser>> {
-        let name = name.to_owned();
-        self.db
-            .run(move |conn| {
-                conn.query_row("SELECT body FROM back_office_users WHERE name = ?1", params![name], |row| {
-                    row.get::<_, String>(0)
-                })
-                .optional()
-                .map_err(sql)?
-                .map(|body| from_json(&body))
-                .transpose()
-            })
-            .await
+        self.body_by_key("SELECT body FROM back_office_users WHERE name = ?1", name).await
     }
 
     async fn add_user(&self, user: &BackOfficeUser) -> Result<bool> {
@@ -92,18 +81,7 @@ impl BackOfficeStore for SqliteStore {
 #[async_trait]
 impl ConfigDocuments for SqliteStore {
     async fn document(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        let name = name.to_owned();
-        self.db
-            .run(move |conn| {
-                conn.query_row("SELECT body FROM documents WHERE name = ?1", params![name], |row| {
-                    row.get::<_, String>(0)
-                })
-                .optional()
-                .map_err(sql)?
-                .map(|body| from_json(&body))
-                .transpose()
-            })
-            .await
+        self.body_by_key("SELECT body FROM documents WHERE name = ?1", name).await
     }
 
     async fn put_document(&self, name: &str, document: &serde_json::Value) -> Result<()> {

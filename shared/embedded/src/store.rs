@@ -245,18 +245,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn find(&self, id: &JobId) -> Result<Option<Job>> {
-        let id = id.clone();
-        self.db
-            .run(move |conn| {
-                conn.query_row("SELECT body FROM jobs WHERE id = ?1", params![id.as_str()], |row| {
-                    row.get::<_, String>(0)
-                })
-                .optional()
-                .map_err(sql)?
-                .map(|body| from_json(&body))
-                .transpose()
-            })
-            .await
+        self.body_by_key("SELECT body FROM jobs WHERE id = ?1", id.as_str()).await
     }
 
     async fn admin_list(&self, query: &AdminJobQuery) -> Result<AdminJobPage> {
@@ -334,6 +323,23 @@ impl JobStore for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The JSON body `statement` selects for one key (`?1`), if a row has it.
+    pub(crate) async fn body_by_key<T>(&self, statement: &'static str, key: &str) -> Result<Option<T>>
+    where
+        T: for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let key = key.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row(statement, params![key], |row| row.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql)?
+                    .map(|body| from_json(&body))
+                    .transpose()
+            })
+            .await
+    }
+
     async fn select_jobs(&self, statement: &'static str, time: i64, limit: usize) -> Result<Vec<Job>> {
         self.db
             .run(move |conn| {

@@ -52,7 +52,7 @@ impl Engine {
 
     /// Reads the AI config again if this instance's copy is older than `SETTINGS_REFRESH`. A
     /// store that cannot be read leaves the settings as they were (logged), tried again later.
-    pub(crate) async fn refresh_settings(&self) {
+    pub async fn refresh_settings(&self) {
         let stale = self.live_settings().read_at.is_none_or(|at| at.elapsed() >= SETTINGS_REFRESH);
         if !stale {
             return;
@@ -66,10 +66,15 @@ impl Engine {
         }
     }
 
+    /// The AI config this instance runs with (as last read).
+    pub fn live_ai_config(&self) -> AiConfig {
+        self.live_settings().config.clone()
+    }
+
     fn apply(&self, config: &AiConfig) {
         let settings = self.base.with_ai_config(config);
         *self.live.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            LiveSettings { settings, read_at: Some(Instant::now()) };
+            LiveSettings { settings, config: config.clone(), read_at: Some(Instant::now()) };
     }
 
     pub(crate) fn live_settings(&self) -> std::sync::RwLockReadGuard<'_, LiveSettings> {

@@ -144,6 +144,7 @@ pub struct Engine {
 /// The settings in force, and when the AI config was last read for them.
 struct LiveSettings {
     settings: Settings,
+    config: genrelay_core::AiConfig,
     read_at: Option<std::time::Instant>,
 }
 
@@ -159,7 +160,7 @@ impl Settings {
 
 impl Engine {
     pub fn new(deps: Deps, settings: Settings) -> Self {
-        let live = LiveSettings { settings: settings.clone(), read_at: None };
+        let live = LiveSettings { settings: settings.clone(), config: Default::default(), read_at: None };
         Self { deps, base: settings, live: std::sync::RwLock::new(live) }
     }
 

@@ -69,6 +69,11 @@ impl InferencePresets {
     /// Presets from JSON: `{"1": {<job body>}, "2": {...}}`; each body is checked now.
     pub fn from_json(text: &str, queue_limit: usize) -> Result<Self, PresetsError> {
         let raw: BTreeMap<String, Value> = serde_json::from_str(text).map_err(PresetsError::NotAnObject)?;
+        Self::from_bodies(raw, queue_limit)
+    }
+
+    /// Presets from index → job body; each body is checked now.
+    pub fn from_bodies(raw: BTreeMap<String, Value>, queue_limit: usize) -> Result<Self, PresetsError> {
         let mut by_index = BTreeMap::new();
         for (key, body) in raw {
             let index: u32 = key.parse().ok().filter(|i| *i >= 1).ok_or(PresetsError::NotAnIndex(key))?;
@@ -104,7 +109,28 @@ fn preset(body: Value, index: u32) -> Result<NewJob, Error> {
 #[derive(Clone)]
 pub struct InferenceState {
     pub app: AppState,
+    /// The deployment's presets; the AI config's replace them.
     pub presets: Arc<InferencePresets>,
+}
+
+impl InferenceState {
+    /// The presets in force: those of the AI config operators set in the back office (read by
+    /// the engine at most a minute ago), else the deployment's.
+    fn presets(&self) -> Arc<InferencePresets> {
+        let config = self.app.engine.live_ai_config();
+        let limit = config.inference_queue_limit.map_or(self.presets.queue_limit, |limit| limit as usize);
+        let Some(bodies) = config.inference_presets else {
+            return Arc::new(InferencePresets { by_index: self.presets.by_index.clone(), queue_limit: limit });
+        };
+        match InferencePresets::from_bodies(bodies, limit) {
+            Ok(presets) => Arc::new(presets),
+            Err(error) => {
+                // Checked when saved; a preset a later version refuses falls back, logged.
+                tracing::warn!(error = %error, "the AI config's inference presets are refused; using the deployment's");
+                self.presets.clone()
+            }
+        }
+    }
 }
 
 impl axum::extract::FromRef<InferenceState> for AppState {
@@ -229,7 +255,8 @@ async fn submit(
         return Err(InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, "index: must be >= 1"));
     }
     let index = u32::try_from(index).map_err(|_| InferenceError::new(StatusCode::BAD_REQUEST, "index: too large"))?;
-    let presets = &state.presets;
+    state.app.engine.refresh_settings().await;
+    let presets = state.presets();
     let Some(new_job) = presets.by_index.get(&index) else {
         let known: Vec<String> = presets.by_index.keys().map(u32::to_string).collect();
         let detail = format!("index {index} is not configured (configured: {})", known.join(", "));
@@ -496,7 +523,7 @@ async fn system_status(
     let engine = &state.app.engine;
     let queue_size = engine.queued_count(&client, 200).await?;
     let mut upstream_ok = true;
-    for preset in state.presets.by_index.values() {
+    for preset in state.presets().by_index.values() {
         upstream_ok &= engine.has_available_channel(preset.spec.capability).await?;
     }
     Ok(Json(SystemStatus { status: "running", ssh_connected: upstream_ok, queue_size, queue_running: true }))
