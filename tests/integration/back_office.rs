@@ -610,3 +610,43 @@ async fn seed_003s_presets_in_the_ai_config_are_checked_and_replace_the_deployme
     let (status, gone) = submit(1).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the config's presets replace the deployment's: {gone}");
 }
+
+#[tokio::test]
+async fn the_channels_page_and_api_show_each_channel_with_its_live_slots_and_cooldown() {
+    use genrelay_core::ports::ChannelLedger;
+    let app = app_with_users(TestApp::new()).await;
+    let olivia = sign_in(&app, OPERATOR).await;
+    let now = chrono::Utc::now();
+    let job = genrelay_core::JobId::parse("job_01jsample0000000000000000").unwrap();
+    app.embedded.store.take_slot("mock", &job, 4, now + chrono::Duration::minutes(5), now).await.unwrap();
+    app.embedded.store.cool_down("mock", now + chrono::Duration::minutes(5), "quota exhausted").await.unwrap();
+
+    let (status, list) = call(&app, "GET", "/admin/ai-provider/api/configs", Some(&olivia), None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mock = &list["data"][0];
+    assert_eq!((mock["id"].clone(), mock["slots_in_use"].clone()), (json!("mock"), json!(1)));
+    assert_eq!(
+        mock["capabilities"].as_array().unwrap().len(),
+        genrelay_core::Capability::ALL.len(),
+        "one channel, every capability"
+    );
+    assert_eq!(
+        (mock["cooling_down"].clone(), mock["cooldown_reason"].clone()),
+        (json!(true), json!("quota exhausted"))
+    );
+    let (status, one) = call(&app, "GET", "/admin/ai-provider/api/configs/mock", Some(&olivia), None).await;
+    assert_eq!((status, one["data"]["name"].clone()), (StatusCode::OK, json!("mock")));
+    assert_eq!(
+        call(&app, "GET", "/admin/ai-provider/api/configs/nope", Some(&olivia), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(call(&app, "GET", "/admin/ai-provider/api/configs", None, None).await.0, StatusCode::UNAUTHORIZED);
+
+    let (status, _, page) = app.send(request("GET", "/admin/ai-provider/config", Some(&olivia), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("data-channel=\"mock\"") && page.contains("1 / ∞") && page.contains("quota exhausted"),
+        "{page}"
+    );
+}

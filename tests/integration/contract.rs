@@ -124,6 +124,7 @@ contract!(
     channel_slots_are_capped_released_and_freed_when_their_lease_ends,
     slots_hold_their_cap_under_concurrency,
     cooldowns_are_shared_and_end,
+    slots_in_use_count_the_leases_not_ended,
     webhook_deliveries_are_put_if_absent_replaced_on_revision_and_found_when_due,
     the_admin_list_filters_every_clients_jobs_newest_first,
     a_job_is_found_by_id_whoever_its_client,
@@ -755,4 +756,20 @@ async fn configuration_documents_are_stored_and_replaced(adapters: Adapters) {
     documents.put_document("ai-config", &json!({"imageDeadlineMinutes": 2, "note": "二"})).await.unwrap();
     assert_eq!(documents.document("ai-config").await.unwrap(), Some(json!({"imageDeadlineMinutes": 2, "note": "二"})));
     assert_eq!(documents.document("other").await.unwrap(), None);
+}
+
+async fn slots_in_use_count_the_leases_not_ended(adapters: Adapters) {
+    let ledger = adapters.channels;
+    let channel = channel_name();
+    let now = Utc::now();
+    assert_eq!(ledger.slots_in_use(&channel, now).await.unwrap(), 0);
+    let jobs: Vec<JobId> = (1..=3).map(job_id).collect();
+    for (job, minutes) in jobs.iter().zip([5, 5, -1]) {
+        let lease = now + chrono::Duration::minutes(minutes);
+        assert!(ledger.take_slot(&channel, job, 10, lease, now - chrono::Duration::minutes(2)).await.unwrap());
+    }
+    assert_eq!(ledger.slots_in_use(&channel, now).await.unwrap(), 2, "an ended lease holds nothing");
+    ledger.release_slot(&channel, &jobs[0]).await.unwrap();
+    assert_eq!(ledger.slots_in_use(&channel, now).await.unwrap(), 1, "a released slot is free");
+    assert_eq!(ledger.slots_in_use(&other_channel(&channel), now).await.unwrap(), 0);
 }

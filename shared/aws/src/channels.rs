@@ -102,6 +102,13 @@ impl ChannelLedger for DynamoStore {
         }
     }
 
+    async fn slots_in_use(&self, channel: &str, now: DateTime<Utc>) -> Result<u32> {
+        let stored = self.get_item(channel_pk(channel), SLOTS).await?;
+        let slots = stored.as_ref().and_then(|item| item.get("slots")).and_then(|slots| slots.as_m().ok());
+        let held = slots.into_iter().flatten().filter(|(_, lease)| number(Some(lease)) > now.timestamp_micros());
+        Ok(held.count() as u32)
+    }
+
     async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()> {
         let mut item = key(channel, COOLDOWN);
         item.insert("until".into(), AttributeValue::N(until.timestamp_micros().to_string()));

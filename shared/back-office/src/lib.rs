@@ -12,6 +12,7 @@ mod login;
 mod pages;
 mod passwords;
 mod playground;
+mod providers;
 mod request_guard;
 mod session;
 mod tasks;
@@ -64,6 +65,7 @@ fn routes() -> OpenApiRouter<BackOfficeState> {
         .merge(login::routes())
         .merge(tasks::routes())
         .merge(ai_config::routes())
+        .merge(providers::routes())
         .merge(playground::routes())
 }
 

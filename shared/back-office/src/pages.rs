@@ -28,6 +28,7 @@ pub fn routes() -> Router<BackOfficeState> {
         .route("/admin/ai/tasks", get(tasks_page))
         .route("/admin/ai/tasks/{task_id}", get(task_page))
         .route("/admin/ai/config", get(config_page))
+        .route("/admin/ai-provider/config", get(providers_page))
         .route("/admin/playground", get(playground_page))
         .route("/admin/static/console.css", get(|| async { static_file("text/css; charset=utf-8", STYLESHEET) }))
         .route("/admin/static/console.js", get(|| async { static_file("text/javascript; charset=utf-8", SCRIPT) }))
@@ -328,6 +329,20 @@ async fn config_page(State(state): State<BackOfficeState>, signed_in: SignedIn) 
         ),
     ];
     let page = ConfigPage { user: signed_in.0.name.clone(), is_admin: signed_in.is_admin(), fields };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "providers.html")]
+struct ProvidersPage {
+    user: String,
+    is_admin: bool,
+    channels: Vec<crate::providers::ChannelView>,
+}
+
+async fn providers_page(State(state): State<BackOfficeState>, signed_in: SignedIn) -> Result<Response, Response> {
+    let channels = crate::providers::channel_views(&state).await.map_err(IntoResponse::into_response)?;
+    let page = ProvidersPage { user: signed_in.0.name.clone(), is_admin: signed_in.is_admin(), channels };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 

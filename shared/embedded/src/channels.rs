@@ -60,6 +60,20 @@ impl ChannelLedger for SqliteStore {
             .await
     }
 
+    async fn slots_in_use(&self, channel: &str, now: DateTime<Utc>) -> Result<u32> {
+        let channel = channel.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM channel_slots WHERE channel = ?1 AND lease_until > ?2",
+                    params![channel, micros(now)],
+                    |row| row.get(0),
+                )
+                .map_err(sql)
+            })
+            .await
+    }
+
     async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()> {
         let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
         self.db

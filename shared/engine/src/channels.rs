@@ -103,6 +103,29 @@ impl ChannelRegistry {
         self.by_capability.get(&capability).into_iter().flatten().map(Channel::name).collect()
     }
 
+    /// Every channel once (the mock's capabilities together), highest priority first, then by
+    /// name.
+    pub fn channels(&self) -> Vec<Channel> {
+        let mut by_name: Vec<Channel> = Vec::new();
+        for channel in self.by_capability.values().flatten() {
+            match by_name.iter_mut().find(|known| known.name() == channel.name()) {
+                Some(known) => {
+                    for capability in &channel.capabilities {
+                        if !known.capabilities.contains(capability) {
+                            known.capabilities.push(*capability);
+                        }
+                    }
+                }
+                None => by_name.push(channel.clone()),
+            }
+        }
+        for channel in &mut by_name {
+            channel.capabilities.sort_by_key(|capability| capability.as_str());
+        }
+        by_name.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name().cmp(b.name())));
+        by_name
+    }
+
     /// The channel a job was handed to, by the name stored on the job.
     pub fn named(&self, name: &str) -> Option<&Channel> {
         self.by_capability.values().flatten().find(|channel| channel.name() == name)

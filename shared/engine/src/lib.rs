@@ -29,7 +29,7 @@ pub use assets::{NewFile, UrlAsset};
 pub use channels::ChannelRegistry;
 pub use genrelay_core::ports::Channel;
 pub use jobs::{IdempotentRequest, Submitted};
-pub use operators::{JobRecord, Retried};
+pub use operators::{ChannelState, JobRecord, Retried};
 pub use poller::PollReport;
 pub use reconciler::ReconcileReport;
 pub use uploads::{NewUpload, UploadTicket};

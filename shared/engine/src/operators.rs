@@ -22,6 +22,15 @@ pub struct Retried {
     pub retry: Job,
 }
 
+/// A channel as operators watch it: its settings, the slots its jobs hold now, and why it
+/// cools down, while it does.
+#[derive(Clone)]
+pub struct ChannelState {
+    pub channel: genrelay_core::ports::Channel,
+    pub slots_in_use: u32,
+    pub cooling_down: Option<String>,
+}
+
 /// Writes of one action record that may lose a race with the job's own progress.
 const RECORD_ATTEMPTS: usize = 10;
 
@@ -41,6 +50,21 @@ impl Engine {
         let job = self.admin_job(id).await?;
         let deliveries = self.deps.webhooks.store.deliveries(&job.client_id, id).await?;
         Ok(JobRecord { job, deliveries })
+    }
+
+    /// Every channel with its live slot use and cooldown.
+    pub async fn channel_states(&self) -> Result<Vec<ChannelState>> {
+        let channels = self.deps.channels.channels();
+        let now = self.deps.clock.now();
+        let names: Vec<&str> = channels.iter().map(|channel| channel.name()).collect();
+        let mut cooling = self.deps.ledger.cooling(&names, now).await?;
+        let mut states = Vec::with_capacity(channels.len());
+        for channel in &channels {
+            let slots_in_use = self.deps.ledger.slots_in_use(channel.name(), now).await?;
+            let cooling_down = cooling.remove(channel.name());
+            states.push(ChannelState { channel: channel.clone(), slots_in_use, cooling_down });
+        }
+        Ok(states)
     }
 
     /// Asks the upstream about the job's task now and applies its answer (a running job), or

@@ -22,6 +22,9 @@ pub trait ChannelLedger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// The slots of `channel` held at `now` (leases not ended).
+    async fn slots_in_use(&self, channel: &str, now: DateTime<Utc>) -> Result<u32>;
+
     /// Gives back the job's slot on the channel, if it holds one.
     async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()>;
 
