@@ -118,9 +118,12 @@ const configForm = document.getElementById("ai-config");
 if (configForm) {
   configForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const config = {};
+    // Start from the stored config, so what this form does not show (seed 003's presets) stays.
+    const current = await fetch("/admin/ai/api/config", { credentials: "same-origin" }).then((r) => r.json());
+    const config = current.data ? current.data.config : {};
     for (const input of configForm.querySelectorAll("input[name]")) {
-      if (input.value.trim() !== "") config[input.name] = Number(input.value);
+      if (input.value.trim() === "") delete config[input.name];
+      else config[input.name] = Number(input.value);
     }
     const answer = await fetch("/admin/ai/api/config", {
       method: "PUT",

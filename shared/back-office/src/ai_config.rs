@@ -2,7 +2,6 @@
 //! it; only admins change it. A change is checked before it is saved and takes effect on every
 //! function within a minute, without a restart.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use genrelay_core::AiConfig;
@@ -14,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::BackOfficeState;
-use crate::error::{Failure, Success};
+use crate::error::{Failure, JsonBody, Success};
 use crate::session::{AdminOnly, SignedIn};
 
 pub fn routes() -> OpenApiRouter<BackOfficeState> {
@@ -78,9 +77,8 @@ async fn get_config(State(state): State<BackOfficeState>, _: SignedIn) -> Result
 async fn put_config(
     State(state): State<BackOfficeState>,
     AdminOnly(admin): AdminOnly,
-    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+    JsonBody(document): JsonBody<serde_json::Value>,
 ) -> Result<Success<AiConfigState>, Failure> {
-    let Json(document) = body.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let config = AiConfig::from_document(document)?;
     if let Some(bodies) = &config.inference_presets {
         let limit = config.inference_queue_limit.unwrap_or(1) as usize;

@@ -2,6 +2,7 @@
 //! `{"status":"error","message":"..."}`, with seed 000's messages for the answers it names.
 
 use axum::Json;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use genrelay_http::surface::{ErrorFormat, SurfaceError};
@@ -65,5 +66,26 @@ impl<T: Serialize> Success<T> {
 impl<T: Serialize> IntoResponse for Success<T> {
     fn into_response(self) -> Response {
         ([(axum::http::header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
+    }
+}
+
+/// A JSON body. One that cannot be read answers in the back office's format: 400 for bad JSON
+/// or fields, 413 and 415 as axum finds them.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Failure> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(body)) => Ok(Self(body)),
+            Err(rejection) => {
+                let status = match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                };
+                Err(Failure::new(status, rejection.body_text()))
+            }
+        }
     }
 }

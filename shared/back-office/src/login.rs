@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::BackOfficeState;
-use crate::error::{BackOfficeError, Failure, Success};
+use crate::error::{BackOfficeError, Failure, JsonBody, Success};
 use crate::pages::LoginPage;
 use crate::passwords::{self, PasswordError};
 use crate::session::AdminOnly;
@@ -238,9 +238,8 @@ pub struct NewUser {
 async fn add_user(
     State(state): State<BackOfficeState>,
     AdminOnly(admin): AdminOnly,
-    body: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
+    JsonBody(new): JsonBody<NewUser>,
 ) -> Result<Response, Failure> {
-    let Json(new) = body.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let password_hash = passwords::hash(&new.password).map_err(|e| match e {
         PasswordError::Store(error) => Failure::from(error),
         other => Failure::new(StatusCode::BAD_REQUEST, format!("password: {other}")),

@@ -2,7 +2,6 @@
 //! the result arrive. Playground jobs belong to the client `playground` and carry the
 //! signed-in user's name (what `playground_only=true` lists).
 
-use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::BackOfficeState;
-use crate::error::{Failure, Success};
+use crate::error::{Failure, JsonBody, Success};
 use crate::session::SignedIn;
 use crate::views::AiTask;
 
@@ -48,9 +47,8 @@ fn playground_client() -> ClientId {
 async fn run(
     State(state): State<BackOfficeState>,
     signed_in: SignedIn,
-    body: Result<Json<CreateJobBody>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<CreateJobBody>,
 ) -> Result<Response, Failure> {
-    let Json(body) = body.map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.body_text()))?;
     let mut new: NewJob = body.try_into()?;
     new.labels.playground_of = Some(signed_in.name().to_owned());
     let job = state.engine.submit(&playground_client(), new, None).await?.job;

@@ -120,6 +120,9 @@ impl InferenceState {
         let config = self.app.engine.live_ai_config();
         let limit = config.inference_queue_limit.map_or(self.presets.queue_limit, |limit| limit as usize);
         let Some(bodies) = config.inference_presets else {
+            if limit == self.presets.queue_limit {
+                return self.presets.clone();
+            }
             return Arc::new(InferencePresets { by_index: self.presets.by_index.clone(), queue_limit: limit });
         };
         match InferencePresets::from_bodies(bodies, limit) {
