@@ -186,5 +186,11 @@ fn functions_read_only_the_secrets_their_role_may_read() {
             !properties["Environment"]["Variables"][genrelay_bootstrap::WEBHOOK_SECRET_PARAMETER_VAR].is_null();
         assert_eq!(reads_webhook_secret, policies.contains("WebhookSecretParameterName"), "{name}");
         assert!(policies.contains("ChannelSecretsPath"), "{name} reads the channels' credentials at init");
+        // Only the back office writes them, under that path, where it is told to.
+        let writes = policies.contains("ssm:PutParameter");
+        assert_eq!(writes, name == "GenrelayAdmin", "{name}");
+        assert_eq!(writes, policies.contains("ssm:DeleteParameter"), "{name}");
+        let path = &properties["Environment"]["Variables"][genrelay_bootstrap::CHANNEL_SECRETS_PATH_VAR];
+        assert_eq!(writes, !path.is_null(), "{name}");
     }
 }

@@ -91,6 +91,7 @@ fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
     let back_office = genrelay_back_office::BackOfficeState {
         engine: engine.clone(),
         users: Arc::new(embedded.store.clone()),
+        channels: embedded.stored_channels(&genrelay_egress::Egress::allow_private()),
         sessions,
     };
     genrelay_http::open_api_router(state).merge(genrelay_back_office::router(back_office))
@@ -155,6 +156,21 @@ impl TestApp {
         let mut deps = app.embedded.deps(MockConfig::default(), Arc::new(app.clock.clone()));
         deps.channels = ChannelRegistry::new(channels, None);
         app.engine = Arc::new(Engine::new(deps, Settings::default()));
+        app.router = routers(&app.engine, &app.embedded);
+        app
+    }
+
+    /// Channels come from the store, as operators edit them in the back office (the mock
+    /// serves the capabilities none of them serves).
+    pub async fn with_stored_channels() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = MockConfig { latency: Duration::ZERO, failure_rate: 0.0 };
+        let mut app = Self::build(dir, mock.clone(), None);
+        let channels = app.embedded.stored_channels(&genrelay_egress::Egress::allow_private());
+        let deps = app.embedded.deps(mock, Arc::new(app.clock.clone()));
+        let engine = Engine::new(deps, Settings::default()).with_channel_source(Arc::new(channels));
+        engine.reload_channels().await.unwrap();
+        app.engine = Arc::new(engine);
         app.router = routers(&app.engine, &app.embedded);
         app
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +29,7 @@ impl FakeArk {
     pub async fn start() -> Self {
         let fake = Fake::default();
         let app = Router::new()
-            .route("/api/v3/contents/generations/tasks", post(create))
+            .route("/api/v3/contents/generations/tasks", post(create).get(list))
             .route("/api/v3/contents/generations/tasks/{id}", get(task).delete(cancel))
             .route("/videos/{id}", get(video))
             .with_state(fake.clone());
@@ -122,4 +122,15 @@ async fn cancel(State(fake): State<Fake>, headers: HeaderMap, Path(id): Path<Str
             axum::Json(json!({})).into_response()
         }
     }
+}
+
+/// `GET /contents/generations/tasks?page_num=&page_size=`: the newest tasks, as Ark lists them.
+async fn list(State(fake): State<Fake>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "AuthenticationError", "the API key is invalid");
+    }
+    let size = query.get("page_size").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let tasks = fake.tasks.lock().unwrap();
+    let items: Vec<Value> = tasks.keys().take(size).map(|id| json!({"id": id, "status": "queued"})).collect();
+    axum::Json(json!({"items": items, "total": tasks.len()})).into_response()
 }

@@ -89,6 +89,7 @@ impl FakeComfyUi {
                 .route(&format!("{prefix}/view"), get(view))
                 .route(&format!("{prefix}/interrupt"), post(interrupt))
                 .route(&format!("{prefix}/queue"), post(delete_from_queue).get(queue))
+                .route(&format!("{prefix}/system_stats"), get(system_stats))
                 .route(&format!("{prefix}/upload/image"), post(upload_image))
         };
         let app = routes("").merge(routes("/api")).route("/api/jobs/{id}", get(job)).with_state(fake.clone());
@@ -377,4 +378,17 @@ async fn upload_image(State(fake): State<Fake>, mut form: Multipart) -> Response
     }
     server.inputs.insert(path(&name), bytes);
     axum::Json(json!({"name": name, "subfolder": subfolder, "type": "input"})).into_response()
+}
+
+/// `GET /system_stats`, shaped as v0.26 answers it on a CPU-only machine.
+async fn system_stats() -> Response {
+    axum::Json(json!({
+        "system": {"os": "posix", "ram_total": 16_777_216_000u64, "ram_free": 8_388_608_000u64,
+                   "comfyui_version": "0.26.0", "python_version": "3.12.3", "pytorch_version": "2.5.1+cpu",
+                   "embedded_python": false, "argv": ["main.py", "--cpu"]},
+        "devices": [{"name": "cpu", "type": "cpu", "index": null, "vram_total": 16_777_216_000u64,
+                     "vram_free": 8_388_608_000u64, "torch_vram_total": 16_777_216_000u64,
+                     "torch_vram_free": 8_388_608_000u64}]
+    }))
+    .into_response()
 }

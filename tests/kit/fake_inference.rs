@@ -54,6 +54,7 @@ impl FakeInferenceServer {
         let fake = Fake { tasks: Arc::default(), image: image.clone(), streamed_size };
         let app = Router::new()
             .route("/api/inference", post(create))
+            .route("/api/system/status", get(system_status))
             .route("/api/task/{id}/status", get(status))
             .route("/api/task/{id}/result", get(result))
             .route("/api/task/{id}/file/{name}", get(file))
@@ -152,4 +153,11 @@ async fn file(State(fake): State<Fake>, Path((id, name)): Path<(String, String)>
         },
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// Seed 003's `GET /api/system/status`.
+async fn system_status(State(fake): State<Fake>) -> Response {
+    let queued = fake.tasks.lock().unwrap().by_id.len();
+    axum::Json(json!({"status": "running", "ssh_connected": true, "queue_size": queued, "queue_running": true}))
+        .into_response()
 }

@@ -87,6 +87,7 @@ impl FakeJimeng {
         };
         let mut app = Router::new()
             .route("/v1/images/generations", post(generate_now))
+            .route("/token/check", post(token_check))
             .route("/v1/images/compositions", post(generate_now))
             .route("/v1/videos/generations", post(generate_now))
             .route("/files/{name}", get(file));
@@ -292,4 +293,9 @@ async fn file(Path(name): Path<String>) -> Response {
             .into_response();
     }
     ([(header::CONTENT_TYPE, "image/png")], genrelay_providers::mock::render_png(&name, 60, 60)).into_response()
+}
+
+/// `POST /token/check` with `{token}`: whether Jimeng takes the session id, `{live}`.
+async fn token_check(axum::Json(body): axum::Json<Value>) -> Response {
+    axum::Json(json!({"live": body["token"] == SESSION_ID})).into_response()
 }

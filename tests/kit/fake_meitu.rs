@@ -49,6 +49,7 @@ impl FakeMeitu {
         let fake = Fake::default();
         let app = Router::new()
             .route("/api/v1/sdk/push", post(push))
+            .route("/demo/authorization", post(authorization))
             .route("/api/v1/sdk/status", get(task_status))
             .route("/results/{name}", get(result_file))
             .with_state(fake.clone());
@@ -192,4 +193,12 @@ async fn result_file(State(fake): State<Fake>, Path(name): Path<String>) -> Resp
         Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         None => (StatusCode::FORBIDDEN, "expired").into_response(),
     }
+}
+
+/// `POST /demo/authorization`: whether the request's signature holds.
+async fn authorization(method: Method, uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !verify(&method, &uri, &headers, &body) {
+        return unauthorized();
+    }
+    envelope(0, "success", json!({"authorized": true})).into_response()
 }

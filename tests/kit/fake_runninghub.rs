@@ -41,6 +41,7 @@ impl FakeRunningHub {
         let fake = Fake::default();
         let app = Router::new()
             .route("/task/openapi/create", post(create))
+            .route("/uc/openapi/accountStatus", post(account_status))
             .route("/task/openapi/ai-app/run", post(run_app))
             .route("/task/openapi/upload", post(upload))
             .route("/task/openapi/outputs", post(outputs))
@@ -208,4 +209,14 @@ async fn cancel(State(fake): State<Fake>, axum::Json(body): axum::Json<Value>) -
         Some(_) => envelope(0, "success", Value::Null),
         None => envelope(807, "APIKEY_TASK_NOT_FOUND", Value::Null),
     }
+}
+
+/// `POST /uc/openapi/accountStatus` with `{apikey}` (lower-case, as documented).
+async fn account_status(axum::Json(body): axum::Json<Value>) -> Response {
+    if body["apikey"] != API_KEY {
+        return envelope(802, "APIKEY_UNAUTHORIZED", Value::Null);
+    }
+    let account = json!({"remainCoins": "1200", "currentTaskCounts": "0", "remainMoney": null, "currency": null,
+                         "apiType": "NORMAL"});
+    envelope(0, "success", account)
 }

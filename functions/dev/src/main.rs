@@ -34,8 +34,9 @@ struct Args {
     /// [default: http://<addr>].
     #[arg(long)]
     public_url: Option<String>,
-    /// A providers file: the upstream channels that serve capabilities (see the README). The
-    /// mock provider serves the others, unless `GENRELAY_MOCK_PROVIDER=off`.
+    /// A providers file: the upstream channels that serve capabilities (see the README),
+    /// stored in place of those kept in the data folder (the back office edits them after).
+    /// The mock provider serves the others, unless `GENRELAY_MOCK_PROVIDER=off`.
     #[arg(long)]
     providers: Option<PathBuf>,
     /// For local testing only: let URLs clients name (input files, webhooks) reach loopback and
@@ -66,10 +67,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => dev_key::load_or_create(&args.data_dir)?,
     };
     let embedded = Embedded::open(&args.data_dir, &public_url)?;
-    let providers = args.providers.as_deref().map(ProvidersConfig::load).transpose()?;
     let egress = if args.allow_private_urls { Egress::allow_private() } else { Egress::public_only() };
+    let channels = embedded.stored_channels(&egress);
+    if let Some(file) = &args.providers {
+        let stored = channels.import(ProvidersConfig::read(file)?, &file.display().to_string()).await?;
+        println!("stored the {stored} channel(s) of {}", file.display());
+    }
     let mock = mock_config_from_env(true)?;
-    let engine = Arc::new(embedded.engine_with_channels(mock, providers.as_ref(), &egress, Settings::default())?);
+    let engine =
+        embedded.engine_with_mock(mock, &egress, Settings::default()).with_channel_source(Arc::new(channels.clone()));
+    engine.reload_channels().await?;
+    let engine = Arc::new(engine);
     let loops = background::Loops::start(engine.clone(), embedded.clone());
 
     let admin = dev_admin::first_admin(&args.data_dir)?;
@@ -78,7 +86,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if public_url.starts_with("http://") {
         sessions = sessions.over_http();
     }
-    let back_office = BackOfficeState { engine: engine.clone(), users: Arc::new(embedded.store.clone()), sessions };
+    let back_office =
+        BackOfficeState { engine: engine.clone(), users: Arc::new(embedded.store.clone()), channels, sessions };
 
     let state = AppState { engine, keys: Arc::new(keys) };
     let app = open_api_router(state.clone())

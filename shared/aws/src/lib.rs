@@ -12,6 +12,7 @@ mod items;
 mod metrics;
 mod s3;
 pub mod schema;
+mod secrets;
 mod sqs;
 pub mod stream;
 mod wakeups;
@@ -20,6 +21,7 @@ mod webhooks;
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 pub use metrics::EmbeddedMetrics;
 pub use s3::S3BlobStore;
+pub use secrets::SsmSecrets;
 pub use sqs::SqsQueue;
 pub use wakeups::SqsDeliveryScheduler;
 

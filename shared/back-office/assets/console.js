@@ -136,3 +136,116 @@ if (configForm) {
     if (answer.ok) setTimeout(() => location.reload(), 600);
   });
 }
+
+// Provider channels: test, add, edit, enable or disable, delete, through the JSON API.
+const channelForm = document.getElementById("channel-form");
+const CHANNEL_FIELDS = ["name", "type", "baseUrl", "priority", "weight", "maxConcurrent", "enabled"];
+const CREDENTIALS = { runninghub: ["apiKey"], evolink: ["apiKey"], seedance: ["apiKey"], jimeng: ["sessionId"], meitu: ["accessKey", "secretKey"] };
+
+function showCredentials() {
+  const wanted = CREDENTIALS[channelForm.elements.type.value] || [];
+  for (const label of channelForm.querySelectorAll("label.credential")) {
+    label.hidden = !wanted.includes(label.dataset.credential);
+  }
+}
+
+function openChannelForm(settings) {
+  const editing = settings !== null;
+  const values = settings || { type: "comfyui", priority: 0, enabled: true };
+  channelForm.dataset.editing = editing ? values.name : "";
+  channelForm.elements.name.value = values.name || "";
+  channelForm.elements.name.readOnly = editing;
+  channelForm.elements.type.value = values.type;
+  channelForm.elements.baseUrl.value = values.baseUrl || "";
+  channelForm.elements.priority.value = values.priority ?? 0;
+  channelForm.elements.weight.value = values.weight ?? "";
+  channelForm.elements.maxConcurrent.value = values.maxConcurrent ?? "";
+  channelForm.elements.enabled.checked = values.enabled !== false;
+  const other = {};
+  for (const [key, value] of Object.entries(values)) {
+    if (!CHANNEL_FIELDS.includes(key) && !channelForm.querySelector(`label[data-credential="${key}"]`)) other[key] = value;
+  }
+  channelForm.elements.other.value = JSON.stringify(other, null, 2);
+  for (const label of channelForm.querySelectorAll("label.credential")) label.querySelector("input").value = "";
+  showCredentials();
+  channelForm.hidden = false;
+  channelForm.scrollIntoView();
+}
+
+async function channelCall(method, path, body) {
+  const answer = await fetch(`/admin/ai-provider/api/configs${path}`, {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const reply = await answer.json().catch(() => ({}));
+  document.getElementById("flash").textContent = reply.message || (answer.ok ? "OK" : `HTTP ${answer.status}`);
+  return { ok: answer.ok, reply };
+}
+
+if (document.getElementById("channels")) {
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-channel-action]");
+    if (!button) return;
+    const id = button.dataset.channelId;
+    const row = id ? document.querySelector(`tr[data-channel="${CSS.escape(id)}"]`) : null;
+    const settings = row && row.dataset.settings ? JSON.parse(row.dataset.settings) : null;
+    switch (button.dataset.channelAction) {
+      case "add": return openChannelForm(null);
+      case "edit": return openChannelForm(settings);
+      case "cancel": channelForm.hidden = true; return;
+      case "test": {
+        button.disabled = true;
+        const { ok, reply } = await channelCall("POST", `/${encodeURIComponent(id)}/test`);
+        button.disabled = false;
+        if (!ok) return;
+        const test = reply.data;
+        const probe = document.getElementById("probe");
+        probe.textContent = `${test.ok ? "✔ 连接正常 connected" : "✘ 连接失败 failed"} · ${test.latency_ms} ms` +
+          `${test.status ? ` · HTTP ${test.status}` : ""}\n${test.answer}`;
+        probe.hidden = false;
+        return;
+      }
+      case "toggle": {
+        const { ok } = await channelCall("PUT", `/${encodeURIComponent(id)}`, { ...settings, enabled: settings.enabled === false });
+        if (ok) setTimeout(() => location.reload(), 600);
+        return;
+      }
+      case "delete": {
+        if (!confirm(`删除通道 ${id}? Delete channel ${id}?`)) return;
+        const { ok } = await channelCall("DELETE", `/${encodeURIComponent(id)}`);
+        if (ok) setTimeout(() => location.reload(), 600);
+        return;
+      }
+    }
+  });
+}
+
+if (channelForm) {
+  channelForm.elements.type.addEventListener("change", showCredentials);
+  channelForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let channel;
+    try {
+      channel = JSON.parse(channelForm.elements.other.value || "{}");
+    } catch (error) {
+      document.getElementById("flash").textContent = `其他设置不是 JSON · Other settings: ${error.message}`;
+      return;
+    }
+    const elements = channelForm.elements;
+    Object.assign(channel, { name: elements.name.value, type: elements.type.value, baseUrl: elements.baseUrl.value,
+      priority: Number(elements.priority.value || 0), enabled: elements.enabled.checked });
+    if (elements.weight.value !== "") channel.weight = Number(elements.weight.value);
+    if (elements.maxConcurrent.value !== "") channel.maxConcurrent = Number(elements.maxConcurrent.value);
+    for (const label of channelForm.querySelectorAll("label.credential")) {
+      const input = label.querySelector("input");
+      if (!label.hidden && input.value !== "") channel[label.dataset.credential] = input.value;
+    }
+    const editing = channelForm.dataset.editing;
+    const { ok } = editing
+      ? await channelCall("PUT", `/${encodeURIComponent(editing)}`, channel)
+      : await channelCall("POST", "", channel);
+    if (ok) setTimeout(() => location.reload(), 600);
+  });
+}

@@ -38,6 +38,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct BackOfficeState {
     pub engine: Arc<Engine>,
     pub users: Arc<dyn BackOfficeStore>,
+    /// The provider channels operators edit (the engine's channel source).
+    pub channels: genrelay_providers::StoredChannels,
     pub sessions: SessionSettings,
 }
 

@@ -338,11 +338,22 @@ struct ProvidersPage {
     user: String,
     is_admin: bool,
     channels: Vec<crate::providers::ChannelView>,
+    /// What a credential is shown as.
+    mask: &'static str,
+    upstreams: &'static [&'static str],
+    credential_fields: &'static [&'static str],
 }
 
 async fn providers_page(State(state): State<BackOfficeState>, signed_in: SignedIn) -> Result<Response, Response> {
     let channels = crate::providers::channel_views(&state).await.map_err(IntoResponse::into_response)?;
-    let page = ProvidersPage { user: signed_in.0.name.clone(), is_admin: signed_in.is_admin(), channels };
+    let page = ProvidersPage {
+        user: signed_in.0.name.clone(),
+        is_admin: signed_in.is_admin(),
+        channels,
+        mask: genrelay_providers::stored::MASK,
+        upstreams: &genrelay_providers::config::UPSTREAM_TYPES,
+        credential_fields: &genrelay_providers::config::CREDENTIAL_FIELDS,
+    };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 

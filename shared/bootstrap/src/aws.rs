@@ -1,7 +1,6 @@
 //! The AWS adapters wired from one SDK configuration, built once at init. `AWS_REGION` and
 //! `AWS_ENDPOINT_URL` are honoured, so functions can run against an emulator.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +11,7 @@ use genrelay_core::ports::{DeliveryScheduler, SweptDeliveries, SystemClock, Ulid
 use genrelay_egress::Egress;
 use genrelay_engine::{ChannelRegistry, Deps, DispatchQueues, Engine, Settings, Webhooks};
 use genrelay_http::ApiKeys;
-use genrelay_providers::config::{ssm_references, with_secrets};
-use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
+use genrelay_providers::{MockConfig, MockProvider};
 use genrelay_webhook_sender::{HttpWebhookSender, WebhookSecrets};
 
 use crate::ConfigError;
@@ -29,8 +27,8 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }
 
-/// An engine on DynamoDB, S3 and SQS, with the mock provider for every capability (see
-/// [`stored_providers`] for the channels).
+/// An engine on DynamoDB, S3 and SQS, with the mock provider (when on) for the capabilities no
+/// channel serves; its channels are read from the table (see `lambda`).
 pub fn aws_engine(
     sdk: &aws_config::SdkConfig,
     resources: &AwsResources,
@@ -81,7 +79,9 @@ pub fn aws_engine(
         metrics: Arc::new(EmbeddedMetrics),
         channels: ChannelRegistry::new(
             [],
-            mock.map(|mock| -> Arc<dyn genrelay_core::ports::Provider> { Arc::new(MockProvider::new(mock, clock)) }),
+            mock.map(|mock| -> Arc<dyn genrelay_core::ports::Provider> {
+                Arc::new(MockProvider::new(mock, clock).with_egress(egress.clone()))
+            }),
         ),
     };
     Engine::new(deps, settings)
@@ -101,44 +101,6 @@ pub async fn api_keys_from_ssm(sdk: &aws_config::SdkConfig) -> Result<Option<Api
         .and_then(|p| p.value)
         .ok_or_else(|| ConfigError::Keys(format!("parameter {name} has no value")))?;
     parse_keys(&value, API_KEYS_PARAMETER_VAR).map(Some)
-}
-
-/// The channels stored in the table (the providers document), with their credentials read
-/// from SSM: `None` when no document was stored (every capability uses the mock provider).
-pub async fn stored_providers(
-    sdk: &aws_config::SdkConfig,
-    resources: &AwsResources,
-) -> Result<Option<ProvidersConfig>, ConfigError> {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
-    let invalid = |reason: String| ConfigError::Providers(reason);
-    let Some(document) = store.providers_document().await.map_err(|e| invalid(e.chain()))? else {
-        return Ok(None);
-    };
-    let names: Vec<String> = ssm_references(&document).into_iter().collect();
-    let ssm = aws_sdk_ssm::Client::new(sdk);
-    let mut secrets = HashMap::new();
-    // GetParameters takes up to 10 names.
-    for group in names.chunks(10) {
-        let output = ssm
-            .get_parameters()
-            .set_names(Some(group.to_vec()))
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| invalid(format!("GetParameters: {}", aws_sdk_ssm::error::DisplayErrorContext(e))))?;
-        if let Some(missing) = output.invalid_parameters.filter(|missing| !missing.is_empty()) {
-            return Err(invalid(format!("the SSM parameters {missing:?} do not exist")));
-        }
-        for parameter in output.parameters.unwrap_or_default() {
-            if let (Some(name), Some(value)) = (parameter.name, parameter.value) {
-                secrets.insert(name, value);
-            }
-        }
-    }
-    let document = with_secrets(document, &secrets).map_err(|e| invalid(e.to_string()))?;
-    ProvidersConfig::from_document(document, "the stored providers document")
-        .map(Some)
-        .map_err(|e| invalid(e.to_string()))
 }
 
 /// The webhook secrets: from the environment when set there, else from the SSM parameter named

@@ -64,6 +64,7 @@ async fn secret(
 pub async fn back_office_state(
     engine: Arc<Engine>,
     users: Arc<dyn BackOfficeStore>,
+    channels: genrelay_providers::StoredChannels,
     sdk: Option<&aws_config::SdkConfig>,
 ) -> Result<BackOfficeState, ConfigError> {
     let key = secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, sdk).await?.ok_or(ConfigError::Invalid {
@@ -78,7 +79,7 @@ pub async fn back_office_state(
         let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
         ensure_admin(&FirstAdmin { name, password }, users.as_ref()).await?;
     }
-    Ok(BackOfficeState { engine, users, sessions })
+    Ok(BackOfficeState { engine, users, channels, sessions })
 }
 
 /// Adds the first admin unless a user of that name exists.

@@ -39,6 +39,20 @@ pub const ALLOW_PRIVATE_URLS_VAR: &str = "GENRELAY_ALLOW_PRIVATE_URLS";
 pub const INFERENCE_PRESETS_VAR: &str = "GENRELAY_INFERENCE_PRESETS";
 pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
 /// The AWS resources a function runs on (set by infra/template.yaml).
+/// Where the channels' credentials set from the back office are kept (an SSM path on AWS).
+pub const CHANNEL_SECRETS_PATH_VAR: &str = "GENRELAY_CHANNEL_SECRETS_PATH";
+pub const DEFAULT_CHANNEL_SECRETS_PATH: &str = "/genrelay/channels";
+
+/// The channels of the store, their credentials in `secrets`, under the configured path.
+pub fn stored_channels(
+    documents: std::sync::Arc<dyn genrelay_core::ports::ConfigDocuments>,
+    secrets: std::sync::Arc<dyn genrelay_core::ports::SecretStore>,
+    egress: &genrelay_egress::Egress,
+) -> genrelay_providers::StoredChannels {
+    let path = var(CHANNEL_SECRETS_PATH_VAR).unwrap_or_else(|| DEFAULT_CHANNEL_SECRETS_PATH.to_owned());
+    genrelay_providers::StoredChannels::new(documents, secrets, &path, egress.clone())
+}
+
 pub const AWS_VARS: [&str; 4] = [TABLE_VAR, BUCKET_VAR, DISPATCH_QUEUE_VAR, PRIORITY_QUEUE_VAR];
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use genrelay_core::ports::{Clock, NoMetrics, Provider, SweptDeliveries, SystemCl
 use genrelay_egress::Egress;
 use genrelay_embedded::{Database, FileBlobStore, PRIORITY_LANE, STANDARD_LANE, SqliteQueue, SqliteStore};
 use genrelay_engine::{ChannelRegistry, Deps, DispatchQueues, Engine, Settings, Webhooks};
-use genrelay_providers::{MockConfig, MockProvider, ProvidersConfig};
+use genrelay_providers::{MockConfig, MockProvider, StoredChannels};
 
 use genrelay_webhook_sender::HttpWebhookSender;
 
@@ -64,29 +64,25 @@ impl Embedded {
 
     /// An engine on these adapters with the mock provider, on the wall clock.
     pub fn engine(&self, mock: MockConfig, settings: Settings) -> Engine {
-        self.engine_with_channels(Some(mock), None, &Egress::public_only(), settings).expect("no channels to check")
+        self.engine_with_mock(Some(mock), &Egress::public_only(), settings)
     }
 
-    /// An engine whose capabilities go to the channels of a providers file (the mock provider,
-    /// if switched on, for those no channel serves), on the wall clock. `egress` guards what
-    /// clients name by URL. A channel that cannot serve what it is configured for is refused.
-    pub fn engine_with_channels(
-        &self,
-        mock: Option<MockConfig>,
-        providers: Option<&ProvidersConfig>,
-        egress: &Egress,
-        settings: Settings,
-    ) -> genrelay_core::Result<Engine> {
+    /// An engine on these adapters, on the wall clock, with the mock provider if switched on
+    /// (for the capabilities no channel serves). `egress` guards what clients name by URL.
+    /// Its channels come from [`Embedded::stored_channels`] once it is given them as its
+    /// source.
+    pub fn engine_with_mock(&self, mock: Option<MockConfig>, egress: &Egress, settings: Settings) -> Engine {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut deps = self.deps(mock.clone().unwrap_or_default(), clock.clone());
         deps.webhooks.sender = Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets_from_env()));
         let mock = mock
             .map(|mock| -> Arc<dyn Provider> { Arc::new(MockProvider::new(mock, clock).with_egress(egress.clone())) });
-        let channels = match providers {
-            Some(providers) => providers.channels(egress)?,
-            None => Vec::new(),
-        };
-        deps.channels = ChannelRegistry::new(channels, mock);
-        Ok(Engine::new(deps, settings))
+        deps.channels = ChannelRegistry::new([], mock);
+        Engine::new(deps, settings)
+    }
+
+    /// The channels stored in this database, their credentials in its secrets table.
+    pub fn stored_channels(&self, egress: &Egress) -> StoredChannels {
+        crate::config::stored_channels(Arc::new(self.store.clone()), Arc::new(self.store.clone()), egress)
     }
 }

@@ -1,17 +1,17 @@
 //! What every Lambda function does at init: read its configuration, build its engine (with the
-//! channels stored in the table, their credentials from SSM) and, for HTTP functions, its API
-//! keys, once; and fail fast with a message naming what to set.
+//! channels stored in the table, their credentials from SSM, read again within a minute of a
+//! change) and, for HTTP functions, its API keys, once; and fail fast with a message naming
+//! what to set.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
-use genrelay_core::ports::{Provider, SystemClock};
-use genrelay_engine::{ChannelRegistry, Engine, Settings};
+use genrelay_engine::{Engine, Settings};
 use genrelay_http::AppState;
-use genrelay_providers::MockProvider;
+use genrelay_providers::StoredChannels;
 
-use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, stored_providers, webhook_secrets};
+use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, webhook_secrets};
 use crate::config::*;
 use crate::embedded::Embedded;
 
@@ -43,45 +43,49 @@ fn storage_from_env() -> Result<Storage, ConfigError> {
     var(DATA_DIR_VAR).map(|dir| Storage::Embedded(PathBuf::from(dir))).ok_or(ConfigError::NoStorage)
 }
 
-/// The engine of a function, on the storage its environment names, and the SDK configuration
-/// when that is AWS.
-async fn engine_and_sdk() -> Result<(Engine, Option<aws_config::SdkConfig>), ConfigError> {
-    match storage_from_env()? {
+/// A function's engine, on the storage its environment names, reading its channels from the
+/// store; the channels (for the back office) and the SDK configuration when that is AWS.
+struct Wired {
+    engine: Engine,
+    channels: StoredChannels,
+    sdk: Option<aws_config::SdkConfig>,
+}
+
+async fn wire() -> Result<Wired, ConfigError> {
+    let egress = egress_from_env()?;
+    let (engine, channels, sdk) = match storage_from_env()? {
         Storage::Aws(resources) => {
             let mock = mock_config_from_env(false)?;
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
             let secrets = webhook_secrets(&sdk).await?;
-            let egress = egress_from_env()?;
-            let mut engine =
-                aws_engine(&sdk, &resources, retention, mock.clone(), secrets, &egress, Settings::default());
-            if let Some(providers) = stored_providers(&sdk, &resources).await? {
-                let mock = mock.map(|mock| -> Arc<dyn Provider> {
-                    Arc::new(MockProvider::new(mock, Arc::new(SystemClock)).with_egress(egress.clone()))
-                });
-                let routes = providers.channels(&egress).map_err(|e| ConfigError::Providers(e.to_string()))?;
-                engine = engine.with_providers(ChannelRegistry::new(routes, mock));
-            }
-            Ok((engine, Some(sdk)))
+            let engine = aws_engine(&sdk, &resources, retention, mock, secrets, &egress, Settings::default());
+            let table = genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
+            let ssm = genrelay_aws::SsmSecrets::new(aws_sdk_ssm::Client::new(&sdk));
+            let channels = stored_channels(Arc::new(table), Arc::new(ssm), &egress);
+            (engine, channels, Some(sdk))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
             let embedded = Embedded::open(&dir, &public_url)?;
-            let mock = mock_config_from_env(true)?;
-            Ok((embedded.engine_with_channels(mock, None, &egress_from_env()?, Settings::default())?, None))
+            let engine = embedded.engine_with_mock(mock_config_from_env(true)?, &egress, Settings::default());
+            (engine, embedded.stored_channels(&egress), None)
         }
-    }
+    };
+    let engine = engine.with_channel_source(Arc::new(channels.clone()));
+    engine.reload_channels().await.map_err(|e| ConfigError::Providers(e.chain()))?;
+    Ok(Wired { engine, channels, sdk })
 }
 
 /// The engine of an event function (worker, poller).
 pub async fn engine_from_env() -> Result<Engine, ConfigError> {
-    Ok(engine_and_sdk().await?.0)
+    Ok(wire().await?.engine)
 }
 
 /// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
 /// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER`.
 pub async fn lambda_app_state() -> Result<AppState, ConfigError> {
-    let (engine, sdk) = engine_and_sdk().await?;
+    let Wired { engine, sdk, .. } = wire().await?;
     let keys = match (api_keys_from_env()?, &sdk) {
         (Some(keys), _) => keys,
         (None, Some(sdk)) => api_keys_from_ssm(sdk).await?.ok_or_else(missing_keys)?,
@@ -127,7 +131,7 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 }
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
-    let (engine, sdk) = engine_and_sdk().await?;
+    let Wired { engine, channels, sdk } = wire().await?;
     let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (storage_from_env()?, &sdk) {
         (Storage::Aws(resources), Some(sdk)) => {
             Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))
@@ -135,7 +139,7 @@ async fn admin_router() -> Result<axum::Router, ConfigError> {
         (Storage::Embedded(dir), _) => Arc::new(Embedded::open(&dir, "http://127.0.0.1:9000")?.store),
         (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its SDK configuration"),
     };
-    let state = crate::back_office::back_office_state(Arc::new(engine), users, sdk.as_ref()).await?;
+    let state = crate::back_office::back_office_state(Arc::new(engine), users, channels, sdk.as_ref()).await?;
     // On its own, unknown back-office routes answer in the back office's error format.
     Ok(genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
         state,

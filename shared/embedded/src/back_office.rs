@@ -1,9 +1,12 @@
-//! The back office's users, failed-login counts and configuration documents on SQLite.
+//! The back office's users, failed-login counts, configuration documents and channel
+//! credentials on SQLite.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use genrelay_core::Result;
-use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, ConfigDocuments, FailedLogins};
+use genrelay_core::ports::{BackOfficeStore, BackOfficeUser, ConfigDocuments, FailedLogins, SecretStore};
 use rusqlite::{OptionalExtension, params};
 
 use crate::db::{micros, sql};
@@ -90,6 +93,73 @@ impl ConfigDocuments for SqliteStore {
             .run(move |conn| {
                 conn.execute("INSERT OR REPLACE INTO documents (name, body) VALUES (?1, ?2)", params![name, body])
                     .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn replace_document(
+        &self,
+        name: &str,
+        before: Option<&serde_json::Value>,
+        after: &serde_json::Value,
+    ) -> Result<bool> {
+        // Documents are written from `Value`s, whose maps are ordered by key: the same document
+        // is the same text.
+        let (name, after) = (name.to_owned(), to_json(after)?);
+        let before = before.map(to_json).transpose()?;
+        self.db
+            .run(move |conn| {
+                let changed = match before {
+                    Some(before) => conn.execute(
+                        "UPDATE documents SET body = ?3 WHERE name = ?1 AND body = ?2",
+                        params![name, before, after],
+                    ),
+                    None => conn
+                        .execute("INSERT OR IGNORE INTO documents (name, body) VALUES (?1, ?2)", params![name, after]),
+                };
+                Ok(changed.map_err(sql)? == 1)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.db
+            .run(move |conn| {
+                conn.execute("INSERT OR REPLACE INTO secrets (name, value) VALUES (?1, ?2)", params![name, value])
+                    .map_err(sql)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn secrets(&self, names: &[String]) -> Result<HashMap<String, String>> {
+        let names = names.to_vec();
+        self.db
+            .run(move |conn| {
+                let mut statement = conn.prepare_cached("SELECT value FROM secrets WHERE name = ?1").map_err(sql)?;
+                let mut found = HashMap::new();
+                for name in names {
+                    let value: Option<String> =
+                        statement.query_row(params![name], |row| row.get(0)).optional().map_err(sql)?;
+                    if let Some(value) = value {
+                        found.insert(name, value);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.db
+            .run(move |conn| {
+                conn.execute("DELETE FROM secrets WHERE name = ?1", params![name]).map_err(sql)?;
                 Ok(())
             })
             .await

@@ -96,6 +96,11 @@ CREATE TABLE IF NOT EXISTS documents (
     name TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+-- The channels' credentials the back office sets (SSM SecureStrings on AWS).
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS failed_logins (
     key   TEXT PRIMARY KEY,
     since INTEGER NOT NULL,

@@ -1,16 +1,13 @@
 //! The AI config operators set from the back office: kept in the store, applied over the
-//! deployment's settings, and read again by every instance at most a minute after it changed,
-//! so a change takes effect everywhere without a restart.
+//! deployment's settings, and read again by every instance at most a minute after it changed
+//! (see `live`), so a change takes effect everywhere without a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genrelay_core::ai_config::AI_CONFIG_DOCUMENT;
 use genrelay_core::{AiConfig, Result};
 
 use crate::{Engine, LiveSettings, Settings};
-
-/// How long an instance uses the AI config it read before reading it again.
-pub const SETTINGS_REFRESH: Duration = Duration::from_secs(60);
 
 impl Settings {
     /// These settings with what `config` sets.
@@ -40,7 +37,7 @@ impl Engine {
     }
 
     /// Checks and stores the AI config; this instance applies it at once, the others within
-    /// `SETTINGS_REFRESH`.
+    /// [`crate::REFRESH`].
     pub async fn set_ai_config(&self, config: AiConfig, by: &str) -> Result<AiConfig> {
         config.check()?;
         let document = config.to_document();
@@ -50,31 +47,15 @@ impl Engine {
         Ok(config)
     }
 
-    /// Reads the AI config again if this instance's copy is older than `SETTINGS_REFRESH`. A
-    /// store that cannot be read leaves the settings as they were (logged), tried again later.
-    pub async fn refresh_settings(&self) {
-        let stale = self.live_settings().read_at.is_none_or(|at| at.elapsed() >= SETTINGS_REFRESH);
-        if !stale {
-            return;
-        }
-        match self.ai_config().await {
-            Ok(config) => self.apply(&config),
-            Err(error) => {
-                tracing::warn!(error = %error.chain(), "the AI config could not be read; keeping the settings in force");
-                self.live.write().unwrap_or_else(|poisoned| poisoned.into_inner()).read_at = Some(Instant::now());
-            }
-        }
-    }
-
     /// The AI config this instance runs with (as last read).
     pub fn live_ai_config(&self) -> AiConfig {
         self.live_settings().config.clone()
     }
 
-    fn apply(&self, config: &AiConfig) {
+    pub(crate) fn apply(&self, config: &AiConfig) {
         let settings = self.base.with_ai_config(config);
         *self.live.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            LiveSettings { settings, config: config.clone(), read_at: Some(Instant::now()) };
+            LiveSettings { settings, config: config.clone(), read_at: Some(self.deps.clock.now()) };
     }
 
     pub(crate) fn live_settings(&self) -> std::sync::RwLockReadGuard<'_, LiveSettings> {

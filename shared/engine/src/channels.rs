@@ -13,7 +13,11 @@ use sha2::{Digest, Sha256};
 
 #[derive(Clone, Default)]
 pub struct ChannelRegistry {
+    /// The enabled channels (and the mock) that take new jobs, by capability.
     by_capability: HashMap<Capability, Vec<Channel>>,
+    /// Every channel, disabled ones too (they still poll and cancel the jobs they have).
+    all: Vec<Channel>,
+    mock: Option<Arc<dyn Provider>>,
 }
 
 impl ChannelRegistry {
@@ -23,20 +27,31 @@ impl ChannelRegistry {
     }
 
     /// The channels for the capabilities they serve, in the given order; `mock` (when switched
-    /// on) for the capabilities none serves. Without it, those capabilities are not served.
+    /// on) for the capabilities no enabled channel serves. Without it, those capabilities are
+    /// not served.
     pub fn new(channels: impl IntoIterator<Item = Channel>, mock: Option<Arc<dyn Provider>>) -> Self {
+        let mut all: Vec<Channel> = channels.into_iter().collect();
         let mut by_capability: HashMap<Capability, Vec<Channel>> = HashMap::new();
-        for channel in channels {
+        for channel in all.iter().filter(|channel| channel.enabled) {
             for capability in &channel.capabilities {
                 by_capability.entry(*capability).or_default().push(channel.clone());
             }
         }
-        for capability in Capability::ALL {
-            if let Some(mock) = &mock {
-                by_capability.entry(*capability).or_insert_with(|| vec![Channel::new(vec![*capability], mock.clone())]);
+        if let Some(mock) = &mock {
+            for capability in Capability::ALL {
+                if !by_capability.contains_key(capability) {
+                    let channel = Channel::new(vec![*capability], mock.clone());
+                    by_capability.insert(*capability, vec![channel.clone()]);
+                    all.push(channel);
+                }
             }
         }
-        Self { by_capability }
+        Self { by_capability, all, mock }
+    }
+
+    /// The same mock with other channels.
+    pub fn with_channels(&self, channels: Vec<Channel>) -> Self {
+        Self::new(channels, self.mock.clone())
     }
 
     /// The capabilities some channel serves.
@@ -103,11 +118,11 @@ impl ChannelRegistry {
         self.by_capability.get(&capability).into_iter().flatten().map(Channel::name).collect()
     }
 
-    /// Every channel once (the mock's capabilities together), highest priority first, then by
-    /// name.
+    /// Every channel once (the mock's capabilities together), disabled ones too, highest
+    /// priority first, then by name.
     pub fn channels(&self) -> Vec<Channel> {
         let mut by_name: Vec<Channel> = Vec::new();
-        for channel in self.by_capability.values().flatten() {
+        for channel in &self.all {
             match by_name.iter_mut().find(|known| known.name() == channel.name()) {
                 Some(known) => {
                     for capability in &channel.capabilities {
@@ -128,7 +143,7 @@ impl ChannelRegistry {
 
     /// The channel a job was handed to, by the name stored on the job.
     pub fn named(&self, name: &str) -> Option<&Channel> {
-        self.by_capability.values().flatten().find(|channel| channel.name() == name)
+        self.all.iter().find(|channel| channel.name() == name)
     }
 
     /// The provider a job was handed to, by the channel name stored on the job.

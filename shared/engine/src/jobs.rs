@@ -30,9 +30,10 @@ impl Engine {
         new: NewJob,
         idempotency: Option<IdempotentRequest>,
     ) -> Result<Submitted> {
-        self.deps.channels.check(&new.spec)?;
-        // At most once a minute per instance: the deadline follows the AI config.
-        self.refresh_settings().await;
+        // At most once a minute per instance: the channels and the deadline follow what
+        // operators set.
+        self.refresh().await;
+        self.channels().check(&new.spec)?;
         self.check_input_assets(client, &new.spec).await?;
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;

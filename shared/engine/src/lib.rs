@@ -6,6 +6,7 @@ mod ai_config;
 mod assets;
 mod channels;
 mod jobs;
+mod live;
 mod operators;
 mod outputs;
 mod poller;
@@ -24,11 +25,11 @@ use genrelay_core::ports::{
     JobStore, Metrics, WebhookSender, WebhookStore,
 };
 
-pub use ai_config::SETTINGS_REFRESH;
 pub use assets::{NewFile, UrlAsset};
 pub use channels::ChannelRegistry;
 pub use genrelay_core::ports::Channel;
 pub use jobs::{IdempotentRequest, Submitted};
+pub use live::REFRESH;
 pub use operators::{ChannelState, JobRecord, Retried};
 pub use poller::PollReport;
 pub use reconciler::ReconcileReport;
@@ -139,13 +140,16 @@ pub struct Engine {
     /// The deployment's settings; the AI config operators set applies over them.
     base: Settings,
     live: std::sync::RwLock<LiveSettings>,
+    /// Where the channels are read again from, when operators may change them.
+    channel_source: Option<Arc<dyn genrelay_core::ports::ChannelSource>>,
+    channels: std::sync::RwLock<live::LiveChannels>,
 }
 
 /// The settings in force, and when the AI config was last read for them.
 struct LiveSettings {
     settings: Settings,
     config: genrelay_core::AiConfig,
-    read_at: Option<std::time::Instant>,
+    read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Settings {
@@ -161,18 +165,27 @@ impl Settings {
 impl Engine {
     pub fn new(deps: Deps, settings: Settings) -> Self {
         let live = LiveSettings { settings: settings.clone(), config: Default::default(), read_at: None };
-        Self { deps, base: settings, live: std::sync::RwLock::new(live) }
+        let channels = live::LiveChannels::fixed(deps.channels.clone());
+        Self {
+            deps,
+            base: settings,
+            live: std::sync::RwLock::new(live),
+            channel_source: None,
+            channels: std::sync::RwLock::new(channels),
+        }
     }
 
     /// The same engine with other providers (benchmarks, tools).
     pub fn with_providers(mut self, providers: ChannelRegistry) -> Self {
+        self.channels = std::sync::RwLock::new(live::LiveChannels::fixed(providers.clone()));
         self.deps.channels = providers;
         self
     }
 
     /// The capabilities some channel serves here (all of them while the mock provider is on).
     pub fn served_capabilities(&self) -> Vec<genrelay_core::Capability> {
-        genrelay_core::Capability::ALL.iter().copied().filter(|c| self.deps.channels.serves(*c)).collect()
+        let channels = self.channels();
+        genrelay_core::Capability::ALL.iter().copied().filter(|c| channels.serves(*c)).collect()
     }
 
     /// The settings in force: the deployment's, with the AI config applied.

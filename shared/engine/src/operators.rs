@@ -54,7 +54,7 @@ impl Engine {
 
     /// Every channel with its live slot use and cooldown.
     pub async fn channel_states(&self) -> Result<Vec<ChannelState>> {
-        let channels = self.deps.channels.channels();
+        let channels = self.channels().channels();
         let now = self.deps.clock.now();
         let names: Vec<&str> = channels.iter().map(|channel| channel.name()).collect();
         let mut cooling = self.deps.ledger.cooling(&names, now).await?;

@@ -100,7 +100,7 @@ impl Engine {
         if job.upstream_task_id.is_none() {
             return;
         }
-        let Some(provider) = job.channel.as_deref().and_then(|name| self.deps.channels.by_name(name)) else {
+        let Some(provider) = job.channel.as_deref().and_then(|name| self.channels().by_name(name).cloned()) else {
             return;
         };
         if let Err(error) = provider.cancel(job).await {

@@ -19,7 +19,7 @@ impl Engine {
     /// Polls up to `limit` due jobs, `CONCURRENT_CALLS` at a time, so one slow upstream (or a
     /// long synchronous submission) does not hold up the others.
     pub async fn poll_due(&self, limit: usize) -> Result<PollReport> {
-        self.refresh_settings().await;
+        self.refresh().await;
         let due = self.due_polls(limit).await?;
         let polled = due.len();
         let finished = futures_util::stream::iter(due)
@@ -129,7 +129,7 @@ impl Engine {
             self.submit_upstream(job, Some(since)).await?;
             return Ok(false);
         }
-        let provider = job.channel.as_deref().and_then(|name| self.deps.channels.by_name(name)).cloned();
+        let provider = job.channel.as_deref().and_then(|name| self.channels().by_name(name).cloned());
         let Some(provider) = provider else {
             self.fail(job, "The channel that took this job is no longer configured.".into()).await?;
             return Ok(true);

@@ -13,7 +13,7 @@ pub struct ReconcileReport {
 
 impl Engine {
     pub async fn reconcile(&self, limit: usize) -> Result<ReconcileReport> {
-        self.refresh_settings().await;
+        self.refresh().await;
         let now = self.deps.clock.now();
         let cutoff = now - span(self.settings().queued_grace);
         let mut report = ReconcileReport::default();

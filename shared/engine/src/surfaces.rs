@@ -61,7 +61,8 @@ impl Engine {
 
     /// Whether some channel serving `capability` is not cooling down.
     pub async fn has_available_channel(&self, capability: Capability) -> Result<bool> {
-        let names = self.deps.channels.channel_names(capability);
+        let channels = self.channels();
+        let names = channels.channel_names(capability);
         let cooling = self.deps.ledger.cooling(&names, self.deps.clock.now()).await?;
         Ok(names.iter().any(|name| !cooling.contains_key(*name)))
     }

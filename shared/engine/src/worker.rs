@@ -20,7 +20,7 @@ impl Engine {
     /// Handles one dispatch message. `Ok` means the message is done with (acknowledge it);
     /// `Err` means a transient failure, and the message should be delivered again.
     pub async fn run_dispatch(&self, message: &DispatchMessage) -> Result<()> {
-        self.refresh_settings().await;
+        self.refresh().await;
         let Some(job) = self.deps.jobs.get(&message.client_id, &message.job_id).await? else {
             tracing::warn!(job_id = %message.job_id, "dispatch for an unknown job dropped");
             return Ok(());
@@ -68,7 +68,7 @@ impl Engine {
             }
         };
         let mut next = job.revise();
-        let channels = self.deps.channels.for_job(job);
+        let channels = self.channels().for_job(job);
         let names: Vec<&str> = channels.iter().map(Channel::name).collect();
         let cooling = match self.deps.ledger.cooling(&names, now).await {
             Ok(cooling) => cooling,
@@ -185,7 +185,7 @@ impl Engine {
     /// Gives back the job's slot on a capped channel. Best effort: an unreleased slot frees
     /// itself when its lease ends.
     pub(crate) async fn release_slot(&self, channel: &str, job: &Job) {
-        if self.deps.channels.named(channel).is_none_or(|found| found.max_concurrent.is_none()) {
+        if self.channels().named(channel).is_none_or(|found| found.max_concurrent.is_none()) {
             return;
         }
         if let Err(error) = self.deps.ledger.release_slot(channel, &job.id).await {

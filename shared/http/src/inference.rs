@@ -258,7 +258,7 @@ async fn submit(
         return Err(InferenceError::new(StatusCode::UNPROCESSABLE_ENTITY, "index: must be >= 1"));
     }
     let index = u32::try_from(index).map_err(|_| InferenceError::new(StatusCode::BAD_REQUEST, "index: too large"))?;
-    state.app.engine.refresh_settings().await;
+    state.app.engine.refresh().await;
     let presets = state.presets();
     let Some(new_job) = presets.by_index.get(&index) else {
         let known: Vec<String> = presets.by_index.keys().map(u32::to_string).collect();

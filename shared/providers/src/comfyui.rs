@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{GeneratedFile, PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
@@ -430,6 +430,12 @@ fn refused(answer: &Value) -> Error {
 impl Provider for ComfyUi {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// `GET /system_stats` (a self-hosted ComfyUI has no credentials).
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let request = self.http.get(self.url("/system_stats")?);
+        crate::http::probe(PROVIDER, request, &[], |code, _| code.is_success()).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

@@ -32,6 +32,10 @@ use crate::seedance::{Seedance, SeedanceConfig};
 #[serde(deny_unknown_fields)]
 pub struct ProvidersConfig {
     pub channels: Vec<ChannelConfig>,
+    /// Counts the back office's changes (credentials included), so every instance sees that
+    /// the channels changed.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,9 +57,19 @@ pub struct ChannelConfig {
     /// asking for another goes to a channel that takes it, or is refused at creation.
     #[serde(default)]
     pub video_durations: Option<Vec<u32>>,
+    /// A disabled channel takes no new jobs but finishes those it has (default: enabled).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
     #[serde(flatten)]
     pub upstream: UpstreamConfig,
 }
+
+fn enabled() -> bool {
+    true
+}
+
+/// The `type`s of upstream a channel may have.
+pub const UPSTREAM_TYPES: [&str; 7] = ["comfyui", "runninghub", "jimeng", "meitu", "evolink", "seedance", "inference"];
 
 /// The upstream of a channel, by `type`.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,21 +92,19 @@ pub enum UpstreamConfig {
 }
 
 impl ProvidersConfig {
-    /// Reads and checks a providers file. Errors name the file and the problem, never a
-    /// credential.
-    pub fn load(path: &std::path::Path) -> Result<Self> {
+    /// A providers file's JSON, unchecked (see [`Self::from_document`]). Errors name the file
+    /// and the problem, never a credential.
+    pub fn read(path: &std::path::Path) -> Result<Value> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid(format!("{}: cannot be read: {e}", path.display())))?;
-        let document: Value =
-            serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{}: not JSON: {e}", path.display())))?;
-        Self::from_document(document, &path.display().to_string())
+        serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{}: not JSON: {e}", path.display())))
     }
 
     /// Reads and checks a providers document; `origin` names it in errors.
     pub fn from_document(document: Value, origin: &str) -> Result<Self> {
         if let Some(name) = ssm_references(&document).into_iter().next() {
             return Err(Error::invalid(format!(
-                "{origin}: the SSM parameter {name:?} is referenced, but references are only resolved on Lambda"
+                "{origin}: the SSM parameter {name:?} is referenced, but a providers file holds the credentials themselves (references are for the stored document)"
             )));
         }
         let config: Self = serde_path_to_error::deserialize(document).map_err(|e| {
@@ -111,24 +123,26 @@ impl ProvidersConfig {
     /// files clients name by URL, for upstreams that take files. A channel configured with what
     /// its capabilities lack (a workflow slot no parameter fills) is refused, naming it.
     pub fn channels(&self, egress: &Egress) -> Result<Vec<Channel>> {
-        self.channels
-            .iter()
-            .map(|channel| {
-                channel.check().map_err(|e| Error::invalid(format!("channel {:?}: {e}", channel.name)))?;
-                let (capabilities, provider) = channel.build(egress);
-                Ok(Channel {
-                    priority: channel.priority,
-                    weight: channel.weight,
-                    max_concurrent: channel.max_concurrent,
-                    video_durations: channel.video_durations(),
-                    ..Channel::new(capabilities, provider)
-                })
-            })
-            .collect()
+        self.channels.iter().map(|channel| channel.channel(egress)).collect()
     }
 }
 
 impl ChannelConfig {
+    /// The channel, as routing sees it; refused, naming it, when it cannot serve what it is
+    /// configured for.
+    pub fn channel(&self, egress: &Egress) -> Result<Channel> {
+        self.check().map_err(|e| Error::invalid(format!("channel {:?}: {e}", self.name)))?;
+        let (capabilities, provider) = self.build(egress);
+        Ok(Channel {
+            priority: self.priority,
+            weight: self.weight,
+            max_concurrent: self.max_concurrent,
+            video_durations: self.video_durations(),
+            enabled: self.enabled,
+            ..Channel::new(capabilities, provider)
+        })
+    }
+
     /// What a channel's settings must satisfy beyond their types.
     fn check(&self) -> Result<()> {
         match &self.upstream {
@@ -277,7 +291,7 @@ mod tests {
         let error = with_secrets(stored(), &Default::default()).unwrap_err();
         assert!(error.to_string().contains("/genrelay/"), "{error}");
         let error = ProvidersConfig::from_document(stored(), "providers.json").unwrap_err();
-        assert!(error.to_string().contains("only resolved on Lambda"), "{error}");
+        assert!(error.to_string().contains("holds the credentials themselves"), "{error}");
         let mut plain = stored();
         plain["channels"][0]["apiKey"] = json!("0123456789abcdef");
         assert_eq!(plain_credentials(&plain), ["rh.apiKey"]);

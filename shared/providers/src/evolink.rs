@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
@@ -81,6 +81,14 @@ impl EvoLink {
 impl Provider for EvoLink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// EvoLink has no account endpoint: a task that cannot exist is asked for, which a key it
+    /// takes answers with 404 and one it refuses with 401 or 403.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let key = self.config.api_key.expose();
+        let request = self.http.get(self.url("/v1/tasks/task-unified-0-genrelay-probe")?).bearer_auth(key);
+        crate::http::probe(PROVIDER, request, &[key], |code, _| code.is_success() || code.as_u16() == 404).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

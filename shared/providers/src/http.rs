@@ -298,3 +298,29 @@ pub fn image_slots(index: usize) -> Vec<String> {
     }
     names
 }
+
+/// How long a connection test may take in all.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a probe's answer is shown.
+const PROBE_ANSWER_CHARS: usize = 300;
+
+/// Sends a connection test and reports what the upstream answered: its status and the start of
+/// its body, with `secrets` blanked out. `accepted` judges, from the status and the body as
+/// JSON (null when it is not), whether the upstream took the request and its credentials. An
+/// upstream that does not answer is an error.
+pub async fn probe(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    secrets: &[&str],
+    accepted: impl FnOnce(reqwest::StatusCode, &serde_json::Value) -> bool,
+) -> genrelay_core::Result<genrelay_core::ports::ProbeAnswer> {
+    let response = request.timeout(PROBE_TIMEOUT).send().await.map_err(|e| transport(provider, e))?;
+    let code = response.status();
+    let text = response.text().await.map_err(|e| transport(provider, e))?;
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut answer: String = text.chars().take(PROBE_ANSWER_CHARS).collect();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        answer = answer.replace(secret, "••••••");
+    }
+    Ok(genrelay_core::ports::ProbeAnswer { accepted: accepted(code, &body), status: Some(code.as_u16()), answer })
+}

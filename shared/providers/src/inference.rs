@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{GeneratedFile, PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 
@@ -112,6 +112,12 @@ impl InferenceServer {
 impl Provider for InferenceServer {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Seed 003's `GET /api/system/status` (the server has no credentials).
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let request = self.http.get(self.url("/api/system/status")?);
+        crate::http::probe(PROVIDER, request, &[], |code, _| code.is_success()).await
     }
 
     async fn submit(&self, job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {

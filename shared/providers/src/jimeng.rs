@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{GeneratedFile, PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::{Params, VideoRatio};
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
@@ -259,6 +259,13 @@ fn resolution_of(width: u32, height: u32) -> &'static str {
 impl Provider for Jimeng {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// jimeng-api's `POST /token/check`: whether Jimeng still takes the session id.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let session = self.config.session_id.expose();
+        let request = self.http.post(self.url("/token/check")?).json(&json!({"token": session}));
+        crate::http::probe(PROVIDER, request, &[session], |code, body| code.is_success() && body["live"] == true).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

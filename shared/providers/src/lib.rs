@@ -11,6 +11,7 @@ pub mod meitu;
 pub mod mock;
 pub mod runninghub;
 pub mod seedance;
+pub mod stored;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
 pub use config::ProvidersConfig;
@@ -21,3 +22,4 @@ pub use meitu::{Meitu, MeituConfig};
 pub use mock::{MockConfig, MockProvider};
 pub use runninghub::{RunningHub, RunningHubConfig};
 pub use seedance::{Seedance, SeedanceConfig};
+pub use stored::{ProbeReport, StoredChannels};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
@@ -70,6 +70,22 @@ impl Meitu {
         Self { name: name.into(), config, http: client() }
     }
 
+    /// A request signed with the channel's keys; `body` is sent as given (the JSON the gateway
+    /// signs).
+    fn signed(&self, method: reqwest::Method, path_and_query: &str, body: String) -> Result<reqwest::RequestBuilder> {
+        let url =
+            self.config.base_url.join(path_and_query).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
+        let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let authorization = sign(&self.config, &method, &url, &date, &body);
+        let request = self
+            .http
+            .request(method, url)
+            .header("X-Sdk-Date", &date)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::AUTHORIZATION, authorization);
+        Ok(if body.is_empty() { request } else { request.body(body) })
+    }
+
     /// Sends a signed request and opens the envelope: `data` when `code` is 0. A push (`creates`)
     /// whose answer is lost or unreadable has an unknown outcome; a poll's is asked again.
     async fn call(
@@ -79,21 +95,8 @@ impl Meitu {
         body: Option<&Value>,
         creates: bool,
     ) -> Result<Value> {
-        let url =
-            self.config.base_url.join(path_and_query).map_err(|e| Error::internal(format!("bad upstream URL: {e}")))?;
         // serde_json's maps are ordered by key, so this is the sorted-key form the gateway signs.
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-        let authorization = sign(&self.config, &method, &url, &date, &body);
-        let mut request = self
-            .http
-            .request(method, url)
-            .header("X-Sdk-Date", &date)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::AUTHORIZATION, authorization);
-        if !body.is_empty() {
-            request = request.body(body);
-        }
+        let request = self.signed(method, path_and_query, body.map(|b| b.to_string()).unwrap_or_default())?;
         let sent = request.send().await;
         let response =
             sent.map_err(|e| if creates { submission_transport(PROVIDER, e) } else { transport(PROVIDER, e) })?;
@@ -213,6 +216,13 @@ fn refusal(code: i64, message: &str) -> Error {
 impl Provider for Meitu {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The gateway's `POST /demo/authorization`, signed: whether it takes the keys.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let request = self.signed(reqwest::Method::POST, "/demo/authorization", "{}".to_owned())?;
+        let secrets = [self.config.access_key.expose(), self.config.secret_key.expose()];
+        crate::http::probe(PROVIDER, request, &secrets, |code, body| code.is_success() && body["code"] == 0).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -175,6 +175,13 @@ impl RunningHub {
 impl Provider for RunningHub {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The account's status, `POST /uc/openapi/accountStatus` (`code` 0 with the key accepted).
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let key = self.config.api_key.expose();
+        let request = self.http.post(self.url("/uc/openapi/accountStatus")?).json(&json!({"apikey": key}));
+        crate::http::probe(PROVIDER, request, &[key], |code, body| code.is_success() && body["code"] == 0).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::Params;
 use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
@@ -76,6 +76,13 @@ impl Seedance {
 impl Provider for Seedance {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The newest task, `GET /contents/generations/tasks?page_size=1`: whether Ark takes the key.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        let key = self.config.api_key.expose();
+        let request = self.http.get(self.url("/contents/generations/tasks?page_num=1&page_size=1")?).bearer_auth(key);
+        crate::http::probe(PROVIDER, request, &[key], |code, _| code.is_success()).await
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {

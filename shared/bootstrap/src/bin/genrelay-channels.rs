@@ -47,7 +47,7 @@ async fn run() -> Result<(), String> {
             let config = ProvidersConfig::from_document(checked, file).map_err(|e| e.to_string())?;
             store.put_providers_document(&document).await.map_err(|e| e.to_string())?;
             println!(
-                "stored {} channel(s) in {table}; functions read them at their next cold start",
+                "stored {} channel(s) in {table}; every function applies them within a minute",
                 config.channels.len()
             );
             Ok(())

@@ -35,3 +35,19 @@ pub trait ChannelLedger: Send + Sync {
     async fn cooling(&self, channels: &[&str], now: DateTime<Utc>)
     -> Result<std::collections::HashMap<String, String>>;
 }
+
+/// Where the channels come from when operators change them at run time (the stored providers
+/// document and its credentials): every instance reads them again within a minute.
+#[async_trait]
+pub trait ChannelSource: Send + Sync {
+    /// The channels in force now, unless their revision is still `known` (then `None`: nothing
+    /// changed, nothing is built).
+    async fn load(&self, known: Option<&str>) -> Result<Option<ChannelSet>>;
+}
+
+/// The channels of one revision of their source.
+pub struct ChannelSet {
+    /// Changes whenever a channel or one of its credentials changes.
+    pub revision: String,
+    pub channels: Vec<super::Channel>,
+}

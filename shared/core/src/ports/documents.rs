@@ -1,5 +1,5 @@
-//! Configuration documents operators change at run time (the AI config), kept in the store so
-//! that every function instance reads the same.
+//! Configuration documents operators change at run time (the AI config, the channels), kept in
+//! the store so that every function instance reads the same.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -13,4 +13,12 @@ pub trait ConfigDocuments: Send + Sync {
 
     /// Stores the document, replacing the previous one.
     async fn put_document(&self, name: &str, document: &Value) -> Result<()>;
+
+    /// Stores `after` only if the stored document is still `before` (`None`: none is stored),
+    /// so that two operators editing at once never lose a change. Returns whether it was
+    /// stored.
+    async fn replace_document(&self, name: &str, before: Option<&Value>, after: &Value) -> Result<bool>;
 }
+
+/// The providers document: the channels, their credentials named as SSM references.
+pub const PROVIDERS_DOCUMENT: &str = "providers";

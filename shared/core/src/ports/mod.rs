@@ -13,6 +13,7 @@ mod jobs;
 mod metrics;
 mod provider;
 mod queue;
+mod secrets;
 mod webhooks;
 
 pub use assets::*;
@@ -25,4 +26,5 @@ pub use jobs::*;
 pub use metrics::*;
 pub use provider::*;
 pub use queue::*;
+pub use secrets::*;
 pub use webhooks::*;

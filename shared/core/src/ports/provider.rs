@@ -75,12 +75,22 @@ pub struct Channel {
     pub max_concurrent: Option<u32>,
     /// The video durations (seconds) the channel's model takes; `None` takes any.
     pub video_durations: Option<Vec<u32>>,
+    /// A disabled channel takes no new jobs, but still polls and cancels the jobs it has.
+    pub enabled: bool,
 }
 
 impl Channel {
     /// A channel with the default priority, no weight, no cap and no limits.
     pub fn new(capabilities: Vec<Capability>, provider: std::sync::Arc<dyn Provider>) -> Self {
-        Self { provider, capabilities, priority: 0, weight: None, max_concurrent: None, video_durations: None }
+        Self {
+            provider,
+            capabilities,
+            priority: 0,
+            weight: None,
+            max_concurrent: None,
+            video_durations: None,
+            enabled: true,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -112,4 +122,23 @@ pub trait Provider: Send + Sync {
     async fn cancel(&self, _job: &Job) -> Result<()> {
         Ok(())
     }
+
+    /// Reaches the upstream with the channel's credentials, asking something cheap that needs
+    /// them, for an operator testing the channel. An upstream that cannot be reached is an
+    /// error; one that answers, whatever it says, is a [`ProbeAnswer`]. Providers with nothing
+    /// to ask refuse.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        Err(crate::Error::invalid(format!("channel {:?} has no connection test", self.name())))
+    }
+}
+
+/// What an upstream answered a probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    /// Whether the upstream accepted the request and its credentials.
+    pub accepted: bool,
+    /// The HTTP status it answered with, if it speaks HTTP.
+    pub status: Option<u16>,
+    /// What it said, shortened, with the channel's credentials blanked out.
+    pub answer: String,
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::ports::{Clock, GeneratedFile, PollOutcome, ProbeAnswer, Provider, ResolvedInputs, Submission};
 use genrelay_core::spec::{Params, UpscaleResolution};
 use genrelay_core::{Cause, Job, Result, UpstreamError};
 use genrelay_egress::Egress;
@@ -101,6 +101,11 @@ impl MockProvider {
 impl Provider for MockProvider {
     fn name(&self) -> &str {
         Self::NAME
+    }
+
+    /// The mock is in this process: it always answers.
+    async fn probe(&self) -> Result<ProbeAnswer> {
+        Ok(ProbeAnswer { accepted: true, status: None, answer: "the built-in mock generator answers".into() })
     }
 
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
