@@ -8,7 +8,8 @@ use chrono::Utc;
 use genrelay_aws::{DynamoStore, S3BlobStore, SqsQueue};
 use genrelay_core::ports::{
     AdminJobQuery, AssetQuery, AssetStore, BackOfficeStore, BackOfficeUser, BlobStore, ByteStream, ChannelLedger,
-    ConfigDocuments, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore, Role, WebhookStore,
+    ConfigDocuments, Created, DispatchMessage, DispatchQueue, IdGenerator, JobQuery, JobStore, Role, SecretStore,
+    WebhookStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
@@ -28,6 +29,7 @@ pub struct Adapters {
     assets: Arc<dyn AssetStore>,
     back_office: Arc<dyn BackOfficeStore>,
     documents: Arc<dyn ConfigDocuments>,
+    secrets: Arc<dyn SecretStore>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn DispatchQueue>,
     dead_letters: DeadLetters,
@@ -63,7 +65,8 @@ async fn embedded() -> Adapters {
         webhooks: Arc::new(SqliteStore::new(db.clone())),
         assets: Arc::new(SqliteStore::new(db.clone())),
         back_office: Arc::new(SqliteStore::new(db.clone())),
-        documents: Arc::new(SqliteStore::new(db)),
+        documents: Arc::new(SqliteStore::new(db.clone())),
+        secrets: Arc::new(SqliteStore::new(db)),
         blobs: Arc::new(FileBlobStore::open(&dir.path().join("blobs"), "http://dev.test").unwrap()),
         queue: Arc::new(queue.clone()),
         dead_letters: DeadLetters::Table(queue),
@@ -84,6 +87,7 @@ async fn aws() -> Adapters {
         assets: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         back_office: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
         documents: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table)),
+        secrets: Arc::new(genrelay_aws::SsmSecrets::new(aws_sdk_ssm::Client::new(&config))),
         blobs: Arc::new(S3BlobStore::new(
             aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build()),
             &resources.bucket,
@@ -130,6 +134,8 @@ contract!(
     a_job_is_found_by_id_whoever_its_client,
     back_office_users_are_added_once,
     configuration_documents_are_stored_and_replaced,
+    a_document_is_replaced_only_if_it_is_unchanged,
+    secrets_are_set_read_and_deleted,
     failed_logins_count_within_their_window_and_are_cleared,
 );
 
@@ -756,6 +762,40 @@ async fn configuration_documents_are_stored_and_replaced(adapters: Adapters) {
     documents.put_document("ai-config", &json!({"imageDeadlineMinutes": 2, "note": "二"})).await.unwrap();
     assert_eq!(documents.document("ai-config").await.unwrap(), Some(json!({"imageDeadlineMinutes": 2, "note": "二"})));
     assert_eq!(documents.document("other").await.unwrap(), None);
+}
+
+async fn a_document_is_replaced_only_if_it_is_unchanged(adapters: Adapters) {
+    let documents = adapters.documents;
+    let (a, b) = (json!({"channels": [], "revision": 1}), json!({"channels": [{"name": "x"}], "revision": 2}));
+    assert!(documents.replace_document("providers", None, &a).await.unwrap(), "none stored yet");
+    assert!(!documents.replace_document("providers", None, &b).await.unwrap(), "one is stored now");
+    assert!(!documents.replace_document("providers", Some(&b), &a).await.unwrap(), "not what is stored");
+    assert_eq!(documents.document("providers").await.unwrap(), Some(a.clone()));
+    // Operators saving at once from what they read: one change lands, the others are told.
+    let saves = (0..8).map(|n| {
+        let (documents, before) = (documents.clone(), a.clone());
+        async move { documents.replace_document("providers", Some(&before), &json!({"revision": 10 + n})).await }
+    });
+    let landed = futures_util::future::join_all(saves).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(landed, 1);
+    let stored = documents.document("providers").await.unwrap().unwrap();
+    assert!(stored["revision"].as_u64().unwrap() >= 10, "{stored}");
+}
+
+async fn secrets_are_set_read_and_deleted(adapters: Adapters) {
+    let secrets = adapters.secrets;
+    let path = format!("/contract/{}", ulid::Ulid::new());
+    let (key, session, missing) = (format!("{path}/rh/apiKey"), format!("{path}/jm/sessionId"), format!("{path}/no"));
+    secrets.put_secret(&key, "first-key").await.unwrap();
+    secrets.put_secret(&key, "second-key").await.unwrap();
+    secrets.put_secret(&session, "会话 session").await.unwrap();
+    let names = [key.clone(), session.clone(), missing.clone()];
+    let found = secrets.secrets(&names).await.unwrap();
+    assert_eq!(found.len(), 2, "{:?}", found.keys());
+    assert_eq!((found[&key].as_str(), found[&session].as_str()), ("second-key", "会话 session"));
+    secrets.delete_secret(&key).await.unwrap();
+    secrets.delete_secret(&missing).await.unwrap();
+    assert_eq!(secrets.secrets(&names).await.unwrap().into_keys().collect::<Vec<_>>(), [session]);
 }
 
 async fn slots_in_use_count_the_leases_not_ended(adapters: Adapters) {

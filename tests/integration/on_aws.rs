@@ -402,6 +402,7 @@ async fn the_back_office_function_signs_in_from_ssm_and_lists_every_clients_jobs
         ("GENRELAY_SESSION_KEY_PARAMETER", session_key),
         ("GENRELAY_ADMIN_USER", "admin".to_owned()),
         ("GENRELAY_ADMIN_PASSWORD_PARAMETER", admin_password),
+        ("GENRELAY_CHANNEL_SECRETS_PATH", format!("/{}/channels", resources.table)),
     ]);
     let admin = LambdaFunction::start(&workspace_binary("genrelay-admin"), &admin_env).await;
     let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
@@ -445,4 +446,26 @@ async fn the_back_office_function_signs_in_from_ssm_and_lists_every_clients_jobs
     assert_eq!(document["paths"]["/admin/ai/api/tasks"]["get"]["tags"], json!(["管理后台"]));
     let page = admin.invoke(event("admin/docs.json", &[])).await.unwrap();
     assert_eq!(page["statusCode"], 200);
+
+    // An admin adds a channel: its key becomes an SSM SecureString under the channel path, the
+    // table keeps only the reference, answers show it masked, and its connection test reaches
+    // the upstream with it.
+    let fake = FakeRunningHub::start().await;
+    let channel = [("session=SAMPLE_SESSION", cookie.as_str()), ("https://www.runninghub.cn", fake.base_url.as_str())];
+    let (status, _, added) = http_answer(admin.invoke(event("admin/add-channel.json", &channel)).await.unwrap());
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["data"]["settings"]["apiKey"], "••••••••");
+    assert!(!added.to_string().contains(fake_runninghub::API_KEY));
+    let parameter = format!("/{}/channels/rh-main/apiKey", resources.table);
+    let stored = ssm.get_parameter().name(&parameter).with_decryption(true).send().await.unwrap().parameter.unwrap();
+    assert_eq!(stored.r#type, Some(aws_sdk_ssm::types::ParameterType::SecureString));
+    assert_eq!(stored.value.as_deref(), Some(fake_runninghub::API_KEY));
+    let table =
+        genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&moto::sdk_config().await), &resources.table);
+    let document = table.providers_document().await.unwrap().unwrap().to_string();
+    assert!(document.contains(&parameter) && !document.contains(fake_runninghub::API_KEY), "{document}");
+    let (status, _, tested) = http_answer(admin.invoke(event("admin/test-channel.json", &with_session)).await.unwrap());
+    assert_eq!((status, tested["data"]["ok"].clone()), (200, json!(true)), "{tested}");
+    let (_, _, listed) = http_answer(admin.invoke(event("admin/list-channels.json", &with_session)).await.unwrap());
+    assert_eq!(listed["data"][0]["name"], "rh-main", "in force on this instance at once: {listed}");
 }
