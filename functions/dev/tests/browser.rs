@@ -18,6 +18,7 @@ use support::{DevServer, wait_for_end};
 
 const ADMIN_PASSWORD: &str = "browser-admin-password";
 const WAIT: Duration = Duration::from_secs(20);
+const CHANNEL_SECRET: &str = "browser-session-id-secret";
 
 /// chromedriver on a free port, stopped with the test.
 struct ChromeDriver {
@@ -243,6 +244,60 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     assert_eq!(kept["imageDeadlineMinutes"], 30);
     assert_eq!(kept["inferencePresets"]["9"]["prompt"], "a kite", "the form kept the presets: {kept}");
 
+    // A provider channel: an admin adds one with its session id, sees it masked, tests it (its
+    // server is not there) and edits it with the credential left blank, which keeps it.
+    browser.goto(&server.url("/admin/ai-provider/config")).await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("channel-add")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("channel-name")).await.unwrap().send_keys("jimeng-browser").await.unwrap();
+    browser.find(Locator::Css("#channel-type option[value='jimeng']")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("channel-base-url")).await.unwrap().send_keys("http://127.0.0.1:9").await.unwrap();
+    browser.find(Locator::Id("channel-sessionId")).await.unwrap().send_keys(CHANNEL_SECRET).await.unwrap();
+    let other = browser.find(Locator::Id("channel-other")).await.unwrap();
+    other.clear().await.unwrap();
+    other.send_keys(r#"{"models": {"image.generate": "jimeng-4.5"}}"#).await.unwrap();
+    screenshot(&browser, "07-channel-form").await;
+    browser.find(Locator::Id("channel-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the channel is added",
+        "return document.getElementById('flash').textContent.includes('通道已添加')",
+    )
+    .await;
+    browser.goto(&server.url("/admin/ai-provider/config")).await.unwrap();
+    let row =
+        browser.wait().at_most(WAIT).for_element(Locator::Css("tr[data-channel='jimeng-browser']")).await.unwrap();
+    let text = row.text().await.unwrap();
+    assert!(text.contains("sessionId: ••••••••") && text.contains("jimeng"), "{text}");
+    assert!(!browser.source().await.unwrap().contains(CHANNEL_SECRET), "the secret is never sent to the page");
+    row.find(Locator::Css("button[data-channel-action='test']")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the test reports",
+        "return document.getElementById('probe').textContent.includes('连接失败')",
+    )
+    .await;
+    screenshot(&browser, "08-channels").await;
+    row.find(Locator::Css("button[data-channel-action='edit']")).await.unwrap().click().await.unwrap();
+    let priority = browser.find(Locator::Id("channel-priority")).await.unwrap();
+    priority.clear().await.unwrap();
+    priority.send_keys("3").await.unwrap();
+    browser.find(Locator::Id("channel-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the channel is saved",
+        "return document.getElementById('flash').textContent.includes('通道已保存')",
+    )
+    .await;
+    let saved = browser
+        .execute(
+            "return fetch('/admin/ai-provider/api/configs/jimeng-browser').then(r => r.json()).then(b => b.data);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    // Still masked: the blank field kept the session id.
+    assert_eq!((saved["priority"].clone(), saved["settings"]["sessionId"].clone()), (json!(3), json!("••••••••")));
+
     // Sign out (from a page loaded afresh, not one that may still reload itself): the console is
     // closed again.
     browser.goto(&server.url("/admin/ai/config")).await.unwrap();
@@ -250,7 +305,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     browser.wait().at_most(WAIT).for_element(Locator::Id("login-form")).await.unwrap();
     browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
     assert!(path_of(&browser).await.starts_with("/admin/login"));
-    screenshot(&browser, "07-signed-out").await;
+    screenshot(&browser, "09-signed-out").await;
 
     browser.close().await.unwrap();
     server.terminate();

@@ -219,6 +219,22 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_channel_takes_no_new_jobs_but_is_still_found_by_name() {
+        let disabled = Channel { enabled: false, ..channel("old", 9, None) };
+        let registry = ChannelRegistry::new([disabled, channel("new", 0, None)], Some(Arc::new(Named("mock"))));
+        let names: Vec<_> =
+            registry.for_job(&job(1, Capability::ImageGenerate)).iter().map(|c| c.name().to_owned()).collect();
+        assert_eq!(names, ["new"]);
+        assert!(registry.by_name("old").is_some(), "its jobs are still polled");
+        assert!(registry.channels().iter().any(|c| c.name() == "old" && !c.enabled), "and listed");
+        let alone = ChannelRegistry::new(
+            [Channel { enabled: false, ..channel("old", 0, None) }],
+            Some(Arc::new(Named("mock"))),
+        );
+        assert_eq!(alone.for_job(&job(1, Capability::ImageGenerate))[0].name(), "mock", "the mock takes over");
+    }
+
+    #[test]
     fn without_the_mock_only_configured_capabilities_are_served() {
         let registry = ChannelRegistry::new([channel("a", 0, None)], None);
         assert!(registry.serves(Capability::ImageGenerate) && !registry.serves(Capability::VideoGenerate));

@@ -330,6 +330,14 @@ mod tests {
     }
 
     #[test]
+    fn every_upstream_type_offered_is_one_a_document_takes() {
+        for upstream in UPSTREAM_TYPES {
+            let error = serde_json::from_value::<UpstreamConfig>(json!({"type": upstream})).unwrap_err().to_string();
+            assert!(error.contains("missing field"), "{upstream}: {error}");
+        }
+    }
+
+    #[test]
     fn a_bad_document_names_the_place() {
         let error = ProvidersConfig::from_document(json!({"channels": [{"name": "x", "type": "nope"}]}), "f.json");
         assert!(error.unwrap_err().to_string().starts_with("f.json: not a providers document"));
