@@ -468,4 +468,13 @@ async fn the_back_office_function_signs_in_from_ssm_and_lists_every_clients_jobs
     assert_eq!((status, tested["data"]["ok"].clone()), (200, json!(true)), "{tested}");
     let (_, _, listed) = http_answer(admin.invoke(event("admin/list-channels.json", &with_session)).await.unwrap());
     assert_eq!(listed["data"][0]["name"], "rh-main", "in force on this instance at once: {listed}");
+
+    // Seed 000's Meitu config example: the secret becomes an SSM SecureString too.
+    let (status, _, saved) =
+        http_answer(admin.invoke(event("admin/save-meitu-config.json", &with_session)).await.unwrap());
+    assert_eq!((status, saved["message"].as_str()), (200, Some("配置保存成功")), "{saved}");
+    assert_eq!(saved["data"]["api_secret"], "••••••••");
+    let parameter = format!("/{}/channels/meitu-yunxiu/apiSecret", resources.table);
+    let stored = ssm.get_parameter().name(&parameter).with_decryption(true).send().await.unwrap().parameter.unwrap();
+    assert_eq!(stored.value.as_deref(), Some("your_secret"));
 }

@@ -11,6 +11,7 @@ pub mod fake_inference;
 pub mod fake_jimeng;
 pub mod fake_meitu;
 pub mod fake_runninghub;
+pub mod fake_yunxiu;
 pub mod lambda;
 pub mod moto;
 pub mod webhook_receiver;

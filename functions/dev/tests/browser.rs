@@ -19,6 +19,7 @@ use support::{DevServer, wait_for_end};
 const ADMIN_PASSWORD: &str = "browser-admin-password";
 const WAIT: Duration = Duration::from_secs(20);
 const CHANNEL_SECRET: &str = "browser-session-id-secret";
+const MEITU_SECRET: &str = "browser-meitu-api-secret";
 
 /// chromedriver on a free port, stopped with the test.
 struct ChromeDriver {
@@ -298,6 +299,83 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     // Still masked: the blank field kept the session id.
     assert_eq!((saved["priority"].clone(), saved["settings"]["sessionId"].clone()), (json!(3), json!("••••••••")));
 
+    // The Meitu config (seed 000's 3.2): saved from its page, then shown with the secret masked.
+    browser.goto(&server.url("/admin/meitu/config")).await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("meitu-config")).await.unwrap();
+    browser.find(Locator::Id("meitu-api-key")).await.unwrap().send_keys("your_key").await.unwrap();
+    browser.find(Locator::Id("meitu-api-secret")).await.unwrap().send_keys(MEITU_SECRET).await.unwrap();
+    browser.find(Locator::Id("meitu-in-workflow")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Id("meitu-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the Meitu config is saved",
+        "return document.getElementById('flash').textContent.includes('配置保存成功')",
+    )
+    .await;
+    browser.goto(&server.url("/admin/meitu/config")).await.unwrap();
+    let secret = browser.wait().at_most(WAIT).for_element(Locator::Id("meitu-api-secret")).await.unwrap();
+    assert!(secret.attr("placeholder").await.unwrap().unwrap_or_default().contains("••••••••"));
+    assert_eq!(secret.prop("value").await.unwrap().as_deref(), Some(""), "never filled in");
+    let in_workflow = browser.find(Locator::Id("meitu-in-workflow")).await.unwrap();
+    assert_eq!(in_workflow.prop("checked").await.unwrap().as_deref(), Some("true"));
+    assert!(!browser.source().await.unwrap().contains(MEITU_SECRET));
+    screenshot(&browser, "09-meitu-config").await;
+
+    // A Meitu preset on a style image: the catalog gets a category and an image, then the preset
+    // is made from the presets page and listed with its mapping.
+    browser.find(Locator::Id("nav-meitu-presets")).await.unwrap().click().await.unwrap();
+    browser.wait().at_most(WAIT).for_element(Locator::Id("category-form")).await.unwrap();
+    browser.find(Locator::Id("category-name")).await.unwrap().send_keys("人像").await.unwrap();
+    browser.find(Locator::Id("category-code")).await.unwrap().send_keys("portrait").await.unwrap();
+    browser.find(Locator::Id("category-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the category is added",
+        "return document.getElementById('flash').textContent.includes('风格分类已添加')",
+    )
+    .await;
+    browser.goto(&server.url("/admin/meitu/presets")).await.unwrap();
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("image-name"))
+        .await
+        .unwrap()
+        .send_keys("经典人像")
+        .await
+        .unwrap();
+    browser.find(Locator::Id("image-code")).await.unwrap().send_keys("classic").await.unwrap();
+    browser.find(Locator::Id("image-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the style image is added",
+        "return document.getElementById('flash').textContent.includes('风格图片已添加')",
+    )
+    .await;
+    browser.goto(&server.url("/admin/meitu/presets")).await.unwrap();
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("preset-code"))
+        .await
+        .unwrap()
+        .send_keys("MT-BROWSER")
+        .await
+        .unwrap();
+    browser.find(Locator::Id("preset-name")).await.unwrap().send_keys("人像精修").await.unwrap();
+    browser.find(Locator::Id("preset-save")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the preset is created",
+        "return document.getElementById('flash').textContent.includes('预设创建成功')",
+    )
+    .await;
+    browser.goto(&server.url("/admin/meitu/presets")).await.unwrap();
+    let row = browser.wait().at_most(WAIT).for_element(Locator::Css("#presets tbody tr")).await.unwrap();
+    let text = row.text().await.unwrap();
+    assert!(text.contains("MT-BROWSER") && text.contains("经典人像") && text.contains("图片 image"), "{text}");
+    screenshot(&browser, "10-meitu-presets").await;
+
     // Sign out (from a page loaded afresh, not one that may still reload itself): the console is
     // closed again.
     browser.goto(&server.url("/admin/ai/config")).await.unwrap();
@@ -305,7 +383,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     browser.wait().at_most(WAIT).for_element(Locator::Id("login-form")).await.unwrap();
     browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
     assert!(path_of(&browser).await.starts_with("/admin/login"));
-    screenshot(&browser, "09-signed-out").await;
+    screenshot(&browser, "11-signed-out").await;
 
     browser.close().await.unwrap();
     server.terminate();

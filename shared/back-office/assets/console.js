@@ -140,7 +140,7 @@ if (configForm) {
 // Provider channels: test, add, edit, enable or disable, delete, through the JSON API.
 const channelForm = document.getElementById("channel-form");
 const CHANNEL_FIELDS = ["name", "type", "baseUrl", "priority", "weight", "maxConcurrent", "enabled"];
-const CREDENTIALS = { runninghub: ["apiKey"], evolink: ["apiKey"], seedance: ["apiKey"], jimeng: ["sessionId"], meitu: ["accessKey", "secretKey"] };
+const CREDENTIALS = { runninghub: ["apiKey"], evolink: ["apiKey"], seedance: ["apiKey"], jimeng: ["sessionId"], meitu: ["accessKey", "secretKey"], yunxiu: ["apiKey", "apiSecret"] };
 
 function showCredentials() {
   const wanted = CREDENTIALS[channelForm.elements.type.value] || [];
@@ -249,3 +249,64 @@ if (channelForm) {
     if (ok) setTimeout(() => location.reload(), 600);
   });
 }
+
+// The Meitu config: what is filled is saved; a blank key or secret keeps the stored one.
+const meituForm = document.getElementById("meitu-config");
+if (meituForm) {
+  meituForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const elements = meituForm.elements;
+    const config = { api_base_url: elements.api_base_url.value, api_endpoint: elements.api_endpoint.value,
+      repost_url: elements.repost_url.value, is_active: elements.is_active.checked,
+      enable_in_workflow: elements.enable_in_workflow.checked };
+    if (elements.api_key.value !== "") config.api_key = elements.api_key.value;
+    if (elements.api_secret.value !== "") config.api_secret = elements.api_secret.value;
+    const answer = await fetch("/admin/meitu/api/config", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(config),
+    });
+    const body = await answer.json().catch(() => ({}));
+    document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
+    if (answer.ok) setTimeout(() => location.reload(), 600);
+  });
+}
+
+// Meitu presets and the style catalog: each form adds through the JSON API, then the page reloads.
+async function catalogCall(method, path, body) {
+  const answer = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const reply = await answer.json().catch(() => ({}));
+  document.getElementById("flash").textContent = reply.message || (answer.ok ? "OK" : `HTTP ${answer.status}`);
+  if (answer.ok) setTimeout(() => location.reload(), 600);
+}
+
+const catalogForms = {
+  "preset-form": (e) => {
+    const preset = { preset_id: e.preset_id.value, preset_name: e.preset_name.value };
+    if (e.mapping.value === "image") preset.style_image_id = Number(e.style_image_id.value);
+    else preset.style_category_id = Number(e.style_category_id.value);
+    return ["/admin/meitu/api/presets", preset];
+  },
+  "category-form": (e) => ["/admin/meitu/api/style-categories", { name: e.name.value, code: e.code.value }],
+  "image-form": (e) => ["/admin/meitu/api/style-images", { category_id: Number(e.category_id.value),
+    name: e.name.value, code: e.code.value, image_url: e.image_url.value || null }],
+};
+for (const [id, read] of Object.entries(catalogForms)) {
+  const form = document.getElementById(id);
+  if (!form) continue;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const [path, body] = read(form.elements);
+    catalogCall("POST", path, body);
+  });
+}
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-catalog-action='delete-preset']");
+  if (button) catalogCall("DELETE", `/admin/meitu/api/presets/${button.dataset.id}`);
+});

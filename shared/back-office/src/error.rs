@@ -69,6 +69,46 @@ impl<T: Serialize> IntoResponse for Success<T> {
     }
 }
 
+/// A page of a list, as the original's paged lists answer: `{"status":"success","data":[…],
+/// "pagination":{…}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paged<T> {
+    #[schema(example = "success")]
+    pub status: &'static str,
+    pub data: Vec<T>,
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: u32,
+    pub per_page: u32,
+    pub total: usize,
+    pub pages: usize,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+impl<T: Serialize> Paged<T> {
+    /// Page `page` (from 1) of `items`, `per_page` at a time.
+    pub fn of(items: Vec<T>, page: u32, per_page: u32) -> Self {
+        let total = items.len();
+        let size = per_page.max(1) as usize;
+        let pages = total.div_ceil(size);
+        let start = (page.max(1) as usize - 1).saturating_mul(size);
+        let data = items.into_iter().skip(start).take(size).collect();
+        let pagination =
+            Pagination { page, per_page, total, pages, has_next: (page as usize) < pages, has_prev: page > 1 };
+        Self { status: "success", data, pagination }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Paged<T> {
+    fn into_response(self) -> Response {
+        ([(axum::http::header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
+    }
+}
+
 /// A JSON body. One that cannot be read answers in the back office's format: 400 for bad JSON
 /// or fields, 413 and 415 as axum finds them.
 pub struct JsonBody<T>(pub T);

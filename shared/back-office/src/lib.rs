@@ -9,6 +9,7 @@ mod ai_config;
 mod docs;
 mod error;
 mod login;
+mod meitu;
 mod pages;
 mod passwords;
 mod playground;
@@ -68,6 +69,7 @@ fn routes() -> OpenApiRouter<BackOfficeState> {
         .merge(tasks::routes())
         .merge(ai_config::routes())
         .merge(providers::routes())
+        .merge(meitu::routes())
         .merge(playground::routes())
 }
 

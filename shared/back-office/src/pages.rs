@@ -11,7 +11,8 @@ use axum::routing::get;
 use chrono::{Duration, Utc};
 
 use crate::BackOfficeState;
-use crate::session::SignedIn;
+use crate::error::Failure;
+use crate::session::{AdminOnly, SignedIn};
 use crate::tasks::{AiTaskList, TaskFilters, task_id, task_list};
 use crate::views::{AiTaskDetail, AiTaskStatus};
 
@@ -29,6 +30,8 @@ pub fn routes() -> Router<BackOfficeState> {
         .route("/admin/ai/tasks/{task_id}", get(task_page))
         .route("/admin/ai/config", get(config_page))
         .route("/admin/ai-provider/config", get(providers_page))
+        .route("/admin/meitu/config", get(meitu_config_page))
+        .route("/admin/meitu/presets", get(meitu_presets_page))
         .route("/admin/playground", get(playground_page))
         .route("/admin/static/console.css", get(|| async { static_file("text/css; charset=utf-8", STYLESHEET) }))
         .route("/admin/static/console.js", get(|| async { static_file("text/javascript; charset=utf-8", SCRIPT) }))
@@ -354,6 +357,37 @@ async fn providers_page(State(state): State<BackOfficeState>, signed_in: SignedI
         upstreams: &genrelay_providers::config::UPSTREAM_TYPES,
         credential_fields: &genrelay_providers::config::CREDENTIAL_FIELDS,
     };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "meitu_config.html")]
+struct MeituConfigPage {
+    user: String,
+    is_admin: bool,
+    config: crate::meitu::config::MeituConfigView,
+}
+
+async fn meitu_config_page(State(state): State<BackOfficeState>, admin: AdminOnly) -> Result<Response, Response> {
+    let config = crate::meitu::config::config_view(&state).await.map_err(IntoResponse::into_response)?;
+    let page = MeituConfigPage { user: admin.0.0.name.clone(), is_admin: true, config };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "meitu_presets.html")]
+struct MeituPresetsPage {
+    user: String,
+    is_admin: bool,
+    presets: Vec<crate::meitu::presets::PresetView>,
+    catalog: crate::meitu::styles::CatalogView,
+}
+
+async fn meitu_presets_page(State(state): State<BackOfficeState>, admin: AdminOnly) -> Result<Response, Response> {
+    let catalog = state.engine.style_catalog().await.map_err(|e| Failure::from(e).into_response())?;
+    let presets = crate::meitu::presets::views(&catalog);
+    let catalog = crate::meitu::styles::catalog_view(&catalog);
+    let page = MeituPresetsPage { user: admin.0.0.name.clone(), is_admin: true, presets, catalog };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 

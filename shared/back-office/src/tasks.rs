@@ -64,7 +64,7 @@ fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn positive(value: &Option<String>, field: &str, default: usize, max: usize) -> Result<usize, Failure> {
+pub(crate) fn positive(value: &Option<String>, field: &str, default: usize, max: usize) -> Result<usize, Failure> {
     match given(value) {
         None => Ok(default),
         Some(raw) => match raw.parse::<usize>() {

@@ -16,6 +16,7 @@ pub mod page;
 pub mod ports;
 pub mod shapes;
 pub mod spec;
+pub mod styles;
 pub mod upstream;
 pub mod webhook;
 

@@ -27,6 +27,7 @@ use crate::jimeng::{Jimeng, JimengConfig};
 use crate::meitu::{Meitu, MeituConfig};
 use crate::runninghub::{RunningHub, RunningHubConfig};
 use crate::seedance::{Seedance, SeedanceConfig};
+use crate::yunxiu::{Yunxiu, YunxiuConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +70,8 @@ fn enabled() -> bool {
 }
 
 /// The `type`s of upstream a channel may have.
-pub const UPSTREAM_TYPES: [&str; 7] = ["comfyui", "runninghub", "jimeng", "meitu", "evolink", "seedance", "inference"];
+pub const UPSTREAM_TYPES: [&str; 8] =
+    ["comfyui", "runninghub", "jimeng", "meitu", "yunxiu", "evolink", "seedance", "inference"];
 
 /// The upstream of a channel, by `type`.
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +91,8 @@ pub enum UpstreamConfig {
     Jimeng(JimengConfig),
     /// Meitu's AIGC gateway (signed requests, presets).
     Meitu(MeituConfig),
+    /// Meitu's Yunxiu retouching (seed 000's Meitu config).
+    Yunxiu(YunxiuConfig),
 }
 
 impl ProvidersConfig {
@@ -183,6 +187,9 @@ impl ChannelConfig {
             UpstreamConfig::Seedance(config) => {
                 (vec![Seedance::CAPABILITY], Arc::new(Seedance::new(&channel.name, config.clone())))
             }
+            UpstreamConfig::Yunxiu(config) => {
+                (config.presets.keys().copied().collect(), Arc::new(Yunxiu::new(&channel.name, config.clone())))
+            }
             UpstreamConfig::Evolink(config) => {
                 (config.models.keys().copied().collect(), Arc::new(EvoLink::new(&channel.name, config.clone())))
             }
@@ -195,7 +202,7 @@ impl ChannelConfig {
 }
 
 /// The fields that hold credentials. In a stored document each must be an SSM reference.
-pub const CREDENTIAL_FIELDS: [&str; 4] = ["apiKey", "sessionId", "accessKey", "secretKey"];
+pub const CREDENTIAL_FIELDS: [&str; 5] = ["apiKey", "apiSecret", "sessionId", "accessKey", "secretKey"];
 const REFERENCE: &str = "ssmParameter";
 
 /// The SSM parameter names a document references (`{"ssmParameter": "<name>"}` objects).
@@ -306,7 +313,7 @@ mod tests {
         let config = ProvidersConfig::from_document(serde_json::from_str(json).unwrap(), "README").unwrap();
         let types: std::collections::BTreeSet<String> =
             config.channels.iter().map(|c| format!("{:?}", c.upstream).split('(').next().unwrap().to_owned()).collect();
-        assert_eq!(types.len(), 7, "one example per upstream: {types:?}");
+        assert_eq!(types.len(), UPSTREAM_TYPES.len(), "one example per upstream: {types:?}");
         let routes = config.channels(&Egress::public_only()).unwrap();
         assert_eq!(
             routes.iter().map(|r| r.name()).collect::<Vec<_>>(),

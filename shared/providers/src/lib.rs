@@ -12,6 +12,7 @@ pub mod mock;
 pub mod runninghub;
 pub mod seedance;
 pub mod stored;
+pub mod yunxiu;
 
 pub use comfyui::{ComfyConfig, ComfyUi};
 pub use config::ProvidersConfig;
@@ -23,3 +24,4 @@ pub use mock::{MockConfig, MockProvider};
 pub use runninghub::{RunningHub, RunningHubConfig};
 pub use seedance::{Seedance, SeedanceConfig};
 pub use stored::{ProbeReport, StoredChannels};
+pub use yunxiu::{Yunxiu, YunxiuConfig};

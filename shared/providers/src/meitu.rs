@@ -196,6 +196,11 @@ fn encode(text: &str) -> String {
 /// A gateway error code, classified (the CLI's table: QPS and concurrency limits are retried,
 /// authorization and quota are the channel's fault, parameters and downloads reject the job).
 fn refusal(code: i64, message: &str) -> Error {
+    gateway_refusal(PROVIDER, code, message)
+}
+
+/// An error code of Meitu's gateways (the AIGC one and Yunxiu's share the table), classified.
+pub(crate) fn gateway_refusal(provider: &str, code: i64, message: &str) -> Error {
     let cause = match code {
         429 | 503 | 29901 | 29904 | 90009 | 90024 => Cause::Busy,
         90002 | 90003 | 90022 | 91010 => Cause::CredentialsRefused,
@@ -205,7 +210,7 @@ fn refusal(code: i64, message: &str) -> Error {
         10004 => Cause::Lost,
         _ => Cause::RefusedAsInvalid,
     };
-    let error = UpstreamError::new(PROVIDER, cause);
+    let error = UpstreamError::new(provider, cause);
     match cause {
         Cause::CredentialsRefused | Cause::QuotaExhausted => error.said(&format!("{code} {message}")).into(),
         _ => error.detail(&format!("{code} {message}")).into(),

@@ -1,0 +1,246 @@
+//! Seed 000's Meitu half of the back office (`/admin/meitu`): the config, kept as the Yunxiu
+//! channel with write-only credentials.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use genrelay_core::ports::{Role, SecretStore};
+use genrelay_tests::app::{TestApp, json_of};
+use genrelay_tests::fake_yunxiu::{API_KEY, API_SECRET, FakeYunxiu};
+use serde_json::{Value, json};
+
+const ADMIN: (&str, &str) = ("root", "root-password-1");
+const OPERATOR: (&str, &str) = ("olivia", "operator-password-1");
+const MASK: &str = "••••••••";
+const CONFIG: &str = "/admin/meitu/api/config";
+
+async fn app() -> TestApp {
+    let app = TestApp::with_stored_channels().await;
+    app.add_back_office_user(ADMIN.0, Role::Admin, ADMIN.1).await;
+    app.add_back_office_user(OPERATOR.0, Role::Operator, OPERATOR.1).await;
+    app
+}
+
+async fn sign_in(app: &TestApp, (name, password): (&str, &str)) -> String {
+    let body = json!({"username": name, "password": password}).to_string();
+    let request = Request::post("/admin/login").header(header::CONTENT_TYPE, "application/json").body(Body::from(body));
+    let (status, headers, _) = app.send(request.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        v.starts_with("session=").then(|| v.split(';').next().unwrap().to_owned())
+    });
+    cookie.expect("a session cookie")
+}
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value, String) {
+    let builder = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
+    let request = match body {
+        Some(body) => builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    };
+    let (status, _, bytes) = app.send(request.unwrap()).await;
+    (status, json_of(&bytes), String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn the_meitu_config_is_admins_only_write_only_and_configures_the_yunxiu_channel() {
+    let fake = FakeYunxiu::start().await;
+    let app = app().await;
+    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    assert_eq!(call(&app, "GET", CONFIG, "", None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused, _) = call(&app, "GET", CONFIG, &olivia, None).await;
+    assert_eq!((status, refused["message"].clone()), (StatusCode::FORBIDDEN, json!("权限不足")));
+    let (status, unset, _) = call(&app, "GET", CONFIG, &root, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        unset["data"],
+        json!({"api_key": "", "api_secret": "", "api_base_url": "https://api.yunxiu.meitu.com",
+               "api_endpoint": "/openapi/realphotolocal_async", "repost_url": null, "is_active": false,
+               "enable_in_workflow": false})
+    );
+
+    for (bad, complaint) in [
+        (json!({"api_key": "k"}), "api_key, api_secret"),
+        (json!({"api_key": "k", "api_secret": "s", "api_base_url": "not a url"}), "api_base_url"),
+        (json!({"api_key": "k", "api_secret": "s", "api_endpoint": "openapi/x"}), "api_endpoint"),
+        (json!({"api_key": "k", "api_secret": "s", "app_key": "old name"}), "unknown field `app_key`"),
+    ] {
+        let (status, body, _) = call(&app, "POST", CONFIG, &root, Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(complaint), "{bad}: {body}");
+    }
+    assert_eq!(call(&app, "POST", CONFIG, &olivia, Some(json!({}))).await.0, StatusCode::FORBIDDEN);
+
+    // Seed 000's example, word for word.
+    let example = json!({"api_key": "your_key", "api_secret": "your_secret",
+                         "api_base_url": "https://api.yunxiu.meitu.com", "enable_in_workflow": true});
+    let (status, saved, text) = call(&app, "POST", CONFIG, &root, Some(example)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!((saved["status"].clone(), saved["message"].clone()), (json!("success"), json!("配置保存成功")));
+    assert_eq!((saved["data"]["api_key"].clone(), saved["data"]["api_secret"].clone()), (json!(MASK), json!(MASK)));
+    assert_eq!(
+        (saved["data"]["is_active"].clone(), saved["data"]["enable_in_workflow"].clone()),
+        (json!(true), json!(true))
+    );
+    assert!(!text.contains("your_secret") && !text.contains("your_key"), "{text}");
+    let secret = "/genrelay/channels/meitu-yunxiu/apiSecret".to_owned();
+    assert_eq!(app.embedded.store.secrets(std::slice::from_ref(&secret)).await.unwrap()[&secret], "your_secret");
+
+    // It is the Yunxiu channel, in force at once.
+    let (_, channels, _) = call(&app, "GET", "/admin/ai-provider/api/configs", &olivia, None).await;
+    let channel = channels["data"].as_array().unwrap().iter().find(|c| c["name"] == "meitu-yunxiu").cloned();
+    assert_eq!(channel.map(|c| c["type"].clone()), Some(json!("yunxiu")), "{channels}");
+
+    // Pointed at the fake, the example's keys are refused; blank and masked ones stay as they were.
+    let moved = json!({"api_base_url": fake.base_url, "api_key": "", "api_secret": MASK});
+    let (status, saved, _) = call(&app, "POST", CONFIG, &root, Some(moved)).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        (saved["data"]["api_base_url"].clone(), saved["data"]["enable_in_workflow"].clone()),
+        (json!(fake.base_url), json!(true))
+    );
+    assert_eq!(app.embedded.store.secrets(std::slice::from_ref(&secret)).await.unwrap()[&secret], "your_secret");
+    let test = "/admin/ai-provider/api/configs/meitu-yunxiu/test";
+    let (_, tested, _) = call(&app, "POST", test, &root, None).await;
+    assert_eq!(tested["data"]["ok"], false, "{tested}");
+    assert!(tested["data"]["answer"].as_str().unwrap().contains("GATEWAY_AUTHORIZED_ERROR"), "{tested}");
+    let keys = json!({"api_key": API_KEY, "api_secret": API_SECRET, "enable_in_workflow": false});
+    call(&app, "POST", CONFIG, &root, Some(keys)).await;
+    let (_, tested, text) = call(&app, "POST", test, &root, None).await;
+    assert_eq!(tested["data"]["ok"], true, "{tested}");
+    assert!(!text.contains(API_SECRET));
+    let (_, read, _) = call(&app, "GET", CONFIG, &root, None).await;
+    assert_eq!(read["data"]["enable_in_workflow"], false);
+
+    let (status, _, page) = call(&app, "GET", "/admin/meitu/config", &root, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"meitu-config\"") && page.contains(MASK) && !page.contains(API_SECRET), "{page}");
+    assert_eq!(call(&app, "GET", "/admin/meitu/config", &olivia, None).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn styles_and_presets_are_managed_by_admins_and_listed_as_the_seed_shows() {
+    let app = app().await;
+    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    let post = |path: &'static str, body: Value| {
+        let (app, root) = (&app, root.clone());
+        async move { call(app, "POST", path, &root, Some(body)).await }
+    };
+    let (status, portrait, _) =
+        post("/admin/meitu/api/style-categories", json!({"name": "人像", "code": "portrait"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{portrait}");
+    let portrait = portrait["data"]["id"].as_u64().unwrap();
+    post("/admin/meitu/api/style-categories", json!({"name": "风景", "code": "landscape", "is_active": false})).await;
+    let (status, _, _) = post("/admin/meitu/api/style-categories", json!({"name": "again", "code": "portrait"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "codes are unique");
+    let image = |name: &str, code: &str, order: i64| {
+        json!({"category_id": portrait, "name": name, "code": code, "sort_order": order,
+               "image_url": "https://example.com/styles/x.jpg"})
+    };
+    let classic =
+        post("/admin/meitu/api/style-images", image("经典人像", "classic", 2)).await.1["data"]["id"].as_u64().unwrap();
+    let fresh =
+        post("/admin/meitu/api/style-images", image("清新", "fresh", 1)).await.1["data"]["id"].as_u64().unwrap();
+    let (status, refused, _) =
+        post("/admin/meitu/api/style-images", json!({"category_id": 999, "name": "x", "code": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // Seed 000's reads, for operators too: active categories; active images by sort order, paged.
+    let (status, categories, _) = call(&app, "GET", "/admin/meitu/api/style-categories", &olivia, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(categories["data"], json!([{"id": portrait, "name": "人像"}]));
+    let (_, images, _) = call(&app, "GET", "/admin/meitu/api/style-images", &olivia, None).await;
+    assert_eq!(
+        images["data"],
+        json!([{"id": fresh, "name": "清新", "category_id": portrait, "category_name": "人像"},
+               {"id": classic, "name": "经典人像", "category_id": portrait, "category_name": "人像"}])
+    );
+    assert_eq!(
+        images["pagination"],
+        json!({"page": 1, "per_page": 20, "total": 2, "pages": 1, "has_next": false, "has_prev": false})
+    );
+    let (_, second, _) = call(&app, "GET", "/admin/meitu/api/style-images?per_page=1&page=2", &olivia, None).await;
+    assert_eq!(
+        (second["data"][0]["id"].as_u64(), second["pagination"]["has_prev"].clone()),
+        (Some(classic), json!(true))
+    );
+    let (_, none, _) = call(&app, "GET", "/admin/meitu/api/style-images?category_id=12345", &olivia, None).await;
+    assert_eq!(none["data"], json!([]));
+
+    // Presets: exactly one style, in seed 000's words; admins only.
+    let (status, _, _) = call(&app, "POST", "/admin/meitu/api/presets", &olivia, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (bad, message) in [
+        (
+            json!({"preset_id": "MT1", "style_category_id": portrait, "style_image_id": classic}),
+            "不能同时指定风格分类和风格图片，请选择其一",
+        ),
+        (json!({"preset_id": "MT1"}), "必须指定风格分类或风格图片"),
+    ] {
+        let (status, body, _) = post("/admin/meitu/api/presets", bad).await;
+        assert_eq!((status, body["message"].clone()), (StatusCode::BAD_REQUEST, json!(message)));
+    }
+    let (status, on_image, _) = post(
+        "/admin/meitu/api/presets",
+        json!({"preset_id": "MT-IMG", "preset_name": "精修", "style_image_id": classic}),
+    )
+    .await;
+    assert_eq!((status, on_image["message"].clone()), (StatusCode::OK, json!("预设创建成功")), "{on_image}");
+    let on_image = on_image["data"]["id"].as_u64().unwrap();
+    let (_, on_category, _) =
+        post("/admin/meitu/api/presets", json!({"preset_id": "MT-CAT", "style_category_id": portrait})).await;
+    let on_category = on_category["data"]["id"].as_u64().unwrap();
+    let (_, presets, _) = call(&app, "GET", "/admin/meitu/api/presets", &root, None).await;
+    assert_eq!(presets["data"][0]["id"].as_u64(), Some(on_category), "newest first: {presets}");
+    assert_eq!(
+        (
+            presets["data"][0]["mapping_type"].clone(),
+            presets["data"][0]["category_name"].clone(),
+            presets["data"][0]["image_name"].clone()
+        ),
+        (json!("category"), json!("人像"), Value::Null)
+    );
+    assert_eq!(
+        (presets["data"][1]["mapping_type"].clone(), presets["data"][1]["image_name"].clone()),
+        (json!("image"), json!("经典人像"))
+    );
+    assert_eq!(presets["pagination"]["per_page"], 20);
+    for missing in ["999", "abc"] {
+        let (status, body, _) = call(&app, "GET", &format!("/admin/meitu/api/presets/{missing}"), &root, None).await;
+        assert_eq!((status, body["message"].clone()), (StatusCode::NOT_FOUND, json!("预设不存在")));
+    }
+    let path = format!("/admin/meitu/api/presets/{on_image}");
+    let (status, moved, _) =
+        call(&app, "PUT", &path, &root, Some(json!({"preset_id": "MT-IMG", "style_category_id": portrait}))).await;
+    assert_eq!((status, moved["data"]["mapping_type"].clone()), (StatusCode::OK, json!("category")), "{moved}");
+    let (status, _, _) =
+        call(&app, "DELETE", &format!("/admin/meitu/api/style-categories/{portrait}"), &root, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a category in use stays");
+    let (_, deleted, _) = call(&app, "DELETE", &path, &root, None).await;
+    assert_eq!(deleted["message"], "预设删除成功");
+
+    // Admins saving at once each get their own id.
+    let adds = (0..8)
+        .map(|n| post("/admin/meitu/api/style-categories", json!({"name": format!("c{n}"), "code": format!("c{n}")})));
+    let added = futures_util::future::join_all(adds).await;
+    let mut ids: Vec<u64> = added
+        .iter()
+        .map(|(status, body, _)| {
+            assert_eq!(*status, StatusCode::CREATED, "{body}");
+            body["data"]["id"].as_u64().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+
+    let (status, _, page) = call(&app, "GET", "/admin/meitu/presets", &root, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("MT-CAT") && page.contains("id=\"preset-form\"") && page.contains("经典人像"), "{page}");
+}
