@@ -13,8 +13,8 @@ use genrelay_core::ports::{
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
 use genrelay_core::{
-    Capability, ClientId, IdempotencyKey, IdempotencyRecord, InputImageType, Job, JobId, JobSpec, JobStatus, Page,
-    RequestFingerprint,
+    Attempt, AttemptOutcome, Capability, ClientId, IdempotencyKey, IdempotencyRecord, InputImageType, Job, JobId,
+    JobSpec, JobStatus, Page, RequestFingerprint,
 };
 use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
 
@@ -627,6 +627,9 @@ async fn labelled_jobs(store: &Arc<dyn JobStore>) -> Vec<Job> {
         job.labels.order_number = Some(order.to_owned());
         job.labels.image_type = image_type;
         job.labels.playground_of = owner.map(str::to_owned);
+        let channel = if minute % 2 == 0 { "meitu-yunxiu" } else { "comfy" };
+        let outcome = if minute == 0 { AttemptOutcome::Refused("busy".into()) } else { AttemptOutcome::Accepted };
+        job.attempts.push(Attempt { channel: channel.into(), at: job.created_at, outcome });
         job.status = status;
         assert_eq!(store.create(&job, None).await.unwrap(), Created::Inserted);
         jobs.push(job);
@@ -669,6 +672,10 @@ async fn the_admin_list_filters_every_clients_jobs_newest_first(adapters: Adapte
 
     let alice = list(AdminJobQuery { playground_of: Some("alice".into()), ..Default::default() }).await;
     assert_eq!(order_numbers(&alice.jobs), ["ORD-200"]);
+
+    let on_meitu = list(AdminJobQuery { channels: vec!["meitu-yunxiu".into()], ..Default::default() }).await;
+    assert_eq!(order_numbers(&on_meitu.jobs), ["ORD-201", "ORD-200", "ORD-100"]);
+    assert_eq!(on_meitu.total, 3);
 
     let window = list(AdminJobQuery {
         created_from: Some(jobs[1].created_at),

@@ -244,3 +244,85 @@ async fn styles_and_presets_are_managed_by_admins_and_listed_as_the_seed_shows()
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("MT-CAT") && page.contains("id=\"preset-form\"") && page.contains("经典人像"), "{page}");
 }
+
+#[tokio::test]
+async fn meitu_tasks_are_the_calls_to_meitu_and_a_recheck_asks_meitu_now() {
+    let fake = FakeYunxiu::start().await;
+    let app = app().await;
+    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    let keys = json!({"api_key": API_KEY, "api_secret": API_SECRET, "api_base_url": fake.base_url});
+    assert_eq!(call(&app, "POST", CONFIG, &root, Some(keys)).await.0, StatusCode::OK);
+    // The Yunxiu channel runs a preset for upscales (set on the channel; the config keeps it).
+    let (_, channel, _) = call(&app, "GET", "/admin/ai-provider/api/configs/meitu-yunxiu", &root, None).await;
+    let mut settings = channel["data"]["settings"].clone();
+    settings["presets"] = json!({"image.upscale": "MT-P1"});
+    settings["pollIntervalMs"] = json!(0);
+    let (status, _, _) = call(&app, "PUT", "/admin/ai-provider/api/configs/meitu-yunxiu", &root, Some(settings)).await;
+    assert_eq!(status, StatusCode::OK);
+    call(&app, "POST", CONFIG, &root, Some(json!({"enable_in_workflow": true}))).await;
+
+    let retouch = json!({"capability": "image.upscale", "imageUrls": ["https://example.com/portrait.jpg"],
+                         "orderNumber": "ORD-M1"});
+    let id = app.create_job(genrelay_tests::app::KEY_A, retouch).await;
+    let other =
+        app.create_job(genrelay_tests::app::KEY_A, json!({"capability": "image.generate", "prompt": "x"})).await;
+    app.drain().await;
+
+    let (status, list, _) = call(&app, "GET", "/admin/meitu/api/tasks", &olivia, None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["data"]["total"], 1, "only the call to Meitu: {list}");
+    let task = &list["data"]["tasks"][0];
+    assert_eq!(
+        (task["id"].as_str(), task["order_number"].as_str(), task["preset_id"].as_str(), task["status"].as_str()),
+        (Some(id.as_str()), Some("ORD-M1"), Some("MT-P1"), Some("pending"))
+    );
+    let msg_id = task["msg_id"].as_str().unwrap().to_owned();
+    assert_eq!(fake.retouch(&msg_id).unwrap().media_code, "MT-P1");
+    for (filter, total) in
+        [("status=success", 0), ("status=pending", 1), ("order_number=m1", 1), ("order_number=zzz", 0)]
+    {
+        let (_, found, _) = call(&app, "GET", &format!("/admin/meitu/api/tasks?{filter}"), &olivia, None).await;
+        assert_eq!(found["data"]["total"], total, "{filter}: {found}");
+    }
+    assert_eq!(call(&app, "GET", "/admin/meitu/api/tasks?status=done", &olivia, None).await.0, StatusCode::BAD_REQUEST);
+
+    // Seed 000's example id, and a job Meitu never saw: 任务不存在, in the back office's format.
+    for missing in ["123".to_owned(), other] {
+        let (status, body, _) =
+            call(&app, "POST", &format!("/admin/meitu/api/tasks/{missing}/recheck"), &olivia, None).await;
+        assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"status": "error", "message": "任务不存在"})));
+    }
+
+    let (status, detail, _) = call(&app, "GET", &format!("/admin/meitu/api/tasks/{id}"), &olivia, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["data"]["request"]["media_code"], "MT-P1");
+    assert_eq!(detail["data"]["job"], format!("/admin/ai/tasks/{id}"));
+    // A recheck asks Meitu now and applies its answer: still running, then the result.
+    let recheck = format!("/admin/meitu/api/tasks/{id}/recheck");
+    let (status, rechecked, _) = call(&app, "POST", &recheck, &olivia, None).await;
+    assert_eq!((status, rechecked["data"]["status"].as_str()), (StatusCode::OK, Some("pending")), "{rechecked}");
+    let (status, rechecked, _) = call(&app, "POST", &recheck, &olivia, None).await;
+    assert_eq!(status, StatusCode::OK, "{rechecked}");
+    assert_eq!(rechecked["data"]["status"], "success", "{rechecked}");
+    assert_eq!(rechecked["data"]["result"].as_array().unwrap().len(), 1);
+    let (status, _, page) = call(&app, "GET", "/admin/meitu/tasks", &olivia, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("data-meitu-task=\"{id}\"")) && page.contains("MT-P1") && page.contains(&msg_id),
+        "{page}"
+    );
+    assert!(page.contains("成功 success") && page.contains("data-meitu-recheck"), "{page}");
+
+    // A call Meitu refused has no msg_id: listed as failed, and a recheck says why it cannot ask.
+    call(&app, "POST", CONFIG, &root, Some(json!({"api_secret": "not-the-secret"}))).await;
+    let refused =
+        json!({"capability": "image.upscale", "imageUrls": ["https://example.com/p2.jpg"], "orderNumber": "ORD-M2"});
+    let id = app.create_job(genrelay_tests::app::KEY_A, refused).await;
+    app.drain().await;
+    let (_, list, _) = call(&app, "GET", "/admin/meitu/api/tasks?order_number=M2", &olivia, None).await;
+    let task = &list["data"]["tasks"][0];
+    assert_eq!((task["status"].as_str(), task["has_msg_id"].as_bool()), (Some("failed"), Some(false)), "{list}");
+    let (status, body, _) = call(&app, "POST", &format!("/admin/meitu/api/tasks/{id}/recheck"), &olivia, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("msg_id"));
+}

@@ -376,6 +376,54 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     assert!(text.contains("MT-BROWSER") && text.contains("经典人像") && text.contains("图片 image"), "{text}");
     screenshot(&browser, "10-meitu-presets").await;
 
+    // A Meitu task rechecked: the config points at a fake Yunxiu whose channel retouches upscales
+    // (polled only on demand here), a job goes to it, and the recheck asks Meitu now.
+    let yunxiu = genrelay_tests::fake_yunxiu::FakeYunxiu::start().await;
+    let keys = json!({"api_key": genrelay_tests::fake_yunxiu::API_KEY, "api_secret": genrelay_tests::fake_yunxiu::API_SECRET,
+                      "api_base_url": yunxiu.base_url});
+    let call = "return fetch(arguments[0], {method: arguments[1], headers: {'Content-Type': 'application/json'}, body: JSON.stringify(arguments[2])}).then(r => r.json());";
+    browser.execute(call, vec![json!("/admin/meitu/api/config"), json!("POST"), keys]).await.unwrap();
+    let channel = browser
+        .execute("return fetch('/admin/ai-provider/api/configs/meitu-yunxiu').then(r => r.json()).then(b => b.data.settings);", vec![])
+        .await
+        .unwrap();
+    let mut settings = channel.clone();
+    settings["presets"] = json!({"image.upscale": "MT-BROWSER"});
+    settings["firstPollMs"] = json!(600_000);
+    let saved = browser
+        .execute(call, vec![json!("/admin/ai-provider/api/configs/meitu-yunxiu"), json!("PUT"), settings])
+        .await
+        .unwrap();
+    assert_eq!(saved["status"], "success", "{saved}");
+    let output =
+        server.json(http.get(server.url(&format!("/api/v1/jobs/{done}")))).await["job"]["outputAssetIds"][0].clone();
+    let retouch = json!({"capability": "image.upscale", "inputAssetIds": [output], "orderNumber": "ORD-MEITU-1"});
+    let created = server.json(http.post(server.url("/api/v1/jobs")).json(&retouch)).await;
+    let retouched = created["job"]["id"].as_str().unwrap_or_else(|| panic!("{created} ({output})")).to_owned();
+    browser.goto(&server.url("/admin/meitu/tasks")).await.unwrap();
+    wait_until(
+        &browser,
+        "Meitu takes the call",
+        "return fetch('/admin/meitu/api/tasks').then(r => r.json()).then(b => b.data.tasks.some(t => t.has_msg_id))",
+    )
+    .await;
+    browser.goto(&server.url("/admin/meitu/tasks")).await.unwrap();
+    let row = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("tr[data-meitu-task='{retouched}']")))
+        .await
+        .unwrap();
+    assert!(row.text().await.unwrap().contains("ORD-MEITU-1"));
+    row.find(Locator::Css("button[data-meitu-recheck]")).await.unwrap().click().await.unwrap();
+    wait_until(
+        &browser,
+        "the recheck answers",
+        "return document.getElementById('flash').textContent.includes('已重新查询')",
+    )
+    .await;
+    screenshot(&browser, "11-meitu-tasks").await;
+
     // Sign out (from a page loaded afresh, not one that may still reload itself): the console is
     // closed again.
     browser.goto(&server.url("/admin/ai/config")).await.unwrap();
@@ -383,7 +431,7 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     browser.wait().at_most(WAIT).for_element(Locator::Id("login-form")).await.unwrap();
     browser.goto(&server.url("/admin/ai/tasks")).await.unwrap();
     assert!(path_of(&browser).await.starts_with("/admin/login"));
-    screenshot(&browser, "11-signed-out").await;
+    screenshot(&browser, "12-signed-out").await;
 
     browser.close().await.unwrap();
     server.terminate();

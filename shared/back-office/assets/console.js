@@ -310,3 +310,18 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-catalog-action='delete-preset']");
   if (button) catalogCall("DELETE", `/admin/meitu/api/presets/${button.dataset.id}`);
 });
+
+// Meitu tasks: a recheck asks Meitu about the task's msg_id now.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-meitu-recheck]");
+  if (!button) return;
+  button.disabled = true;
+  const answer = await fetch(`/admin/meitu/api/tasks/${button.dataset.meituRecheck}/recheck`, {
+    method: "POST",
+    credentials: "same-origin",
+  });
+  const body = await answer.json().catch(() => ({}));
+  document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
+  if (answer.ok) setTimeout(() => location.reload(), 600);
+  else button.disabled = false;
+});

@@ -32,6 +32,7 @@ pub fn routes() -> Router<BackOfficeState> {
         .route("/admin/ai-provider/config", get(providers_page))
         .route("/admin/meitu/config", get(meitu_config_page))
         .route("/admin/meitu/presets", get(meitu_presets_page))
+        .route("/admin/meitu/tasks", get(meitu_tasks_page))
         .route("/admin/playground", get(playground_page))
         .route("/admin/static/console.css", get(|| async { static_file("text/css; charset=utf-8", STYLESHEET) }))
         .route("/admin/static/console.js", get(|| async { static_file("text/javascript; charset=utf-8", SCRIPT) }))
@@ -388,6 +389,34 @@ async fn meitu_presets_page(State(state): State<BackOfficeState>, admin: AdminOn
     let presets = crate::meitu::presets::views(&catalog);
     let catalog = crate::meitu::styles::catalog_view(&catalog);
     let page = MeituPresetsPage { user: admin.0.0.name.clone(), is_admin: true, presets, catalog };
+    Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "meitu_tasks.html")]
+struct MeituTasksPage {
+    user: String,
+    is_admin: bool,
+    list: crate::meitu::tasks::MeituTaskList,
+    order_number: String,
+    status: String,
+    statuses: [(&'static str, &'static str); 3],
+}
+
+async fn meitu_tasks_page(
+    State(state): State<BackOfficeState>,
+    signed_in: SignedIn,
+    Query(filters): Query<crate::meitu::tasks::MeituTaskFilters>,
+) -> Result<Response, Response> {
+    let list = crate::meitu::tasks::task_list(&state, &filters).await.map_err(IntoResponse::into_response)?;
+    let page = MeituTasksPage {
+        user: signed_in.0.name.clone(),
+        is_admin: signed_in.is_admin(),
+        list,
+        order_number: filters.order_number.unwrap_or_default(),
+        status: filters.status.unwrap_or_default(),
+        statuses: [("pending", "处理中 pending"), ("success", "成功 success"), ("failed", "失败 failed")],
+    };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 

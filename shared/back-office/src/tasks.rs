@@ -75,7 +75,7 @@ pub(crate) fn positive(value: &Option<String>, field: &str, default: usize, max:
 }
 
 /// A date or a time; a date means its start (`from`) or its end.
-fn instant(value: &Option<String>, field: &str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, Failure> {
+pub(crate) fn instant(value: &Option<String>, field: &str, end_of_day: bool) -> Result<Option<DateTime<Utc>>, Failure> {
     let Some(raw) = given(value) else { return Ok(None) };
     if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
         return Ok(Some(time.with_timezone(&Utc)));
@@ -118,6 +118,7 @@ impl TaskFilters {
             order_number: given(&self.order_number).map(str::to_owned),
             image_type,
             playground_of: playground_only.then(|| user.to_owned()),
+            channels: Vec::new(),
             created_from,
             created_to,
             skip: (page - 1).saturating_mul(per_page),

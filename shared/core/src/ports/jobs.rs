@@ -40,6 +40,9 @@ pub struct AdminJobQuery {
     pub image_type: Option<InputImageType>,
     /// Only the playground jobs of this back-office user.
     pub playground_of: Option<String>,
+    /// Only jobs offered to one of these channels, whether it took them or not (any job when
+    /// empty).
+    pub channels: Vec<String>,
     /// Created at or after.
     pub created_from: Option<DateTime<Utc>>,
     /// Created at or before.
@@ -61,6 +64,7 @@ impl AdminJobQuery {
             })
             && self.image_type.is_none_or(|kind| labels.image_type == Some(kind))
             && self.playground_of.as_ref().is_none_or(|user| labels.playground_of.as_ref() == Some(user))
+            && (self.channels.is_empty() || job.attempts.iter().any(|attempt| self.channels.contains(&attempt.channel)))
             && self.created_from.is_none_or(|from| job.created_at >= from)
             && self.created_to.is_none_or(|to| job.created_at <= to)
     }
