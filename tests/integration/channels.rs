@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use genrelay_core::ports::{ConfigDocuments, PROVIDERS_DOCUMENT, Role, SecretStore};
 use genrelay_engine::{Engine, REFRESH, Settings};
 use genrelay_providers::MockConfig;
-use genrelay_tests::app::{KEY_A, ManualClock, TestApp, json_of};
+use genrelay_tests::app::{KEY_A, ManualClock, TestApp};
 use genrelay_tests::{fake_ark, fake_comfyui, fake_evolink, fake_inference, fake_jimeng, fake_meitu, fake_runninghub};
 use serde_json::{Value, json};
 
@@ -26,35 +25,6 @@ async fn app() -> TestApp {
     app
 }
 
-async fn sign_in(app: &TestApp, (name, password): (&str, &str)) -> String {
-    let body = json!({"username": name, "password": password}).to_string();
-    let request = Request::post("/admin/login").header(header::CONTENT_TYPE, "application/json").body(Body::from(body));
-    let (status, headers, _) = app.send(request.unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
-    let cookie = headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
-        let v = v.to_str().ok()?;
-        v.starts_with("session=").then(|| v.split(';').next().unwrap().to_owned())
-    });
-    cookie.expect("a session cookie")
-}
-
-/// A back-office call; returns the status, the JSON and the body's text.
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value, String) {
-    let builder = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
-    let request = match body {
-        Some(body) => builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
-        None => builder.body(Body::empty()),
-    };
-    let (status, _, bytes) = app.send(request.unwrap()).await;
-    (status, json_of(&bytes), String::from_utf8_lossy(&bytes).into_owned())
-}
-
 fn runninghub(base_url: &str, key: &str) -> Value {
     json!({"name": "rh", "type": "runninghub", "baseUrl": base_url, "apiKey": key, "pollIntervalMs": 0,
            "workflows": {"image.generate": {"workflowId": "1904136902449209346", "slots": {"prompt": ["6", "text"]}}}})
@@ -68,10 +38,10 @@ fn names(list: &Value) -> Vec<&str> {
 async fn admins_add_edit_disable_and_remove_channels_whose_credentials_are_write_only() {
     let fake = fake_runninghub::FakeRunningHub::start().await;
     let app = app().await;
-    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
+    let (root, olivia) = (app.sign_in(ADMIN).await, app.sign_in(OPERATOR).await);
     let key = fake_runninghub::API_KEY;
 
-    let (status, _, _) = call(&app, "POST", CONFIGS, &olivia, Some(runninghub(&fake.base_url, key))).await;
+    let (status, _, _) = app.back_office("POST", CONFIGS, &olivia, Some(runninghub(&fake.base_url, key))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "operators do not change channels");
     for (bad, complaint) in [
         (json!({"type": "runninghub"}), "name"),
@@ -80,14 +50,14 @@ async fn admins_add_edit_disable_and_remove_channels_whose_credentials_are_write
         (json!({"name": "x", "type": "runninghub", "apiKey": "k", "workflows": {}}), "baseUrl"),
         (json!({"name": "x", "type": "runninghub", "baseUrl": "http://x", "apiKey": 7, "workflows": {}}), "apiKey"),
     ] {
-        let (status, body, _) = call(&app, "POST", CONFIGS, &root, Some(bad.clone())).await;
+        let (status, body, _) = app.back_office("POST", CONFIGS, &root, Some(bad.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert!(body["message"].as_str().unwrap().contains(complaint), "{bad}: {body}");
     }
     assert_eq!(app.embedded.store.document(PROVIDERS_DOCUMENT).await.unwrap(), None, "nothing half-written");
 
     // Added: the key goes to the secret store, the document and every answer hold no trace of it.
-    let (status, added, text) = call(&app, "POST", CONFIGS, &root, Some(runninghub(&fake.base_url, key))).await;
+    let (status, added, text) = app.back_office("POST", CONFIGS, &root, Some(runninghub(&fake.base_url, key))).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(added["data"]["settings"]["apiKey"], MASK);
     assert_eq!((added["data"]["type"].clone(), added["data"]["enabled"].clone()), (json!("runninghub"), json!(true)));
@@ -96,7 +66,7 @@ async fn admins_add_edit_disable_and_remove_channels_whose_credentials_are_write
     assert_eq!(app.embedded.store.secrets(std::slice::from_ref(&secret)).await.unwrap()[&secret], key);
     let document = app.embedded.store.document(PROVIDERS_DOCUMENT).await.unwrap().unwrap();
     assert!(!document.to_string().contains(key) && document.to_string().contains(&secret), "{document}");
-    let (status, _, _) = call(&app, "POST", CONFIGS, &root, Some(runninghub(&fake.base_url, key))).await;
+    let (status, _, _) = app.back_office("POST", CONFIGS, &root, Some(runninghub(&fake.base_url, key))).await;
     assert_eq!(status, StatusCode::CONFLICT, "one channel per name");
 
     // In force at once on this instance: a job goes to RunningHub.
@@ -109,45 +79,55 @@ async fn admins_add_edit_disable_and_remove_channels_whose_credentials_are_write
     let mut edit = runninghub(&fake.base_url, "");
     edit["priority"] = json!(5);
     edit["maxConcurrent"] = json!(2);
-    let (status, saved, _) = call(&app, "PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await;
+    let (status, saved, _) = app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!((saved["data"]["priority"].clone(), saved["data"]["maxConcurrent"].clone()), (json!(5), json!(2)));
     edit["apiKey"] = json!(MASK);
-    assert_eq!(call(&app, "PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await.0, StatusCode::OK);
+    assert_eq!(app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await.0, StatusCode::OK);
     assert_eq!(app.embedded.store.secrets(std::slice::from_ref(&secret)).await.unwrap()[&secret], key);
-    let (_, tested, _) = call(&app, "POST", &format!("{CONFIGS}/rh/test"), &olivia, None).await;
+    let (_, tested, _) = app.back_office("POST", &format!("{CONFIGS}/rh/test"), &olivia, None).await;
     assert_eq!(tested["data"]["ok"], true, "the kept key still opens RunningHub: {tested}");
     let mut renamed = edit.clone();
     renamed["name"] = json!("other");
-    let (status, body, _) = call(&app, "PUT", &format!("{CONFIGS}/rh"), &root, Some(renamed)).await;
+    let (status, body, _) = app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(renamed)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A request names no stored secret (it could name another channel's), and a type stays.
+    let mut borrowed = edit.clone();
+    borrowed["workflows"]["image.generate"]["workflowId"] = json!({"ssmParameter": "/genrelay/channels/other/apiKey"});
+    let (status, body, _) = app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(borrowed)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let mut retyped = edit.clone();
+    retyped["type"] = json!("evolink");
+    let (status, body, _) = app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(retyped)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("type:"), "{body}");
     let mut unnamed = edit.clone();
     unnamed.as_object_mut().unwrap().remove("name");
-    assert_eq!(call(&app, "PUT", &format!("{CONFIGS}/nope"), &root, Some(unnamed)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.back_office("PUT", &format!("{CONFIGS}/nope"), &root, Some(unnamed)).await.0, StatusCode::NOT_FOUND);
 
     // A new key replaces the old one; a wrong one shows in the connection test, never echoed.
     edit["apiKey"] = json!("ffffffffffffffffffffffffffffffff");
-    call(&app, "PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await;
-    let (status, tested, text) = call(&app, "POST", &format!("{CONFIGS}/rh/test"), &olivia, None).await;
+    app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(edit.clone())).await;
+    let (status, tested, text) = app.back_office("POST", &format!("{CONFIGS}/rh/test"), &olivia, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tested["data"]["ok"], false, "{tested}");
     assert!(tested["data"]["answer"].as_str().unwrap().contains("APIKEY_UNAUTHORIZED"), "{tested}");
     assert!(!text.contains("ffffffffffffffffffffffffffffffff"));
 
     // Enabled, it cannot be removed; disabled, it takes no new jobs (the mock does) and can.
-    let (status, refused, _) = call(&app, "DELETE", &format!("{CONFIGS}/rh"), &root, None).await;
+    let (status, refused, _) = app.back_office("DELETE", &format!("{CONFIGS}/rh"), &root, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     edit["enabled"] = json!(false);
-    let (_, disabled, _) = call(&app, "PUT", &format!("{CONFIGS}/rh"), &root, Some(edit)).await;
+    let (_, disabled, _) = app.back_office("PUT", &format!("{CONFIGS}/rh"), &root, Some(edit)).await;
     assert_eq!(disabled["data"]["enabled"], false, "{disabled}");
     let id = app.create_job(KEY_A, json!({"capability": "image.generate", "prompt": "a blue fox"})).await;
     app.drain().await;
     assert_eq!(app.stored_job(&id).await.channel.as_deref(), Some("mock"));
-    assert_eq!(call(&app, "DELETE", &format!("{CONFIGS}/rh"), &olivia, None).await.0, StatusCode::FORBIDDEN);
-    let (status, _, _) = call(&app, "DELETE", &format!("{CONFIGS}/rh"), &root, None).await;
+    assert_eq!(app.back_office("DELETE", &format!("{CONFIGS}/rh"), &olivia, None).await.0, StatusCode::FORBIDDEN);
+    let (status, _, _) = app.back_office("DELETE", &format!("{CONFIGS}/rh"), &root, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(app.embedded.store.secrets(std::slice::from_ref(&secret)).await.unwrap().is_empty(), "its key is gone");
-    let (_, list, _) = call(&app, "GET", CONFIGS, &olivia, None).await;
+    let (_, list, _) = app.back_office("GET", CONFIGS, &olivia, None).await;
     assert_eq!(names(&list), ["mock"]);
 }
 
@@ -155,13 +135,13 @@ async fn admins_add_edit_disable_and_remove_channels_whose_credentials_are_write
 async fn the_channels_page_shows_credentials_masked_and_only_admins_get_the_form() {
     let fake = fake_runninghub::FakeRunningHub::start().await;
     let app = app().await;
-    let (root, olivia) = (sign_in(&app, ADMIN).await, sign_in(&app, OPERATOR).await);
-    call(&app, "POST", CONFIGS, &root, Some(runninghub(&fake.base_url, fake_runninghub::API_KEY))).await;
-    let (status, _, page) = call(&app, "GET", "/admin/ai-provider/config", &root, None).await;
+    let (root, olivia) = (app.sign_in(ADMIN).await, app.sign_in(OPERATOR).await);
+    app.back_office("POST", CONFIGS, &root, Some(runninghub(&fake.base_url, fake_runninghub::API_KEY))).await;
+    let (status, _, page) = app.back_office("GET", "/admin/ai-provider/config", &root, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("apiKey: {MASK}")) && page.contains("id=\"channel-form\""), "{page}");
     assert!(!page.contains(fake_runninghub::API_KEY));
-    let (_, _, page) = call(&app, "GET", "/admin/ai-provider/config", &olivia, None).await;
+    let (_, _, page) = app.back_office("GET", "/admin/ai-provider/config", &olivia, None).await;
     assert!(page.contains("data-channel-action=\"test\"") && !page.contains("id=\"channel-form\""));
 }
 
@@ -169,7 +149,7 @@ async fn the_channels_page_shows_credentials_masked_and_only_admins_get_the_form
 async fn a_change_reaches_another_instance_on_the_store_within_a_refresh_without_a_restart() {
     let fake = fake_runninghub::FakeRunningHub::start().await;
     let app = app().await;
-    let root = sign_in(&app, ADMIN).await;
+    let root = app.sign_in(ADMIN).await;
     // Another function instance on the same store, on its own clock, started before the change.
     let clock = ManualClock::new();
     let egress = genrelay_egress::Egress::allow_private();
@@ -178,7 +158,7 @@ async fn a_change_reaches_another_instance_on_the_store_within_a_refresh_without
     other.reload_channels().await.unwrap();
     assert!(!channel_names(&other).await.contains(&"rh".to_owned()));
 
-    call(&app, "POST", CONFIGS, &root, Some(runninghub(&fake.base_url, fake_runninghub::API_KEY))).await;
+    app.back_office("POST", CONFIGS, &root, Some(runninghub(&fake.base_url, fake_runninghub::API_KEY))).await;
     other.refresh().await;
     assert!(!channel_names(&other).await.contains(&"rh".to_owned()), "kept until its refresh is due");
     clock.advance(REFRESH + Duration::from_secs(1));
@@ -233,12 +213,12 @@ async fn every_upstream_answers_a_connection_test_with_the_channels_credentials(
         ark: fake_ark::FakeArk::start().await.base_url,
     };
     let app = app().await;
-    let root = sign_in(&app, ADMIN).await;
+    let root = app.sign_in(ADMIN).await;
     for channel in every_upstream(&fakes, true) {
         let name = channel["name"].as_str().unwrap().to_owned();
-        let (status, added, _) = call(&app, "POST", CONFIGS, &root, Some(channel)).await;
+        let (status, added, _) = app.back_office("POST", CONFIGS, &root, Some(channel)).await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {added}");
-        let (status, tested, _) = call(&app, "POST", &format!("{CONFIGS}/{name}/test"), &root, None).await;
+        let (status, tested, _) = app.back_office("POST", &format!("{CONFIGS}/{name}/test"), &root, None).await;
         assert_eq!(status, StatusCode::OK);
         let test = &tested["data"];
         // EvoLink has no account endpoint: a task it cannot have answers 404 to a key it takes.
@@ -249,9 +229,9 @@ async fn every_upstream_answers_a_connection_test_with_the_channels_credentials(
     // With a wrong credential, each upstream that has one says so, and the answer never holds it.
     for channel in every_upstream(&fakes, false).into_iter().filter(|c| c.to_string().contains("wrong-")) {
         let name = channel["name"].as_str().unwrap().to_owned();
-        let (status, saved, _) = call(&app, "PUT", &format!("{CONFIGS}/{name}"), &root, Some(channel)).await;
+        let (status, saved, _) = app.back_office("PUT", &format!("{CONFIGS}/{name}"), &root, Some(channel)).await;
         assert_eq!(status, StatusCode::OK, "{name}: {saved}");
-        let (_, tested, text) = call(&app, "POST", &format!("{CONFIGS}/{name}/test"), &root, None).await;
+        let (_, tested, text) = app.back_office("POST", &format!("{CONFIGS}/{name}/test"), &root, None).await;
         assert_eq!(tested["data"]["ok"], false, "{name}: {tested}");
         assert!(!text.contains("wrong-"), "{name}: {text}");
     }
@@ -259,8 +239,8 @@ async fn every_upstream_answers_a_connection_test_with_the_channels_credentials(
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let mut gone = every_upstream(&fakes, true).remove(0);
     gone["baseUrl"] = json!(format!("http://{closed}"));
-    call(&app, "PUT", &format!("{CONFIGS}/gpu-box"), &root, Some(gone)).await;
-    let (_, tested, _) = call(&app, "POST", &format!("{CONFIGS}/gpu-box/test"), &root, None).await;
+    app.back_office("PUT", &format!("{CONFIGS}/gpu-box"), &root, Some(gone)).await;
+    let (_, tested, _) = app.back_office("POST", &format!("{CONFIGS}/gpu-box/test"), &root, None).await;
     assert_eq!((tested["data"]["ok"].clone(), tested["data"]["status"].clone()), (json!(false), Value::Null));
     assert!(tested["data"]["answer"].as_str().unwrap().contains("unreachable"), "{tested}");
 }

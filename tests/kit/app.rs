@@ -243,6 +243,37 @@ impl TestApp {
     }
 
     /// Adds a back-office user.
+    /// Signs in to the back office as `(name, password)`; the `session=…` cookie.
+    pub async fn sign_in(&self, (name, password): (&str, &str)) -> String {
+        let body = serde_json::json!({"username": name, "password": password}).to_string();
+        let request =
+            Request::post("/admin/login").header(header::CONTENT_TYPE, "application/json").body(Body::from(body));
+        let (status, headers, _) = self.send(request.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{name} signs in");
+        let cookie = headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            v.starts_with("session=").then(|| v.split(';').next().unwrap().to_owned())
+        });
+        cookie.expect("a session cookie")
+    }
+
+    /// A back-office call with a session cookie (`""` for none): status, JSON and the body's text.
+    pub async fn back_office(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, String) {
+        let builder = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
+        let request = match body {
+            Some(body) => builder.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        let (status, _, bytes) = self.send(request.unwrap()).await;
+        (status, json_of(&bytes), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn add_back_office_user(&self, name: &str, role: genrelay_core::ports::Role, password: &str) {
         use genrelay_core::ports::{BackOfficeStore, BackOfficeUser};
         let password_hash = genrelay_back_office::hash_password(password).unwrap();

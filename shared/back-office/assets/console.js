@@ -1,4 +1,20 @@
 // The console's behaviour: task actions through the JSON API, and the image preview.
+
+// Sends a JSON request to the back office's API and shows its message; with `reload`, the page
+// reloads after a success.
+async function sendJson(method, path, body, reload = false) {
+  const answer = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const reply = await answer.json().catch(() => ({}));
+  document.getElementById("flash").textContent = reply.message || (answer.ok ? "OK" : `HTTP ${answer.status}`);
+  if (answer.ok && reload) setTimeout(() => location.reload(), 600);
+  return { ok: answer.ok, reply };
+}
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (button) {
@@ -125,15 +141,7 @@ if (configForm) {
       if (input.value.trim() === "") delete config[input.name];
       else config[input.name] = Number(input.value);
     }
-    const answer = await fetch("/admin/ai/api/config", {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(config),
-    });
-    const body = await answer.json().catch(() => ({}));
-    document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
-    if (answer.ok) setTimeout(() => location.reload(), 600);
+    await sendJson("PUT", "/admin/ai/api/config", config, true);
   });
 }
 
@@ -172,16 +180,8 @@ function openChannelForm(settings) {
   channelForm.scrollIntoView();
 }
 
-async function channelCall(method, path, body) {
-  const answer = await fetch(`/admin/ai-provider/api/configs${path}`, {
-    method,
-    credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const reply = await answer.json().catch(() => ({}));
-  document.getElementById("flash").textContent = reply.message || (answer.ok ? "OK" : `HTTP ${answer.status}`);
-  return { ok: answer.ok, reply };
+function channelCall(method, path, body) {
+  return sendJson(method, `/admin/ai-provider/api/configs${path}`, body);
 }
 
 if (document.getElementById("channels")) {
@@ -261,30 +261,11 @@ if (meituForm) {
       enable_in_workflow: elements.enable_in_workflow.checked };
     if (elements.api_key.value !== "") config.api_key = elements.api_key.value;
     if (elements.api_secret.value !== "") config.api_secret = elements.api_secret.value;
-    const answer = await fetch("/admin/meitu/api/config", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(config),
-    });
-    const body = await answer.json().catch(() => ({}));
-    document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
-    if (answer.ok) setTimeout(() => location.reload(), 600);
+    await sendJson("POST", "/admin/meitu/api/config", config, true);
   });
 }
 
 // Meitu presets and the style catalog: each form adds through the JSON API, then the page reloads.
-async function catalogCall(method, path, body) {
-  const answer = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const reply = await answer.json().catch(() => ({}));
-  document.getElementById("flash").textContent = reply.message || (answer.ok ? "OK" : `HTTP ${answer.status}`);
-  if (answer.ok) setTimeout(() => location.reload(), 600);
-}
 
 const catalogForms = {
   "preset-form": (e) => {
@@ -303,12 +284,12 @@ for (const [id, read] of Object.entries(catalogForms)) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const [path, body] = read(form.elements);
-    catalogCall("POST", path, body);
+    sendJson("POST", path, body, true);
   });
 }
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-catalog-action='delete-preset']");
-  if (button) catalogCall("DELETE", `/admin/meitu/api/presets/${button.dataset.id}`);
+  if (button) sendJson("DELETE", `/admin/meitu/api/presets/${button.dataset.id}`, null, true);
 });
 
 // Meitu tasks: a recheck asks Meitu about the task's msg_id now.
@@ -316,12 +297,6 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-meitu-recheck]");
   if (!button) return;
   button.disabled = true;
-  const answer = await fetch(`/admin/meitu/api/tasks/${button.dataset.meituRecheck}/recheck`, {
-    method: "POST",
-    credentials: "same-origin",
-  });
-  const body = await answer.json().catch(() => ({}));
-  document.getElementById("flash").textContent = body.message || `HTTP ${answer.status}`;
-  if (answer.ok) setTimeout(() => location.reload(), 600);
-  else button.disabled = false;
+  const { ok } = await sendJson("POST", `/admin/meitu/api/tasks/${button.dataset.meituRecheck}/recheck`, null, true);
+  if (!ok) button.disabled = false;
 });

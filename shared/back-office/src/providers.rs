@@ -129,9 +129,13 @@ async fn channel_view(state: &BackOfficeState, id: &str) -> Result<ChannelView, 
     channel.ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("通道 {id} 不存在")))
 }
 
-/// Applies a change on this instance at once (the others read it within a minute).
-async fn apply(state: &BackOfficeState) -> Result<(), Failure> {
-    Ok(state.engine.reload_channels().await?)
+/// Applies a stored change on this instance at once (the others read it within a minute). The
+/// change is stored either way: channels that cannot be loaded now are logged, and the ones in
+/// force stay until they can.
+pub async fn apply(state: &BackOfficeState) {
+    if let Err(error) = state.engine.reload_channels().await {
+        tracing::warn!(error = %error.chain(), "the channels were saved but could not be loaded here");
+    }
 }
 
 /// The provider channels in force, highest priority first, with live slot use and cooldown.
@@ -195,7 +199,7 @@ async fn add_channel(
     let added = state.channels.add(channel).await?;
     let name = added["name"].as_str().unwrap_or_default().to_owned();
     tracing::info!(by = %admin.name(), channel = %name, "channel added");
-    apply(&state).await?;
+    apply(&state).await;
     Ok((StatusCode::CREATED, Success::saying("通道已添加", channel_view(&state, &name).await?)))
 }
 
@@ -223,7 +227,7 @@ async fn replace_channel(
 ) -> Result<Success<ChannelView>, Failure> {
     state.channels.replace(&id, channel).await?;
     tracing::info!(by = %admin.name(), channel = %id, "channel changed");
-    apply(&state).await?;
+    apply(&state).await;
     Ok(Success::saying("通道已保存", channel_view(&state, &id).await?))
 }
 
@@ -248,7 +252,7 @@ async fn remove_channel(
 ) -> Result<Success<Option<()>>, Failure> {
     state.channels.remove(&id).await?;
     tracing::info!(by = %admin.name(), channel = %id, "channel removed");
-    apply(&state).await?;
+    apply(&state).await;
     Ok(Success::saying("通道已删除", None))
 }
 

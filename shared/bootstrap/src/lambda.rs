@@ -51,7 +51,16 @@ struct Wired {
     sdk: Option<aws_config::SdkConfig>,
 }
 
-async fn wire() -> Result<Wired, ConfigError> {
+/// How a function treats channels that cannot be loaded at init.
+#[derive(Clone, Copy, PartialEq)]
+enum BadChannels {
+    /// It stops, naming the problem (functions that run jobs).
+    Stop,
+    /// It starts without them, logged (the back office, where they are fixed).
+    StartWithout,
+}
+
+async fn wire(bad_channels: BadChannels) -> Result<Wired, ConfigError> {
     let egress = egress_from_env()?;
     let (engine, channels, sdk) = match storage_from_env()? {
         Storage::Aws(resources) => {
@@ -73,19 +82,24 @@ async fn wire() -> Result<Wired, ConfigError> {
         }
     };
     let engine = engine.with_channel_source(Arc::new(channels.clone()));
-    engine.reload_channels().await.map_err(|e| ConfigError::Providers(e.chain()))?;
+    if let Err(error) = engine.reload_channels().await {
+        if bad_channels == BadChannels::Stop {
+            return Err(ConfigError::Providers(error.chain()));
+        }
+        tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
+    }
     Ok(Wired { engine, channels, sdk })
 }
 
 /// The engine of an event function (worker, poller).
 pub async fn engine_from_env() -> Result<Engine, ConfigError> {
-    Ok(wire().await?.engine)
+    Ok(wire(BadChannels::Stop).await?.engine)
 }
 
 /// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
 /// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER`.
 pub async fn lambda_app_state() -> Result<AppState, ConfigError> {
-    let Wired { engine, sdk, .. } = wire().await?;
+    let Wired { engine, sdk, .. } = wire(BadChannels::Stop).await?;
     let keys = match (api_keys_from_env()?, &sdk) {
         (Some(keys), _) => keys,
         (None, Some(sdk)) => api_keys_from_ssm(sdk).await?.ok_or_else(missing_keys)?,
@@ -131,7 +145,7 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 }
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
-    let Wired { engine, channels, sdk } = wire().await?;
+    let Wired { engine, channels, sdk } = wire(BadChannels::StartWithout).await?;
     let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (storage_from_env()?, &sdk) {
         (Storage::Aws(resources), Some(sdk)) => {
             Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))

@@ -129,6 +129,50 @@ fn active() -> bool {
     true
 }
 
+impl StyleCategoryInput {
+    fn with_id(self, id: u64) -> StyleCategory {
+        StyleCategory {
+            id,
+            name: self.name,
+            code: self.code,
+            description: self.description,
+            cover_url: self.cover_url.filter(|url| !url.is_empty()),
+            sort_order: self.sort_order,
+            is_active: self.is_active,
+        }
+    }
+}
+
+impl StyleImageInput {
+    fn with_id(self, id: u64) -> StyleImage {
+        StyleImage {
+            id,
+            category_id: self.category_id,
+            name: self.name,
+            code: self.code,
+            description: self.description,
+            image_url: self.image_url.filter(|url| !url.is_empty()),
+            sort_order: self.sort_order,
+            is_active: self.is_active,
+        }
+    }
+}
+
+impl MeituPresetInput {
+    /// `0` for a style id means none, as the original's forms send it.
+    fn with_id(self, id: u64) -> MeituPreset {
+        MeituPreset {
+            id,
+            preset_id: self.preset_id,
+            preset_name: self.preset_name,
+            description: self.description,
+            style_category_id: self.style_category_id.filter(|id| *id != 0),
+            style_image_id: self.style_image_id.filter(|id| *id != 0),
+            is_active: self.is_active,
+        }
+    }
+}
+
 /// Seed 000's answers to a preset that maps to neither or to both.
 pub const PRESET_NEEDS_A_STYLE: &str = "必须指定风格分类或风格图片";
 pub const PRESET_TAKES_ONE_STYLE: &str = "不能同时指定风格分类和风格图片，请选择其一";
@@ -218,15 +262,7 @@ impl StyleCatalog {
 
     pub fn add_category(&mut self, input: StyleCategoryInput) -> Result<StyleCategory> {
         self.check_category(&input, None)?;
-        let category = StyleCategory {
-            id: self.next_id(),
-            name: input.name,
-            code: input.code,
-            description: input.description,
-            cover_url: input.cover_url.filter(|url| !url.is_empty()),
-            sort_order: input.sort_order,
-            is_active: input.is_active,
-        };
+        let category = input.with_id(self.next_id());
         self.categories.push(category.clone());
         Ok(category)
     }
@@ -234,15 +270,7 @@ impl StyleCatalog {
     pub fn replace_category(&mut self, id: u64, input: StyleCategoryInput) -> Result<StyleCategory> {
         self.check_category(&input, Some(id))?;
         let slot = self.categories.iter_mut().find(|c| c.id == id).ok_or_else(category_not_found)?;
-        *slot = StyleCategory {
-            id,
-            name: input.name,
-            code: input.code,
-            description: input.description,
-            cover_url: input.cover_url.filter(|url| !url.is_empty()),
-            sort_order: input.sort_order,
-            is_active: input.is_active,
-        };
+        *slot = input.with_id(id);
         Ok(slot.clone())
     }
 
@@ -262,16 +290,7 @@ impl StyleCatalog {
 
     pub fn add_image(&mut self, input: StyleImageInput) -> Result<StyleImage> {
         self.check_image(&input, None)?;
-        let image = StyleImage {
-            id: self.next_id(),
-            category_id: input.category_id,
-            name: input.name,
-            code: input.code,
-            description: input.description,
-            image_url: input.image_url.filter(|url| !url.is_empty()),
-            sort_order: input.sort_order,
-            is_active: input.is_active,
-        };
+        let image = input.with_id(self.next_id());
         self.images.push(image.clone());
         Ok(image)
     }
@@ -279,16 +298,7 @@ impl StyleCatalog {
     pub fn replace_image(&mut self, id: u64, input: StyleImageInput) -> Result<StyleImage> {
         self.check_image(&input, Some(id))?;
         let slot = self.images.iter_mut().find(|i| i.id == id).ok_or_else(image_not_found)?;
-        *slot = StyleImage {
-            id,
-            category_id: input.category_id,
-            name: input.name,
-            code: input.code,
-            description: input.description,
-            image_url: input.image_url.filter(|url| !url.is_empty()),
-            sort_order: input.sort_order,
-            is_active: input.is_active,
-        };
+        *slot = input.with_id(id);
         Ok(slot.clone())
     }
 
@@ -305,15 +315,7 @@ impl StyleCatalog {
 
     pub fn add_preset(&mut self, input: MeituPresetInput) -> Result<MeituPreset> {
         self.check_preset(&input)?;
-        let preset = MeituPreset {
-            id: self.next_id(),
-            preset_id: input.preset_id,
-            preset_name: input.preset_name,
-            description: input.description,
-            style_category_id: input.style_category_id.filter(|id| *id != 0),
-            style_image_id: input.style_image_id.filter(|id| *id != 0),
-            is_active: input.is_active,
-        };
+        let preset = input.with_id(self.next_id());
         self.presets.push(preset.clone());
         Ok(preset)
     }
@@ -321,15 +323,7 @@ impl StyleCatalog {
     pub fn replace_preset(&mut self, id: u64, input: MeituPresetInput) -> Result<MeituPreset> {
         self.check_preset(&input)?;
         let slot = self.presets.iter_mut().find(|p| p.id == id).ok_or_else(preset_not_found)?;
-        *slot = MeituPreset {
-            id,
-            preset_id: input.preset_id,
-            preset_name: input.preset_name,
-            description: input.description,
-            style_category_id: input.style_category_id.filter(|id| *id != 0),
-            style_image_id: input.style_image_id.filter(|id| *id != 0),
-            is_active: input.is_active,
-        };
+        *slot = input.with_id(id);
         Ok(slot.clone())
     }
 
@@ -337,15 +331,6 @@ impl StyleCatalog {
         self.preset(id).ok_or_else(preset_not_found)?;
         self.presets.retain(|preset| preset.id != id);
         Ok(())
-    }
-
-    /// The Meitu preset code a style image takes: its own active preset, else its category's.
-    pub fn preset_for_image(&self, image_id: u64) -> Option<&MeituPreset> {
-        let image = self.image(image_id)?;
-        let active = || self.presets.iter().filter(|preset| preset.is_active);
-        active()
-            .find(|preset| preset.style_image_id == Some(image_id))
-            .or_else(|| active().find(|preset| preset.style_category_id == Some(image.category_id)))
     }
 }
 
@@ -420,9 +405,8 @@ mod tests {
         let on_category = catalog.add_preset(preset("MT-CAT", Some(portraits.id), None)).unwrap();
         let on_image = catalog.add_preset(preset("MT-IMG", None, Some(classic.id))).unwrap();
         assert_ne!(on_category.id, on_image.id);
-        assert_eq!(catalog.preset_for_image(classic.id).unwrap().preset_id, "MT-IMG", "its own first");
         catalog.remove_preset(on_image.id).unwrap();
-        assert_eq!(catalog.preset_for_image(classic.id).unwrap().preset_id, "MT-CAT", "then its category's");
+        assert_eq!(catalog.presets, [on_category]);
     }
 
     #[test]

@@ -318,9 +318,11 @@ pub async fn probe(
     let code = response.status();
     let text = response.text().await.map_err(|e| transport(provider, e))?;
     let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let mut answer: String = text.chars().take(PROBE_ANSWER_CHARS).collect();
+    // Blanked before it is shortened, so no part of a credential survives the cut.
+    let mut blanked = text;
     for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
-        answer = answer.replace(secret, "••••••");
+        blanked = blanked.replace(secret, "••••••");
     }
+    let answer: String = blanked.chars().take(PROBE_ANSWER_CHARS).collect();
     Ok(genrelay_core::ports::ProbeAnswer { accepted: accepted(code, &body), status: Some(code.as_u16()), answer })
 }

@@ -84,8 +84,8 @@ impl StoredChannels {
         .await
     }
 
-    /// Replaces a channel's settings; credentials left blank (or masked) are kept. Its name
-    /// cannot change: jobs name the channel that took them.
+    /// Replaces a channel's settings; credentials left blank (or masked) are kept. Its name and
+    /// type cannot change: jobs in flight are polled through the channel that took them.
     pub async fn replace(&self, name: &str, channel: Value) -> Result<Value> {
         match channel.get("name") {
             Some(given) if given != name => {
@@ -97,10 +97,18 @@ impl StoredChannels {
         if let Some(object) = channel.as_object_mut() {
             object.insert("name".into(), Value::from(name));
         }
+        let kind = channel.get("type").cloned();
         self.edit(
             name,
             |document, name| {
                 let old = find(document, name).ok_or_else(|| not_found(name))?;
+                if old.get("type") != kind.as_ref() {
+                    // Jobs in flight are polled through the channel of the type that took them.
+                    return Err(Error::invalid(format!(
+                        "type: a channel's type cannot change (it is {})",
+                        old["type"]
+                    )));
+                }
                 Ok(Some(old.clone()))
             },
             channel,
@@ -188,6 +196,10 @@ impl StoredChannels {
         channel: Value,
     ) -> Result<Value> {
         let given = channel.as_object().ok_or_else(|| Error::invalid("body: a channel is a JSON object"))?;
+        // Secrets are named by the store, never by a request (it could name another's).
+        if !ssm_references(&channel).is_empty() {
+            return Err(Error::invalid("body: credentials are given as text, not as references to stored secrets"));
+        }
         for _ in 0..EDIT_ATTEMPTS {
             let before = self.document().await?;
             let mut document = before.clone().unwrap_or_else(empty);
@@ -224,8 +236,6 @@ impl StoredChannels {
     ) -> Result<(Value, Vec<(String, String)>)> {
         let mut stored = given.clone();
         let mut new_secrets = Vec::new();
-        // A channel that changes its type keeps none of its old credentials.
-        let old = old.filter(|old| old.get("type") == given.get("type"));
         for field in CREDENTIAL_FIELDS {
             match stored.get(field) {
                 Some(Value::String(value)) if !value.is_empty() && value != MASK => {

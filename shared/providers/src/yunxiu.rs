@@ -141,7 +141,7 @@ impl Provider for Yunxiu {
         let request = self.http.post(self.url("/openapi/query")?).json(&body);
         let secrets = [self.config.api_key.expose(), self.config.api_secret.expose()];
         crate::http::probe(PROVIDER, request, &secrets, |code, body| {
-            code.is_success() && !matches!(body["code"].as_i64(), Some(90002 | 90003 | 91010) | None)
+            code.is_success() && !matches!(body["code"].as_i64(), Some(90002 | 90003 | 90022 | 91010) | None)
         })
         .await
     }

@@ -93,7 +93,7 @@ impl MeituConfigView {
 }
 
 impl MeituConfigChange {
-    /// The channel's settings after this change over `stored` (its presets kept).
+    /// The channel's settings after this change over `stored` (the masked stored channel).
     fn channel(self, stored: Option<&Value>) -> Result<Value, Error> {
         let before = stored.map(MeituConfigView::of).unwrap_or_else(MeituConfigView::unset);
         let base_url = self.api_base_url.filter(|u| !u.trim().is_empty()).unwrap_or(before.api_base_url);
@@ -107,17 +107,23 @@ impl MeituConfigChange {
         if stored.is_none() && (key.is_none() || secret.is_none()) {
             return Err(Error::invalid("api_key, api_secret: both are needed the first time"));
         }
-        let mut channel = json!({
-            "name": MEITU_CHANNEL, "type": "yunxiu", "baseUrl": base_url, "endpoint": endpoint,
-            "enabled": self.is_active.unwrap_or(stored.is_none() || before.is_active),
-            "enableInWorkflow": self.enable_in_workflow.unwrap_or(before.enable_in_workflow),
-            "presets": stored.map(|s| s["presets"].clone()).filter(Value::is_object).unwrap_or_else(|| json!({})),
-        });
-        let repost = self.repost_url.or(before.repost_url).filter(|u| !u.trim().is_empty());
-        if let Some(repost) = repost {
-            channel["repostUrl"] = Value::from(repost);
+        // From the stored channel, so what this config does not show (presets, polling, limits)
+        // stays; its credentials are masked there, which keeps them unless new ones are given.
+        let mut channel = stored.cloned().unwrap_or_else(|| json!({"presets": {}}));
+        channel["name"] = Value::from(MEITU_CHANNEL);
+        channel["type"] = Value::from("yunxiu");
+        channel["baseUrl"] = Value::from(base_url);
+        channel["endpoint"] = Value::from(endpoint);
+        channel["enabled"] = Value::from(self.is_active.unwrap_or(stored.is_none() || before.is_active));
+        channel["enableInWorkflow"] = Value::from(self.enable_in_workflow.unwrap_or(before.enable_in_workflow));
+        match self.repost_url.or(before.repost_url).filter(|u| !u.trim().is_empty()) {
+            Some(repost) => channel["repostUrl"] = Value::from(repost),
+            None => {
+                if let Some(fields) = channel.as_object_mut() {
+                    fields.remove("repostUrl");
+                }
+            }
         }
-        // Left out, the stored credential is kept.
         if let Some(key) = key {
             channel["apiKey"] = Value::from(key);
         }
@@ -181,6 +187,6 @@ async fn save_config(
         None => state.channels.add(channel).await?,
     };
     tracing::info!(by = %admin.name(), "Meitu config saved");
-    state.engine.reload_channels().await?;
+    crate::providers::apply(&state).await;
     Ok(Success::saying("配置保存成功", MeituConfigView::of(&saved)))
 }

@@ -149,16 +149,21 @@ pub struct MeituTaskFilters {
     pub start_date: Option<String>,
     /// Created on or before (a date, to its end, or an RFC 3339 time).
     pub end_date: Option<String>,
+    /// `next_cursor` of an earlier answer: go on reading from where it stopped.
+    pub cursor: Option<String>,
 }
 
 /// A page of Meitu tasks.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeituTaskList {
     pub tasks: Vec<MeituTask>,
+    /// The matching tasks. When `next_cursor` is set, only those the call read (the store
+    /// reads a bounded number of jobs per call): pass it as `cursor` to go on.
     pub total: usize,
     pub pages: usize,
     pub page: usize,
     pub per_page: usize,
+    pub next_cursor: Option<String>,
 }
 
 /// The Meitu calls, newest first (美颜任务列表).
@@ -190,7 +195,7 @@ pub async fn task_list(state: &BackOfficeState, filters: &MeituTaskFilters) -> R
     let channels = meitu_channels(state).await?;
     let names: Vec<String> = channels.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect();
     if names.is_empty() {
-        return Ok(MeituTaskList { tasks: Vec::new(), total: 0, pages: 0, page, per_page });
+        return Ok(MeituTaskList { tasks: Vec::new(), total: 0, pages: 0, page, per_page, next_cursor: None });
     }
     let query = AdminJobQuery {
         statuses,
@@ -200,19 +205,30 @@ pub async fn task_list(state: &BackOfficeState, filters: &MeituTaskFilters) -> R
         created_to: instant(&filters.end_date, "end_date", true)?,
         skip: (page - 1).saturating_mul(per_page),
         limit: per_page,
+        cursor: filters
+            .cursor
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(genrelay_core::Cursor::from_client),
         ..AdminJobQuery::default()
     };
     let found = state.engine.admin_jobs(&query).await?;
     let tasks = found.jobs.iter().map(|job| task_of(job, &channels)).collect();
     let pages = found.total.div_ceil(per_page);
-    Ok(MeituTaskList { tasks, total: found.total, pages, page, per_page })
+    let next_cursor = found.next.map(|cursor| cursor.as_str().to_owned());
+    Ok(MeituTaskList { tasks, total: found.total, pages, page, per_page, next_cursor })
 }
 
 /// The Meitu call of a job on a `yunxiu` channel, or 404.
 async fn meitu_job(state: &BackOfficeState, raw: &str) -> Result<(Job, Vec<Value>), Failure> {
     let missing = || Failure::new(StatusCode::NOT_FOUND, TASK_NOT_FOUND);
     let id = JobId::parse(raw).map_err(|_| missing())?;
-    let job = state.engine.admin_job(&id).await.map_err(|_| missing())?;
+    let job = match state.engine.admin_job(&id).await {
+        Ok(job) => job,
+        Err(genrelay_core::Error::NotFound(_)) => return Err(missing()),
+        Err(error) => return Err(error.into()),
+    };
     let channels = meitu_channels(state).await?;
     let offered = job.attempts.iter().any(|attempt| is_meitu(&attempt.channel, &channels));
     if offered { Ok((job, channels)) } else { Err(missing()) }
