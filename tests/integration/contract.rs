@@ -12,9 +12,10 @@ use genrelay_core::ports::{
     WebhookStore,
 };
 use genrelay_core::spec::{ImageGenerateParams, Inputs, Params, UpscaleResolution};
+use genrelay_core::styles::JobStyle;
 use genrelay_core::{
     Attempt, AttemptOutcome, Capability, ClientId, IdempotencyKey, IdempotencyRecord, InputImageType, Job, JobId,
-    JobSpec, JobStatus, Page, RequestFingerprint,
+    JobSpec, JobStatus, Page, RequestFingerprint, Retouch,
 };
 use genrelay_embedded::{Database, FileBlobStore, SqliteQueue, SqliteStore};
 
@@ -631,6 +632,19 @@ async fn labelled_jobs(store: &Arc<dyn JobStore>) -> Vec<Job> {
         let outcome = if minute == 0 { AttemptOutcome::Refused("busy".into()) } else { AttemptOutcome::Accepted };
         job.attempts.push(Attempt { channel: channel.into(), at: job.created_at, outcome });
         job.status = status;
+        if image_type == Some(InputImageType::Retouched) {
+            // Retouched by Meitu in its style before its own capability: kept whole.
+            let meitu_preset = Some("MT-FILM".to_owned());
+            job.spec.style = Some(JobStyle { code: "film".into(), name: "胶片".into(), meitu_preset });
+            job.retouch = Some(Retouch {
+                channel: "meitu-yunxiu".into(),
+                preset: "MT-FILM".into(),
+                msg_id: format!("msg-{minute}"),
+                sent_at: job.created_at,
+                finished_at: Some(job.created_at + chrono::Duration::seconds(20)),
+                result: Some(genrelay_core::AssetId::parse(&format!("asset_retouched{minute}")).unwrap()),
+            });
+        }
         assert_eq!(store.create(&job, None).await.unwrap(), Created::Inserted);
         jobs.push(job);
     }

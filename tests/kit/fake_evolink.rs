@@ -24,7 +24,8 @@ struct Fake {
     tasks: Arc<Mutex<HashMap<String, Task>>>,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     base_url: Arc<Mutex<String>>,
-    created: Arc<Mutex<usize>>,
+    /// The bodies of the tasks it took, oldest first.
+    requests: Arc<Mutex<Vec<Value>>>,
 }
 
 pub struct FakeEvoLink {
@@ -53,7 +54,12 @@ impl FakeEvoLink {
 
     /// How many tasks it took.
     pub fn tasks_created(&self) -> usize {
-        *self.fake.created.lock().unwrap()
+        self.fake.requests.lock().unwrap().len()
+    }
+
+    /// The bodies of the tasks it took, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        self.fake.requests.lock().unwrap().clone()
     }
 }
 
@@ -82,7 +88,7 @@ async fn create(
     let id = format!("task-unified-{}", ulid::Ulid::new().to_string().to_lowercase());
     let video = uri.path().contains("/videos/");
     fake.tasks.lock().unwrap().insert(id.clone(), (prompt, 0, video));
-    *fake.created.lock().unwrap() += 1;
+    fake.requests.lock().unwrap().push(body.clone());
     axum::Json(json!({"created": 1757156493, "id": id, "model": body["model"], "object": "image.generation.task",
                       "progress": 0, "status": "pending", "task_info": {"can_cancel": true, "estimated_time": 100},
                       "type": "image"}))

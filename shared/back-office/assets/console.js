@@ -274,10 +274,15 @@ const catalogForms = {
     else preset.style_category_id = Number(e.style_category_id.value);
     return ["/admin/meitu/api/presets", preset];
   },
-  "category-form": (e) => ["/admin/meitu/api/style-categories", { name: e.name.value, code: e.code.value }],
+  "category-form": (e) => ["/admin/meitu/api/style-categories",
+    { name: e.name.value, code: e.code.value, ...styleDefaults(e) }],
   "image-form": (e) => ["/admin/meitu/api/style-images", { category_id: Number(e.category_id.value),
-    name: e.name.value, code: e.code.value, image_url: e.image_url.value || null }],
+    name: e.name.value, code: e.code.value, image_url: e.image_url.value || null, ...styleDefaults(e) }],
 };
+// What a job naming the style inherits; blank is none.
+function styleDefaults(e) {
+  return { capability: e.capability.value || null, prompt: e.prompt.value || null };
+}
 for (const [id, read] of Object.entries(catalogForms)) {
   const form = document.getElementById(id);
   if (!form) continue;

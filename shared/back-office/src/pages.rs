@@ -382,13 +382,16 @@ struct MeituPresetsPage {
     is_admin: bool,
     presets: Vec<crate::meitu::presets::PresetView>,
     catalog: crate::meitu::styles::CatalogView,
+    /// What a style may default a job to.
+    capabilities: &'static [genrelay_core::Capability],
 }
 
 async fn meitu_presets_page(State(state): State<BackOfficeState>, admin: AdminOnly) -> Result<Response, Response> {
     let catalog = state.engine.style_catalog().await.map_err(|e| Failure::from(e).into_response())?;
     let presets = crate::meitu::presets::views(&catalog);
     let catalog = crate::meitu::styles::catalog_view(&catalog);
-    let page = MeituPresetsPage { user: admin.0.0.name.clone(), is_admin: true, presets, catalog };
+    let capabilities = genrelay_core::Capability::ALL;
+    let page = MeituPresetsPage { user: admin.0.0.name.clone(), is_admin: true, presets, catalog, capabilities };
     Ok(([(header::CACHE_CONTROL, "no-store")], page).into_response())
 }
 

@@ -49,7 +49,8 @@ async fn run(
     signed_in: SignedIn,
     JsonBody(body): JsonBody<CreateJobBody>,
 ) -> Result<Response, Failure> {
-    let mut new: NewJob = body.try_into()?;
+    let style = state.engine.style_choice(body.style.as_deref()).await?;
+    let mut new: NewJob = body.in_style(style)?;
     new.labels.playground_of = Some(signed_in.name().to_owned());
     let job = state.engine.submit(&playground_client(), new, None).await?.job;
     tracing::info!(job_id = %job.id, user = %signed_in.name(), "playground job submitted");

@@ -309,4 +309,5 @@ fn is_file_of(job: &Job, asset: &AssetId) -> bool {
     job.output_asset_ids.contains(asset)
         || inputs.input_asset_ids.contains(asset)
         || inputs.materials.iter().any(|material| material.asset_id.as_ref() == Some(asset))
+        || job.retouch.as_ref().is_some_and(|retouch| retouch.result.as_ref() == Some(asset))
 }

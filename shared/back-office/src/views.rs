@@ -105,6 +105,8 @@ pub struct AiTask {
     pub image_type: Option<InputImageType>,
     /// 原图 or 美颜后.
     pub image_type_text: Option<&'static str>,
+    /// The name of the catalog style the job named (风格).
+    pub style_name: Option<String>,
     /// Run from the playground, and by whom.
     pub playground: bool,
     pub playground_user: Option<String>,
@@ -142,6 +144,7 @@ impl From<&Job> for AiTask {
             surface: job.source.surface(),
             image_type: job.labels.image_type,
             image_type_text: job.labels.image_type.map(image_type_text),
+            style_name: job.spec.style.as_ref().map(|style| style.name.clone()),
             playground: job.labels.playground_of.is_some(),
             playground_user: job.labels.playground_of.clone(),
             prompt: job.spec.prompt.clone(),

@@ -152,6 +152,26 @@ named_values!(
     }
 );
 
+/// Meitu's retouch of a job's original before its own capability runs (seed 000's
+/// `enable_in_workflow`): the call, and the retouched image once it is back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retouch {
+    /// The Meitu channel that took the call.
+    pub channel: String,
+    /// Meitu's preset code (`media_code`), from the job's style.
+    pub preset: String,
+    /// Meitu's id of the call.
+    pub msg_id: String,
+    pub sent_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The retouched image, kept as the client's asset: the job's input from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub result: Option<AssetId>,
+}
+
 /// The longest order number a job carries.
 pub const MAX_ORDER_NUMBER_CHARS: usize = 128;
 
@@ -266,6 +286,9 @@ pub struct Job {
     /// What operators did to it, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operator_actions: Vec<OperatorAction>,
+    /// Meitu's retouch of its original, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retouch: Option<Retouch>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -339,6 +362,7 @@ impl Job {
             attempts: Vec::new(),
             labels: request.labels,
             operator_actions: Vec::new(),
+            retouch: None,
             created_at: now,
             updated_at: now,
             started_at: None,
@@ -456,6 +480,37 @@ impl Job {
         }
     }
 
+    /// The Meitu preset to retouch the job's input with before its own capability runs: its
+    /// input is an original image, its style has a Meitu preset, and it is not retouched yet.
+    pub fn retouch_preset(&self) -> Option<&str> {
+        let original = self.labels.image_type == Some(InputImageType::Original) && self.spec.inputs.has_image();
+        let retouched = self.retouch.as_ref().is_some_and(|retouch| retouch.result.is_some());
+        let preset = self.spec.style.as_ref().and_then(|style| style.meitu_preset.as_deref());
+        preset.filter(|_| original && !retouched)
+    }
+
+    /// Whether the task it waits on is Meitu's retouch of its original.
+    pub fn is_retouching(&self) -> bool {
+        self.retouch.as_ref().is_some_and(|retouch| {
+            retouch.result.is_none() && self.upstream_task_id.as_deref() == Some(retouch.msg_id.as_str())
+        })
+    }
+
+    /// Meitu's retouch is back as `asset`: from now on the job runs on it in place of its first
+    /// input image (what it asked stays as it asked), as a `retouched` input, and is to be
+    /// handed to its own channels.
+    pub fn take_retouched(&mut self, asset: AssetId, now: DateTime<Utc>) {
+        if let Some(retouch) = &mut self.retouch {
+            retouch.result = Some(asset);
+            retouch.finished_at = Some(now);
+        }
+        self.labels.image_type = Some(InputImageType::Retouched);
+        self.channel = None;
+        self.upstream_task_id = None;
+        self.unreachable_since = None;
+        self.updated_at = now;
+    }
+
     pub fn is_past_deadline(&self, now: DateTime<Utc>) -> bool {
         now >= self.deadline_at
     }
@@ -531,5 +586,33 @@ mod tests {
     fn unknown_status_names_the_field() {
         let err = JobStatus::parse("done", "status").unwrap_err();
         assert!(err.to_string().starts_with("status:"));
+    }
+
+    #[test]
+    fn an_original_with_a_meitu_styled_preset_is_retouched_once_then_runs_on_the_retouch() {
+        let mut job = job();
+        let style =
+            crate::styles::JobStyle { code: "film".into(), name: "胶片".into(), meitu_preset: Some("MT-1".into()) };
+        job.spec.style = Some(style);
+        assert_eq!(job.retouch_preset(), None, "only an original is retouched");
+        job.labels.image_type = Some(InputImageType::Original);
+        assert_eq!(job.retouch_preset(), Some("MT-1"));
+        let now = Utc::now();
+        job.retouch = Some(Retouch {
+            channel: "meitu-yunxiu".into(),
+            preset: "MT-1".into(),
+            msg_id: "m1".into(),
+            sent_at: now,
+            finished_at: None,
+            result: None,
+        });
+        job.await_upstream("meitu-yunxiu", "m1".into(), now, now);
+        assert!(job.is_retouching());
+        let retouched = AssetId::parse("asset_retouched").unwrap();
+        job.take_retouched(retouched.clone(), now);
+        assert!(!job.is_retouching() && job.retouch_preset().is_none(), "retouched once");
+        assert_eq!(job.labels.image_type, Some(InputImageType::Retouched));
+        assert_eq!((job.channel.as_deref(), job.upstream_task_id.as_deref()), (None, None));
+        assert_eq!(job.retouch.unwrap().result, Some(retouched));
     }
 }

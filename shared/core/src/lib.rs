@@ -28,7 +28,7 @@ pub use idempotency::{IdempotencyKey, IdempotencyRecord, RequestFingerprint};
 pub use ids::{AssetId, ClientId, JobId};
 pub use job::{
     Attempt, AttemptOutcome, DispatchLane, InputImageType, Job, JobLabels, JobSource, JobStatus, NewJob,
-    OperatorAction, OperatorActionKind, Waiting,
+    OperatorAction, OperatorActionKind, Retouch, Waiting,
 };
 pub use page::{Cursor, Page};
 pub use spec::JobSpec;

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use crate::capability::Capability;
 use crate::error::{Error, Result};
 use crate::ids::AssetId;
+use crate::styles::JobStyle;
 
 pub const IMAGE_MIN_SIDE: u32 = 64;
 pub const IMAGE_MAX_SIDE: u32 = 4096;
@@ -158,6 +159,11 @@ impl Inputs {
     pub fn image_count(&self) -> usize {
         self.image_urls.len() + self.input_asset_ids.len()
     }
+
+    /// Whether the job has an input image (given directly, or as an image material).
+    pub fn has_image(&self) -> bool {
+        self.image_count() > 0 || self.materials.iter().any(|m| m.kind == MaterialType::Image)
+    }
 }
 
 /// The parameters of one capability.
@@ -249,6 +255,9 @@ pub struct JobSpec {
     pub prompt: Option<String>,
     pub inputs: Inputs,
     pub params: Params,
+    /// The catalog style the job named, if any (its defaults are already applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<JobStyle>,
 }
 
 impl JobSpec {
@@ -275,7 +284,7 @@ impl JobSpec {
             }
             _ => {}
         }
-        Ok(Self { capability, prompt, inputs, params })
+        Ok(Self { capability, prompt, inputs, params, style: None })
     }
 }
 

@@ -2,11 +2,17 @@
 //! Meitu preset code to a style category or a single style image, never both. Kept as one
 //! configuration document, changed only if unchanged since read, so ids stay unique and two
 //! operators never lose a change. Ids are numbers, as in the original.
+//!
+//! A job may name a style by its code (a style image's, else a category's): it inherits the
+//! style's defaults (capability and prompt; a style image's own, else its category's) and keeps
+//! the style with the Meitu preset that retouches its original first (see [`JobStyle`]).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::capability::Capability;
 use crate::error::{Error, Result};
+use crate::spec::parse_prompt;
 
 /// The name of the catalog's document.
 pub const STYLE_CATALOG_DOCUMENT: &str = "style-catalog";
@@ -37,6 +43,12 @@ pub struct StyleCategory {
     /// The cover image's URL.
     #[serde(default)]
     pub cover_url: Option<String>,
+    /// What a job naming the style runs, unless it says: a capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<Capability>,
+    /// What a job naming the style runs, unless it says: a prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     #[serde(default)]
     pub sort_order: i64,
     pub is_active: bool,
@@ -54,6 +66,12 @@ pub struct StyleImage {
     /// The style's sample image URL.
     #[serde(default)]
     pub image_url: Option<String>,
+    /// What a job naming the style runs, unless it says: a capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<Capability>,
+    /// What a job naming the style runs, unless it says: a prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     #[serde(default)]
     pub sort_order: i64,
     pub is_active: bool,
@@ -84,6 +102,12 @@ pub struct StyleCategoryInput {
     pub description: String,
     #[serde(default)]
     pub cover_url: Option<String>,
+    /// The capability a job naming the style runs unless it says.
+    #[serde(default)]
+    pub capability: Option<Capability>,
+    /// The prompt a job naming the style runs unless it says.
+    #[serde(default)]
+    pub prompt: Option<String>,
     #[serde(default)]
     pub sort_order: i64,
     #[serde(default = "active")]
@@ -101,6 +125,12 @@ pub struct StyleImageInput {
     pub description: String,
     #[serde(default)]
     pub image_url: Option<String>,
+    /// The capability a job naming the style runs unless it says.
+    #[serde(default)]
+    pub capability: Option<Capability>,
+    /// The prompt a job naming the style runs unless it says.
+    #[serde(default)]
+    pub prompt: Option<String>,
     #[serde(default)]
     pub sort_order: i64,
     #[serde(default = "active")]
@@ -125,6 +155,30 @@ pub struct MeituPresetInput {
     pub is_active: bool,
 }
 
+/// The style a job named, as the job keeps it: which style, and the Meitu preset that
+/// retouches the job's original before its own capability runs, when Meitu's
+/// `enable_in_workflow` is on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStyle {
+    /// The code the job named it by.
+    pub code: String,
+    pub name: String,
+    /// Meitu's preset code (`media_code`): the style image's own active preset, else its
+    /// category's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meitu_preset: Option<String>,
+}
+
+/// A style a job named, resolved from the catalog: what the job keeps, and the defaults it
+/// inherits where it says nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleChoice {
+    pub style: JobStyle,
+    pub capability: Option<Capability>,
+    pub prompt: Option<String>,
+}
+
 fn active() -> bool {
     true
 }
@@ -137,6 +191,8 @@ impl StyleCategoryInput {
             code: self.code,
             description: self.description,
             cover_url: self.cover_url.filter(|url| !url.is_empty()),
+            capability: self.capability,
+            prompt: self.prompt.filter(|prompt| !prompt.trim().is_empty()),
             sort_order: self.sort_order,
             is_active: self.is_active,
         }
@@ -152,6 +208,8 @@ impl StyleImageInput {
             code: self.code,
             description: self.description,
             image_url: self.image_url.filter(|url| !url.is_empty()),
+            capability: self.capability,
+            prompt: self.prompt.filter(|prompt| !prompt.trim().is_empty()),
             sort_order: self.sort_order,
             is_active: self.is_active,
         }
@@ -220,10 +278,43 @@ impl StyleCatalog {
         self.presets.iter().find(|preset| preset.id == id)
     }
 
+    /// The active style coded `code`: a style image of an active category, else a category.
+    /// Its defaults are a style image's own, else its category's.
+    pub fn choose(&self, code: &str) -> Result<StyleChoice> {
+        let preset_where = |mapped: &dyn Fn(&MeituPreset) -> bool| {
+            self.presets.iter().find(|preset| preset.is_active && mapped(preset)).map(|p| p.preset_id.clone())
+        };
+        let active_category = |id: u64| self.category(id).filter(|category| category.is_active);
+        let image = self.images.iter().find(|image| image.code == code && image.is_active);
+        if let Some((image, category)) = image.and_then(|image| Some((image, active_category(image.category_id)?))) {
+            let meitu_preset = preset_where(&|p| p.style_image_id == Some(image.id))
+                .or_else(|| preset_where(&|p| p.style_category_id == Some(category.id)));
+            return Ok(StyleChoice {
+                style: JobStyle { code: image.code.clone(), name: image.name.clone(), meitu_preset },
+                capability: image.capability.or(category.capability),
+                prompt: image.prompt.clone().or_else(|| category.prompt.clone()),
+            });
+        }
+        let category = self.categories.iter().find(|category| category.code == code && category.is_active);
+        let Some(category) = category else {
+            return Err(Error::invalid(format!("style: no active style image or category is coded {code:?}")));
+        };
+        Ok(StyleChoice {
+            style: JobStyle {
+                code: category.code.clone(),
+                name: category.name.clone(),
+                meitu_preset: preset_where(&|p| p.style_category_id == Some(category.id)),
+            },
+            capability: category.capability,
+            prompt: category.prompt.clone(),
+        })
+    }
+
     fn check_category(&self, input: &StyleCategoryInput, id: Option<u64>) -> Result<()> {
         required("name", &input.name, 64)?;
         required("code", &input.code, 64)?;
         optional_url("cover_url", &input.cover_url)?;
+        parse_prompt(input.prompt.clone().filter(|p| !p.trim().is_empty()), "prompt")?;
         if self.categories.iter().any(|c| c.code == input.code && Some(c.id) != id) {
             return Err(Error::Conflict(format!("code: a category is already coded {:?}", input.code)));
         }
@@ -234,6 +325,7 @@ impl StyleCatalog {
         required("name", &input.name, 64)?;
         required("code", &input.code, 64)?;
         optional_url("image_url", &input.image_url)?;
+        parse_prompt(input.prompt.clone().filter(|p| !p.trim().is_empty()), "prompt")?;
         if self.category(input.category_id).is_none() {
             return Err(Error::invalid(format!("category_id: no category {}", input.category_id)));
         }
@@ -362,6 +454,8 @@ mod tests {
             code: code.into(),
             description: String::new(),
             cover_url: None,
+            capability: None,
+            prompt: None,
             sort_order: 0,
             is_active: true,
         }
@@ -374,6 +468,8 @@ mod tests {
             code: code.into(),
             description: String::new(),
             image_url: Some("https://example.com/s.png".into()),
+            capability: None,
+            prompt: None,
             sort_order: 0,
             is_active: true,
         }
@@ -422,5 +518,42 @@ mod tests {
         catalog.remove_category(portraits.id).unwrap();
         let next = catalog.add_category(category("landscape")).unwrap();
         assert_eq!(next.id, 3, "ids are never reused");
+    }
+
+    #[test]
+    fn a_job_names_a_style_by_code_and_inherits_its_defaults_and_preset() {
+        let mut catalog = StyleCatalog::default();
+        let portraits = catalog
+            .add_category(StyleCategoryInput {
+                capability: Some(Capability::ImageEdit),
+                prompt: Some("studio portrait".into()),
+                ..category("portrait")
+            })
+            .unwrap();
+        let classic = catalog.add_image(image(portraits.id, "classic")).unwrap();
+        let film = catalog
+            .add_image(StyleImageInput { prompt: Some("film grain".into()), ..image(portraits.id, "film") })
+            .unwrap();
+        catalog.add_preset(preset("MT-CAT", Some(portraits.id), None)).unwrap();
+        catalog.add_preset(preset("MT-FILM", None, Some(film.id))).unwrap();
+
+        let chosen = catalog.choose("classic").unwrap();
+        assert_eq!(chosen.style.name, classic.name);
+        assert_eq!(chosen.style.meitu_preset.as_deref(), Some("MT-CAT"), "the category's preset");
+        assert_eq!(
+            (chosen.capability, chosen.prompt.as_deref()),
+            (Some(Capability::ImageEdit), Some("studio portrait"))
+        );
+        let chosen = catalog.choose("film").unwrap();
+        assert_eq!(chosen.style.meitu_preset.as_deref(), Some("MT-FILM"), "its own preset first");
+        assert_eq!(chosen.prompt.as_deref(), Some("film grain"));
+        assert_eq!(catalog.choose("portrait").unwrap().style.meitu_preset.as_deref(), Some("MT-CAT"));
+
+        let unknown = catalog.choose("nope").unwrap_err().to_string();
+        assert!(unknown.starts_with("style:"), "{unknown}");
+        catalog
+            .replace_category(portraits.id, StyleCategoryInput { is_active: false, ..category("portrait") })
+            .unwrap();
+        assert!(catalog.choose("classic").is_err(), "a style of an inactive category is not offered");
     }
 }

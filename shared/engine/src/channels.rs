@@ -146,6 +146,12 @@ impl ChannelRegistry {
         self.all.iter().find(|channel| channel.name() == name)
     }
 
+    /// The enabled channel that retouches originals before their jobs run (Meitu's
+    /// `enable_in_workflow`), if any.
+    pub fn retoucher(&self) -> Option<&Channel> {
+        self.all.iter().find(|channel| channel.enabled && channel.provider.retouches_originals())
+    }
+
     /// The provider a job was handed to, by the channel name stored on the job.
     pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.named(name).map(|channel| &channel.provider)

@@ -11,6 +11,7 @@ mod operators;
 mod outputs;
 mod poller;
 mod reconciler;
+mod retouch;
 mod styles;
 mod surfaces;
 mod uploads;

@@ -52,7 +52,7 @@ impl Engine {
     }
 
     /// Streams one output into blob storage and describes it as an asset (not yet recorded).
-    async fn ingest(&self, job: &Job, file: GeneratedFile, now: DateTime<Utc>) -> Result<Asset> {
+    pub(crate) async fn ingest(&self, job: &Job, file: GeneratedFile, now: DateTime<Utc>) -> Result<Asset> {
         let id = self.deps.ids.asset_id();
         let key = BlobKey::for_asset(AssetSource::Output, &job.client_id, &id, &file.name);
         let declared = file.content_type.or_else(|| guess_type(&file.name));

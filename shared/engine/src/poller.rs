@@ -146,6 +146,10 @@ impl Engine {
                 self.deps.jobs.replace(job, &waiting).await?;
                 return Ok(false);
             }
+            Ok(PollOutcome::Succeeded(files)) if job.is_retouching() => {
+                self.retouched(job, files).await?;
+                return Ok(false);
+            }
             Ok(PollOutcome::Succeeded(files)) => {
                 self.succeed(job, files).await?;
                 return Ok(true);

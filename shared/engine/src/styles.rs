@@ -2,7 +2,7 @@
 //! the store, changed only if it is unchanged since it was read (else read and changed again),
 //! so ids stay unique and no operator's change is lost.
 
-use genrelay_core::styles::{STYLE_CATALOG_DOCUMENT, StyleCatalog};
+use genrelay_core::styles::{STYLE_CATALOG_DOCUMENT, StyleCatalog, StyleChoice};
 use genrelay_core::{Error, Result};
 
 use crate::Engine;
@@ -16,6 +16,14 @@ impl Engine {
         match self.deps.documents.document(STYLE_CATALOG_DOCUMENT).await? {
             Some(document) => StyleCatalog::from_document(document),
             None => Ok(StyleCatalog::default()),
+        }
+    }
+
+    /// The catalog's style a job names by `code`, if it names one (a 400 when none is coded so).
+    pub async fn style_choice(&self, code: Option<&str>) -> Result<Option<StyleChoice>> {
+        match code {
+            Some(code) => Ok(Some(self.style_catalog().await?.choose(code)?)),
+            None => Ok(None),
         }
     }
 

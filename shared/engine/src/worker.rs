@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use genrelay_core::ports::{DispatchMessage, ResolvedInputs, Submission, UpstreamOperation};
 use genrelay_core::spec::MaterialType;
 use genrelay_core::{
-    Asset, AssetKind, Attempt, AttemptOutcome, Cause, DispatchLane, Error, Job, JobStatus, Result, Waiting,
+    Asset, AssetKind, Attempt, AttemptOutcome, Cause, DispatchLane, Error, Job, JobStatus, Result, Retouch, Waiting,
 };
 use genrelay_wire::paths::asset_of_download_url;
 
@@ -68,7 +68,14 @@ impl Engine {
             }
         };
         let mut next = job.revise();
-        let channels = self.channels().for_job(job);
+        // An original whose style has a Meitu preset goes to Meitu first, when a channel
+        // retouches originals; every other job (and that one, once retouched) to the channels
+        // of its capability.
+        let retouch = job.retouch_preset().zip(self.channels().retoucher().cloned());
+        let channels = match &retouch {
+            Some((_, retoucher)) => vec![retoucher.clone()],
+            None => self.channels().for_job(job),
+        };
         let names: Vec<&str> = channels.iter().map(Channel::name).collect();
         let cooling = match self.deps.ledger.cooling(&names, now).await {
             Ok(cooling) => cooling,
@@ -100,7 +107,10 @@ impl Engine {
             }
             let provider = &channel.provider;
             let started = std::time::Instant::now();
-            let submitted = provider.submit(job, &inputs).await;
+            let submitted = match retouch {
+                Some((preset, _)) => self.send_retouch(channel, preset, &inputs, &mut next).await,
+                None => provider.submit(job, &inputs).await,
+            };
             self.deps.metrics.upstream_call(
                 provider.name(),
                 UpstreamOperation::Submit,
@@ -141,6 +151,28 @@ impl Engine {
             return self.end_with(job, next, reason).await;
         }
         self.wait_for_a_channel(job, next, since, waits.join("; ")).await
+    }
+
+    /// Sends the job's first input image to Meitu's retouch with its style's preset, and notes
+    /// the call on `next`.
+    async fn send_retouch(
+        &self,
+        channel: &Channel,
+        preset: &str,
+        inputs: &ResolvedInputs,
+        next: &mut Job,
+    ) -> Result<Submission> {
+        let image = inputs.images.first().ok_or_else(|| Error::invalid("inputs: a retouch needs an input image"))?;
+        let (msg_id, poll_after) = channel.provider.retouch(preset, image).await?;
+        next.retouch = Some(Retouch {
+            channel: channel.name().to_owned(),
+            preset: preset.to_owned(),
+            msg_id: msg_id.clone(),
+            sent_at: self.deps.clock.now(),
+            finished_at: None,
+            result: None,
+        });
+        Ok(Submission::Accepted { task_id: msg_id, poll_after })
     }
 
     /// Records that `next` waits for a channel since `since`, for `reason`, and is tried again
@@ -258,6 +290,13 @@ impl Engine {
             match material.kind {
                 MaterialType::Image => resolved.images.push(url),
                 _ => resolved.others.push(url),
+            }
+        }
+        // A retouched job runs on Meitu's retouch in place of its first image.
+        if let Some(retouched) = job.retouch.as_ref().and_then(|retouch| retouch.result.as_ref()) {
+            let url = self.signed_url(&self.asset(&job.client_id, retouched).await?, &mut resolved).await?;
+            if let Some(first) = resolved.images.first_mut() {
+                *first = url;
             }
         }
         Ok(resolved)

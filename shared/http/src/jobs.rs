@@ -51,7 +51,8 @@ async fn create_job(
     JsonBody { body, value }: JsonBody<CreateJobBody>,
 ) -> Result<Response, ApiError> {
     let idempotency = key.map(|key| (key, RequestFingerprint::of_json(&value)));
-    let submitted = state.engine.submit(&client, body.try_into()?, idempotency).await?;
+    let style = state.engine.style_choice(body.style.as_deref()).await?;
+    let submitted = state.engine.submit(&client, body.in_style(style)?, idempotency).await?;
     let status = if submitted.reused { StatusCode::OK } else { StatusCode::ACCEPTED };
     let job_id = submitted.job.id.clone();
     let envelope = CreatedJobEnvelope { job: JobView::from(submitted.job), reused: submitted.reused };

@@ -42,7 +42,8 @@ pub struct YunxiuConfig {
     /// Where Meitu posts results (`repost_url`); genrelay polls either way.
     #[serde(default)]
     pub repost_url: Option<String>,
-    /// Whether an original a job uploads is retouched here before its workflow runs.
+    /// Whether a job's original is retouched here (with its style's Meitu preset) before its
+    /// own capability runs.
     #[serde(default)]
     pub enable_in_workflow: bool,
     /// The Meitu preset (`media_code`) each capability runs, if the channel serves any; the
@@ -146,12 +147,20 @@ impl Provider for Yunxiu {
         .await
     }
 
+    fn retouches_originals(&self) -> bool {
+        self.config.enable_in_workflow
+    }
+
+    async fn retouch(&self, preset: &str, image: &str) -> Result<(String, Duration)> {
+        let msg_id = self.start(preset, image).await?;
+        Ok((msg_id, self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(10))))
+    }
+
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let media_code = configured_for(&self.config.presets, job.capability(), &self.name, "preset")?;
         let image = inputs.images.first().ok_or_else(|| Error::invalid("inputs: a retouch takes one input image"))?;
-        let msg_id = self.start(media_code, image).await?;
-        let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(Duration::from_secs(10));
-        Ok(Submission::Accepted { task_id: msg_id, poll_after: first })
+        let (task_id, poll_after) = self.retouch(media_code, image).await?;
+        Ok(Submission::Accepted { task_id, poll_after })
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {

@@ -7,6 +7,7 @@ use genrelay_core::spec::{
     ImageGenerateParams, ImageQuality, Inputs, Material, MaterialType, Params, UpscaleResolution, VideoRatio,
     VideoResolution, VideoSettings, parse_asset_ids, parse_prompt, parse_url, parse_urls,
 };
+use genrelay_core::styles::StyleChoice;
 use genrelay_core::{Capability, InputImageType, JobLabels, JobSource, JobSpec, NewJob, WebhookEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,6 +79,13 @@ pub struct CreateJobBody {
     /// back-office filter. genrelay's addition to seed 004.
     #[schema(value_type = Option<InputImageType>)]
     pub image_type: Option<String>,
+    /// The code of a style of the studio's catalog (a style image's, else a category's; see
+    /// the back office's Meitu presets page). The job inherits the style's capability and
+    /// prompt where it gives none; with Meitu's retouch before workflows on, an `original`
+    /// input image is retouched with the style's Meitu preset first. genrelay's addition to
+    /// seed 004.
+    #[schema(min_length = 1, max_length = 64, example = "film")]
+    pub style: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -117,7 +125,7 @@ pub struct CapabilityFields {
 }
 
 /// The fields every job reads.
-pub const COMMON_FIELDS: [&str; 10] = [
+pub const COMMON_FIELDS: [&str; 11] = [
     "capability",
     "prompt",
     "imageUrls",
@@ -128,6 +136,7 @@ pub const COMMON_FIELDS: [&str; 10] = [
     "priority",
     "orderNumber",
     "imageType",
+    "style",
 ];
 
 pub fn fields_of(capability: Capability) -> CapabilityFields {
@@ -159,10 +168,33 @@ pub fn fields_of(capability: Capability) -> CapabilityFields {
     }
 }
 
+impl CreateJobBody {
+    /// The job it asks for, in the style `choice` (the catalog's reading of `style`, which the
+    /// caller resolves): the style's capability and prompt where the body gives none.
+    pub fn in_style(mut self, choice: Option<StyleChoice>) -> Result<NewJob, genrelay_core::Error> {
+        let Some(choice) = choice else { return self.try_into() };
+        if self.capability.is_none() {
+            self.capability = choice.capability.map(|capability| capability.as_str().to_owned());
+        }
+        if self.prompt.is_none() {
+            self.prompt = choice.prompt;
+        }
+        self.style = None;
+        let mut new: NewJob = self.try_into()?;
+        new.spec.style = Some(choice.style);
+        Ok(new)
+    }
+}
+
+/// A body read without the style catalog: one naming a style is refused (see
+/// [`CreateJobBody::in_style`]).
 impl TryFrom<CreateJobBody> for NewJob {
     type Error = genrelay_core::Error;
 
     fn try_from(body: CreateJobBody) -> Result<Self, Self::Error> {
+        if body.style.is_some() {
+            return Err(genrelay_core::Error::invalid("style: styles are not taken here"));
+        }
         let raw_capability = body.capability.ok_or_else(|| genrelay_core::Error::invalid("capability: required"))?;
         let capability = Capability::parse(&raw_capability, "capability")?;
         let prompt = parse_prompt(body.prompt, "prompt")?;

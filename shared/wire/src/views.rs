@@ -40,8 +40,14 @@ pub struct JobView {
     pub attempts: Vec<Attempt>,
     /// The order number given at creation.
     pub order_number: Option<String>,
-    /// The input picture given at creation: `original` or `retouched`.
+    /// The input picture: `original` or `retouched`, as given at creation; an original becomes
+    /// `retouched` once Meitu retouched it before the job's own capability.
     pub image_type: Option<genrelay_core::InputImageType>,
+    /// The code of the catalog style the job named.
+    pub style: Option<String>,
+    /// Meitu's retouch of the original, once back: the job ran on it in place of its first
+    /// input image.
+    pub retouched_asset_id: Option<String>,
     /// The job this one submits again, when an operator retried it from the back office.
     pub retry_of: Option<String>,
     /// While a running job waits for a channel (every one busy or briefly unreachable): why,
@@ -94,6 +100,8 @@ impl From<Job> for JobView {
             attempts: job.attempts,
             order_number: job.labels.order_number,
             image_type: job.labels.image_type,
+            style: job.spec.style.map(|style| style.code),
+            retouched_asset_id: job.retouch.and_then(|retouch| retouch.result).map(|id| id.to_string()),
             retry_of: job.labels.retry_of.map(|id| id.to_string()),
             waiting: job.waiting,
             created_at: job.created_at,

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::AdminJobQuery;
-use genrelay_core::{Job, JobId, JobStatus};
+use genrelay_core::{AssetId, Job, JobId, JobStatus, Retouch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -103,6 +103,14 @@ fn is_meitu(channel: &str, channels: &[Value]) -> bool {
 }
 
 fn task_of(job: &Job, channels: &[Value]) -> MeituTask {
+    match &job.retouch {
+        Some(retouch) => retouch_task(job, retouch),
+        None => call_task(job, channels),
+    }
+}
+
+/// A job handed to a Meitu channel for its own capability.
+fn call_task(job: &Job, channels: &[Value]) -> MeituTask {
     // The last call to Meitu; Meitu took it when the job is on that channel now.
     let call = job.attempts.iter().rev().find(|attempt| is_meitu(&attempt.channel, channels));
     let channel = call.map(|attempt| attempt.channel.clone()).unwrap_or_default();
@@ -123,14 +131,42 @@ fn task_of(job: &Job, channels: &[Value]) -> MeituTask {
         response_status: call.map(|attempt| String::from(attempt.outcome.clone())),
         duration_ms: request_time.zip(ended).map(|(from, to)| (to - from).num_milliseconds()),
         status: meitu_status(job.status),
-        result: job
-            .output_asset_ids
-            .iter()
-            .map(|asset| FilePreview { kind: "image", url: file_link(job, asset), asset_id: Some(asset.to_string()) })
-            .collect(),
+        result: previews(job, &job.output_asset_ids),
         error_message: job.error.clone(),
         created_at: job.created_at,
     }
+}
+
+/// Meitu's retouch of a job's original before its own capability: done once its image is back.
+fn retouch_task(job: &Job, retouch: &Retouch) -> MeituTask {
+    let call = job.attempts.iter().rev().find(|attempt| attempt.channel == retouch.channel);
+    let ended = retouch.finished_at.or(job.status.is_terminal().then_some(job.updated_at));
+    let status = match (&retouch.result, job.status.is_terminal()) {
+        (Some(_), _) => "success",
+        (None, true) => "failed",
+        (None, false) => "pending",
+    };
+    MeituTask {
+        id: job.id.to_string(),
+        order_number: job.labels.order_number.clone(),
+        preset_id: Some(retouch.preset.clone()),
+        msg_id: Some(retouch.msg_id.clone()),
+        has_msg_id: true,
+        channel: retouch.channel.clone(),
+        request_time: Some(retouch.sent_at),
+        response_status: call.map(|attempt| String::from(attempt.outcome.clone())),
+        duration_ms: ended.map(|to| (to - retouch.sent_at).num_milliseconds()),
+        status,
+        result: previews(job, retouch.result.as_slice()),
+        error_message: job.error.clone().filter(|_| status == "failed"),
+        created_at: job.created_at,
+    }
+}
+
+fn previews(job: &Job, assets: &[AssetId]) -> Vec<FilePreview> {
+    let preview =
+        |asset: &AssetId| FilePreview { kind: "image", url: file_link(job, asset), asset_id: Some(asset.to_string()) };
+    assets.iter().map(preview).collect()
 }
 
 /// The list's parameters.
@@ -290,8 +326,13 @@ async fn recheck_task(
     Path(task_id): Path<String>,
 ) -> Result<Success<MeituTaskDetail>, Failure> {
     let (job, channels) = meitu_job(&state, &task_id).await?;
-    if !task_of(&job, &channels).has_msg_id {
+    let task = task_of(&job, &channels);
+    if !task.has_msg_id {
         return Err(Failure::new(StatusCode::BAD_REQUEST, NO_MSG_ID));
+    }
+    if job.retouch.is_some() && task.status != "pending" {
+        let ended = format!("The Meitu call of job {} already ended; there is nothing to ask.", job.id);
+        return Err(Failure::new(StatusCode::CONFLICT, ended));
     }
     let job = state.engine.recheck(&job.id, signed_in.name()).await?;
     let outcome = job.operator_actions.last().map(|action| action.outcome.clone()).unwrap_or_default();

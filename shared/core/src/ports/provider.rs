@@ -123,6 +123,18 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// Whether the channel retouches a job's original before the job's own capability runs
+    /// (Meitu's `enable_in_workflow`).
+    fn retouches_originals(&self) -> bool {
+        false
+    }
+
+    /// Sends a retouch of `image` with the preset `preset`: the task id, polled with `poll` like
+    /// any task, and when to ask first. Upstreams that do not retouch refuse.
+    async fn retouch(&self, _preset: &str, _image: &str) -> Result<(String, Duration)> {
+        Err(crate::Error::invalid(format!("channel {:?} does not retouch images", self.name())))
+    }
+
     /// Reaches the upstream with the channel's credentials, asking something cheap that needs
     /// them, for an operator testing the channel. An upstream that cannot be reached is an
     /// error; one that answers, whatever it says, is a [`ProbeAnswer`]. Providers with nothing
