@@ -478,3 +478,93 @@ async fn the_back_office_function_signs_in_from_ssm_and_lists_every_clients_jobs
     let stored = ssm.get_parameter().name(&parameter).with_decryption(true).send().await.unwrap().parameter.unwrap();
     assert_eq!(stored.value.as_deref(), Some("your_secret"));
 }
+
+/// Meitu's retouch before the workflow on the function binaries: the channels and their
+/// SecureStrings as `genrelay-channels` stores them, the style catalog in the table; the job is
+/// created in a style, retouched on the Yunxiu fake by the worker, handed on to the EvoLink fake
+/// by the poller with the retouch (stored in S3) as its input, and generated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_is_retouched_then_generated_through_the_function_binaries_on_moto() {
+    use genrelay_core::ports::ConfigDocuments;
+    use genrelay_core::styles::{STYLE_CATALOG_DOCUMENT, StyleCatalog};
+    use genrelay_tests::fake_evolink::{self, FakeEvoLink};
+    use genrelay_tests::fake_yunxiu::{self, FakeYunxiu};
+
+    let (yunxiu, evolink) = (FakeYunxiu::start().await, FakeEvoLink::start().await);
+    let resources = moto::resources().await;
+    let env = function_env(&resources);
+    let config = moto::sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let secrets = [
+        ("yunxiu-key", fake_yunxiu::API_KEY),
+        ("yunxiu-secret", fake_yunxiu::API_SECRET),
+        ("evolink-key", fake_evolink::API_KEY),
+    ];
+    for (name, value) in secrets {
+        let parameter = ssm.put_parameter().name(format!("/{}/{name}", resources.table)).value(value);
+        parameter.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
+    }
+    let secret = |name: &str| json!({"ssmParameter": format!("/{}/{name}", resources.table)});
+    let channels = json!({"channels": [
+        {"name": "meitu-yunxiu", "type": "yunxiu", "baseUrl": yunxiu.base_url, "apiKey": secret("yunxiu-key"),
+         "apiSecret": secret("yunxiu-secret"), "enableInWorkflow": true, "firstPollMs": 0, "pollIntervalMs": 0},
+        {"name": "evolink", "type": "evolink", "baseUrl": evolink.base_url, "apiKey": secret("evolink-key"),
+         "models": {"image.edit": "gpt-image-1"}, "pollIntervalMs": 0},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.json");
+    std::fs::write(&file, channels.to_string()).unwrap();
+    let stored = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    let mut catalog = StyleCatalog::default();
+    let portrait = catalog
+        .add_category(
+            serde_json::from_value(json!({"name": "人像", "code": "portrait", "capability": "image.edit",
+                                                    "prompt": "studio portrait"}))
+            .unwrap(),
+        )
+        .unwrap();
+    let film = catalog
+        .add_image(serde_json::from_value(json!({"category_id": portrait.id, "name": "胶片", "code": "film"})).unwrap())
+        .unwrap();
+    catalog
+        .add_preset(serde_json::from_value(json!({"preset_id": "MT-FILM", "style_image_id": film.id})).unwrap())
+        .unwrap();
+    let table = genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &resources.table);
+    assert!(table.replace_document(STYLE_CATALOG_DOCUMENT, None, &catalog.to_document()).await.unwrap());
+
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+    let original = "https://example.com/customers/original.jpg";
+    let mut create = event("api-jobs/create-job.json", &[]);
+    create["body"] = json!(json!({"style": "film", "imageType": "original", "imageUrls": [original]}).to_string());
+    let (status, _, created) = http_answer(api_jobs.invoke(create).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(
+        (created["job"]["capability"].clone(), created["job"]["prompt"].clone()),
+        (json!("image.edit"), json!("studio portrait"))
+    );
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let received = sqs.receive_message().queue_url(&resources.dispatch_queue_url).send().await.unwrap();
+    let message = &received.messages.unwrap_or_default()[0];
+    assert_eq!(worker.invoke(sqs_event(message)).await.unwrap()["batchItemFailures"], json!([]));
+    // Meitu: running, then retouched and handed to EvoLink; EvoLink: processing, then done.
+    for _ in 0..5 {
+        poller.invoke(json!({"source": "aws.events", "detail-type": "Scheduled Event"})).await.unwrap();
+    }
+    let (_, _, read) =
+        http_answer(api_jobs.invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, &id)])).await.unwrap());
+    let job = &read["job"];
+    assert_eq!(job["status"], "succeeded", "{read}");
+    let channels: Vec<&str> =
+        job["attempts"].as_array().unwrap().iter().map(|a| a["channel"].as_str().unwrap()).collect();
+    assert_eq!(channels, ["meitu-yunxiu", "evolink"]);
+    assert_eq!((job["imageType"].clone(), job["style"].clone()), (json!("retouched"), json!("film")));
+    assert!(job["retouchedAssetId"].is_string(), "{job}");
+    let requests = evolink.requests();
+    let sent = requests[0]["image_urls"][0].as_str().unwrap();
+    let retouch = reqwest::get(sent).await.unwrap().bytes().await.unwrap();
+    assert_eq!(png_size(&retouch), (40, 56), "EvoLink got Meitu's retouch, from S3");
+}
