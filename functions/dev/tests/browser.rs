@@ -327,11 +327,21 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     browser.wait().at_most(WAIT).for_element(Locator::Id("category-form")).await.unwrap();
     browser.find(Locator::Id("category-name")).await.unwrap().send_keys("人像").await.unwrap();
     browser.find(Locator::Id("category-code")).await.unwrap().send_keys("portrait").await.unwrap();
+    // What jobs naming the style inherit.
+    browser.find(Locator::Id("category-capability")).await.unwrap().select_by_value("image.edit").await.unwrap();
+    browser.find(Locator::Id("category-prompt")).await.unwrap().send_keys("studio portrait").await.unwrap();
     browser.find(Locator::Id("category-save")).await.unwrap().click().await.unwrap();
     wait_until(
         &browser,
         "the category is added",
         "return document.getElementById('flash').textContent.includes('风格分类已添加')",
+    )
+    .await;
+    wait_until(
+        &browser,
+        "the category shows the defaults jobs inherit",
+        "const row = document.querySelector('#style-categories tr[data-category]'); \
+         return !!row && row.textContent.includes('image.edit') && row.textContent.includes('studio portrait')",
     )
     .await;
     browser.goto(&server.url("/admin/meitu/presets")).await.unwrap();
