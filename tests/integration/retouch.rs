@@ -19,7 +19,8 @@ const ORIGINAL: &str = "https://example.com/customers/original.jpg";
 /// A studio whose Meitu config points at `yunxiu` (retouching originals when `enabled`), whose
 /// EvoLink channel serves `image.edit`, and whose catalog has the category `portrait` (an edit
 /// with a studio prompt, Meitu preset `MT-PORTRAIT`) with the styles `film` (its own preset
-/// `MT-FILM`), `plain` (the category's) and `broken` (a preset Meitu fails).
+/// `MT-FILM`), `plain` (the category's), `broken` (a preset Meitu fails) and `lost` (one whose
+/// task Meitu loses once).
 async fn studio(yunxiu: &FakeYunxiu, evolink: &FakeEvoLink, enabled: bool) -> TestApp {
     let app = TestApp::with_stored_channels().await;
     app.add_back_office_user(ADMIN.0, Role::Admin, ADMIN.1).await;
@@ -50,7 +51,13 @@ async fn studio(yunxiu: &FakeYunxiu, evolink: &FakeEvoLink, enabled: bool) -> Te
     )
     .await
     .unwrap();
-    for (code, preset) in [("film", Some("MT-FILM")), ("plain", None), ("broken", Some("[fail] MT-BROKEN"))] {
+    let styles = [
+        ("film", Some("MT-FILM")),
+        ("plain", None),
+        ("broken", Some("[fail] MT-BROKEN")),
+        ("lost", Some("[lost] MT-LOST")),
+    ];
+    for (code, preset) in styles {
         let image = json!({"category_id": portrait, "name": format!("风格 {code}"), "code": code});
         let image = post("/admin/meitu/api/style-images", image).await.unwrap();
         if let Some(preset) = preset {
@@ -142,7 +149,14 @@ async fn a_style_without_its_own_preset_uses_its_categorys_and_a_failed_retouch_
         .await;
     let broken =
         app.create_job(KEY_A, json!({"style": "broken", "imageType": "original", "imageUrls": [ORIGINAL]})).await;
+    let lost = app.create_job(KEY_A, json!({"style": "lost", "imageType": "original", "imageUrls": [ORIGINAL]})).await;
     run(&app).await;
+
+    // A retouch Meitu lost is sent again, then the job goes on.
+    let job = app.job(KEY_A, &lost).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let channels: Vec<String> = attempts(&job).into_iter().map(|(channel, _)| channel).collect();
+    assert_eq!(channels, ["meitu-yunxiu", "meitu-yunxiu", "meitu-yunxiu", "evolink"], "{job}");
 
     let job = app.job(KEY_A, &plain).await;
     assert_eq!((job["status"].clone(), job["prompt"].clone()), (json!("succeeded"), json!("mine")), "{job}");
@@ -155,7 +169,7 @@ async fn a_style_without_its_own_preset_uses_its_categorys_and_a_failed_retouch_
     assert_eq!(job["error"], "Meitu Yunxiu: refused as invalid: 20008 UNSUITABLE_IMAGE");
     assert_eq!((job["imageType"].clone(), job["retouchedAssetId"].clone()), (json!("original"), Value::Null));
     assert_eq!(attempts(&job), [("meitu-yunxiu".into(), "accepted".into())]);
-    assert_eq!(evolink.requests().len(), 1, "only the plain job reached EvoLink");
+    assert_eq!(evolink.requests().len(), 2, "the broken job never reached EvoLink");
 }
 
 #[tokio::test]
@@ -172,7 +186,9 @@ async fn with_the_retouch_off_or_an_input_already_retouched_jobs_go_straight_to_
     let on = studio(&yunxiu, &evolink, true).await;
     let id = on.create_job(KEY_A, json!({"style": "film", "imageType": "retouched", "imageUrls": [ORIGINAL]})).await;
     run(&on).await;
-    assert_eq!(attempts(&on.job(KEY_A, &id).await), [("evolink".into(), "accepted".into())]);
+    let job = on.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(attempts(&job), [("evolink".into(), "accepted".into())]);
 
     // A style no one defined is refused, and nothing is created.
     let (status, refused) = on.post("/api/v1/jobs", KEY_A, json!({"style": "nope", "imageUrls": [ORIGINAL]})).await;
@@ -180,4 +196,30 @@ async fn with_the_retouch_off_or_an_input_already_retouched_jobs_go_straight_to_
     assert!(refused["error"].as_str().unwrap().starts_with("style:"), "{refused}");
     let (_, listed) = on.get("/api/v1/jobs", KEY_A).await;
     assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+#[tokio::test]
+async fn a_job_whose_generation_failed_after_its_retouch_is_retried_from_the_original() {
+    let (yunxiu, evolink) = (FakeYunxiu::start().await, FakeEvoLink::start().await);
+    let app = studio(&yunxiu, &evolink, true).await;
+    // EvoLink fails this prompt's tasks as overloaded: sent again, then failed.
+    let body = json!({"style": "film", "imageType": "original", "imageUrls": [ORIGINAL], "prompt": "[overload] x"});
+    let id = app.create_job(KEY_A, body).await;
+    run(&app).await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!((job["status"].clone(), job["imageType"].clone()), (json!("failed"), json!("retouched")), "{job}");
+    let root = app.sign_in(ADMIN).await;
+    let (_, tasks, _) = app.back_office("GET", "/admin/meitu/api/tasks?status=failed", &root, None).await;
+    assert_eq!(tasks["data"]["tasks"][0]["status"], "failed", "a task's status is its job's: {tasks}");
+    assert!(tasks["data"]["tasks"][0]["result"][0]["asset_id"].is_string(), "the retouch is still shown");
+
+    let (status, retried, _) = app.back_office("POST", &format!("/admin/ai/api/tasks/{id}/retry"), &root, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{retried}");
+    let retry = retried["data"]["task"]["task_id"].as_str().unwrap().to_owned();
+    assert_eq!(retried["data"]["task"]["image_type"], "original", "from the client's original");
+    run(&app).await;
+    let job = app.job(KEY_A, &retry).await;
+    assert_eq!(attempts(&job)[0], ("meitu-yunxiu".into(), "accepted".into()), "retouched again: {job}");
+    let msg_id = app.stored_job(&retry).await.retouch.unwrap().msg_id;
+    assert_eq!(yunxiu.retouch(&msg_id).unwrap().media_data, ORIGINAL);
 }

@@ -470,20 +470,26 @@ impl Job {
 
     /// A request for a new job that does what this one asked, linked back to it.
     pub fn retried(&self) -> NewJob {
+        // Its input is the client's original again: a retouch is done again for the new job.
+        let image_type = match &self.retouch {
+            Some(_) => Some(InputImageType::Original),
+            None => self.labels.image_type,
+        };
         NewJob {
             spec: self.spec.clone(),
             webhook_url: self.webhook_url.clone(),
             webhook_events: Some(self.webhook_events.clone()),
             priority: Some(self.priority),
             source: self.source.clone(),
-            labels: JobLabels { retry_of: Some(self.id.clone()), ..self.labels.clone() },
+            labels: JobLabels { retry_of: Some(self.id.clone()), image_type, ..self.labels.clone() },
         }
     }
 
-    /// The Meitu preset to retouch the job's input with before its own capability runs: its
-    /// input is an original image, its style has a Meitu preset, and it is not retouched yet.
+    /// The Meitu preset to retouch the job's input image with before its own capability runs
+    /// (when it has one): its input is an original, its style has a Meitu preset, and it is not
+    /// retouched yet.
     pub fn retouch_preset(&self) -> Option<&str> {
-        let original = self.labels.image_type == Some(InputImageType::Original) && self.spec.inputs.has_image();
+        let original = self.labels.image_type == Some(InputImageType::Original);
         let retouched = self.retouch.as_ref().is_some_and(|retouch| retouch.result.is_some());
         let preset = self.spec.style.as_ref().and_then(|style| style.meitu_preset.as_deref());
         preset.filter(|_| original && !retouched)
@@ -613,6 +619,8 @@ mod tests {
         assert!(!job.is_retouching() && job.retouch_preset().is_none(), "retouched once");
         assert_eq!(job.labels.image_type, Some(InputImageType::Retouched));
         assert_eq!((job.channel.as_deref(), job.upstream_task_id.as_deref()), (None, None));
-        assert_eq!(job.retouch.unwrap().result, Some(retouched));
+        assert_eq!(job.retouch.as_ref().unwrap().result, Some(retouched));
+        let retry = job.retried();
+        assert_eq!(retry.labels.image_type, Some(InputImageType::Original), "a retry starts from the original");
     }
 }

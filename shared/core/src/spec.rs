@@ -159,11 +159,6 @@ impl Inputs {
     pub fn image_count(&self) -> usize {
         self.image_urls.len() + self.input_asset_ids.len()
     }
-
-    /// Whether the job has an input image (given directly, or as an image material).
-    pub fn has_image(&self) -> bool {
-        self.image_count() > 0 || self.materials.iter().any(|m| m.kind == MaterialType::Image)
-    }
 }
 
 /// The parameters of one capability.

@@ -6,29 +6,34 @@
 //! on the unretouched original would answer something else.
 
 use genrelay_core::ports::GeneratedFile;
-use genrelay_core::{Cause, Job, Result, UpstreamError};
+use genrelay_core::{Job, Result, Waiting};
 
-use crate::Engine;
+use crate::{Engine, span};
 
 impl Engine {
     /// Keeps Meitu's retouched image as the client's asset, makes it the job's input (a
-    /// `retouched` one now), and hands the job to the channels of its capability.
+    /// `retouched` one now), and hands the job to the channels of its capability. The hand-over
+    /// is first written as a wait for a channel, so a step that stops midway leaves a job the
+    /// poller submits, never one whose submission looks interrupted.
     pub(crate) async fn retouched(&self, job: &Job, files: Vec<GeneratedFile>) -> Result<()> {
         let now = self.deps.clock.now();
         let Some(file) = files.into_iter().next() else {
-            let error = UpstreamError::new("Meitu", Cause::Failed).detail("the retouch gave no image");
-            return Err(error.into());
+            self.fail(job, "Meitu: the retouch gave no image".into()).await?;
+            return Ok(());
         };
         let asset = self.ingest(job, file, now).await?;
         if let Err(error) = self.deps.assets.insert(std::slice::from_ref(&asset)).await {
             self.remove_blobs(asset.blob_key.as_slice()).await;
             return Err(error);
         }
-        let mut next = job.revise();
-        next.take_retouched(asset.id.clone(), now);
-        // As a worker starting a job: the poller watches it while it is handed over.
-        next.next_poll_at = Some(now + crate::span(self.settings().step_lease));
-        if !self.deps.jobs.replace(job, &next).await? {
+        let mut handed_over = job.revise();
+        handed_over.take_retouched(asset.id.clone(), now);
+        let until = now + span(self.settings().channel_wait);
+        let reason = "retouched by Meitu; to be handed to its channels".to_owned();
+        handed_over.waiting = Some(Waiting { reason, since: now, until });
+        handed_over.next_poll_at = Some(now);
+        // An error leaves the asset: the write may have landed, and the job would then name it.
+        if !self.deps.jobs.replace(job, &handed_over).await? {
             self.remove_assets(&[asset]).await;
             return Ok(());
         }
@@ -36,6 +41,13 @@ impl Engine {
         if let Some(channel) = &job.channel {
             self.release_slot(channel, job).await;
         }
-        self.submit_upstream(&next, Some(now)).await
+        // Claimed as the poller claims a submission, then submitted at once.
+        let mut claimed = handed_over.revise();
+        claimed.waiting = None;
+        claimed.next_poll_at = Some(now + span(self.settings().step_lease));
+        if !self.deps.jobs.replace(&handed_over, &claimed).await? {
+            return Ok(()); // a poller took it (or it was cancelled) meanwhile
+        }
+        self.submit_upstream(&claimed, Some(now)).await
     }
 }

@@ -68,12 +68,15 @@ impl Engine {
             }
         };
         let mut next = job.revise();
-        // An original whose style has a Meitu preset goes to Meitu first, when a channel
+        // An original image whose style has a Meitu preset goes to Meitu first, when a channel
         // retouches originals; every other job (and that one, once retouched) to the channels
         // of its capability.
-        let retouch = job.retouch_preset().zip(self.channels().retoucher().cloned());
+        let retouch = match (job.retouch_preset(), inputs.images.first(), self.channels().retoucher()) {
+            (Some(preset), Some(image), Some(retoucher)) => Some((preset, image.as_str(), retoucher.clone())),
+            _ => None,
+        };
         let channels = match &retouch {
-            Some((_, retoucher)) => vec![retoucher.clone()],
+            Some((_, _, retoucher)) => vec![retoucher.clone()],
             None => self.channels().for_job(job),
         };
         let names: Vec<&str> = channels.iter().map(Channel::name).collect();
@@ -108,7 +111,7 @@ impl Engine {
             let provider = &channel.provider;
             let started = std::time::Instant::now();
             let submitted = match retouch {
-                Some((preset, _)) => self.send_retouch(channel, preset, &inputs, &mut next).await,
+                Some((preset, image, _)) => self.send_retouch(channel, preset, image, &mut next).await,
                 None => provider.submit(job, &inputs).await,
             };
             self.deps.metrics.upstream_call(
@@ -155,14 +158,7 @@ impl Engine {
 
     /// Sends the job's first input image to Meitu's retouch with its style's preset, and notes
     /// the call on `next`.
-    async fn send_retouch(
-        &self,
-        channel: &Channel,
-        preset: &str,
-        inputs: &ResolvedInputs,
-        next: &mut Job,
-    ) -> Result<Submission> {
-        let image = inputs.images.first().ok_or_else(|| Error::invalid("inputs: a retouch needs an input image"))?;
+    async fn send_retouch(&self, channel: &Channel, preset: &str, image: &str, next: &mut Job) -> Result<Submission> {
         let (msg_id, poll_after) = channel.provider.retouch(preset, image).await?;
         next.retouch = Some(Retouch {
             channel: channel.name().to_owned(),

@@ -137,15 +137,11 @@ fn call_task(job: &Job, channels: &[Value]) -> MeituTask {
     }
 }
 
-/// Meitu's retouch of a job's original before its own capability: done once its image is back.
+/// Meitu's retouch of a job's original before its own capability: its call, and its image once
+/// back. Its status is its job's, as for every task (and as the list filters).
 fn retouch_task(job: &Job, retouch: &Retouch) -> MeituTask {
     let call = job.attempts.iter().rev().find(|attempt| attempt.channel == retouch.channel);
     let ended = retouch.finished_at.or(job.status.is_terminal().then_some(job.updated_at));
-    let status = match (&retouch.result, job.status.is_terminal()) {
-        (Some(_), _) => "success",
-        (None, true) => "failed",
-        (None, false) => "pending",
-    };
     MeituTask {
         id: job.id.to_string(),
         order_number: job.labels.order_number.clone(),
@@ -156,9 +152,9 @@ fn retouch_task(job: &Job, retouch: &Retouch) -> MeituTask {
         request_time: Some(retouch.sent_at),
         response_status: call.map(|attempt| String::from(attempt.outcome.clone())),
         duration_ms: ended.map(|to| (to - retouch.sent_at).num_milliseconds()),
-        status,
+        status: meitu_status(job.status),
         result: previews(job, retouch.result.as_slice()),
-        error_message: job.error.clone().filter(|_| status == "failed"),
+        error_message: job.error.clone(),
         created_at: job.created_at,
     }
 }
@@ -330,7 +326,7 @@ async fn recheck_task(
     if !task.has_msg_id {
         return Err(Failure::new(StatusCode::BAD_REQUEST, NO_MSG_ID));
     }
-    if job.retouch.is_some() && task.status != "pending" {
+    if job.retouch.as_ref().is_some_and(|retouch| retouch.result.is_some()) {
         let ended = format!("The Meitu call of job {} already ended; there is nothing to ask.", job.id);
         return Err(Failure::new(StatusCode::CONFLICT, ended));
     }
