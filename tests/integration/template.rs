@@ -185,7 +185,16 @@ fn functions_read_only_the_secrets_their_role_may_read() {
         let reads_webhook_secret =
             !properties["Environment"]["Variables"][genrelay_bootstrap::WEBHOOK_SECRET_PARAMETER_VAR].is_null();
         assert_eq!(reads_webhook_secret, policies.contains("WebhookSecretParameterName"), "{name}");
-        assert!(policies.contains("ChannelSecretsPath"), "{name} reads the channels' credentials at init");
+        // The functions that use the channels read their credentials at init; no other may.
+        let binary = properties_binary(function);
+        let main = std::fs::read_to_string(format!(
+            "{}/../functions/{}/src/main.rs",
+            env!("CARGO_MANIFEST_DIR"),
+            binary.trim_start_matches("genrelay-")
+        ))
+        .unwrap();
+        let uses_channels = main.contains("Channels::Used") || main.contains("run_admin_function");
+        assert_eq!(policies.contains("ChannelSecretsPath"), uses_channels, "{name}");
         // Only the back office writes them, under that path, where it is told to.
         let writes = policies.contains("ssm:PutParameter");
         assert_eq!(writes, name == "GenrelayAdmin", "{name}");
@@ -193,4 +202,9 @@ fn functions_read_only_the_secrets_their_role_may_read() {
         let path = &properties["Environment"]["Variables"][genrelay_bootstrap::CHANNEL_SECRETS_PATH_VAR];
         assert_eq!(writes, !path.is_null(), "{name}");
     }
+}
+
+/// The binary a function of the template runs (its cargo-lambda build property).
+fn properties_binary(function: &Value) -> String {
+    function["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary").to_owned()
 }

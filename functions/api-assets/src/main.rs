@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    genrelay_bootstrap::run_http_function(genrelay_http::assets_router).await
+    genrelay_bootstrap::run_http_function(genrelay_http::assets_router, genrelay_bootstrap::Channels::Unused).await
 }

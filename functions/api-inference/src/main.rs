@@ -3,5 +3,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    genrelay_bootstrap::run_configured_http_function(genrelay_bootstrap::inference_router_from_env).await
+    genrelay_bootstrap::run_configured_http_function(
+        genrelay_bootstrap::inference_router_from_env,
+        genrelay_bootstrap::Channels::Used,
+    )
+    .await
 }

@@ -4,5 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    genrelay_bootstrap::run_http_function(genrelay_http::jimeng_async_router).await
+    genrelay_bootstrap::run_http_function(genrelay_http::jimeng_async_router, genrelay_bootstrap::Channels::Used).await
 }

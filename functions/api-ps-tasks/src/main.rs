@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    genrelay_bootstrap::run_http_function(genrelay_http::ps_tasks_router).await
+    genrelay_bootstrap::run_http_function(genrelay_http::ps_tasks_router, genrelay_bootstrap::Channels::Used).await
 }

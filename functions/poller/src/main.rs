@@ -6,7 +6,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let engine = genrelay_bootstrap::start_event_function().await?;
+    let engine = genrelay_bootstrap::start_event_function(genrelay_bootstrap::Channels::Used).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| handler::handle(&engine, event.context)))
         .await
 }

@@ -1,12 +1,13 @@
 //! What every Lambda function does at init: read its configuration, build its engine (with the
 //! channels stored in the table, their credentials from SSM, read again within a minute of a
-//! change) and, for HTTP functions, its API keys, once; and fail fast with a message naming
-//! what to set.
+//! change, for the functions that use them) and, for HTTP functions, its API keys, once, the
+//! reads concurrently; and fail fast with a message naming what to set.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
+use genrelay_core::ports::{ChannelSet, ChannelSource};
 use genrelay_engine::{Engine, Settings};
 use genrelay_http::AppState;
 use genrelay_providers::StoredChannels;
@@ -43,8 +44,18 @@ fn storage_from_env() -> Result<Storage, ConfigError> {
     var(DATA_DIR_VAR).map(|dir| Storage::Embedded(PathBuf::from(dir))).ok_or(ConfigError::NoStorage)
 }
 
+/// Whether a function uses the channels: functions that submit, poll, cancel or check jobs
+/// against the channels read them (their document and credentials) and build their clients at
+/// init; the others (assets, webhooks) read and build nothing of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channels {
+    Used,
+    Unused,
+}
+
 /// A function's engine, on the storage its environment names, reading its channels from the
-/// store; the channels (for the back office) and the SDK configuration when that is AWS.
+/// store (when it uses them); the channels (for the back office) and the SDK configuration when
+/// that is AWS.
 struct Wired {
     engine: Engine,
     channels: StoredChannels,
@@ -60,51 +71,71 @@ enum BadChannels {
     StartWithout,
 }
 
-async fn wire(bad_channels: BadChannels) -> Result<Wired, ConfigError> {
+/// Builds the function's engine. The calls init needs (the webhook secrets, the channels and
+/// their credentials) run concurrently; what the function does not use is not read.
+async fn wire(uses: Channels, bad_channels: BadChannels) -> Result<Wired, ConfigError> {
     let egress = egress_from_env()?;
-    let (engine, channels, sdk) = match storage_from_env()? {
+    let (engine, channels, loaded, sdk) = match storage_from_env()? {
         Storage::Aws(resources) => {
             let mock = mock_config_from_env(false)?;
             let sdk = sdk_config().await;
             let retention = output_retention_from_env()?;
-            let secrets = webhook_secrets(&sdk).await?;
-            let engine = aws_engine(&sdk, &resources, retention, mock, secrets, &egress, Settings::default());
             let table = genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
             let ssm = genrelay_aws::SsmSecrets::new(aws_sdk_ssm::Client::new(&sdk));
             let channels = stored_channels(Arc::new(table), Arc::new(ssm), &egress);
-            (engine, channels, Some(sdk))
+            let (secrets, loaded) = tokio::join!(webhook_secrets(&sdk), load(uses, &channels));
+            let engine = aws_engine(&sdk, &resources, retention, mock, secrets?, &egress, Settings::default());
+            (engine, channels, loaded, Some(sdk))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
             let embedded = Embedded::open(&dir, &public_url)?;
             let engine = embedded.engine_with_mock(mock_config_from_env(true)?, &egress, Settings::default());
-            (engine, embedded.stored_channels(&egress), None)
+            let channels = embedded.stored_channels(&egress);
+            let loaded = load(uses, &channels).await;
+            (engine, channels, loaded, None)
         }
     };
-    let engine = engine.with_channel_source(Arc::new(channels.clone()));
-    if let Err(error) = engine.reload_channels().await {
-        if bad_channels == BadChannels::Stop {
-            return Err(ConfigError::Providers(error.chain()));
+    let engine = match uses {
+        Channels::Used => engine.with_channel_source(Arc::new(channels.clone())),
+        Channels::Unused => engine,
+    };
+    match loaded {
+        Ok(loaded) => engine.install_channels(loaded),
+        Err(error) if bad_channels == BadChannels::Stop => return Err(ConfigError::Providers(error.chain())),
+        Err(error) => {
+            tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
         }
-        tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
     }
     Ok(Wired { engine, channels, sdk })
 }
 
-/// The engine of an event function (worker, poller).
-pub async fn engine_from_env() -> Result<Engine, ConfigError> {
-    Ok(wire(BadChannels::Stop).await?.engine)
+/// The stored channels, read and built, if the function uses them.
+async fn load(uses: Channels, channels: &StoredChannels) -> genrelay_core::Result<Option<ChannelSet>> {
+    match uses {
+        Channels::Used => channels.load(None).await,
+        Channels::Unused => Ok(None),
+    }
+}
+
+/// The engine of an event function (worker, poller, webhooks).
+pub async fn engine_from_env(uses: Channels) -> Result<Engine, ConfigError> {
+    Ok(wire(uses, BadChannels::Stop).await?.engine)
 }
 
 /// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
-/// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER`.
-pub async fn lambda_app_state() -> Result<AppState, ConfigError> {
-    let Wired { engine, sdk, .. } = wire(BadChannels::Stop).await?;
-    let keys = match (api_keys_from_env()?, &sdk) {
-        (Some(keys), _) => keys,
-        (None, Some(sdk)) => api_keys_from_ssm(sdk).await?.ok_or_else(missing_keys)?,
-        (None, None) => return Err(missing_keys()),
+/// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER` (read while the engine is built).
+pub async fn lambda_app_state(uses: Channels) -> Result<AppState, ConfigError> {
+    let keys = async {
+        match api_keys_from_env()? {
+            Some(keys) => Ok(Some(keys)),
+            None if matches!(storage_from_env()?, Storage::Aws(_)) => api_keys_from_ssm(&sdk_config().await).await,
+            None => Ok(None),
+        }
     };
+    let (wired, keys) = tokio::join!(wire(uses, BadChannels::Stop), keys);
+    let engine = wired?.engine;
+    let keys = keys?.ok_or_else(missing_keys)?;
     Ok(AppState { engine: Arc::new(engine), keys: Arc::new(keys) })
 }
 
@@ -117,16 +148,17 @@ fn missing_keys() -> ConfigError {
 
 /// Runs an HTTP function: tracing, configuration (failing fast at init), then `router` under
 /// the Lambda runtime with one log line per request.
-pub async fn run_http_function(router: fn(AppState) -> axum::Router) -> Result<(), lambda_http::Error> {
-    run_configured_http_function(|state| Ok(router(state))).await
+pub async fn run_http_function(router: fn(AppState) -> axum::Router, uses: Channels) -> Result<(), lambda_http::Error> {
+    run_configured_http_function(|state| Ok(router(state)), uses).await
 }
 
 /// [`run_http_function`] for a router that needs more configuration from the environment.
 pub async fn run_configured_http_function(
     router: impl FnOnce(AppState) -> Result<axum::Router, ConfigError>,
+    uses: Channels,
 ) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let router = lambda_app_state().await.and_then(router).map_err(|error| {
+    let router = lambda_app_state(uses).await.and_then(router).map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;
@@ -145,7 +177,7 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 }
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
-    let Wired { engine, channels, sdk } = wire(BadChannels::StartWithout).await?;
+    let Wired { engine, channels, sdk } = wire(Channels::Used, BadChannels::StartWithout).await?;
     let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (storage_from_env()?, &sdk) {
         (Storage::Aws(resources), Some(sdk)) => {
             Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))
@@ -160,11 +192,11 @@ async fn admin_router() -> Result<axum::Router, ConfigError> {
     )))
 }
 
-/// Starts an event function (worker, poller): tracing, then its engine from the environment,
-/// failing fast at init with a message naming what to set.
-pub async fn start_event_function() -> Result<Arc<Engine>, lambda_runtime::Error> {
+/// Starts an event function (worker, poller, webhooks): tracing, then its engine from the
+/// environment, failing fast at init with a message naming what to set.
+pub async fn start_event_function(uses: Channels) -> Result<Arc<Engine>, lambda_runtime::Error> {
     init_tracing();
-    let engine = engine_from_env().await.map_err(|error| {
+    let engine = engine_from_env(uses).await.map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;

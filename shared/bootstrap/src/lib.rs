@@ -12,6 +12,6 @@ pub use back_office::*;
 pub use config::*;
 pub use embedded::Embedded;
 pub use lambda::{
-    engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_http_function,
+    Channels, engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_http_function,
     start_event_function,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use genrelay_core::Result;
-use genrelay_core::ports::ChannelSource;
+use genrelay_core::ports::{ChannelSet, ChannelSource};
 
 use crate::{ChannelRegistry, Engine};
 
@@ -75,6 +75,13 @@ impl Engine {
         };
         let known = self.channels.read().unwrap_or_else(|poisoned| poisoned.into_inner()).revision.clone();
         let loaded = source.load(known.as_deref()).await?;
+        self.install_channels(loaded);
+        Ok(())
+    }
+
+    /// Puts channels read from the source in force (`None`: unchanged since the revision in
+    /// force). Init reads them while it reads its other configuration, then installs them.
+    pub fn install_channels(&self, loaded: Option<ChannelSet>) {
         let mut live = self.channels.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         live.read_at = Some(self.deps.clock.now());
         if let Some(set) = loaded {
@@ -82,6 +89,5 @@ impl Engine {
             live.registry = Arc::new(live.registry.with_channels(set.channels));
             live.revision = Some(set.revision);
         }
-        Ok(())
     }
 }
