@@ -5,20 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A virtualenv where the venv module exists; otherwise a plain folder of packages (Debian's
-# python3 without python3-venv).
-if [ ! -x .venv/bin/python ] && ! python3 -m venv .venv 2>/dev/null; then
-    rm -rf .venv
-fi
-if [ -x .venv/bin/python ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-    export PATH="$PWD/.venv/bin:$PATH"
-else
-    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
-        --target .venv/packages -r tests/requirements.txt
-    export PYTHONPATH="$PWD/.venv/packages${PYTHONPATH:+:$PYTHONPATH}"
-    export PATH="$PWD/.venv/packages/bin:$PATH"
-fi
+. tests/python-env.sh
 
 # The back office's browser test drives headless Chromium through chromedriver: Debian's
 # `chromium` and `chromium-driver` (one version), and a font with Chinese glyphs for the pages'

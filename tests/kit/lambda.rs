@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -25,6 +25,8 @@ struct Runtime {
     events: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Value)>>>,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
     init_error: Arc<Mutex<Option<Value>>>,
+    /// When the function first asked for an event: the end of its init.
+    first_next: Arc<Mutex<Option<Instant>>>,
 }
 
 /// A function binary running under the emulator.
@@ -36,16 +38,25 @@ pub struct LambdaFunction {
     next_id: Mutex<u64>,
     /// Every line the function printed so far (stdout and stderr).
     output: Arc<Mutex<Vec<String>>>,
+    spawned_at: Instant,
 }
 
 impl LambdaFunction {
     /// Starts `binary` with `vars` (and the variables Lambda sets) against a fresh emulator.
     pub async fn start(binary: &Path, vars: &[(&str, String)]) -> Self {
+        let name = binary.file_name().unwrap().to_string_lossy().into_owned();
+        Self::start_program(&name, Command::new(binary), vars).await
+    }
+
+    /// Starts `program` (a function of another runtime, e.g. a Python script with its
+    /// interpreter) as the function `name`, with `vars` and the variables Lambda sets.
+    pub async fn start_program(name: &str, mut command: Command, vars: &[(&str, String)]) -> Self {
         let (sender, receiver) = mpsc::channel(16);
         let runtime = Runtime {
             events: Arc::new(tokio::sync::Mutex::new(receiver)),
             waiting: Arc::default(),
             init_error: Arc::default(),
+            first_next: Arc::default(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -57,8 +68,7 @@ impl LambdaFunction {
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let name = binary.file_name().unwrap().to_string_lossy().into_owned();
-        let mut command = Command::new(binary);
+        let name = name.to_owned();
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -74,11 +84,30 @@ impl LambdaFunction {
         for (key, value) in vars {
             command.env(key, value);
         }
+        let spawned_at = Instant::now();
         let mut child = command.spawn().expect("the function binary starts");
         let output = Arc::new(Mutex::new(Vec::new()));
         collect_lines(child.stdout.take().unwrap(), output.clone());
         collect_lines(child.stderr.take().unwrap(), output.clone());
-        Self { name, child, events: sender, runtime, next_id: Mutex::new(0), output }
+        Self { name, child, events: sender, runtime, next_id: Mutex::new(0), output, spawned_at }
+    }
+
+    /// Its init: from the spawn until it first asked for an event (waits for that).
+    pub async fn init_duration(&self) -> Duration {
+        let deadline = Instant::now() + INVOKE_TIMEOUT;
+        loop {
+            if let Some(ready) = *self.runtime.first_next.lock().unwrap() {
+                return ready - self.spawned_at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never asked for an event (init error: {:?}); its output:\n{}",
+                self.name,
+                self.runtime.init_error.lock().unwrap().clone(),
+                self.output.lock().unwrap().join("\n")
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
     }
 
     /// Delivers one event and waits for the function's answer: `Ok(response)` or
@@ -141,6 +170,7 @@ impl Drop for LambdaFunction {
 }
 
 async fn next(State(runtime): State<Runtime>) -> Response {
+    runtime.first_next.lock().unwrap().get_or_insert_with(Instant::now);
     let Some((id, event)) = runtime.events.lock().await.recv().await else {
         return axum::http::StatusCode::GONE.into_response();
     };

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs genrelay's benchmark: builds the function binaries and the harness with the release
+# profile, then measures them on this machine against moto (installed into .venv like the
+# tests' tools) and writes bench/REPORT.md and bench/report.json. Extra arguments go to the
+# harness (e.g. `--runs 5`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tests/python-env.sh
+
+packages=(-p genrelay-bench)
+for function in api-jobs api-meta api-assets api-inference api-ps-tasks api-jimeng-async worker poller webhooks admin; do
+    packages+=(-p "genrelay-$function")
+done
+cargo build --release --locked "${packages[@]}"
+target/release/genrelay-bench "$@"

@@ -1,0 +1,211 @@
+//! Cold starts under the Lambda Runtime API emulator against moto: each function binary is
+//! started `runs` times, one at a time, with what the template gives it (API keys and secrets
+//! as SSM SecureStrings); its init is the time from the spawn until it first asks for an event,
+//! then one sample event from `events/` is its first event. A Python 3 + boto3 handler doing
+//! api-jobs' create (its peer) is measured the same way.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use genrelay_tests::lambda::LambdaFunction;
+use genrelay_tests::moto;
+use serde_json::{Value, json};
+
+use crate::report::{Bound, Figure, median_and_p90};
+
+/// Init of each function alone (spawn → first `/next`).
+const INIT_BUDGET_MS: f64 = 20.0;
+/// How much faster api-jobs' cold create must be than its Python peer's.
+const PEER_RATIO_BUDGET: f64 = 10.0;
+const SECTION: &str = "cold start (moto, one function at a time)";
+
+/// A function binary and the sample event that is its first.
+struct Function {
+    binary: &'static str,
+    event: fn() -> Value,
+}
+
+const FUNCTIONS: [Function; 10] = [
+    Function { binary: "genrelay-api-jobs", event: create_job },
+    Function { binary: "genrelay-api-meta", event: || sample("api-meta/list-capabilities.json") },
+    Function { binary: "genrelay-api-assets", event: || sample("api-assets/list-assets.json") },
+    Function { binary: "genrelay-api-inference", event: || sample("api-inference/list-tasks.json") },
+    Function { binary: "genrelay-api-ps-tasks", event: || sample("api-ps-tasks/task-result.json") },
+    Function { binary: "genrelay-api-jimeng-async", event: || sample("api-jimeng-async/query-task.json") },
+    Function { binary: "genrelay-worker", event: unknown_dispatch },
+    Function { binary: "genrelay-poller", event: || sample("poller/schedule.json") },
+    Function { binary: "genrelay-webhooks", event: || sample("webhooks/retry-wakeups.json") },
+    Function { binary: "genrelay-admin", event: || sample("admin/console.json") },
+];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn sample(file: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(file)).expect("the sample event exists");
+    serde_json::from_str(&text).expect("the sample event is JSON")
+}
+
+/// Seed 004's create of the sample event, without its Idempotency-Key (each run creates a job).
+fn create_job() -> Value {
+    let mut event = sample("api-jobs/create-job.json");
+    event["headers"].as_object_mut().expect("headers").remove("idempotency-key");
+    event
+}
+
+/// A dispatch of a job that does not exist (the worker reads it and drops the message).
+fn unknown_dispatch() -> Value {
+    let body = json!({"jobId": "job_01jbench000000000000000000", "clientId": "sample"}).to_string();
+    json!({"Records": [{
+        "messageId": "bench-1", "receiptHandle": "bench-receipt", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:dispatch",
+        "awsRegion": "us-east-1",
+    }]})
+}
+
+/// What the template gives the functions, pointed at moto, secrets in SSM.
+async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
+    let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
+    let parameter = |name: &str| format!("/{}/{name}", resources.table);
+    let secrets = [
+        ("api-keys", "sample:sample-key".to_owned()),
+        (
+            "session-key",
+            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=".into(),
+        ),
+        ("admin-password", "bench-admin-password".into()),
+    ];
+    for (name, value) in secrets {
+        let put = ssm.put_parameter().name(parameter(name)).value(value).overwrite(true);
+        put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("moto takes the parameter");
+    }
+    let mut env = moto::sdk_env();
+    env.extend([
+        ("GENRELAY_TABLE", resources.table.clone()),
+        ("GENRELAY_BUCKET", resources.bucket.clone()),
+        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
+        ("ZHINIAN_API_KEYS_PARAMETER", parameter("api-keys")),
+        ("GENRELAY_MOCK_PROVIDER", "on".to_owned()),
+        ("GENRELAY_SESSION_KEY_PARAMETER", parameter("session-key")),
+        ("GENRELAY_ADMIN_PASSWORD_PARAMETER", parameter("admin-password")),
+        ("GENRELAY_CHANNEL_SECRETS_PATH", parameter("channels")),
+    ]);
+    env
+}
+
+/// One cold start: the init and the first event's latency, in milliseconds.
+async fn cold_start(function: LambdaFunction, event: Value) -> (f64, f64) {
+    let init = function.init_duration().await;
+    let sent = Instant::now();
+    let answer = function.invoke(event).await;
+    let first = sent.elapsed();
+    if let Ok(answer) = &answer
+        && answer["statusCode"].as_u64().is_some_and(|status| status >= 500)
+    {
+        panic!("a first event failed: {answer}");
+    }
+    (init.as_secs_f64() * 1000.0, first.as_secs_f64() * 1000.0)
+}
+
+/// The cold-start figures of every function and of the Python peer, `runs` runs each.
+pub async fn measure(binaries: &Path, runs: usize) -> Vec<Figure> {
+    let resources = moto::resources().await;
+    let env = function_env(&resources).await;
+    let how = |what: &str| format!("median of {runs} runs; {what}");
+    let mut figures = Vec::new();
+    let mut api_jobs_create = 0.0;
+    for function in &FUNCTIONS {
+        let (mut inits, mut firsts, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let started = LambdaFunction::start(&binaries.join(function.binary), &env).await;
+            let (init, first) = cold_start(started, (function.event)()).await;
+            inits.push(init);
+            firsts.push(first);
+            totals.push(init + first);
+        }
+        let (init, init_p90) = median_and_p90(&mut inits);
+        let (first, _) = median_and_p90(&mut firsts);
+        let (total, _) = median_and_p90(&mut totals);
+        if function.binary == "genrelay-api-jobs" {
+            api_jobs_create = total;
+        }
+        figures.push(Figure {
+            section: SECTION,
+            name: format!("{} init", function.binary),
+            value: init,
+            unit: "ms",
+            budget: Some((Bound::AtMost, INIT_BUDGET_MS)),
+            how: how(&format!("spawn → first /next; p90 {init_p90:.1} ms")),
+        });
+        figures.push(Figure {
+            section: SECTION,
+            name: format!("{} first event", function.binary),
+            value: first,
+            unit: "ms",
+            budget: None,
+            how: how(&format!("sent → answered: {}", function_event_name(function.binary))),
+        });
+    }
+    let peer = measure_peer(&env, runs).await;
+    figures.push(Figure {
+        section: SECTION,
+        name: "api-jobs cold create (init + first create)".into(),
+        value: api_jobs_create,
+        unit: "ms",
+        budget: None,
+        how: how("spawn → 202 of the first create"),
+    });
+    figures.push(Figure {
+        section: SECTION,
+        name: "Python 3 + boto3 peer cold create".into(),
+        value: peer,
+        unit: "ms",
+        budget: None,
+        how: how("bench/peers/python_create.py: SSM keys at init, PutItem + SendMessage"),
+    });
+    figures.push(Figure {
+        section: SECTION,
+        name: "peer cold create ÷ api-jobs cold create".into(),
+        value: peer / api_jobs_create,
+        unit: "×",
+        budget: Some((Bound::AtLeast, PEER_RATIO_BUDGET)),
+        how: "same run, same moto".into(),
+    });
+    figures
+}
+
+fn function_event_name(binary: &str) -> &'static str {
+    match binary {
+        "genrelay-api-jobs" => "POST /api/v1/jobs",
+        "genrelay-api-meta" => "GET /api/v1/capabilities",
+        "genrelay-api-assets" => "GET /api/v1/assets",
+        "genrelay-api-inference" => "GET /api/tasks",
+        "genrelay-api-ps-tasks" => "a PS task's result",
+        "genrelay-api-jimeng-async" => "a Jimeng task query",
+        "genrelay-worker" => "an SQS dispatch of an unknown job",
+        "genrelay-poller" => "a scheduled tick",
+        "genrelay-webhooks" => "an SQS webhook retry wakeup",
+        _ => "GET /admin (to the login)",
+    }
+}
+
+/// The Python peer's median cold create (init + first create), in milliseconds.
+async fn measure_peer(env: &[(&'static str, String)], runs: usize) -> f64 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/python_create.py");
+    let mut env = env.to_vec();
+    // Where the Python packages are when they are not in a virtualenv (see tests/python-env.sh).
+    env.extend(std::env::var("PYTHONPATH").ok().map(|path| ("PYTHONPATH", path)));
+    let mut totals = Vec::new();
+    for _ in 0..runs {
+        let mut command = Command::new(moto::python());
+        command.arg(&script);
+        let started = LambdaFunction::start_program("python-boto3-create", command, &env).await;
+        let (init, first) = cold_start(started, create_job()).await;
+        totals.push(init + first);
+    }
+    median_and_p90(&mut totals).0
+}

@@ -1,0 +1,63 @@
+//! genrelay's benchmark harness: `bench/run.sh` builds the release binaries and runs it. It
+//! measures, in one run on this machine, the cold start of every function binary under a
+//! Lambda Runtime API emulator against moto (and of a Python 3 + boto3 peer doing api-jobs'
+//! create) and the size of each binary, then writes `bench/REPORT.md` and `bench/report.json`:
+//! each figure with its budget and whether it holds.
+
+mod cold_start;
+mod report;
+mod sizes;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Measures genrelay's release build and writes bench/REPORT.md and bench/report.json")]
+struct Args {
+    /// Cold starts of each function (one at a time).
+    #[arg(long, default_value_t = 15)]
+    runs: usize,
+    /// Where the report goes.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    // The function binaries are built beside this one (same profile).
+    let binaries = std::env::current_exe()?.parent().expect("a binary's folder").to_path_buf();
+    let mut figures = sizes::measure(&binaries);
+    figures.extend(cold_start::measure(&binaries, args.runs).await);
+    let report = report::Report {
+        measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: machine(),
+        figures,
+        notes: vec![
+            "Cold starts: each function is spawned under the harness's Lambda Runtime API emulator \
+             with the environment the template gives it (API keys, session key and admin password as \
+             SSM SecureStrings on moto); init is spawn → its first request for an event."
+                .into(),
+            "The peer is a custom-runtime Python process (bench/peers/python_create.py); AWS's managed \
+             Python runtime adds its own bootstrap, so the ratio understates the difference."
+                .into(),
+        ],
+    };
+    std::fs::write(args.out.join("REPORT.md"), report.to_markdown())?;
+    std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&report.to_json())? + "\n")?;
+    println!("{}", report.to_markdown());
+    println!("{} figure(s) miss their budget; written to {}", report.misses(), args.out.display());
+    Ok(())
+}
+
+/// The CPU model and count, as `/proc/cpuinfo` gives them.
+fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches(|c: char| c == ':' || c.is_whitespace()).to_owned());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{} ({cores} cores)", model.unwrap_or_else(|| "an unknown CPU".into()))
+}
