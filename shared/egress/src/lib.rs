@@ -14,6 +14,7 @@
 //! requires https) for local testing only; the dev server enables it by flag.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -40,10 +41,16 @@ pub enum Refused {
 /// How many redirects a fetch follows.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// The policy and the clients that enforce it.
+/// The policy and the clients that enforce it. The clients are built on first use (each loads
+/// the system's root certificates, which takes milliseconds), so a function that never calls
+/// out does not pay for them at init; clones share them.
 #[derive(Clone)]
 pub struct Egress {
     allow_private: bool,
+    clients: Arc<OnceLock<Clients>>,
+}
+
+struct Clients {
     /// Never follows redirects.
     call: reqwest::Client,
     /// Follows checked redirects.
@@ -53,37 +60,41 @@ pub struct Egress {
 impl Egress {
     /// The production policy: public addresses only.
     pub fn public_only() -> Self {
-        Self::build(false)
+        Self { allow_private: false, clients: Arc::default() }
     }
 
     /// For local testing: private and loopback addresses and plain http are allowed.
     pub fn allow_private() -> Self {
-        Self::build(true)
+        Self { allow_private: true, clients: Arc::default() }
     }
 
-    fn build(allow_private: bool) -> Self {
-        let client = |redirects: reqwest::redirect::Policy| {
-            reqwest::Client::builder()
-                .redirect(redirects)
-                // A proxy would resolve names itself, past the guard.
-                .no_proxy()
-                .dns_resolver(GuardedResolver { allow_private })
-                .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(60))
-                .build()
-                .expect("the HTTP client builds")
-        };
-        let hop_check = Self { allow_private, call: reqwest::Client::new(), fetch: reqwest::Client::new() };
-        let checked = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if let Err(refused) = hop_check.check(attempt.url()) {
-                attempt.error(refused)
-            } else {
-                attempt.follow()
-            }
-        });
-        Self { allow_private, call: client(reqwest::redirect::Policy::none()), fetch: client(checked) }
+    fn clients(&self) -> &Clients {
+        self.clients.get_or_init(|| {
+            let allow_private = self.allow_private;
+            let client = |redirects: reqwest::redirect::Policy| {
+                reqwest::Client::builder()
+                    .redirect(redirects)
+                    // A proxy would resolve names itself, past the guard.
+                    .no_proxy()
+                    .dns_resolver(GuardedResolver { allow_private })
+                    .connect_timeout(Duration::from_secs(5))
+                    .read_timeout(Duration::from_secs(60))
+                    .build()
+                    .expect("the HTTP client builds")
+            };
+            // Each hop is checked by the same policy (without clients of its own).
+            let hop_check = Self { allow_private, clients: Arc::default() };
+            let checked = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else if let Err(refused) = hop_check.check(attempt.url()) {
+                    attempt.error(refused)
+                } else {
+                    attempt.follow()
+                }
+            });
+            Clients { call: client(reqwest::redirect::Policy::none()), fetch: client(checked) }
+        })
     }
 
     pub fn allows_private(&self) -> bool {
@@ -123,13 +134,13 @@ impl Egress {
     /// connection re-checks the resolved address.
     pub fn call(&self, method: reqwest::Method, url: &Url) -> Result<reqwest::RequestBuilder, Refused> {
         self.check(url)?;
-        Ok(self.call.request(method, url.clone()))
+        Ok(self.clients().call.request(method, url.clone()))
     }
 
     /// A GET of `url` that follows checked redirects.
     pub fn fetch(&self, url: &Url) -> Result<reqwest::RequestBuilder, Refused> {
         self.check(url)?;
-        Ok(self.fetch.get(url.clone()))
+        Ok(self.clients().fetch.get(url.clone()))
     }
 
     /// Why a request failed, when the guard refused its connection.

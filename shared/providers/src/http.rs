@@ -8,13 +8,19 @@ use genrelay_core::ports::{ByteStream, GeneratedFile};
 use genrelay_core::{Cause, Error, UpstreamError};
 
 /// A client for upstream calls: bounded connect and request time. (Downloads of outputs are
-/// streamed, so their time is bounded per read, not in total.)
+/// streamed, so their time is bounded per read, not in total.) One per process, shared by every
+/// channel: building one loads the system's root certificates, which takes milliseconds.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .expect("the HTTP client builds")
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build()
+                .expect("the HTTP client builds")
+        })
+        .clone()
 }
 
 /// A transport failure of a call that changes nothing upstream (a poll, a download, an upload
