@@ -1,9 +1,11 @@
 //! Cold starts under the Lambda Runtime API emulator against moto: each function binary is
 //! started `runs` times, one at a time, with what the template gives it (API keys and secrets
 //! as SSM SecureStrings); its init is the time from the spawn until it first asks for an event,
-//! then one sample event from `events/` is its first event. A Python 3 + boto3 handler doing
+//! then one sample event from `events/` is its first event. Its init phases are read from the
+//! spans it logs as they close (genrelay-bootstrap's `logs`). A Python 3 + boto3 handler doing
 //! api-jobs' create (its peer) is measured the same way.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -12,13 +14,16 @@ use genrelay_tests::lambda::LambdaFunction;
 use genrelay_tests::moto;
 use serde_json::{Value, json};
 
-use crate::report::{Bound, Figure, median_and_p90};
+use crate::report::{Bound, Figure, Table, median_and_p90};
 
 /// Init of each function alone (spawn → first `/next`).
 const INIT_BUDGET_MS: f64 = 20.0;
 /// How much faster api-jobs' cold create must be than its Python peer's.
 const PEER_RATIO_BUDGET: f64 = 10.0;
 const SECTION: &str = "cold start (moto, one function at a time)";
+/// The phases of init a function logs (in the order they start); `configure` holds the others.
+const PHASES: [&str; 8] =
+    ["sdk_config", "webhook_secrets", "channels", "api_keys", "engine", "back_office", "router", "configure"];
 
 /// A function binary and the sample event that is its first.
 struct Function {
@@ -93,12 +98,15 @@ async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static s
         ("GENRELAY_SESSION_KEY_PARAMETER", parameter("session-key")),
         ("GENRELAY_ADMIN_PASSWORD_PARAMETER", parameter("admin-password")),
         ("GENRELAY_CHANNEL_SECRETS_PATH", parameter("channels")),
+        // The init phases' spans as JSON lines, and no other line below a warning.
+        ("GENRELAY_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", format!("warn,{}=info", genrelay_bootstrap::INIT_TARGET)),
     ]);
     env
 }
 
 /// One cold start: the init and the first event's latency, in milliseconds.
-async fn cold_start(function: LambdaFunction, event: Value) -> (f64, f64) {
+async fn cold_start(function: &LambdaFunction, event: Value) -> (f64, f64) {
     let init = function.init_duration().await;
     let sent = Instant::now();
     let answer = function.invoke(event).await;
@@ -111,22 +119,65 @@ async fn cold_start(function: LambdaFunction, event: Value) -> (f64, f64) {
     (init.as_secs_f64() * 1000.0, first.as_secs_f64() * 1000.0)
 }
 
-/// The cold-start figures of every function and of the Python peer, `runs` runs each.
-pub async fn measure(binaries: &Path, runs: usize) -> Vec<Figure> {
+/// The init phases a function logged (once it has logged the last, `configure`).
+fn logged_phases(function: &LambdaFunction) -> HashMap<String, f64> {
+    let configured = |lines: &[Value]| lines.iter().any(|line| line["span"]["phase"] == "configure");
+    phase_times(&function.json_lines_once(configured))
+}
+
+/// Each init phase's time, from the lines its span logged when it closed.
+fn phase_times(lines: &[Value]) -> HashMap<String, f64> {
+    let closes = lines.iter().filter(|line| line["message"] == "close");
+    closes
+        .filter_map(|line| {
+            let time = |field: &str| line[field].as_str().and_then(milliseconds);
+            Some((line["span"]["phase"].as_str()?.to_owned(), time("time.busy")? + time("time.idle")?))
+        })
+        .collect()
+}
+
+/// A span's time as tracing-subscriber prints it (`812µs`, `1.25ms`, `3.0s`), in milliseconds.
+fn milliseconds(text: &str) -> Option<f64> {
+    let unit_at = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(unit_at);
+    let scale = match unit {
+        "ns" => 1e-6,
+        "µs" => 1e-3,
+        "ms" => 1.0,
+        "s" => 1e3,
+        _ => return None,
+    };
+    Some(number.parse::<f64>().ok()? * scale)
+}
+
+/// The cold-start figures of every function and of the Python peer, `runs` runs each, and the
+/// breakdown of each function's init.
+pub async fn measure(binaries: &Path, runs: usize) -> (Vec<Figure>, Table) {
     let resources = moto::resources().await;
     let env = function_env(&resources).await;
     let how = |what: &str| format!("median of {runs} runs; {what}");
     let mut figures = Vec::new();
     let mut api_jobs_create = 0.0;
+    let mut breakdown = Vec::new();
     for function in &FUNCTIONS {
         let (mut inits, mut firsts, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+        let mut phases: HashMap<String, Vec<f64>> = HashMap::new();
         for _ in 0..runs {
             let started = LambdaFunction::start(&binaries.join(function.binary), &env).await;
-            let (init, first) = cold_start(started, (function.event)()).await;
+            let (init, first) = cold_start(&started, (function.event)()).await;
             inits.push(init);
             firsts.push(first);
             totals.push(init + first);
+            let logged = logged_phases(&started);
+            let outside = init - logged.get("configure").copied().unwrap_or(0.0);
+            phases.entry("outside".into()).or_default().push(outside);
+            for (phase, time) in logged {
+                phases.entry(phase).or_default().push(time);
+            }
         }
+        let median = |phase: &str| phases.get_mut(phase).map(|times| median_and_p90(times).0);
+        let row = std::iter::once("outside").chain(PHASES).map(median).collect();
+        breakdown.push((function.binary.to_owned(), row));
         let (init, init_p90) = median_and_p90(&mut inits);
         let (first, _) = median_and_p90(&mut firsts);
         let (total, _) = median_and_p90(&mut totals);
@@ -175,7 +226,19 @@ pub async fn measure(binaries: &Path, runs: usize) -> Vec<Figure> {
         budget: Some((Bound::AtLeast, PEER_RATIO_BUDGET)),
         how: "same run, same moto".into(),
     });
-    figures
+    let table = Table {
+        title: "init breakdown (moto)",
+        how: format!(
+            "Median of {runs} runs of each phase's span, in ms (genrelay-bootstrap logs them as they \
+             close). `configure` holds the phases before it; webhook_secrets, channels and api_keys run \
+             concurrently. `outside` is the rest of init: process start, the runtime, logging set-up and \
+             the Lambda runtime client until its first /next."
+        ),
+        unit: "ms",
+        columns: std::iter::once("outside").chain(PHASES).map(str::to_owned).collect(),
+        rows: breakdown,
+    };
+    (figures, table)
 }
 
 fn function_event_name(binary: &str) -> &'static str {
@@ -204,7 +267,7 @@ async fn measure_peer(env: &[(&'static str, String)], runs: usize) -> f64 {
         let mut command = Command::new(moto::python());
         command.arg(&script);
         let started = LambdaFunction::start_program("python-boto3-create", command, &env).await;
-        let (init, first) = cold_start(started, create_job()).await;
+        let (init, first) = cold_start(&started, create_job()).await;
         totals.push(init + first);
     }
     median_and_p90(&mut totals).0

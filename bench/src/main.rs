@@ -29,11 +29,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The function binaries are built beside this one (same profile).
     let binaries = std::env::current_exe()?.parent().expect("a binary's folder").to_path_buf();
     let mut figures = sizes::measure(&binaries);
-    figures.extend(cold_start::measure(&binaries, args.runs).await);
+    let (cold_starts, init_breakdown) = cold_start::measure(&binaries, args.runs).await;
+    figures.extend(cold_starts);
     let report = report::Report {
         measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: machine(),
         figures,
+        tables: vec![init_breakdown],
         notes: vec![
             "Cold starts: each function is spawned under the harness's Lambda Runtime API emulator \
              with the environment the template gives it (API keys, session key and admin password as \

@@ -34,12 +34,26 @@ impl Figure {
     }
 }
 
+/// Figures without budgets that explain others, as a table: a row per subject, a column per
+/// part (e.g. each function's init, phase by phase).
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub title: &'static str,
+    /// What the table shows and how it was measured.
+    pub how: String,
+    pub unit: &'static str,
+    pub columns: Vec<String>,
+    /// Each row's subject and its value in each column (`None`: the part does not occur).
+    pub rows: Vec<(String, Vec<Option<f64>>)>,
+}
+
 /// Everything one run measured, and on what.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub measured_at: String,
     pub machine: String,
     pub figures: Vec<Figure>,
+    pub tables: Vec<Table>,
     /// What a reader needs to know to read the figures.
     pub notes: Vec<String>,
 }
@@ -61,7 +75,7 @@ impl Report {
             self.figures.iter().map(|figure| FigureJson { figure, passes: figure.passes() }).collect();
         serde_json::json!({
             "measured_at": self.measured_at, "machine": self.machine, "figures": figures,
-            "misses": self.misses(), "notes": self.notes,
+            "tables": self.tables, "misses": self.misses(), "notes": self.notes,
         })
     }
 
@@ -97,6 +111,23 @@ impl Report {
                     figure.unit,
                     figure.how
                 ));
+            }
+        }
+        for table in &self.tables {
+            text.push_str(&format!("\n## {}\n\n{}\n\n| |", table.title, table.how));
+            for column in &table.columns {
+                text.push_str(&format!(" {column} |"));
+            }
+            text.push_str(&format!("\n|---|{}\n", "---:|".repeat(table.columns.len())));
+            for (subject, values) in &table.rows {
+                text.push_str(&format!("| {subject} |"));
+                for value in values {
+                    match value {
+                        Some(value) => text.push_str(&format!(" {} |", number(*value))),
+                        None => text.push_str(" — |"),
+                    }
+                }
+                text.push('\n');
             }
         }
         if !self.notes.is_empty() {

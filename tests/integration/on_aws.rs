@@ -226,6 +226,41 @@ async fn channels_stored_in_the_table_with_credentials_in_ssm_serve_the_lambda_f
     assert_eq!(fake.node_infos()[0][0]["fieldValue"], created["job"]["prompt"], "the prompt reached RunningHub");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_meta_lists_what_the_stored_channels_serve_without_reading_their_credentials() {
+    let fake = FakeRunningHub::start().await;
+    let resources = moto::resources().await;
+    // The mock off: the capability list is what the channels serve.
+    let mut env = function_env(&resources);
+    env.retain(|(name, _)| *name != "GENRELAY_MOCK_PROVIDER");
+    let parameter = format!("/{}/runninghub-key", resources.table);
+    let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
+    let put = ssm.put_parameter().name(&parameter).value(fake_runninghub::API_KEY);
+    put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.json");
+    let document = json!({"channels": [{"name": "runninghub", "type": "runninghub", "baseUrl": fake.base_url,
+        "apiKey": {"ssmParameter": parameter},
+        "workflows": {"image.generate": {"workflowId": "1904136902449209346", "slots": {"prompt": ["6", "text"]}}}}]});
+    std::fs::write(&file, document.to_string()).unwrap();
+    let stored = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+
+    // Without the credential, a function that calls the channels cannot start ...
+    ssm.delete_parameter().name(&parameter).send().await.unwrap();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let (started, output) = genrelay_tests::run_with_env(&workspace_binary("genrelay-api-jobs"), &vars);
+    assert!(!started && output.contains("the channels could not be loaded"), "{output}");
+    // ... while api-meta, which never reads it, lists what the channel serves.
+    let api_meta = LambdaFunction::start(&workspace_binary("genrelay-api-meta"), &env).await;
+    let (status, _, listed) =
+        http_answer(api_meta.invoke(event("api-meta/list-capabilities.json", &[])).await.unwrap());
+    assert_eq!(status, 200, "{listed}");
+    let capabilities: Vec<&Value> =
+        listed["capabilities"].as_array().unwrap().iter().map(|c| &c["capability"]).collect();
+    assert_eq!(capabilities, [&json!("image.generate")]);
+}
+
 /// An SQS batch event of one received message, as Lambda's SQS integration delivers it.
 fn sqs_event(message: &aws_sdk_sqs::types::Message) -> Value {
     json!({"Records": [{

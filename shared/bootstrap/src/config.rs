@@ -139,20 +139,6 @@ pub fn mock_config_from_env(default_on: bool) -> Result<Option<MockConfig>, Conf
     Ok(Some(config))
 }
 
-/// Logs to stderr as text, or as JSON lines with `GENRELAY_LOG_FORMAT=json`; the level from
-/// `RUST_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    if var(LOG_FORMAT_VAR).is_some_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().flatten_event(true).with_writer(std::io::stderr).init();
-    } else {
-        let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        builder.with_ansi(colours).with_writer(std::io::stderr).init();
-    }
-}
-
 /// The webhook secrets from `ZHINIAN_WEBHOOK_SECRET` (and `_PREVIOUS`), if set.
 pub fn webhook_secrets_from_env() -> genrelay_webhook_sender::WebhookSecrets {
     genrelay_webhook_sender::WebhookSecrets::new(var(WEBHOOK_SECRET_VAR), var(WEBHOOK_SECRET_PREVIOUS_VAR))

@@ -1,20 +1,23 @@
-//! What every Lambda function does at init: read its configuration, build its engine (with the
-//! channels stored in the table, their credentials from SSM, read again within a minute of a
-//! change, for the functions that use them) and, for HTTP functions, its API keys, once, the
-//! reads concurrently; and fail fast with a message naming what to set.
+//! What every Lambda function does at init: read its configuration once, build its engine
+//! (with the channels stored in the table, their credentials from SSM, read again within a
+//! minute of a change, for the functions that use them) and, for HTTP functions, its API keys;
+//! the reads run concurrently, each a logged phase (see `logs`); and fail fast with a message
+//! naming what to set.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::AwsResources;
 use genrelay_core::ports::{ChannelSet, ChannelSource};
+use genrelay_egress::Egress;
 use genrelay_engine::{Engine, Settings};
-use genrelay_http::AppState;
-use genrelay_providers::StoredChannels;
+use genrelay_http::{ApiKeys, AppState};
+use genrelay_providers::{MockConfig, StoredChannels};
 
 use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, webhook_secrets};
 use crate::config::*;
 use crate::embedded::Embedded;
+use crate::logs::{init_tracing, phase, phase_now};
 
 /// Where a function keeps its data.
 enum Storage {
@@ -44,21 +47,57 @@ fn storage_from_env() -> Result<Storage, ConfigError> {
     var(DATA_DIR_VAR).map(|dir| Storage::Embedded(PathBuf::from(dir))).ok_or(ConfigError::NoStorage)
 }
 
-/// Whether a function uses the channels: functions that submit, poll, cancel or check jobs
-/// against the channels read them (their document and credentials) and build their clients at
-/// init; the others (assets, webhooks) read and build nothing of them.
+/// A function's configuration, read from its environment once, at the start of init.
+struct FunctionConfig {
+    storage: Storage,
+    egress: Egress,
+    /// The mock provider's settings, when it is on (off by default on AWS).
+    mock: Option<MockConfig>,
+    output_retention: Option<u32>,
+    /// `ZHINIAN_API_KEYS`, when the keys are given in the environment rather than in SSM.
+    api_keys: Option<ApiKeys>,
+}
+
+impl FunctionConfig {
+    fn from_env() -> Result<Self, ConfigError> {
+        let storage = storage_from_env()?;
+        let on_aws = matches!(storage, Storage::Aws(_));
+        Ok(Self {
+            egress: egress_from_env()?,
+            mock: mock_config_from_env(!on_aws)?,
+            output_retention: output_retention_from_env()?,
+            api_keys: api_keys_from_env()?,
+            storage,
+        })
+    }
+}
+
+/// What a function does with the channels: functions that submit, poll, cancel or check jobs
+/// against them read them (their document and credentials) and build their clients at init;
+/// api-meta only lists what they serve (their document, no credentials); the others (assets,
+/// webhooks) read nothing of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channels {
     Used,
+    Listed,
     Unused,
 }
 
+/// What a function reads at init besides its engine.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    EngineOnly,
+    /// HTTP functions: the API keys too.
+    ApiKeys,
+}
+
 /// A function's engine, on the storage its environment names, reading its channels from the
-/// store (when it uses them); the channels (for the back office) and the SDK configuration when
-/// that is AWS.
+/// store (when it uses them); the channels (for the back office), the API keys (when read from
+/// SSM) and the SDK configuration when that is AWS.
 struct Wired {
     engine: Engine,
     channels: StoredChannels,
+    keys: Option<ApiKeys>,
     sdk: Option<aws_config::SdkConfig>,
 }
 
@@ -72,32 +111,50 @@ enum BadChannels {
 }
 
 /// Builds the function's engine. The calls init needs (the webhook secrets, the channels and
-/// their credentials) run concurrently; what the function does not use is not read.
-async fn wire(uses: Channels, bad_channels: BadChannels) -> Result<Wired, ConfigError> {
-    let egress = egress_from_env()?;
-    let (engine, channels, loaded, sdk) = match storage_from_env()? {
+/// their credentials, the API keys) run concurrently; what the function does not use is not
+/// read.
+async fn wire(
+    config: &FunctionConfig,
+    uses: Channels,
+    reads: Reads,
+    bad_channels: BadChannels,
+) -> Result<Wired, ConfigError> {
+    let egress = &config.egress;
+    let (engine, channels, loaded, keys, sdk) = match &config.storage {
         Storage::Aws(resources) => {
-            let mock = mock_config_from_env(false)?;
-            let sdk = sdk_config().await;
-            let retention = output_retention_from_env()?;
+            let sdk = phase("sdk_config", sdk_config()).await;
             let table = genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
             let ssm = genrelay_aws::SsmSecrets::new(aws_sdk_ssm::Client::new(&sdk));
-            let channels = stored_channels(Arc::new(table), Arc::new(ssm), &egress);
-            let (secrets, loaded) = tokio::join!(webhook_secrets(&sdk), load(uses, &channels));
-            let engine = aws_engine(&sdk, &resources, retention, mock, secrets?, &egress, Settings::default());
-            (engine, channels, loaded, Some(sdk))
+            let channels = listed(uses, stored_channels(Arc::new(table), Arc::new(ssm), egress));
+            let keys = async {
+                match (reads, &config.api_keys) {
+                    (Reads::ApiKeys, None) => api_keys_from_ssm(&sdk).await,
+                    _ => Ok(None),
+                }
+            };
+            let (secrets, loaded, keys) = tokio::join!(
+                phase("webhook_secrets", webhook_secrets(&sdk)),
+                phase("channels", load(uses, &channels)),
+                phase("api_keys", keys),
+            );
+            let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
+            let engine = phase_now("engine", || {
+                aws_engine(&sdk, resources, retention, mock, secrets, egress, Settings::default())
+            });
+            (engine, channels, loaded, keys?, Some(sdk))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            let embedded = Embedded::open(&dir, &public_url)?;
-            let engine = embedded.engine_with_mock(mock_config_from_env(true)?, &egress, Settings::default());
-            let channels = embedded.stored_channels(&egress);
-            let loaded = load(uses, &channels).await;
-            (engine, channels, loaded, None)
+            let embedded = phase_now("embedded_store", || Embedded::open(dir, &public_url))?;
+            let engine =
+                phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, Settings::default()));
+            let channels = listed(uses, embedded.stored_channels(egress));
+            let loaded = phase("channels", load(uses, &channels)).await;
+            (engine, channels, loaded, None, None)
         }
     };
     let engine = match uses {
-        Channels::Used => engine.with_channel_source(Arc::new(channels.clone())),
+        Channels::Used | Channels::Listed => engine.with_channel_source(Arc::new(channels.clone())),
         Channels::Unused => engine,
     };
     match loaded {
@@ -107,36 +164,38 @@ async fn wire(uses: Channels, bad_channels: BadChannels) -> Result<Wired, Config
             tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
         }
     }
-    Ok(Wired { engine, channels, sdk })
+    Ok(Wired { engine, channels, keys, sdk })
+}
+
+/// The channels as the function uses them: without their credentials when it only lists them.
+fn listed(uses: Channels, channels: StoredChannels) -> StoredChannels {
+    match uses {
+        Channels::Listed => channels.listed_only(),
+        Channels::Used | Channels::Unused => channels,
+    }
 }
 
 /// The stored channels, read and built, if the function uses them.
 async fn load(uses: Channels, channels: &StoredChannels) -> genrelay_core::Result<Option<ChannelSet>> {
     match uses {
-        Channels::Used => channels.load(None).await,
+        Channels::Used | Channels::Listed => channels.load(None).await,
         Channels::Unused => Ok(None),
     }
 }
 
 /// The engine of an event function (worker, poller, webhooks).
 pub async fn engine_from_env(uses: Channels) -> Result<Engine, ConfigError> {
-    Ok(wire(uses, BadChannels::Stop).await?.engine)
+    let config = FunctionConfig::from_env()?;
+    Ok(wire(&config, uses, Reads::EngineOnly, BadChannels::Stop).await?.engine)
 }
 
 /// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
 /// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER` (read while the engine is built).
 pub async fn lambda_app_state(uses: Channels) -> Result<AppState, ConfigError> {
-    let keys = async {
-        match api_keys_from_env()? {
-            Some(keys) => Ok(Some(keys)),
-            None if matches!(storage_from_env()?, Storage::Aws(_)) => api_keys_from_ssm(&sdk_config().await).await,
-            None => Ok(None),
-        }
-    };
-    let (wired, keys) = tokio::join!(wire(uses, BadChannels::Stop), keys);
-    let engine = wired?.engine;
-    let keys = keys?.ok_or_else(missing_keys)?;
-    Ok(AppState { engine: Arc::new(engine), keys: Arc::new(keys) })
+    let config = FunctionConfig::from_env()?;
+    let wired = wire(&config, uses, Reads::ApiKeys, BadChannels::Stop).await?;
+    let keys = config.api_keys.or(wired.keys).ok_or_else(missing_keys)?;
+    Ok(AppState { engine: Arc::new(wired.engine), keys: Arc::new(keys) })
 }
 
 fn missing_keys() -> ConfigError {
@@ -158,7 +217,8 @@ pub async fn run_configured_http_function(
     uses: Channels,
 ) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let router = lambda_app_state(uses).await.and_then(router).map_err(|error| {
+    let configured = async { lambda_app_state(uses).await.and_then(|state| phase_now("router", || router(state))) };
+    let router = phase("configure", configured).await.map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;
@@ -169,7 +229,7 @@ pub async fn run_configured_http_function(
 /// and first admin from the environment, failing fast at init.
 pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let router = admin_router().await.map_err(|error| {
+    let router = phase("configure", admin_router()).await.map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;
@@ -177,26 +237,32 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 }
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
-    let Wired { engine, channels, sdk } = wire(Channels::Used, BadChannels::StartWithout).await?;
-    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (storage_from_env()?, &sdk) {
+    let config = FunctionConfig::from_env()?;
+    let Wired { engine, channels, sdk, .. } =
+        wire(&config, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout).await?;
+    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (&config.storage, &sdk) {
         (Storage::Aws(resources), Some(sdk)) => {
             Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))
         }
-        (Storage::Embedded(dir), _) => Arc::new(Embedded::open(&dir, "http://127.0.0.1:9000")?.store),
+        (Storage::Embedded(dir), _) => Arc::new(Embedded::open(dir, "http://127.0.0.1:9000")?.store),
         (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its SDK configuration"),
     };
-    let state = crate::back_office::back_office_state(Arc::new(engine), users, channels, sdk.as_ref()).await?;
+    let state =
+        phase("back_office", crate::back_office::back_office_state(Arc::new(engine), users, channels, sdk.as_ref()))
+            .await?;
     // On its own, unknown back-office routes answer in the back office's error format.
-    Ok(genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
-        state,
-    )))
+    Ok(phase_now("router", || {
+        genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
+            state,
+        ))
+    }))
 }
 
 /// Starts an event function (worker, poller, webhooks): tracing, then its engine from the
 /// environment, failing fast at init with a message naming what to set.
 pub async fn start_event_function(uses: Channels) -> Result<Arc<Engine>, lambda_runtime::Error> {
     init_tracing();
-    let engine = engine_from_env(uses).await.map_err(|error| {
+    let engine = phase("configure", engine_from_env(uses)).await.map_err(|error| {
         tracing::error!(error = %error, "cannot start: configuration is incomplete");
         error.to_string()
     })?;

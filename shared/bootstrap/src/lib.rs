@@ -6,6 +6,7 @@ mod back_office;
 mod config;
 mod embedded;
 mod lambda;
+mod logs;
 
 pub use aws::{aws_engine, sdk_config};
 pub use back_office::*;
@@ -15,3 +16,4 @@ pub use lambda::{
     Channels, engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_http_function,
     start_event_function,
 };
+pub use logs::{INIT_TARGET, init_tracing};

@@ -44,7 +44,19 @@ pub struct StoredChannels {
     /// Where the credentials of channels added here are kept (`/genrelay/channels`).
     secrets_path: String,
     egress: Egress,
+    credentials: Credentials,
 }
+
+/// Whether channels are built with their credentials.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    Read,
+    /// Not read: the channels are only listed (what they serve), never called.
+    Unread,
+}
+
+/// What a credential holds in channels that are only listed.
+const UNREAD: &str = "(not read: listed only)";
 
 impl StoredChannels {
     pub fn new(
@@ -53,7 +65,20 @@ impl StoredChannels {
         secrets_path: &str,
         egress: Egress,
     ) -> Self {
-        Self { documents, secrets, secrets_path: secrets_path.trim_end_matches('/').to_owned(), egress }
+        Self {
+            documents,
+            secrets,
+            secrets_path: secrets_path.trim_end_matches('/').to_owned(),
+            egress,
+            credentials: Credentials::Read,
+        }
+    }
+
+    /// These channels, loaded without reading their credentials: for listing what they serve
+    /// (the capability list), never for calling them.
+    pub fn listed_only(mut self) -> Self {
+        self.credentials = Credentials::Unread;
+        self
     }
 
     /// Each stored channel's settings, in the document's order, credentials masked.
@@ -274,7 +299,11 @@ impl StoredChannels {
     /// A document with its references replaced by the secrets (in memory only).
     async fn resolved(&self, document: Value) -> Result<Value> {
         let names: Vec<String> = ssm_references(&document).into_iter().collect();
-        let secrets = if names.is_empty() { HashMap::new() } else { self.secrets.secrets(&names).await? };
+        let secrets = match self.credentials {
+            _ if names.is_empty() => HashMap::new(),
+            Credentials::Read => self.secrets.secrets(&names).await?,
+            Credentials::Unread => names.into_iter().map(|name| (name, UNREAD.to_owned())).collect(),
+        };
         with_secrets(document, &secrets)
     }
 
