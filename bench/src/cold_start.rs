@@ -6,7 +6,7 @@
 //! api-jobs' create (its peer) is measured the same way.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -44,17 +44,12 @@ const FUNCTIONS: [Function; 10] = [
     Function { binary: "genrelay-admin", event: || sample("admin/console.json") },
 ];
 
-fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
-}
-
 fn sample(file: &str) -> Value {
-    let text = std::fs::read_to_string(events_dir().join(file)).expect("the sample event exists");
-    serde_json::from_str(&text).expect("the sample event is JSON")
+    genrelay_tests::lambda::sample_event(file, &[])
 }
 
 /// Seed 004's create of the sample event, without its Idempotency-Key (each run creates a job).
-fn create_job() -> Value {
+pub(crate) fn create_job() -> Value {
     let mut event = sample("api-jobs/create-job.json");
     event["headers"].as_object_mut().expect("headers").remove("idempotency-key");
     event
@@ -72,7 +67,7 @@ fn unknown_dispatch() -> Value {
 }
 
 /// What the template gives the functions, pointed at moto, secrets in SSM.
-async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
+pub(crate) async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
     let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
     let parameter = |name: &str| format!("/{}/{name}", resources.table);
     let secrets = [

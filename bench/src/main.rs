@@ -1,10 +1,13 @@
 //! genrelay's benchmark harness: `bench/run.sh` builds the release binaries and runs it. It
 //! measures, in one run on this machine, the cold start of every function binary under a
 //! Lambda Runtime API emulator against moto (and of a Python 3 + boto3 peer doing api-jobs'
-//! create) and the size of each binary, then writes `bench/REPORT.md` and `bench/report.json`:
-//! each figure with its budget and whether it holds.
+//! create), the AWS requests a job costs end to end, the memory and throughput of ingesting
+//! large outputs, and the size of each binary, then writes
+//! `bench/REPORT.md` and `bench/report.json`: each figure with its budget and whether it holds.
 
+mod aws_calls;
 mod cold_start;
+mod ingest;
 mod report;
 mod sizes;
 
@@ -31,11 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut figures = sizes::measure(&binaries);
     let (cold_starts, init_breakdown) = cold_start::measure(&binaries, args.runs).await;
     figures.extend(cold_starts);
+    let (requests, requests_by_api) = aws_calls::measure(&binaries).await;
+    figures.extend(requests);
+    figures.extend(ingest::measure(&binaries));
     let report = report::Report {
         measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: machine(),
         figures,
-        tables: vec![init_breakdown],
+        tables: vec![init_breakdown, requests_by_api],
         notes: vec![
             "Cold starts: each function is spawned under the harness's Lambda Runtime API emulator \
              with the environment the template gives it (API keys, session key and admin password as \

@@ -1,9 +1,7 @@
 //! End to end on the AWS path: the real function binaries, run as Lambda runs them, against
 //! DynamoDB, S3 and SQS emulated by moto_server. Nothing of the dev server takes part.
 
-use std::path::Path;
-
-use genrelay_tests::lambda::LambdaFunction;
+use genrelay_tests::lambda::{LambdaFunction, sample_event as event, sqs_event, stream_event};
 use genrelay_tests::{moto, workspace_binary};
 use serde_json::{Value, json};
 
@@ -13,16 +11,6 @@ use genrelay_tests::app::png_size;
 
 const SAMPLE_JOB: &str = "job_01jsample0000000000000000";
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
-
-/// A sample event from `events/`, with the sample ids replaced.
-fn event(file: &str, replacements: &[(&str, &str)]) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(file);
-    let mut text = std::fs::read_to_string(path).unwrap();
-    for (from, to) in replacements {
-        text = text.replace(from, to);
-    }
-    serde_json::from_str(&text).unwrap()
-}
 
 /// What the template gives every function, pointed at the emulator, with the sample client's key.
 fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
@@ -227,6 +215,42 @@ async fn channels_stored_in_the_table_with_credentials_in_ssm_serve_the_lambda_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_costs_two_aws_requests_each_logged_by_the_sdk_interceptor() {
+    let resources = moto::resources().await;
+    let mut env = function_env(&resources);
+    env.extend([
+        ("GENRELAY_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", format!("warn,{}=debug", genrelay_aws::AWS_CALLS_TARGET)),
+    ]);
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let requests = |function: &LambdaFunction| -> Vec<String> {
+        let lines = function.json_lines();
+        let logged = lines.iter().filter(|line| line["message"] == "aws request");
+        logged
+            .map(|line| format!("{}.{}", line["service"].as_str().unwrap(), line["operation"].as_str().unwrap()))
+            .collect()
+    };
+    let create = |key: &str| {
+        let mut create = event("api-jobs/create-job.json", &[]);
+        create["headers"]["idempotency-key"] = json!(key);
+        create
+    };
+    // The first create may read what the function reads once (the AI settings); the next only
+    // writes the job and its dispatch message.
+    let (status, _, _) = http_answer(api_jobs.invoke(create("first")).await.unwrap());
+    assert_eq!(status, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = requests(&api_jobs).len();
+    let (status, _, created) = http_answer(api_jobs.invoke(create("second")).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    // Lines reach the emulator through a pipe, a moment after they are written.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let create_requests = requests(&api_jobs)[before..].to_vec();
+    assert_eq!(create_requests.len(), 2, "{create_requests:?}");
+    assert!(create_requests.iter().any(|r| r.ends_with(".SendMessage")), "{create_requests:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_meta_lists_what_the_stored_channels_serve_without_reading_their_credentials() {
     let fake = FakeRunningHub::start().await;
     let resources = moto::resources().await;
@@ -259,52 +283,6 @@ async fn api_meta_lists_what_the_stored_channels_serve_without_reading_their_cre
     let capabilities: Vec<&Value> =
         listed["capabilities"].as_array().unwrap().iter().map(|c| &c["capability"]).collect();
     assert_eq!(capabilities, [&json!("image.generate")]);
-}
-
-/// An SQS batch event of one received message, as Lambda's SQS integration delivers it.
-fn sqs_event(message: &aws_sdk_sqs::types::Message) -> Value {
-    json!({"Records": [{
-        "messageId": message.message_id(), "receiptHandle": message.receipt_handle(), "body": message.body(),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"}, "messageAttributes": {},
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue", "awsRegion": "us-east-1",
-    }]})
-}
-
-/// A DynamoDB stream record of a job item changing from `old_status` to what the table holds
-/// now, in the stream's JSON (attribute values typed as `{"S": ...}`).
-async fn stream_event(resources: &genrelay_aws::AwsResources, job_id: &str, old_status: &str) -> Value {
-    let dynamo = aws_sdk_dynamodb::Client::new(&moto::sdk_config().await);
-    let key = |pk: String| {
-        std::collections::HashMap::from([
-            ("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(pk)),
-            ("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("JOB".into())),
-        ])
-    };
-    let item = dynamo
-        .get_item()
-        .table_name(&resources.table)
-        .set_key(Some(key(format!("JOB#{job_id}"))))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let mut new_image = serde_json::Map::new();
-    for (name, value) in &item {
-        if let Ok(text) = value.as_s() {
-            new_image.insert(name.clone(), json!({"S": text}));
-        }
-    }
-    let mut old_image = new_image.clone();
-    old_image.insert("status".into(), json!({"S": old_status}));
-    json!({"Records": [{
-        "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{job_id}")}, "sk": {"S": "JOB"}},
-                     "NewImage": new_image, "OldImage": old_image,
-                     "SequenceNumber": "100000000000000000001", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/x", resources.table),
-    }]})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

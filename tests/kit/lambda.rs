@@ -13,7 +13,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -210,4 +210,60 @@ fn answer(runtime: &Runtime, id: &str, answer: Answer) {
     if let Some(waiting) = runtime.waiting.lock().unwrap().remove(id) {
         let _ = waiting.send(answer);
     }
+}
+
+/// An SQS batch event of one received message, as Lambda's SQS integration delivers it.
+pub fn sqs_event(message: &aws_sdk_sqs::types::Message) -> Value {
+    json!({"Records": [{
+        "messageId": message.message_id(), "receiptHandle": message.receipt_handle(), "body": message.body(),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"}, "messageAttributes": {},
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue", "awsRegion": "us-east-1",
+    }]})
+}
+
+/// A DynamoDB stream record of a job item changing from `old_status` to what the table holds
+/// now, in the stream's JSON (attribute values typed as `{"S": ...}`).
+pub async fn stream_event(resources: &genrelay_aws::AwsResources, job_id: &str, old_status: &str) -> Value {
+    let dynamo = aws_sdk_dynamodb::Client::new(&crate::moto::sdk_config().await);
+    let key = |pk: String| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(pk)),
+            ("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("JOB".into())),
+        ])
+    };
+    let item = dynamo
+        .get_item()
+        .table_name(&resources.table)
+        .set_key(Some(key(format!("JOB#{job_id}"))))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let mut new_image = serde_json::Map::new();
+    for (name, value) in &item {
+        if let Ok(text) = value.as_s() {
+            new_image.insert(name.clone(), json!({"S": text}));
+        }
+    }
+    let mut old_image = new_image.clone();
+    old_image.insert("status".into(), json!({"S": old_status}));
+    json!({"Records": [{
+        "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{job_id}")}, "sk": {"S": "JOB"}},
+                     "NewImage": new_image, "OldImage": old_image,
+                     "SequenceNumber": "100000000000000000001", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{}/stream/x", resources.table),
+    }]})
+}
+
+/// A sample event from `events/`, with the sample ids in it replaced.
+pub fn sample_event(file: &str, replacements: &[(&str, &str)]) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(file);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} exists", path.display()));
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{} is JSON", path.display()))
 }

@@ -5,6 +5,7 @@
 
 mod back_office;
 mod channels;
+mod clients;
 mod documents;
 mod dynamo;
 mod errors;
@@ -18,9 +19,10 @@ pub mod stream;
 mod wakeups;
 mod webhooks;
 
+pub use clients::{AWS_CALLS_TARGET, AwsClients};
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 pub use metrics::EmbeddedMetrics;
-pub use s3::S3BlobStore;
+pub use s3::{PART_SIZE, S3BlobStore};
 pub use secrets::SsmSecrets;
 pub use sqs::SqsQueue;
 pub use wakeups::SqsDeliveryScheduler;

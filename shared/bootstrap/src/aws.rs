@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use genrelay_aws::{AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsDeliveryScheduler, SqsQueue};
+use genrelay_aws::{
+    AwsClients, AwsResources, DynamoStore, EmbeddedMetrics, S3BlobStore, SqsDeliveryScheduler, SqsQueue,
+};
 use genrelay_core::ports::{DeliveryScheduler, SweptDeliveries, SystemClock, UlidGenerator};
 use genrelay_egress::Egress;
 use genrelay_engine::{ChannelRegistry, Deps, DispatchQueues, Engine, Settings, Webhooks};
@@ -17,20 +19,42 @@ use genrelay_webhook_sender::{HttpWebhookSender, WebhookSecrets};
 use crate::ConfigError;
 use crate::config::{API_KEYS_PARAMETER_VAR, WEBHOOK_SECRET_PARAMETER_VAR, parse_keys, var, webhook_secrets_from_env};
 
-/// The SDK configuration from the environment, with explicit timeouts.
+/// The SDK configuration from the environment, with explicit timeouts and one HTTP client
+/// shared by every client made from it.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(5))
         .operation_timeout(Duration::from_secs(15))
         .build();
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .http_client(shared_https_client())
+        .load()
+        .await
+}
+
+/// The SDK's default HTTPS client (rustls with aws-lc, a proxy from the environment), built once:
+/// left to themselves, the SDK's clients each build their own, and each reads the system's root
+/// certificates again when it first connects.
+fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// An engine on DynamoDB, S3 and SQS, with the mock provider (when on) for the capabilities no
 /// channel serves; its channels are read from the table (see `lambda`).
 pub fn aws_engine(
-    sdk: &aws_config::SdkConfig,
+    clients: &AwsClients,
     resources: &AwsResources,
     output_retention: Option<u32>,
     mock: Option<MockConfig>,
@@ -38,22 +62,11 @@ pub fn aws_engine(
     egress: &Egress,
     settings: Settings,
 ) -> Engine {
-    // Emulators on a custom endpoint serve buckets by path, not by virtual host.
-    let path_style = sdk.endpoint_url().is_some();
-    // Objects can be large: S3 calls get longer timeouts than the table and queues.
-    let s3_timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(60))
-        .operation_timeout(Duration::from_secs(120))
-        .build();
-    let s3_config =
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).timeout_config(s3_timeouts).build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-    let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table);
+    let mut store = DynamoStore::new(clients.dynamodb.clone(), &resources.table);
     if let Some(days) = output_retention {
         store = store.with_output_retention(days);
     }
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sqs = clients.sqs.clone();
     let clock = Arc::new(SystemClock);
     let scheduler: Arc<dyn DeliveryScheduler> = match &resources.webhook_queue_url {
         Some(url) => Arc::new(SqsDeliveryScheduler::new(sqs.clone(), url)),
@@ -69,7 +82,7 @@ pub fn aws_engine(
             sender: Arc::new(HttpWebhookSender::new(egress.clone(), webhook_secrets)),
             scheduler,
         },
-        blobs: Arc::new(S3BlobStore::new(s3, &resources.bucket)),
+        blobs: Arc::new(S3BlobStore::new(clients.s3.clone(), &resources.bucket)),
         queues: DispatchQueues {
             priority: Arc::new(SqsQueue::new(sqs.clone(), &resources.priority_queue_url)),
             standard: Arc::new(SqsQueue::new(sqs, &resources.dispatch_queue_url)),
@@ -88,14 +101,13 @@ pub fn aws_engine(
 }
 
 /// The API keys from the SSM SecureString parameter named by `ZHINIAN_API_KEYS_PARAMETER`.
-pub async fn api_keys_from_ssm(sdk: &aws_config::SdkConfig) -> Result<Option<ApiKeys>, ConfigError> {
+pub async fn api_keys_from_ssm(ssm: &aws_sdk_ssm::Client) -> Result<Option<ApiKeys>, ConfigError> {
     let Some(name) = var(API_KEYS_PARAMETER_VAR) else {
         return Ok(None);
     };
-    let output =
-        aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
-            ConfigError::Keys(format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))
-        })?;
+    let output = ssm.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
+        ConfigError::Keys(format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)))
+    })?;
     let value = output
         .parameter
         .and_then(|p| p.value)
@@ -107,12 +119,12 @@ pub async fn api_keys_from_ssm(sdk: &aws_config::SdkConfig) -> Result<Option<Api
 /// by `ZHINIAN_WEBHOOK_SECRET_PARAMETER` (first line the current secret, a second line the
 /// previous one). A parameter that does not exist means webhooks go unsigned (seed 004 signs
 /// only when a secret is configured); that is logged.
-pub async fn webhook_secrets(sdk: &aws_config::SdkConfig) -> Result<WebhookSecrets, ConfigError> {
+pub async fn webhook_secrets(ssm: &aws_sdk_ssm::Client) -> Result<WebhookSecrets, ConfigError> {
     let from_env = webhook_secrets_from_env();
     let Some(name) = var(WEBHOOK_SECRET_PARAMETER_VAR).filter(|_| !from_env.is_configured()) else {
         return Ok(from_env);
     };
-    match aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await {
+    match ssm.get_parameter().name(&name).with_decryption(true).send().await {
         Ok(output) => {
             let value = output.parameter.and_then(|p| p.value).unwrap_or_default();
             let mut lines = value.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned);

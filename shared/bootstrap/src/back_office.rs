@@ -39,22 +39,21 @@ pub fn session_key_text(key: &SessionKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.master())
 }
 
-/// A secret from the environment, else from the SSM SecureString named by `parameter_var`.
+/// A secret from the environment, else (on AWS) from the SSM SecureString named by
+/// `parameter_var`.
 async fn secret(
     value_var: &'static str,
     parameter_var: &'static str,
-    sdk: Option<&aws_config::SdkConfig>,
+    ssm: Option<&aws_sdk_ssm::Client>,
 ) -> Result<Option<String>, ConfigError> {
     if let Some(value) = var(value_var) {
         return Ok(Some(value));
     }
-    let (Some(name), Some(sdk)) = (var(parameter_var), sdk) else { return Ok(None) };
+    let (Some(name), Some(ssm)) = (var(parameter_var), ssm) else { return Ok(None) };
     let output =
-        aws_sdk_ssm::Client::new(sdk).get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| {
-            ConfigError::Invalid {
-                var: parameter_var,
-                reason: format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)),
-            }
+        ssm.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| ConfigError::Invalid {
+            var: parameter_var,
+            reason: format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)),
         })?;
     Ok(output.parameter.and_then(|p| p.value))
 }
@@ -65,9 +64,9 @@ pub async fn back_office_state(
     engine: Arc<Engine>,
     users: Arc<dyn BackOfficeStore>,
     channels: genrelay_providers::StoredChannels,
-    sdk: Option<&aws_config::SdkConfig>,
+    ssm: Option<&aws_sdk_ssm::Client>,
 ) -> Result<BackOfficeState, ConfigError> {
-    let key = secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, sdk).await?.ok_or(ConfigError::Invalid {
+    let key = secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, ssm).await?.ok_or(ConfigError::Invalid {
         var: SESSION_KEY_VAR,
         reason: format!("not set (nor {SESSION_KEY_PARAMETER_VAR}); expected 64 random bytes in base64"),
     })?;
@@ -75,7 +74,7 @@ pub async fn back_office_state(
     if var(INSECURE_COOKIES_VAR).as_deref() == Some("true") {
         sessions = sessions.over_http();
     }
-    if let Some(password) = secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, sdk).await? {
+    if let Some(password) = secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, ssm).await? {
         let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
         ensure_admin(&FirstAdmin { name, password }, users.as_ref()).await?;
     }

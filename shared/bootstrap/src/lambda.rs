@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use genrelay_aws::AwsResources;
+use genrelay_aws::{AwsClients, AwsResources};
 use genrelay_core::ports::{ChannelSet, ChannelSource};
 use genrelay_egress::Egress;
 use genrelay_engine::{Engine, Settings};
@@ -93,12 +93,12 @@ enum Reads {
 
 /// A function's engine, on the storage its environment names, reading its channels from the
 /// store (when it uses them); the channels (for the back office), the API keys (when read from
-/// SSM) and the SDK configuration when that is AWS.
+/// SSM) and the AWS clients when that is AWS.
 struct Wired {
     engine: Engine,
     channels: StoredChannels,
     keys: Option<ApiKeys>,
-    sdk: Option<aws_config::SdkConfig>,
+    aws: Option<AwsClients>,
 }
 
 /// How a function treats channels that cannot be loaded at init.
@@ -120,28 +120,29 @@ async fn wire(
     bad_channels: BadChannels,
 ) -> Result<Wired, ConfigError> {
     let egress = &config.egress;
-    let (engine, channels, loaded, keys, sdk) = match &config.storage {
+    let (engine, channels, loaded, keys, aws) = match &config.storage {
         Storage::Aws(resources) => {
             let sdk = phase("sdk_config", sdk_config()).await;
-            let table = genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table);
-            let ssm = genrelay_aws::SsmSecrets::new(aws_sdk_ssm::Client::new(&sdk));
+            let clients = AwsClients::new(&sdk);
+            let table = genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table);
+            let ssm = genrelay_aws::SsmSecrets::new(clients.ssm.clone());
             let channels = listed(uses, stored_channels(Arc::new(table), Arc::new(ssm), egress));
             let keys = async {
                 match (reads, &config.api_keys) {
-                    (Reads::ApiKeys, None) => api_keys_from_ssm(&sdk).await,
+                    (Reads::ApiKeys, None) => api_keys_from_ssm(&clients.ssm).await,
                     _ => Ok(None),
                 }
             };
             let (secrets, loaded, keys) = tokio::join!(
-                phase("webhook_secrets", webhook_secrets(&sdk)),
+                phase("webhook_secrets", webhook_secrets(&clients.ssm)),
                 phase("channels", load(uses, &channels)),
                 phase("api_keys", keys),
             );
             let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
             let engine = phase_now("engine", || {
-                aws_engine(&sdk, resources, retention, mock, secrets, egress, Settings::default())
+                aws_engine(&clients, resources, retention, mock, secrets, egress, Settings::default())
             });
-            (engine, channels, loaded, keys?, Some(sdk))
+            (engine, channels, loaded, keys?, Some(clients))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
@@ -164,7 +165,7 @@ async fn wire(
             tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
         }
     }
-    Ok(Wired { engine, channels, keys, sdk })
+    Ok(Wired { engine, channels, keys, aws })
 }
 
 /// The channels as the function uses them: without their credentials when it only lists them.
@@ -238,18 +239,20 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
     let config = FunctionConfig::from_env()?;
-    let Wired { engine, channels, sdk, .. } =
+    let Wired { engine, channels, aws, .. } =
         wire(&config, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout).await?;
-    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (&config.storage, &sdk) {
-        (Storage::Aws(resources), Some(sdk)) => {
-            Arc::new(genrelay_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table))
+    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (&config.storage, &aws) {
+        (Storage::Aws(resources), Some(aws)) => {
+            Arc::new(genrelay_aws::DynamoStore::new(aws.dynamodb.clone(), &resources.table))
         }
         (Storage::Embedded(dir), _) => Arc::new(Embedded::open(dir, "http://127.0.0.1:9000")?.store),
-        (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its SDK configuration"),
+        (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its clients"),
     };
-    let state =
-        phase("back_office", crate::back_office::back_office_state(Arc::new(engine), users, channels, sdk.as_ref()))
-            .await?;
+    let state = phase(
+        "back_office",
+        crate::back_office::back_office_state(Arc::new(engine), users, channels, aws.as_ref().map(|aws| &aws.ssm)),
+    )
+    .await?;
     // On its own, unknown back-office routes answer in the back office's error format.
     Ok(phase_now("router", || {
         genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(

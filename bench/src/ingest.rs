@@ -1,0 +1,57 @@
+//! Ingest: peak RSS and throughput moving a 10 MiB, 100 MiB and 1 GiB output into the blob
+//! store (embedded, and S3 on moto), each in a process of its own (`genrelay-bench-ingest`),
+//! through the gateway and as a plain streaming copy of the same bytes into the same store.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::report::{Bound, Figure};
+
+const SECTION: &str = "ingest (one output into the blob store)";
+/// Peak RSS of the process ingesting a 1 GiB output.
+const RSS_BUDGET_MIB: f64 = 32.0;
+/// The gateway's throughput against a plain copy's.
+const THROUGHPUT_BUDGET: f64 = 0.8;
+const SIZES_MIB: [u64; 3] = [10, 100, 1024];
+const STORES: [&str; 2] = ["embedded", "s3"];
+
+/// One run: its time in seconds and its peak RSS in MiB.
+fn run(binary: &Path, store: &str, mib: u64, mode: &str) -> (f64, f64) {
+    let output = Command::new(binary).args([store, &mib.to_string(), mode]).output().expect("the ingest bench starts");
+    assert!(output.status.success(), "{store} {mib} MiB {mode} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line: Value = stdout.lines().rev().find_map(|line| serde_json::from_str(line).ok()).expect("a result line");
+    (line["seconds"].as_f64().expect("seconds"), line["peak_rss_mib"].as_f64().expect("peak RSS"))
+}
+
+pub fn measure(binaries: &Path) -> Vec<Figure> {
+    let binary = binaries.join("genrelay-bench-ingest");
+    let mut figures = Vec::new();
+    for store in STORES {
+        for mib in SIZES_MIB {
+            let (gateway_seconds, rss) = run(&binary, store, mib, "gateway");
+            let (copy_seconds, copy_rss) = run(&binary, store, mib, "copy");
+            let (gateway, copy) = (mib as f64 / gateway_seconds, mib as f64 / copy_seconds);
+            let at_limit = mib == 1024;
+            figures.push(Figure {
+                section: SECTION,
+                name: format!("{store}, {mib} MiB: peak RSS"),
+                value: rss,
+                unit: "MiB",
+                budget: at_limit.then_some((Bound::AtMost, RSS_BUDGET_MIB)),
+                how: format!("the ingesting process's VmHWM; the plain copy's {copy_rss:.1} MiB"),
+            });
+            figures.push(Figure {
+                section: SECTION,
+                name: format!("{store}, {mib} MiB: throughput ÷ plain copy's"),
+                value: gateway / copy,
+                unit: "×",
+                budget: Some((Bound::AtLeast, THROUGHPUT_BUDGET)),
+                how: format!("gateway {gateway:.0} MiB/s (job submitted → succeeded), copy {copy:.0} MiB/s"),
+            });
+        }
+    }
+    figures
+}
