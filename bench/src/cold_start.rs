@@ -22,8 +22,17 @@ const INIT_BUDGET_MS: f64 = 20.0;
 const PEER_RATIO_BUDGET: f64 = 10.0;
 const SECTION: &str = "cold start (moto, one function at a time)";
 /// The phases of init a function logs (in the order they start); `configure` holds the others.
-const PHASES: [&str; 8] =
-    ["sdk_config", "webhook_secrets", "channels", "api_keys", "engine", "back_office", "router", "configure"];
+const PHASES: [&str; 9] = [
+    "sdk_config",
+    "webhook_secrets",
+    "channels",
+    "ai_config",
+    "api_keys",
+    "engine",
+    "back_office",
+    "router",
+    "configure",
+];
 
 /// A function binary and the sample event that is its first.
 struct Function {
@@ -225,8 +234,8 @@ pub async fn measure(binaries: &Path, runs: usize) -> (Vec<Figure>, Table) {
         title: "init breakdown (moto)",
         how: format!(
             "Median of {runs} runs of each phase's span, in ms (genrelay-bootstrap logs them as they \
-             close). `configure` holds the phases before it; webhook_secrets, channels and api_keys run \
-             concurrently. `outside` is the rest of init: process start, the runtime, logging set-up and \
+             close). `configure` holds the phases before it; webhook_secrets, channels, ai_config and \
+             api_keys run concurrently. `outside` is the rest of init: process start, the runtime, logging set-up and \
              the Lambda runtime client until its first /next."
         ),
         unit: "ms",

@@ -58,7 +58,11 @@ const PAGE: &str = r#"<!doctype html>
 </html>
 "#;
 
+/// The page, Swagger UI's files, and the document, built on its first request (building it
+/// takes milliseconds that a function's init does not spend).
 pub fn router() -> Router {
     let page = axum::routing::get(|| async { axum::response::Html(PAGE) });
-    Router::new().route("/docs", page).merge(SwaggerUi::new(UI_PATH).url(DOCUMENT_PATH, document().clone()))
+    let document = axum::routing::get(|| async { axum::Json(document()) });
+    let ui = SwaggerUi::new(UI_PATH).config(utoipa_swagger_ui::Config::from(DOCUMENT_PATH));
+    Router::new().route("/docs", page).route(DOCUMENT_PATH, document).merge(ui)
 }

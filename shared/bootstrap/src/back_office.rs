@@ -59,14 +59,18 @@ async fn secret(
 }
 
 /// The back office of a function: its session settings and first admin from the environment
-/// (or SSM), the admin added to `users` when missing.
+/// (or SSM, both read at once), the admin added to `users` when missing.
 pub async fn back_office_state(
     engine: Arc<Engine>,
     users: Arc<dyn BackOfficeStore>,
     channels: genrelay_providers::StoredChannels,
     ssm: Option<&aws_sdk_ssm::Client>,
 ) -> Result<BackOfficeState, ConfigError> {
-    let key = secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, ssm).await?.ok_or(ConfigError::Invalid {
+    let (key, password) = tokio::join!(
+        secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, ssm),
+        secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, ssm),
+    );
+    let key = key?.ok_or(ConfigError::Invalid {
         var: SESSION_KEY_VAR,
         reason: format!("not set (nor {SESSION_KEY_PARAMETER_VAR}); expected 64 random bytes in base64"),
     })?;
@@ -74,7 +78,7 @@ pub async fn back_office_state(
     if var(INSECURE_COOKIES_VAR).as_deref() == Some("true") {
         sessions = sessions.over_http();
     }
-    if let Some(password) = secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, ssm).await? {
+    if let Some(password) = password? {
         let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
         ensure_admin(&FirstAdmin { name, password }, users.as_ref()).await?;
     }

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::{AwsClients, AwsResources};
-use genrelay_core::ports::{ChannelSet, ChannelSource};
+use genrelay_core::ports::{ChannelSet, ChannelSource, ConfigDocuments};
 use genrelay_egress::Egress;
-use genrelay_engine::{Engine, Settings};
+use genrelay_engine::{Engine, Settings, stored_ai_config};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::{MockConfig, StoredChannels};
 
@@ -111,8 +111,8 @@ enum BadChannels {
 }
 
 /// Builds the function's engine. The calls init needs (the webhook secrets, the channels and
-/// their credentials, the API keys) run concurrently; what the function does not use is not
-/// read.
+/// their credentials, the AI config, the API keys) run concurrently; what the function does
+/// not use is not read.
 async fn wire(
     config: &FunctionConfig,
     uses: Channels,
@@ -120,29 +120,31 @@ async fn wire(
     bad_channels: BadChannels,
 ) -> Result<Wired, ConfigError> {
     let egress = &config.egress;
-    let (engine, channels, loaded, keys, aws) = match &config.storage {
+    let (engine, channels, loaded, ai_config, keys, aws) = match &config.storage {
         Storage::Aws(resources) => {
             let sdk = phase("sdk_config", sdk_config()).await;
             let clients = AwsClients::new(&sdk);
-            let table = genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table);
+            let documents: Arc<dyn ConfigDocuments> =
+                Arc::new(genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table));
             let ssm = genrelay_aws::SsmSecrets::new(clients.ssm.clone());
-            let channels = listed(uses, stored_channels(Arc::new(table), Arc::new(ssm), egress));
+            let channels = listed(uses, stored_channels(documents.clone(), Arc::new(ssm), egress));
             let keys = async {
                 match (reads, &config.api_keys) {
                     (Reads::ApiKeys, None) => api_keys_from_ssm(&clients.ssm).await,
                     _ => Ok(None),
                 }
             };
-            let (secrets, loaded, keys) = tokio::join!(
+            let (secrets, loaded, ai_config, keys) = tokio::join!(
                 phase("webhook_secrets", webhook_secrets(&clients.ssm)),
                 phase("channels", load(uses, &channels)),
+                phase("ai_config", stored_ai_config(documents.as_ref())),
                 phase("api_keys", keys),
             );
             let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
             let engine = phase_now("engine", || {
                 aws_engine(&clients, resources, retention, mock, secrets, egress, Settings::default())
             });
-            (engine, channels, loaded, keys?, Some(clients))
+            (engine, channels, loaded, ai_config, keys?, Some(clients))
         }
         Storage::Embedded(dir) => {
             let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
@@ -150,14 +152,18 @@ async fn wire(
             let engine =
                 phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, Settings::default()));
             let channels = listed(uses, embedded.stored_channels(egress));
-            let loaded = phase("channels", load(uses, &channels)).await;
-            (engine, channels, loaded, None, None)
+            let (loaded, ai_config) = tokio::join!(
+                phase("channels", load(uses, &channels)),
+                phase("ai_config", stored_ai_config(&embedded.store)),
+            );
+            (engine, channels, loaded, ai_config, None, None)
         }
     };
     let engine = match uses {
         Channels::Used | Channels::Listed => engine.with_channel_source(Arc::new(channels.clone())),
         Channels::Unused => engine,
     };
+    engine.install_ai_config(ai_config);
     match loaded {
         Ok(loaded) => engine.install_channels(loaded),
         Err(error) if bad_channels == BadChannels::Stop => return Err(ConfigError::Providers(error.chain())),

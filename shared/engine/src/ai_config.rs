@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use genrelay_core::ai_config::AI_CONFIG_DOCUMENT;
+use genrelay_core::ports::ConfigDocuments;
 use genrelay_core::{AiConfig, Result};
 
 use crate::{Engine, LiveSettings, Settings};
@@ -27,12 +28,26 @@ impl Settings {
     }
 }
 
+/// The AI config kept in `documents` (empty when none was set).
+pub async fn stored_ai_config(documents: &dyn ConfigDocuments) -> Result<AiConfig> {
+    match documents.document(AI_CONFIG_DOCUMENT).await? {
+        Some(document) => AiConfig::from_document(document),
+        None => Ok(AiConfig::default()),
+    }
+}
+
 impl Engine {
     /// The AI config as stored (empty when none was set).
     pub async fn ai_config(&self) -> Result<AiConfig> {
-        match self.deps.documents.document(AI_CONFIG_DOCUMENT).await? {
-            Some(document) => AiConfig::from_document(document),
-            None => Ok(AiConfig::default()),
+        stored_ai_config(self.deps.documents.as_ref()).await
+    }
+
+    /// Puts the AI config read at init (beside the function's other configuration) in force.
+    /// One that could not be read is logged, and read again when the engine next refreshes.
+    pub fn install_ai_config(&self, read: Result<AiConfig>) {
+        match read {
+            Ok(config) => self.apply(&config),
+            Err(error) => tracing::warn!(error = %error.chain(), "the AI config could not be read at init"),
         }
     }
 

@@ -132,7 +132,7 @@ impl ComfyConfig {
 pub struct ComfyUi {
     name: String,
     config: ComfyConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
     egress: Egress,
 }
 

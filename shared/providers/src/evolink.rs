@@ -40,7 +40,7 @@ pub struct EvoLinkConfig {
 pub struct EvoLink {
     name: String,
     config: EvoLinkConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
 }
 
 impl EvoLink {

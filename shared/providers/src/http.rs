@@ -7,20 +7,31 @@ use futures_util::TryStreamExt;
 use genrelay_core::ports::{ByteStream, GeneratedFile};
 use genrelay_core::{Cause, Error, UpstreamError};
 
-/// A client for upstream calls: bounded connect and request time. (Downloads of outputs are
+/// The client for upstream calls: bounded connect and request time. (Downloads of outputs are
 /// streamed, so their time is bounded per read, not in total.) One per process, shared by every
-/// channel: building one loads the system's root certificates, which takes milliseconds.
-pub fn client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
+/// channel, and built on first use: building one loads the system's root certificates, which
+/// takes milliseconds that a function's init need not spend.
+pub fn client() -> SharedClient {
+    SharedClient
+}
+
+/// A handle on the process's upstream client (see [`client`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SharedClient;
+
+impl std::ops::Deref for SharedClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        CLIENT.get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .read_timeout(Duration::from_secs(60))
                 .build()
                 .expect("the HTTP client builds")
         })
-        .clone()
+    }
 }
 
 /// A transport failure of a call that changes nothing upstream (a poll, a download, an upload

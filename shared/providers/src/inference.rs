@@ -37,7 +37,7 @@ pub struct InferenceConfig {
 pub struct InferenceServer {
     name: String,
     config: InferenceConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
 }
 
 #[derive(Deserialize)]

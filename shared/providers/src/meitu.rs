@@ -62,7 +62,7 @@ fn formula() -> String {
 pub struct Meitu {
     name: String,
     config: MeituConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
 }
 
 impl Meitu {

@@ -62,7 +62,7 @@ pub enum RunTarget {
 pub struct RunningHub {
     name: String,
     config: RunningHubConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
     egress: Egress,
 }
 

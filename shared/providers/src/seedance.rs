@@ -36,7 +36,7 @@ pub struct SeedanceConfig {
 pub struct Seedance {
     name: String,
     config: SeedanceConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
 }
 
 impl Seedance {

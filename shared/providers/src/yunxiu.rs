@@ -63,7 +63,7 @@ fn default_endpoint() -> String {
 pub struct Yunxiu {
     name: String,
     config: YunxiuConfig,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
 }
 
 impl Yunxiu {

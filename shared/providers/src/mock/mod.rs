@@ -42,7 +42,7 @@ impl Default for MockConfig {
 pub struct MockProvider {
     config: MockConfig,
     clock: Arc<dyn Clock>,
-    http: reqwest::Client,
+    http: crate::http::SharedClient,
     egress: Egress,
 }
 
