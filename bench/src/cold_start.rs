@@ -91,12 +91,8 @@ pub(crate) async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<
         let put = ssm.put_parameter().name(parameter(name)).value(value).overwrite(true);
         put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.expect("moto takes the parameter");
     }
-    let mut env = moto::sdk_env();
+    let mut env = moto::resources_env(resources);
     env.extend([
-        ("GENRELAY_TABLE", resources.table.clone()),
-        ("GENRELAY_BUCKET", resources.bucket.clone()),
-        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
-        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
         ("ZHINIAN_API_KEYS_PARAMETER", parameter("api-keys")),
         ("GENRELAY_MOCK_PROVIDER", "on".to_owned()),
         ("GENRELAY_SESSION_KEY_PARAMETER", parameter("session-key")),

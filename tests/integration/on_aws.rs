@@ -14,12 +14,8 @@ const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// What the template gives every function, pointed at the emulator, with the sample client's key.
 fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
-    let mut env = moto::sdk_env();
+    let mut env = moto::resources_env(resources);
     env.extend([
-        ("GENRELAY_TABLE", resources.table.clone()),
-        ("GENRELAY_BUCKET", resources.bucket.clone()),
-        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
-        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
         ("ZHINIAN_API_KEYS", "sample:sample-key".to_owned()),
         // A demo stack: the mock serves what no channel does (off by default on AWS).
         ("GENRELAY_MOCK_PROVIDER", "on".to_owned()),

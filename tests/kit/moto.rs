@@ -81,6 +81,18 @@ fn start() -> Moto {
     Moto { endpoint, _guard: guard }
 }
 
+/// What the template gives every function to find its resources, pointed at the emulator.
+pub fn resources_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static str, String)> {
+    let mut env = sdk_env();
+    env.extend([
+        ("GENRELAY_TABLE", resources.table.clone()),
+        ("GENRELAY_BUCKET", resources.bucket.clone()),
+        ("GENRELAY_DISPATCH_QUEUE_URL", resources.dispatch_queue_url.clone()),
+        ("GENRELAY_PRIORITY_QUEUE_URL", resources.priority_queue_url.clone()),
+    ]);
+    env
+}
+
 /// SDK configuration for the emulator: dummy credentials, a fixed region.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
