@@ -5,9 +5,16 @@
 # harness (e.g. `--runs 5`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/python-env.sh
+REQUIREMENTS=bench/requirements.txt . tests/python-env.sh
 
-packages=(-p genrelay-bench)
+# The dev-server load comes from wrk (Debian's package).
+if ! command -v wrk >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
+fi
+
+packages=(-p genrelay-bench -p genrelay-dev)
 for function in api-jobs api-meta api-assets api-inference api-ps-tasks api-jimeng-async worker poller webhooks admin; do
     packages+=(-p "genrelay-$function")
 done

@@ -2,14 +2,17 @@
 //! measures, in one run on this machine, the cold start of every function binary under a
 //! Lambda Runtime API emulator against moto (and of a Python 3 + boto3 peer doing api-jobs'
 //! create), the AWS requests a job costs end to end, the memory and throughput of ingesting
-//! large outputs, and the size of each binary, then writes
-//! `bench/REPORT.md` and `bench/report.json`: each figure with its budget and whether it holds.
+//! large outputs, `genrelay-dev`'s throughput under wrk against a FastAPI + SQLite peer, and
+//! the size of each binary, then writes `bench/REPORT.md` and `bench/report.json`: each figure
+//! with its budget and whether it holds.
 
 mod aws_calls;
 mod cold_start;
 mod ingest;
 mod report;
+mod scale;
 mod sizes;
+mod throughput;
 
 use std::path::PathBuf;
 
@@ -21,9 +24,25 @@ struct Args {
     /// Cold starts of each function (one at a time).
     #[arg(long, default_value_t = 15)]
     runs: usize,
+    /// Seconds of load on each dev-server route.
+    #[arg(long, default_value_t = 30)]
+    load_seconds: u64,
     /// Where the report goes.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
+    /// Measure only these sections (all by default), e.g. `--only scale --out /tmp`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Section>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Section {
+    Sizes,
+    ColdStart,
+    AwsCalls,
+    Ingest,
+    Throughput,
+    Scale,
 }
 
 #[tokio::main]
@@ -31,17 +50,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     // The function binaries are built beside this one (same profile).
     let binaries = std::env::current_exe()?.parent().expect("a binary's folder").to_path_buf();
-    let mut figures = sizes::measure(&binaries);
-    let (cold_starts, init_breakdown) = cold_start::measure(&binaries, args.runs).await;
-    figures.extend(cold_starts);
-    let (requests, requests_by_api) = aws_calls::measure(&binaries).await;
-    figures.extend(requests);
-    figures.extend(ingest::measure(&binaries));
+    let wanted = |section| args.only.is_empty() || args.only.contains(&section);
+    let (mut figures, mut tables) = (Vec::new(), Vec::new());
+    if wanted(Section::Sizes) {
+        figures.extend(sizes::measure(&binaries));
+    }
+    if wanted(Section::ColdStart) {
+        let (cold_starts, init_breakdown) = cold_start::measure(&binaries, args.runs).await;
+        figures.extend(cold_starts);
+        tables.push(init_breakdown);
+    }
+    if wanted(Section::AwsCalls) {
+        let (requests, requests_by_api) = aws_calls::measure(&binaries).await;
+        figures.extend(requests);
+        tables.push(requests_by_api);
+    }
+    if wanted(Section::Ingest) {
+        figures.extend(ingest::measure(&binaries));
+    }
+    if wanted(Section::Throughput) {
+        figures.extend(throughput::measure(&binaries, args.load_seconds).await);
+    }
+    if wanted(Section::Scale) {
+        let (costs, costs_by_size) = scale::measure().await;
+        figures.extend(costs);
+        tables.push(costs_by_size);
+    }
     let report = report::Report {
         measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: machine(),
         figures,
-        tables: vec![init_breakdown, requests_by_api],
+        tables,
         notes: vec![
             "Cold starts: each function is spawned under the harness's Lambda Runtime API emulator \
              with the environment the template gives it (API keys, session key and admin password as \

@@ -118,6 +118,7 @@ contract!(
     transitions_are_conditional_on_the_stored_status,
     cursors_walk_every_item_once_newest_first,
     lists_filter_by_status_capability_and_time,
+    queued_jobs_are_counted_per_client_up_to_a_limit,
     a_filtered_list_pages_one_item_at_a_time,
     a_cursor_only_continues_its_own_query,
     assets_are_put_if_absent_listed_and_removed,
@@ -337,6 +338,23 @@ async fn a_message_received_too_often_moves_to_the_dead_letter_queue(adapters: A
     }
     assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
     assert_eq!(adapters.dead_letters.messages().await, [message(7)]);
+}
+
+async fn queued_jobs_are_counted_per_client_up_to_a_limit(adapters: Adapters) {
+    let store = adapters.store;
+    let now = Utc::now();
+    for minute in 0..5 {
+        let mut job = job_at("a", now - chrono::Duration::minutes(minute));
+        if minute == 0 {
+            job.start(now).unwrap();
+        }
+        store.create(&job, None).await.unwrap();
+    }
+    store.create(&job_at("b", now), None).await.unwrap();
+    assert_eq!(store.queued_count(&client("a"), 100).await.unwrap(), 4, "queued ones only");
+    assert_eq!(store.queued_count(&client("a"), 3).await.unwrap(), 3, "counting stops at the limit");
+    assert_eq!(store.queued_count(&client("b"), 100).await.unwrap(), 1, "the client's own");
+    assert_eq!(store.queued_count(&client("c"), 100).await.unwrap(), 0);
 }
 
 async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {
@@ -732,6 +750,33 @@ async fn a_filtered_admin_list_on_dynamodb_reads_a_bounded_number_of_items_then_
 
     let other_dates = AdminJobQuery { cursor: Some(next), created_from: Some(Utc::now()), ..query };
     assert!(store.admin_list(&other_dates).await.is_err(), "a cursor only continues its own date range");
+}
+
+/// On SQLite the list filters in its query: one call counts at most its budget of matching
+/// jobs (whatever the table holds) and hands back a cursor after the last; the next call
+/// counts on from there.
+#[tokio::test]
+async fn a_filtered_admin_list_on_sqlite_counts_a_bounded_number_of_jobs_then_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("budget.db")).unwrap();
+    let store: Arc<dyn JobStore> = Arc::new(SqliteStore::new(db).with_admin_read_budget(3));
+    labelled_jobs(&store).await;
+    let query = AdminJobQuery { order_number: Some("ORD-".into()), limit: 2, ..AdminJobQuery::default() };
+
+    let first = store.admin_list(&query).await.unwrap();
+    assert_eq!(order_numbers(&first.jobs), ["ORD-201", "ORD-200"], "a page of the three counted");
+    assert_eq!(first.total, 3);
+    let second_page = store.admin_list(&AdminJobQuery { skip: 2, ..query.clone() }).await.unwrap();
+    assert_eq!(order_numbers(&second_page.jobs), ["ord-101"], "the page ends with the jobs counted");
+    let next = first.next.expect("counting stopped at the budget");
+
+    let rest = store.admin_list(&AdminJobQuery { cursor: Some(next), ..query.clone() }).await.unwrap();
+    assert_eq!(order_numbers(&rest.jobs), ["ORD-100"]);
+    assert_eq!((rest.total, rest.next), (1, None));
+
+    let all = store.admin_list(&AdminJobQuery { order_number: None, limit: 10, ..query }).await.unwrap();
+    assert_eq!((all.jobs.len(), all.total), (3, 3), "the budget bounds every list");
+    assert!(all.next.is_some());
 }
 
 async fn back_office_users_are_added_once(adapters: Adapters) {

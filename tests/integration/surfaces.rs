@@ -184,6 +184,9 @@ impl genrelay_core::ports::JobStore for FailingReads {
     ) -> genrelay_core::Result<genrelay_core::Page<genrelay_core::Job>> {
         self.0.list(client, query).await
     }
+    async fn queued_count(&self, client: &genrelay_core::ClientId, up_to: usize) -> genrelay_core::Result<usize> {
+        self.0.queued_count(client, up_to).await
+    }
     async fn find(&self, _: &genrelay_core::JobId) -> genrelay_core::Result<Option<genrelay_core::Job>> {
         Err(genrelay_core::Error::Unavailable("ProvisionedThroughputExceededException".into()))
     }

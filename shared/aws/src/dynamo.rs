@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{
     ADMIN_READ_BUDGET, AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore,
@@ -343,6 +343,34 @@ impl JobStore for DynamoStore {
         let range = RangeQuery { index, partition, below: query.before.map(time_key), newest_first: true, filter };
         let (items, next) = self.query_page(range, query.cursor.as_ref(), query.limit).await?;
         Ok(Page { items: items.iter().map(from_doc).collect::<Result<_>>()?, next })
+    }
+
+    /// A count-only query of the client's queued jobs (`byClientStatus`), page by page until
+    /// `up_to`: it reads the same items a list would, but returns none of them.
+    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
+        let partition = client_status(client.as_str(), JobStatus::Queued.as_str());
+        let (mut counted, mut start) = (0, None);
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_CLIENT_STATUS.name)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", BY_CLIENT_STATUS.pk)
+                .expression_attribute_values(":pk", s(&partition))
+                .select(Select::Count)
+                .limit((up_to - counted).max(1) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            counted += output.count.max(0) as usize;
+            match output.last_evaluated_key {
+                Some(key) if counted < up_to => start = Some(key),
+                _ => return Ok(counted.min(up_to)),
+            }
+        }
     }
 
     async fn find(&self, id: &JobId) -> Result<Option<Job>> {

@@ -21,6 +21,8 @@ mod webhooks;
 
 pub use clients::{AWS_CALLS_TARGET, AwsClients};
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
+/// The item a job is stored as, e.g. to load jobs in bulk with `BatchWriteItem`.
+pub use items::job_item;
 pub use metrics::EmbeddedMetrics;
 pub use s3::{PART_SIZE, S3BlobStore};
 pub use secrets::SsmSecrets;

@@ -21,7 +21,7 @@ impl BackOfficeStore for SqliteStore {
     async fn add_user(&self, user: &BackOfficeUser) -> Result<bool> {
         let (name, body) = (user.name.clone(), to_json(user)?);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let added = conn
                     .execute(
                         "INSERT OR IGNORE INTO back_office_users (name, body) VALUES (?1, ?2)",
@@ -36,7 +36,7 @@ impl BackOfficeStore for SqliteStore {
     async fn failed_logins(&self, key: &str) -> Result<Option<FailedLogins>> {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row("SELECT since, count FROM failed_logins WHERE key = ?1", params![key], |row| {
                     Ok((row.get::<_, i64>(0)?, row.get::<_, u32>(1)?))
                 })
@@ -55,7 +55,7 @@ impl BackOfficeStore for SqliteStore {
     async fn count_failed_login(&self, key: &str, window_start: DateTime<Utc>, now: DateTime<Utc>) -> Result<u32> {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.query_row(
                     "INSERT INTO failed_logins (key, since, count) VALUES (?1, ?3, 1)
                      ON CONFLICT (key) DO UPDATE SET
@@ -73,7 +73,7 @@ impl BackOfficeStore for SqliteStore {
     async fn clear_failed_logins(&self, key: &str) -> Result<()> {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM failed_logins WHERE key = ?1", params![key]).map_err(sql)?;
                 Ok(())
             })
@@ -90,7 +90,7 @@ impl ConfigDocuments for SqliteStore {
     async fn put_document(&self, name: &str, document: &serde_json::Value) -> Result<()> {
         let (name, body) = (name.to_owned(), to_json(document)?);
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("INSERT OR REPLACE INTO documents (name, body) VALUES (?1, ?2)", params![name, body])
                     .map_err(sql)?;
                 Ok(())
@@ -109,7 +109,7 @@ impl ConfigDocuments for SqliteStore {
         let (name, after) = (name.to_owned(), to_json(after)?);
         let before = before.map(to_json).transpose()?;
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let changed = match before {
                     Some(before) => conn.execute(
                         "UPDATE documents SET body = ?3 WHERE name = ?1 AND body = ?2",
@@ -129,7 +129,7 @@ impl SecretStore for SqliteStore {
     async fn put_secret(&self, name: &str, value: &str) -> Result<()> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("INSERT OR REPLACE INTO secrets (name, value) VALUES (?1, ?2)", params![name, value])
                     .map_err(sql)?;
                 Ok(())
@@ -140,7 +140,7 @@ impl SecretStore for SqliteStore {
     async fn secrets(&self, names: &[String]) -> Result<HashMap<String, String>> {
         let names = names.to_vec();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut statement = conn.prepare_cached("SELECT value FROM secrets WHERE name = ?1").map_err(sql)?;
                 let mut found = HashMap::new();
                 for name in names {
@@ -158,7 +158,7 @@ impl SecretStore for SqliteStore {
     async fn delete_secret(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM secrets WHERE name = ?1", params![name]).map_err(sql)?;
                 Ok(())
             })

@@ -24,7 +24,7 @@ impl ChannelLedger for SqliteStore {
     ) -> Result<bool> {
         let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 let held: Option<i64> = tx
                     .query_row(
@@ -63,7 +63,7 @@ impl ChannelLedger for SqliteStore {
     async fn slots_in_use(&self, channel: &str, now: DateTime<Utc>) -> Result<u32> {
         let channel = channel.to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT COUNT(*) FROM channel_slots WHERE channel = ?1 AND lease_until > ?2",
                     params![channel, micros(now)],
@@ -77,7 +77,7 @@ impl ChannelLedger for SqliteStore {
     async fn release_slot(&self, channel: &str, job: &JobId) -> Result<()> {
         let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM channel_slots WHERE channel = ?1 AND job_id = ?2", params![channel, job])
                     .map_err(sql)?;
                 Ok(())
@@ -88,7 +88,7 @@ impl ChannelLedger for SqliteStore {
     async fn cool_down(&self, channel: &str, until: DateTime<Utc>, reason: &str) -> Result<()> {
         let (channel, reason) = (channel.to_owned(), reason.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT OR REPLACE INTO channel_cooldowns (channel, until, reason) VALUES (?1, ?2, ?3)",
                     params![channel, micros(until), reason],
@@ -102,7 +102,7 @@ impl ChannelLedger for SqliteStore {
     async fn cooling(&self, channels: &[&str], now: DateTime<Utc>) -> Result<HashMap<String, String>> {
         let channels: Vec<String> = channels.iter().map(|c| (*c).to_owned()).collect();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut statement =
                     conn.prepare("SELECT channel, reason FROM channel_cooldowns WHERE until > ?1").map_err(sql)?;
                 let cooling = statement

@@ -1,12 +1,19 @@
-//! The SQLite database shared by the store and the queue. Calls run on tokio's blocking pool;
-//! one connection behind a mutex serializes writers, which is what makes put-if-absent and
-//! update-if-status atomic here.
+//! The SQLite database shared by the store and the queue. Calls run on tokio's blocking pool.
+//! Writes go through one connection behind a mutex, which serializes them: that is what makes
+//! put-if-absent and update-if-status atomic here. Reads go through a pool of read-only
+//! connections and never wait for a write (WAL: a reader sees the last committed write).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use genrelay_core::{Error, Result};
 use rusqlite::Connection;
+
+/// How long a connection waits for a lock another process holds before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections kept open: enough for the blocking pool's readers on a small machine.
+const READERS: u32 = 8;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -27,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     playground_of TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_client_status ON jobs (client_id, status, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS jobs_due_polls ON jobs (next_poll_at) WHERE next_poll_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (dispatched_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at DESC, id DESC);
@@ -117,32 +125,82 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 #[derive(Clone)]
 pub struct Database {
-    connection: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<ReadConnections>,
 }
 
 impl Database {
     /// Opens (or creates) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
-        let connection = Connection::open(path).map_err(Error::internal)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(Error::internal)?;
-        connection.execute_batch(SCHEMA).map_err(Error::internal)?;
-        migrate(&connection)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        let writer = Connection::open(path).map_err(Error::internal)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(Error::internal)?;
+        writer.execute_batch(SCHEMA).map_err(Error::internal)?;
+        migrate(&writer)?;
+        // Read connections are opened as reads need them, not here.
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .build_unchecked(ReadConnections { path: path.to_owned() });
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), readers })
     }
 
-    /// Runs `work` with the connection on the blocking pool.
-    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T>
+    /// Runs `work`, which may write, with the write connection on the blocking pool, after the
+    /// writes before it.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let connection = self.connection.clone();
+        let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut connection)
         })
         .await
         .map_err(Error::internal)?
+    }
+
+    /// Runs `work`, which only reads, with a read connection on the blocking pool: it sees
+    /// every write that finished before it started.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = readers.get().map_err(Error::internal)?;
+            work(&connection)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+}
+
+/// Opens the read connections: `query_only`, so a read that tried to write would fail.
+#[derive(Debug)]
+struct ReadConnections {
+    path: PathBuf,
+}
+
+impl r2d2::ManageConnection for ReadConnections {
+    type Connection = Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> std::result::Result<Connection, rusqlite::Error> {
+        let connection = Connection::open(&self.path)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.execute_batch("PRAGMA query_only = ON")?;
+        Ok(connection)
+    }
+
+    fn is_valid(&self, connection: &mut Connection) -> std::result::Result<(), rusqlite::Error> {
+        connection.execute_batch("")
+    }
+
+    fn has_broken(&self, _: &mut Connection) -> bool {
+        false
     }
 }
 
@@ -178,4 +236,52 @@ pub(crate) fn sql(error: rusqlite::Error) -> Error {
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub(crate) fn micros(time: chrono::DateTime<chrono::Utc>) -> i64 {
     time.timestamp_micros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_does_not_wait_for_a_write_and_sees_what_was_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("reads.db")).unwrap();
+        db.write(|conn| conn.execute_batch("INSERT INTO documents (name, body) VALUES ('a', '1')").map_err(sql))
+            .await
+            .unwrap();
+        let (holding, held) = tokio::sync::oneshot::channel();
+        let slow_write = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(move |conn| {
+                    let tx = conn.transaction().map_err(sql)?;
+                    tx.execute_batch("UPDATE documents SET body = '2' WHERE name = 'a'").map_err(sql)?;
+                    holding.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(500));
+                    tx.commit().map_err(sql)
+                })
+                .await
+            }
+        });
+        held.await.unwrap();
+        let started = std::time::Instant::now();
+        let body: String = db
+            .read(|conn| {
+                conn.query_row("SELECT body FROM documents WHERE name = 'a'", [], |row| row.get(0)).map_err(sql)
+            })
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(250), "the read waited {:?}", started.elapsed());
+        assert_eq!(body, "1", "the write is not committed yet");
+        slow_write.await.unwrap().unwrap();
+        let body: String = db
+            .read(|conn| {
+                conn.query_row("SELECT body FROM documents WHERE name = 'a'", [], |row| row.get(0)).map_err(sql)
+            })
+            .await
+            .unwrap();
+        assert_eq!(body, "2", "a read after the write sees it");
+        let refused = db.read(|conn| conn.execute_batch("DELETE FROM documents").map_err(sql)).await;
+        assert!(refused.is_err(), "read connections cannot write");
+    }
 }

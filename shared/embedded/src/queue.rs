@@ -29,7 +29,7 @@ impl SqliteQueue {
     pub async fn dead_letters(&self) -> Result<Vec<DispatchMessage>> {
         let lane = self.lane;
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt =
                     conn.prepare("SELECT body FROM dead_letters WHERE lane = ?1 ORDER BY seq").map_err(sql)?;
                 let bodies = stmt.query_map(params![lane], |row| row.get::<_, String>(0)).map_err(sql)?;
@@ -49,7 +49,7 @@ impl DispatchQueue for SqliteQueue {
         let body = serde_json::to_string(message).map_err(Error::internal)?;
         let lane = self.lane;
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute(
                     "INSERT INTO queue (lane, body, visible_at) VALUES (?3, ?1, ?2)",
                     params![body, micros(Utc::now()), lane],
@@ -63,7 +63,7 @@ impl DispatchQueue for SqliteQueue {
     async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>> {
         let lane = self.lane;
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let now = micros(Utc::now());
                 let hidden_until = now + visibility.as_micros() as i64;
                 let tx = conn.transaction().map_err(sql)?;
@@ -115,7 +115,7 @@ impl DispatchQueue for SqliteQueue {
     async fn ack(&self, receipt: &str) -> Result<()> {
         let receipt = receipt.to_owned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 // Acknowledging with a stale receipt (the message was received again since) does
                 // nothing, as in SQS.
                 conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt]).map_err(sql)?;

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use genrelay_core::ports::{AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore};
+use genrelay_core::ports::{
+    ADMIN_READ_BUDGET, AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore,
+};
 use genrelay_core::{
     Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, Page, RequestFingerprint,
     Result,
@@ -17,11 +19,18 @@ use crate::db::{Database, micros, sql};
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) db: Database,
+    admin_read_budget: usize,
 }
 
 impl SqliteStore {
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, admin_read_budget: ADMIN_READ_BUDGET }
+    }
+
+    /// How many matching jobs one back-office list call counts at most (`ADMIN_READ_BUDGET`).
+    pub fn with_admin_read_budget(mut self, jobs: usize) -> Self {
+        self.admin_read_budget = jobs.max(1);
+        self
     }
 }
 
@@ -75,7 +84,7 @@ impl JobStore for SqliteStore {
         let job = job.clone();
         let record = idempotency.cloned();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 if let Some(record) = &record {
                     let existing = tx
@@ -143,7 +152,7 @@ impl JobStore for SqliteStore {
     async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>> {
         let (client, id) = (client.clone(), id.clone());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2",
                     params![id.as_str(), client.as_str()],
@@ -161,7 +170,7 @@ impl JobStore for SqliteStore {
         let (expected_status, expected_revision) = (current.status, current.revision as i64);
         let job = next.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 let changed = tx
                     .execute(
@@ -224,7 +233,7 @@ impl JobStore for SqliteStore {
             conditions.join(" AND ")
         );
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare(&statement).map_err(sql)?;
                 let rows = stmt
                     .query_map(params_from_iter(values), |row| {
@@ -244,10 +253,30 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
+        let client = client.as_str().to_owned();
+        self.db
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT COUNT(*) FROM
+                     (SELECT 1 FROM jobs WHERE client_id = ?1 AND status = 'queued' LIMIT ?2)",
+                )
+                .and_then(|mut statement| {
+                    statement.query_row(params![client, up_to as i64], |row| row.get::<_, i64>(0))
+                })
+                .map(|count| count as usize)
+                .map_err(sql)
+            })
+            .await
+    }
+
     async fn find(&self, id: &JobId) -> Result<Option<Job>> {
         self.body_by_key("SELECT body FROM jobs WHERE id = ?1", id.as_str()).await
     }
 
+    /// Counts at most its budget of matching jobs, newest first from the cursor on (as on
+    /// DynamoDB, whatever the table holds), and hands back a cursor after the last one counted
+    /// when more match.
     async fn admin_list(&self, query: &AdminJobQuery) -> Result<AdminJobPage> {
         let position = Position::continuing(query.cursor.as_ref(), ADMIN_LIST)?;
         let mut conditions = vec!["1 = 1".to_owned()];
@@ -290,22 +319,36 @@ impl JobStore for SqliteStore {
             values.push(position.created_at.into());
             values.push(position.id.into());
         }
-        let filter = conditions.join(" AND ");
-        let count = format!("SELECT COUNT(*) FROM jobs WHERE {filter}");
-        let select = format!("SELECT body FROM jobs WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
-        let (limit, skip) = (query.limit as i64, query.skip as i64);
+        let matching = format!("FROM jobs WHERE {} ORDER BY created_at DESC, id DESC", conditions.join(" AND "));
+        let count = format!("SELECT COUNT(*) FROM (SELECT 1 {matching} LIMIT ?)");
+        let last_counted = format!("SELECT created_at, id {matching} LIMIT 1 OFFSET ?");
+        let select = format!("SELECT body {matching} LIMIT ? OFFSET ?");
+        let budget = self.admin_read_budget;
+        let (limit, skip) = (query.limit, query.skip);
         self.db
-            .run(move |conn| {
-                let total: i64 =
-                    conn.query_row(&count, params_from_iter(values.iter()), |row| row.get(0)).map_err(sql)?;
+            .read(move |conn| {
+                let with = |extra: &[i64]| {
+                    let extra = extra.iter().map(|&value| Value::from(value));
+                    params_from_iter(values.iter().cloned().chain(extra).collect::<Vec<_>>())
+                };
+                let counted: i64 = conn.query_row(&count, with(&[budget as i64 + 1]), |row| row.get(0)).map_err(sql)?;
+                let total = (counted as usize).min(budget);
+                let next = if counted as usize > budget {
+                    let (created_at, id) = conn
+                        .query_row(&last_counted, with(&[budget as i64 - 1]), |row| Ok((row.get(0)?, row.get(1)?)))
+                        .map_err(sql)?;
+                    Some(Cursor::encode(&Position { created_at, id, query: ADMIN_LIST.to_owned() }))
+                } else {
+                    None
+                };
+                let on_page = limit.min(total.saturating_sub(skip)) as i64;
                 let mut stmt = conn.prepare(&select).map_err(sql)?;
-                let page_values = values.into_iter().chain([Value::from(limit), Value::from(skip)]);
-                let rows = stmt.query_map(params_from_iter(page_values), |row| row.get::<_, String>(0)).map_err(sql)?;
+                let rows = stmt.query_map(with(&[on_page, skip as i64]), |row| row.get::<_, String>(0)).map_err(sql)?;
                 let mut jobs = Vec::new();
                 for body in rows {
                     jobs.push(from_json(&body.map_err(sql)?)?);
                 }
-                Ok(AdminJobPage { jobs, total: total as usize, next: None })
+                Ok(AdminJobPage { jobs, total, next })
             })
             .await
     }
@@ -338,7 +381,7 @@ impl SqliteStore {
     {
         let key = key.to_owned();
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row(statement, params![key], |row| row.get::<_, String>(0))
                     .optional()
                     .map_err(sql)?
@@ -350,7 +393,7 @@ impl SqliteStore {
 
     async fn select_jobs(&self, statement: &'static str, time: i64, limit: usize) -> Result<Vec<Job>> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(statement).map_err(sql)?;
                 let rows = stmt.query_map(params![time, limit as i64], |row| row.get::<_, String>(0)).map_err(sql)?;
                 let mut jobs = Vec::new();
@@ -368,7 +411,7 @@ impl AssetStore for SqliteStore {
     async fn insert(&self, assets: &[Asset]) -> Result<()> {
         let assets = assets.to_vec();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 for asset in &assets {
                     let inserted = tx
@@ -394,7 +437,7 @@ impl AssetStore for SqliteStore {
     async fn update(&self, asset: &Asset) -> Result<()> {
         let asset = asset.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let changed = conn
                     .execute(
                         "UPDATE assets SET body = ?1 WHERE id = ?2 AND client_id = ?3",
@@ -412,7 +455,7 @@ impl AssetStore for SqliteStore {
     async fn delete(&self, assets: &[Asset]) -> Result<()> {
         let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let tx = conn.transaction().map_err(sql)?;
                 for id in &ids {
                     tx.execute("DELETE FROM assets WHERE id = ?1", params![id]).map_err(sql)?;
@@ -425,7 +468,7 @@ impl AssetStore for SqliteStore {
     async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>> {
         let (client, id) = (client.clone(), id.clone());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 conn.query_row(
                     "SELECT body FROM assets WHERE id = ?1 AND client_id = ?2",
                     params![id.as_str(), client.as_str()],
@@ -445,7 +488,7 @@ impl AssetStore for SqliteStore {
         let unbounded = after_id.is_empty();
         let (client, limit) = (client.clone(), query.limit);
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut stmt = conn
                     .prepare_cached(
                         "SELECT body, created_at, id FROM assets WHERE client_id = ?1

@@ -42,7 +42,7 @@ impl SqliteStore {
     /// The oldest unconsumed changes, up to `limit`.
     async fn job_changes(&self, limit: usize) -> Result<Vec<JobChange>> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut statement = conn
                     .prepare("SELECT seq, client_id, job_id, status FROM job_changes ORDER BY seq LIMIT ?1")
                     .map_err(sql)?;
@@ -76,7 +76,7 @@ impl SqliteStore {
     async fn consume_job_change(&self, change: &JobChange) -> Result<()> {
         let seq = change.seq;
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 conn.execute("DELETE FROM job_changes WHERE seq = ?1", params![seq]).map_err(sql)?;
                 Ok(())
             })
@@ -89,7 +89,7 @@ impl WebhookStore for SqliteStore {
     async fn insert_delivery(&self, delivery: &WebhookDelivery) -> Result<bool> {
         let delivery = delivery.clone();
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let inserted = conn
                     .execute(
                         "INSERT OR IGNORE INTO webhook_deliveries
@@ -114,7 +114,7 @@ impl WebhookStore for SqliteStore {
     async fn replace_delivery(&self, current: &WebhookDelivery, next: &WebhookDelivery) -> Result<bool> {
         let (expected, next) = (current.revision as i64, next.clone());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let changed = conn
                     .execute(
                         "UPDATE webhook_deliveries SET revision = ?1, next_attempt_at = ?2, body = ?3
@@ -137,7 +137,7 @@ impl WebhookStore for SqliteStore {
     async fn delivery(&self, client: &ClientId, job: &JobId, event: WebhookEvent) -> Result<Option<WebhookDelivery>> {
         let (client, id) = (client.as_str().to_owned(), WebhookDelivery::id_for(job, event));
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let body: Option<String> = conn
                     .query_row(
                         "SELECT body FROM webhook_deliveries WHERE id = ?1 AND client_id = ?2",
@@ -154,7 +154,7 @@ impl WebhookStore for SqliteStore {
     async fn deliveries(&self, client: &ClientId, job: &JobId) -> Result<Vec<WebhookDelivery>> {
         let (client, job) = (client.as_str().to_owned(), job.as_str().to_owned());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut statement = conn
                     .prepare(
                         "SELECT body FROM webhook_deliveries WHERE job_id = ?1 AND client_id = ?2
@@ -173,7 +173,7 @@ impl WebhookStore for SqliteStore {
 
     async fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<WebhookDelivery>> {
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let mut statement = conn
                     .prepare(
                         "SELECT body FROM webhook_deliveries WHERE next_attempt_at <= ?1
@@ -193,7 +193,7 @@ impl WebhookStore for SqliteStore {
     async fn set_url_disabled(&self, client: &ClientId, url: &str, disabled: bool) -> Result<()> {
         let (client, url) = (client.as_str().to_owned(), url.to_owned());
         self.db
-            .run(move |conn| {
+            .write(move |conn| {
                 let statement = if disabled {
                     "INSERT OR IGNORE INTO disabled_webhook_urls (client_id, url) VALUES (?1, ?2)"
                 } else {
@@ -208,7 +208,7 @@ impl WebhookStore for SqliteStore {
     async fn is_url_disabled(&self, client: &ClientId, url: &str) -> Result<bool> {
         let (client, url) = (client.as_str().to_owned(), url.to_owned());
         self.db
-            .run(move |conn| {
+            .read(move |conn| {
                 let found: Option<i64> = conn
                     .query_row(
                         "SELECT 1 FROM disabled_webhook_urls WHERE client_id = ?1 AND url = ?2",
