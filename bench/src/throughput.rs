@@ -2,6 +2,9 @@
 //! (bench/peers/fastapi_inference.py) on seed 003's create (`POST /api/inference?index=1`) and
 //! status (`GET /api/task/{id}/status`), each loaded by wrk (bench/wrk/seed003.lua) with 64
 //! connections for 30 s, in the same run; every non-2xx answer and socket error is counted.
+//! The peer runs as uvicorn runs an app by default, in one process (Python runs one thread at
+//! a time in it); the same peer with a worker process per core is measured beside it for
+//! reference.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -58,11 +61,10 @@ fn start_genrelay(binaries: &Path) -> Server {
     Server { child, url: format!("http://127.0.0.1:{port}"), runs_tasks: true, _data: data }
 }
 
-/// The peer under uvicorn with a worker per core, as such a service is deployed.
-fn start_peer() -> Server {
+/// The peer under uvicorn with `workers` worker processes.
+fn start_peer(workers: usize) -> Server {
     let data = tempfile::tempdir().expect("a data folder");
     let port = free_port();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let child = Command::new(moto::python())
         .args(["-m", "uvicorn", "fastapi_inference:app", "--no-access-log", "--log-level", "warning"])
         .args(["--port", &port.to_string(), "--workers", &workers.to_string()])
@@ -164,15 +166,26 @@ async fn load(server: Server, seconds: u64) -> (Load, Load) {
 }
 
 pub async fn measure(binaries: &Path, seconds: u64) -> Vec<Figure> {
-    let (peer_create, peer_status) = load(start_peer(), seconds).await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (peer_create, peer_status) = load(start_peer(1), seconds).await;
+    let (scaled_create, scaled_status) = load(start_peer(cores), seconds).await;
     let (create, status) = load(start_genrelay(binaries), seconds).await;
     let mut figures = Vec::new();
-    for (name, ours, peer, budget) in
-        [("creates", create, peer_create, CREATE_BUDGET), ("status GETs", status, peer_status, STATUS_BUDGET)]
-    {
+    for (name, ours, peer, scaled, budget) in [
+        ("creates", create, peer_create, scaled_create, CREATE_BUDGET),
+        ("status GETs", status, peer_status, scaled_status, STATUS_BUDGET),
+    ] {
         let how = format!(
-            "{seconds} s each: genrelay-dev {:.0}/s (p50 {:.1} ms, p99 {:.1} ms), the peer {:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
-            ours.per_second, ours.p50_ms, ours.p99_ms, peer.per_second, peer.p50_ms, peer.p99_ms
+            "{seconds} s each: genrelay-dev {:.0}/s (p50 {:.1} ms, p99 {:.1} ms), the peer {:.0}/s (p50 {:.1} ms, \
+             p99 {:.1} ms); with {cores} workers {:.0}/s ({:.1}×)",
+            ours.per_second,
+            ours.p50_ms,
+            ours.p99_ms,
+            peer.per_second,
+            peer.p50_ms,
+            peer.p99_ms,
+            scaled.per_second,
+            ours.per_second / scaled.per_second
         );
         figures.push(Figure {
             section: SECTION,

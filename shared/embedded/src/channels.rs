@@ -25,7 +25,7 @@ impl ChannelLedger for SqliteStore {
         let (channel, job) = (channel.to_owned(), job.as_str().to_owned());
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 let held: Option<i64> = tx
                     .query_row(
                         "SELECT lease_until FROM channel_slots WHERE channel = ?1 AND job_id = ?2",

@@ -1,10 +1,14 @@
-//! The SQLite database shared by the store and the queue. Calls run on tokio's blocking pool.
-//! Writes go through one connection behind a mutex, which serializes them: that is what makes
-//! put-if-absent and update-if-status atomic here. Reads go through a pool of read-only
+//! The SQLite database shared by the store and the queue.
+//!
+//! Writes go to one connection on a thread of its own, one after another: that is what makes
+//! put-if-absent and update-if-status atomic here. The writes waiting when it is free run
+//! together in one transaction, each in a savepoint of its own (a write that fails is rolled
+//! back alone), and each caller hears back once that transaction has committed: under load a
+//! commit serves many writes. Reads run on tokio's blocking pool through a pool of read-only
 //! connections and never wait for a write (WAL: a reader sees the last committed write).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use genrelay_core::{Error, Result};
@@ -14,6 +18,8 @@ use rusqlite::Connection;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections kept open: enough for the blocking pool's readers on a small machine.
 const READERS: u32 = 8;
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 256;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -125,9 +131,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 #[derive(Clone)]
 pub struct Database {
-    writer: Arc<Mutex<Connection>>,
+    writes: mpsc::Sender<Write>,
     readers: r2d2::Pool<ReadConnections>,
 }
+
+/// A write for the writer thread: it runs the work in its savepoint (given a connection in a
+/// transaction; none when the transaction could not begin) and returns how to tell the caller,
+/// once the transaction's outcome is known.
+type Write = Box<dyn FnOnce(Option<&mut Connection>) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
 impl Database {
     /// Opens (or creates) the database file and brings its schema up to date.
@@ -136,29 +148,46 @@ impl Database {
         writer.busy_timeout(BUSY_TIMEOUT).map_err(Error::internal)?;
         writer.execute_batch(SCHEMA).map_err(Error::internal)?;
         migrate(&writer)?;
+        let (writes, queued) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("genrelay-sqlite-writer".into())
+            .spawn(move || write_in_batches(writer, queued))
+            .map_err(Error::internal)?;
         // Read connections are opened as reads need them, not here.
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
             .min_idle(Some(0))
             .test_on_check_out(false)
             .build_unchecked(ReadConnections { path: path.to_owned() });
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), readers })
+        Ok(Self { writes, readers })
     }
 
-    /// Runs `work`, which may write, with the write connection on the blocking pool, after the
-    /// writes before it.
+    /// Runs `work`, which may write, on the write connection after the writes queued before it,
+    /// and answers once what it wrote is committed. A `work` that fails leaves nothing written;
+    /// it makes its own atomic steps with savepoints (`conn.savepoint()`), as it runs inside
+    /// the batch's transaction.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut connection = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .map_err(Error::internal)?
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let write: Write = Box::new(move |conn| {
+            let outcome = match conn {
+                Some(conn) => in_savepoint(conn, work),
+                None => Err(Error::internal("the write transaction could not begin")),
+            };
+            Box::new(move |committed| {
+                let answer = match committed {
+                    Ok(()) => outcome,
+                    Err(reason) => Err(Error::internal(format!("the transaction did not commit: {reason}"))),
+                };
+                let _ = done.send(answer);
+            })
+        });
+        let lost = || Error::internal("the write was lost: the database writer stopped or failed");
+        self.writes.send(write).map_err(|_| lost())?;
+        answer.await.map_err(|_| lost())?
     }
 
     /// Runs `work`, which only reads, with a read connection on the blocking pool: it sees
@@ -176,6 +205,45 @@ impl Database {
         .await
         .map_err(Error::internal)?
     }
+}
+
+/// The writer thread: takes the writes waiting, runs them in one transaction and tells each
+/// caller how it ended; until every `Database` handle is dropped.
+fn write_in_batches(mut conn: Connection, queued: mpsc::Receiver<Write>) {
+    while let Ok(first) = queued.recv() {
+        let mut batch = vec![first];
+        batch.extend(queued.try_iter().take(MAX_BATCH - 1));
+        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            for write in batch {
+                write(None)(Err(error.to_string()));
+            }
+            continue;
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        for write in batch {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(Some(&mut conn)))) {
+                Ok(reply) => replies.push(reply),
+                // Its caller hears that the write was lost; what it wrote is undone.
+                Err(_) => drop(conn.execute_batch("ROLLBACK TO write; RELEASE write")),
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            error.to_string()
+        });
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+/// Runs `work` in a savepoint: released when it succeeds, rolled back when it fails.
+fn in_savepoint<T>(conn: &mut Connection, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT write").map_err(sql)?;
+    let outcome = work(conn);
+    let end = if outcome.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
+    conn.execute_batch(end).map_err(sql)?;
+    outcome
 }
 
 /// Opens the read connections: `query_only`, so a read that tried to write would fail.
@@ -254,7 +322,7 @@ mod tests {
             let db = db.clone();
             async move {
                 db.write(move |conn| {
-                    let tx = conn.transaction().map_err(sql)?;
+                    let tx = conn.savepoint().map_err(sql)?;
                     tx.execute_batch("UPDATE documents SET body = '2' WHERE name = 'a'").map_err(sql)?;
                     holding.send(()).unwrap();
                     std::thread::sleep(Duration::from_millis(500));
@@ -283,5 +351,42 @@ mod tests {
         assert_eq!(body, "2", "a read after the write sees it");
         let refused = db.read(|conn| conn.execute_batch("DELETE FROM documents").map_err(sql)).await;
         assert!(refused.is_err(), "read connections cannot write");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_committed_together_stay_apart_a_failed_one_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("batches.db")).unwrap();
+        let writes = (0..64).map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    conn.execute("INSERT INTO documents (name, body) VALUES (?1, 'x')", [i.to_string()])
+                        .map_err(sql)?;
+                    if i % 2 == 1 {
+                        return Err(Error::invalid("odd"));
+                    }
+                    Ok(i)
+                })
+                .await
+            })
+        });
+        let mut answers = Vec::new();
+        for write in writes.collect::<Vec<_>>() {
+            answers.push(write.await.unwrap());
+        }
+        assert_eq!(answers.iter().filter(|answer| answer.is_ok()).count(), 32);
+        assert!(answers.iter().enumerate().all(|(i, answer)| answer.is_ok() == (i % 2 == 0)), "each hears its own");
+        let names: Vec<String> = db
+            .read(|conn| {
+                let mut statement =
+                    conn.prepare("SELECT name FROM documents ORDER BY CAST(name AS INTEGER)").map_err(sql)?;
+                let names = statement.query_map([], |row| row.get(0)).map_err(sql)?;
+                names.collect::<rusqlite::Result<_>>().map_err(sql)
+            })
+            .await
+            .unwrap();
+        let even: Vec<String> = (0..64).filter(|i| i % 2 == 0).map(|i| i.to_string()).collect();
+        assert_eq!(names, even, "the failed writes left nothing, the others all committed");
     }
 }

@@ -66,25 +66,16 @@ impl DispatchQueue for SqliteQueue {
             .write(move |conn| {
                 let now = micros(Utc::now());
                 let hidden_until = now + visibility.as_micros() as i64;
-                let tx = conn.transaction().map_err(sql)?;
-                tx.execute(
-                    "INSERT INTO dead_letters (seq, lane, body, receive_count, dead_at)
-                     SELECT seq, lane, body, receive_count, ?1 FROM queue
-                     WHERE lane = ?3 AND visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, MAX_RECEIVES, lane],
-                )
-                .map_err(sql)?;
-                tx.execute(
-                    "DELETE FROM queue WHERE lane = ?3 AND visible_at <= ?1 AND receive_count >= ?2",
-                    params![now, MAX_RECEIVES, lane],
-                )
-                .map_err(sql)?;
-                let mut deliveries = Vec::new();
+                let tx = conn.savepoint().map_err(sql)?;
+                // The first visible messages in the order they became visible (the index's
+                // order: a call reads what it returns, however long the queue), those received
+                // too often moved to the dead letters instead.
+                let (mut deliveries, mut dead) = (Vec::new(), Vec::new());
                 {
                     let mut stmt = tx
-                        .prepare(
+                        .prepare_cached(
                             "SELECT seq, body, receive_count FROM queue WHERE lane = ?3 AND visible_at <= ?1
-                             ORDER BY seq LIMIT ?2",
+                             ORDER BY visible_at, seq LIMIT ?2",
                         )
                         .map_err(sql)?;
                     let rows = stmt
@@ -94,10 +85,23 @@ impl DispatchQueue for SqliteQueue {
                         .map_err(sql)?;
                     for row in rows {
                         let (seq, body, count) = row.map_err(sql)?;
+                        if count >= MAX_RECEIVES {
+                            dead.push(seq);
+                            continue;
+                        }
                         let message = serde_json::from_str(&body).map_err(Error::internal)?;
                         let receipt = format!("{seq}-{}", ulid::Ulid::new());
                         deliveries.push((seq, Delivery { message, receipt, receive_count: count + 1 }));
                     }
+                }
+                for seq in dead {
+                    tx.execute(
+                        "INSERT INTO dead_letters (seq, lane, body, receive_count, dead_at)
+                         SELECT seq, lane, body, receive_count, ?1 FROM queue WHERE seq = ?2",
+                        params![now, seq],
+                    )
+                    .map_err(sql)?;
+                    tx.execute("DELETE FROM queue WHERE seq = ?1", params![seq]).map_err(sql)?;
                 }
                 for (seq, delivery) in &deliveries {
                     tx.execute(
@@ -117,8 +121,10 @@ impl DispatchQueue for SqliteQueue {
         self.db
             .write(move |conn| {
                 // Acknowledging with a stale receipt (the message was received again since) does
-                // nothing, as in SQS.
-                conn.execute("DELETE FROM queue WHERE receipt = ?1", params![receipt]).map_err(sql)?;
+                // nothing, as in SQS. A receipt starts with the message's key.
+                let seq: i64 = receipt.split('-').next().and_then(|seq| seq.parse().ok()).unwrap_or(-1);
+                conn.execute("DELETE FROM queue WHERE seq = ?1 AND receipt = ?2", params![seq, receipt])
+                    .map_err(sql)?;
                 Ok(())
             })
             .await

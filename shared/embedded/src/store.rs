@@ -85,7 +85,7 @@ impl JobStore for SqliteStore {
         let record = idempotency.cloned();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 if let Some(record) = &record {
                     let existing = tx
                         .query_row(
@@ -171,7 +171,7 @@ impl JobStore for SqliteStore {
         let job = next.clone();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 let changed = tx
                     .execute(
                         "UPDATE jobs SET status = ?1, next_poll_at = ?2, dispatched_at = ?3, revision = ?4, body = ?5
@@ -412,7 +412,7 @@ impl AssetStore for SqliteStore {
         let assets = assets.to_vec();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 for asset in &assets {
                     let inserted = tx
                         .execute(
@@ -456,7 +456,7 @@ impl AssetStore for SqliteStore {
         let ids: Vec<String> = assets.iter().map(|a| a.id.to_string()).collect();
         self.db
             .write(move |conn| {
-                let tx = conn.transaction().map_err(sql)?;
+                let tx = conn.savepoint().map_err(sql)?;
                 for id in &ids {
                     tx.execute("DELETE FROM assets WHERE id = ?1", params![id]).map_err(sql)?;
                 }
