@@ -17,6 +17,8 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
+/// How much of a streamed file is gathered before it is written.
+const WRITE_BUFFER: usize = 1024 * 1024;
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// The path prefix under which the dev server serves signed blob URLs.
@@ -193,7 +195,10 @@ impl BlobStore for FileBlobStore {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
         }
-        let mut file = tokio::fs::File::create(&partial).await.map_err(Error::internal)?;
+        let file = tokio::fs::File::create(&partial).await.map_err(Error::internal)?;
+        // The body arrives in small chunks: written a megabyte at a time, each write (a trip to
+        // the blocking pool) carries many of them.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut digest = Digester::default();
         let written: Result<()> = async {
             while let Some(chunk) = body.next().await {
@@ -201,7 +206,8 @@ impl BlobStore for FileBlobStore {
                 digest.update(&chunk, max_bytes)?;
                 file.write_all(&chunk).await.map_err(Error::internal)?;
             }
-            file.sync_all().await.map_err(Error::internal)
+            file.flush().await.map_err(Error::internal)?;
+            file.get_ref().sync_all().await.map_err(Error::internal)
         }
         .await;
         if let Err(error) = written {
