@@ -12,7 +12,9 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use futures_util::StreamExt;
 use genrelay_core::asset::content_disposition;
-use genrelay_core::ports::{BlobStore, ByteStream as FileStream, Digester, PresignedUpload, StoredBlob};
+use genrelay_core::ports::{
+    BackgroundDigester, BlobStore, ByteStream as FileStream, Digester, PresignedUpload, StoredBlob,
+};
 use genrelay_core::{BlobKey, Error, Result};
 
 use crate::errors::{sdk, service};
@@ -128,13 +130,13 @@ impl BlobStore for S3BlobStore {
         content_type: &str,
         max_bytes: u64,
     ) -> Result<StoredBlob> {
-        let mut digest = Digester::default();
+        let mut digest = BackgroundDigester::start(max_bytes);
         let mut part = Vec::with_capacity(PART_SIZE);
         let mut upload: Option<(String, Vec<CompletedPart>)> = None;
         let result: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
-                digest.update(&chunk, max_bytes)?;
+                digest.update(&chunk).await?;
                 part.extend_from_slice(&chunk);
                 if part.len() >= PART_SIZE {
                     let (upload_id, parts) = match &mut upload {
@@ -181,7 +183,7 @@ impl BlobStore for S3BlobStore {
             }
             return Err(error);
         }
-        Ok(digest.finish())
+        digest.finish().await
     }
 
     async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use genrelay_core::ports::{BlobStore, ByteStream, Digester, PresignedUpload, StoredBlob};
+use genrelay_core::ports::{BackgroundDigester, BlobStore, ByteStream, Digester, PresignedUpload, StoredBlob};
 use genrelay_core::{BlobKey, Error, Result};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -199,23 +199,24 @@ impl BlobStore for FileBlobStore {
         // The body arrives in small chunks: written a megabyte at a time, each write (a trip to
         // the blocking pool) carries many of them.
         let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut digest = Digester::default();
-        let written: Result<()> = async {
+        let mut digest = BackgroundDigester::start(max_bytes);
+        let written: Result<StoredBlob> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
-                digest.update(&chunk, max_bytes)?;
+                digest.update(&chunk).await?;
                 file.write_all(&chunk).await.map_err(Error::internal)?;
             }
             file.flush().await.map_err(Error::internal)?;
-            file.get_ref().sync_all().await.map_err(Error::internal)
+            file.get_ref().sync_all().await.map_err(Error::internal)?;
+            digest.finish().await
         }
         .await;
-        if let Err(error) = written {
+        if written.is_err() {
             let _ = tokio::fs::remove_file(&partial).await;
-            return Err(error);
         }
+        let stored = written?;
         tokio::fs::rename(&partial, &path).await.map_err(Error::internal)?;
-        Ok(digest.finish())
+        Ok(stored)
     }
 
     async fn describe(&self, key: &BlobKey) -> Result<Option<StoredBlob>> {

@@ -91,10 +91,81 @@ impl Digester {
     }
 }
 
+/// A [`Digester`] on a thread of its own, so that hashing runs beside the storing rather than
+/// between the chunks of it: the streaming task counts the bytes (refusing past the limit at
+/// once) and hands each chunk over (shared, not copied). A few chunks wait at most; a slower
+/// hasher holds the stream back.
+pub struct BackgroundDigester {
+    size: u64,
+    max_bytes: u64,
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    digest: tokio::task::JoinHandle<StoredBlob>,
+}
+
+/// How many chunks may wait for the hasher.
+const CHUNKS_WAITING: usize = 8;
+
+impl BackgroundDigester {
+    /// Starts the hashing thread. Dropped unfinished, it stops.
+    pub fn start(max_bytes: u64) -> Self {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_WAITING);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut digest = Digester::default();
+            while let Some(chunk) = received.blocking_recv() {
+                digest.update(&chunk, u64::MAX).expect("no limit");
+            }
+            digest.finish()
+        });
+        Self { size: 0, max_bytes, chunks, digest }
+    }
+
+    /// Takes the next chunk; refuses to go past `max_bytes`.
+    pub async fn update(&mut self, chunk: &Bytes) -> Result<()> {
+        self.size += chunk.len() as u64;
+        if self.size > self.max_bytes {
+            return Err(crate::Error::invalid(format!("the file is larger than {} bytes", self.max_bytes)));
+        }
+        self.chunks.send(chunk.clone()).await.map_err(|_| crate::Error::internal("the hashing thread stopped"))
+    }
+
+    /// What the chunks were, once the hasher has caught up.
+    pub async fn finish(self) -> Result<StoredBlob> {
+        drop(self.chunks);
+        self.digest.await.map_err(crate::Error::internal)
+    }
+}
+
 /// Bytes read as they arrive, so a file never has to fit in memory.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
 /// A whole buffer as a `ByteStream`.
 pub fn stream_of(bytes: Vec<u8>) -> ByteStream {
     Box::pin(futures_util::stream::iter([Ok(Bytes::from(bytes))]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashing_in_the_background_gives_what_hashing_inline_gives() {
+        let chunks: Vec<Bytes> = (0..40u8).map(|i| Bytes::from(vec![i; 1000 + i as usize * 37])).collect();
+        let mut inline = Digester::default();
+        let mut background = BackgroundDigester::start(u64::MAX);
+        for chunk in &chunks {
+            inline.update(chunk, u64::MAX).unwrap();
+            background.update(chunk).await.unwrap();
+        }
+        let (inline, background) = (inline.finish(), background.finish().await.unwrap());
+        assert_eq!(background, inline);
+        assert_eq!(background.head.len(), STORED_BLOB_HEAD);
+    }
+
+    #[tokio::test]
+    async fn hashing_in_the_background_refuses_past_the_limit_at_once() {
+        let mut digest = BackgroundDigester::start(1500);
+        digest.update(&Bytes::from(vec![1; 1000])).await.unwrap();
+        let refused = digest.update(&Bytes::from(vec![2; 501])).await.unwrap_err();
+        assert!(matches!(refused, crate::Error::Invalid(_)), "{refused:?}");
+    }
 }
