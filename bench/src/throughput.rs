@@ -145,7 +145,7 @@ fn wrk(server: &Server, mode: &str, ids: &Path, seconds: u64) -> Load {
 
 /// Status first (on the read set alone), then creates, for each server.
 async fn load(server: Server, seconds: u64) -> (Load, Load) {
-    let http = reqwest::Client::new();
+    let http = genrelay_egress::http_client_builder().build().unwrap();
     let ids = prepare(&server, &http).await;
     let status = wrk(&server, "status", ids.path(), seconds);
     let create = wrk(&server, "create", ids.path(), seconds);

@@ -103,7 +103,7 @@ async fn a_presigned_upload_goes_straight_to_s3_and_completes_through_the_functi
     assert!(url.contains("X-Amz-Signature"), "{url}");
 
     let video = genrelay_providers::mock::render_mp4("an upload", 64, 64, 1);
-    let mut put = reqwest::Client::new().put(url).body(video.clone());
+    let mut put = genrelay_egress::http_client_builder().build().unwrap().put(url).body(video.clone());
     for (name, value) in ticket["headers"].as_object().unwrap() {
         put = put.header(name, value.as_str().unwrap());
     }

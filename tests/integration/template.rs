@@ -32,7 +32,8 @@ const BACK_OFFICE: &str = "genrelay-admin";
 /// Function packages under `functions/`: package name → folder name.
 fn function_packages() -> BTreeMap<String, String> {
     let mut packages = BTreeMap::new();
-    for entry in std::fs::read_dir(root().join("functions")).unwrap().flatten() {
+    let folders = std::fs::read_dir(root().join("functions")).unwrap().flatten().filter(|e| e.path().is_dir());
+    for entry in folders {
         let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).unwrap();
         let name = manifest.lines().find_map(|l| l.strip_prefix("name = \"")).unwrap().trim_end_matches('"');
         packages.insert(name.to_owned(), entry.file_name().to_string_lossy().into_owned());

@@ -96,6 +96,7 @@ pub fn resources_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static st
 /// SDK configuration for the emulator: dummy credentials, a fixed region.
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(genrelay_aws::https_client())
         .endpoint_url(&moto().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

@@ -33,7 +33,14 @@ impl WebhookReceiver {
     pub async fn answer(&self, answers: &[(u16, Option<u64>)]) {
         let answers: Vec<Value> = answers.iter().map(|(status, retry)| json!([status, retry])).collect();
         let url = self.url.replace("/hooks/genrelay", "/_script");
-        reqwest::Client::new().post(url).json(&json!({"answers": answers})).send().await.unwrap();
+        genrelay_egress::http_client_builder()
+            .build()
+            .unwrap()
+            .post(url)
+            .json(&json!({"answers": answers}))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Every request received: headers, JSON body and whether each signature verified.

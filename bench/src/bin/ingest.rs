@@ -105,7 +105,8 @@ async fn engine(store: &str, fake: &FakeInferenceServer, data: &std::path::Path)
     }
 }
 
-/// Runs one job of `bytes` output through the engine until it ends.
+/// Runs one job of `bytes` output through the engine until it ends, driving the worker and the
+/// poller as fast as the fake answers (it needs `POLLS_TO_COMPLETE` polls, as the copy makes).
 async fn ingest_through(engine: &Engine, bytes: u64) -> Result<(), Failure> {
     let client = ClientId::parse("bench")?;
     let params = Params::ImageGenerate(ImageGenerateParams::new(Some(64), Some(64), None, None, None)?);
@@ -118,7 +119,7 @@ async fn ingest_through(engine: &Engine, bytes: u64) -> Result<(), Failure> {
         if job.status.is_terminal() {
             break job;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     };
     assert_eq!(ended.status, JobStatus::Succeeded, "{:?}", ended.error);
     let output = engine.asset(&client, &ended.output_asset_ids[0]).await?;
@@ -131,7 +132,7 @@ async fn ingest_through(engine: &Engine, bytes: u64) -> Result<(), Failure> {
 async fn fetch(
     fake: &FakeInferenceServer,
 ) -> Result<impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>, Failure> {
-    let http = reqwest::Client::new();
+    let http = genrelay_egress::http_client_builder().build()?;
     let created: serde_json::Value =
         http.post(format!("{}/api/inference?index=1", fake.base_url)).send().await?.json().await?;
     let id = created["task_id"].as_str().ok_or("a task id")?;

@@ -13,7 +13,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start(data.path());
     let server_key = server.key.clone();
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
 
     // 1. capabilities
     let response = client.get(server.url("/api/v1/capabilities")).bearer_auth(&server.key).send().await.unwrap();
@@ -74,7 +74,8 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
 
     // 5. download the output through the signed redirect
     let output = job["outputAssetIds"][0].as_str().unwrap();
-    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let no_redirects =
+        genrelay_egress::http_client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = no_redirects
         .get(server.url(&format!("/api/v1/assets/{output}/download")))
         .bearer_auth(&server.key)
@@ -142,7 +143,7 @@ async fn the_minimal_flow_of_seed_004_works_over_http() {
 async fn a_job_accepted_before_sigterm_completes_after_restart() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start(data.path());
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let key = server.key.clone();
     let body = json!({"capability": "video.generate", "prompt": "海边日落", "settings": {"ratio": "16:9", "duration": 4, "resolution": "480p"}});
     let response = client.post(server.url("/api/v1/jobs")).bearer_auth(&key).json(&body).send().await.unwrap();
@@ -173,7 +174,7 @@ async fn with_a_providers_file_jobs_run_on_the_configured_inference_server() {
     }]});
     std::fs::write(&providers, config.to_string()).unwrap();
     let server = DevServer::start_with(data.path(), &["--providers", providers.to_str().unwrap()]);
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let create = |body: Value| client.post(server.url("/api/v1/jobs")).bearer_auth(&server.key).json(&body).send();
     let image = create(json!({"capability": "image.generate", "prompt": "on the gpu box"})).await.unwrap();
     let image_id = image.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();
@@ -204,7 +205,7 @@ async fn a_finished_job_notifies_its_signed_webhook() {
         &["--allow-private-webhooks"],
         &[("ZHINIAN_WEBHOOK_SECRET", "dev-secret")],
     );
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let body = json!({"capability": "image.generate", "prompt": "notify me", "width": 64, "height": 64,
                       "webhookUrl": receiver.url});
     let created = server.json(client.post(server.url("/api/v1/jobs")).json(&body)).await;

@@ -105,7 +105,7 @@ async fn finished_job(http: &reqwest::Client, server: &DevServer, body: Value) -
 async fn an_operator_works_the_back_office_in_a_real_browser() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start_with_env(data.path(), &[], &[("GENRELAY_ADMIN_PASSWORD", ADMIN_PASSWORD)]);
-    let http = reqwest::Client::new();
+    let http = genrelay_egress::http_client_builder().build().unwrap();
     let done = finished_job(
         &http,
         &server,

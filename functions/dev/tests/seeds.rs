@@ -20,7 +20,7 @@ fn is_naive_time(value: &Value) -> bool {
 async fn seed_003_inference_examples() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start(data.path());
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
 
     // curl -X POST "http://localhost:8001/api/inference?index=1"
     let response = client.post(server.url("/api/inference?index=1")).bearer_auth(&server.key).send().await.unwrap();
@@ -104,7 +104,7 @@ async fn seed_003_inference_examples() {
 async fn seed_001_ps_task_examples() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start(data.path());
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth(&server.key).json(&body).send();
 
     // The image to edit: an uploaded 40x24 PNG, named by its URL.
@@ -203,7 +203,7 @@ async fn jimeng_task_until_done(client: &reqwest::Client, server: &DevServer, id
 async fn seed_002_jimeng_async_examples() {
     let data = tempfile::tempdir().unwrap();
     let server = DevServer::start(data.path());
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth(&server.key).json(&body).send();
 
     // 示例 1: 异步文生图, then both ways of querying.

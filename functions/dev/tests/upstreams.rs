@@ -21,7 +21,7 @@ async fn run_through_dev(channel: Value, jobs: &[(Value, &str)]) {
     let name = channel["name"].as_str().unwrap().to_owned();
     std::fs::write(&providers, json!({"channels": [channel]}).to_string()).unwrap();
     let server = DevServer::start_with(data.path(), &["--providers", providers.to_str().unwrap()]);
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
 
     let png = genrelay_providers::mock::render_png("a reference", 40, 24);
     let input = server.upload_png(&client, "ref.png", png).await["id"].as_str().unwrap().to_owned();
@@ -160,7 +160,7 @@ async fn a_held_synchronous_generation_stalls_no_other_job() {
     let providers = data.path().join("providers.json");
     std::fs::write(&providers, json!({"channels": [channel]}).to_string()).unwrap();
     let server = DevServer::start_with(data.path(), &["--providers", providers.to_str().unwrap()]);
-    let client = reqwest::Client::new();
+    let client = genrelay_egress::http_client_builder().build().unwrap();
     let create = |body: Value| client.post(server.url("/api/v1/jobs")).bearer_auth(&server.key).json(&body).send();
     let held = create(json!({"capability": "image.generate", "prompt": "held"})).await.unwrap();
     let held = held.json::<Value>().await.unwrap()["job"]["id"].as_str().unwrap().to_owned();

@@ -19,7 +19,7 @@ pub mod stream;
 mod wakeups;
 mod webhooks;
 
-pub use clients::{AWS_CALLS_TARGET, AwsClients};
+pub use clients::{AWS_CALLS_TARGET, AwsClients, https_client};
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
 /// The item a job is stored as, e.g. to load jobs in bulk with `BatchWriteItem`.
 pub use items::job_item;

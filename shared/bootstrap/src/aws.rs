@@ -29,26 +29,9 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .build();
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .http_client(shared_https_client())
+        .http_client(genrelay_aws::https_client())
         .load()
         .await
-}
-
-/// The SDK's default HTTPS client (rustls with aws-lc, a proxy from the environment), built once:
-/// left to themselves, the SDK's clients each build their own, and each reads the system's root
-/// certificates again when it first connects.
-fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
 }
 
 /// An engine on DynamoDB, S3 and SQS, with the mock provider (when on) for the capabilities no

@@ -57,6 +57,19 @@ struct Clients {
     fetch: reqwest::Client,
 }
 
+/// A reqwest client builder with genrelay's TLS: rustls on *ring* (a fraction of aws-lc's size
+/// in every binary), made the process's crypto provider on first use. Every HTTP client
+/// genrelay builds, and every one its tests build, starts here: reqwest has no provider of its
+/// own in this build.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Refused only when a provider is already installed, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 impl Egress {
     /// The production policy: public addresses only.
     pub fn public_only() -> Self {
@@ -72,7 +85,7 @@ impl Egress {
         self.clients.get_or_init(|| {
             let allow_private = self.allow_private;
             let client = |redirects: reqwest::redirect::Policy| {
-                reqwest::Client::builder()
+                http_client_builder()
                     .redirect(redirects)
                     // A proxy would resolve names itself, past the guard.
                     .no_proxy()

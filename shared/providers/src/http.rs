@@ -25,7 +25,7 @@ impl std::ops::Deref for SharedClient {
     fn deref(&self) -> &reqwest::Client {
         static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
         CLIENT.get_or_init(|| {
-            reqwest::Client::builder()
+            genrelay_egress::http_client_builder()
                 .connect_timeout(Duration::from_secs(5))
                 .read_timeout(Duration::from_secs(60))
                 .build()

@@ -91,7 +91,7 @@ impl Jimeng {
             Dialect::Sync => Duration::from_secs(config.sync_timeout_seconds.unwrap_or(SYNC_TIMEOUT_SECONDS)),
             _ => ASYNC_TIMEOUT,
         };
-        let http = reqwest::Client::builder()
+        let http = genrelay_egress::http_client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
             .build()

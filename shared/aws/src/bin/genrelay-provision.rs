@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (None, _) => "genrelay".to_owned(),
         _ => return Err("usage: genrelay-provision [--prefix NAME]".into()),
     };
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest()).http_client(genrelay_aws::https_client()).load().await;
     if config.endpoint_url().is_none() {
         return Err("AWS_ENDPOINT_URL is not set: this tool is for emulators; deploy infra/template.yaml on AWS".into());
     }
