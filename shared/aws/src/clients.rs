@@ -16,24 +16,6 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// The HTTPS client for every SDK client of a function (rustls on *ring*, a proxy from the
-/// environment), to be given to its SDK configuration once: left to themselves, the SDK's
-/// clients each build their own, and each reads the system's root certificates again when it
-/// first connects.
-pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
-}
-
 /// The target of the request log (`RUST_LOG=warn,genrelay_aws_calls=debug` shows only it).
 pub const AWS_CALLS_TARGET: &str = "genrelay_aws_calls";
 

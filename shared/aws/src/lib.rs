@@ -9,6 +9,7 @@ mod clients;
 mod documents;
 mod dynamo;
 mod errors;
+mod https;
 mod items;
 mod metrics;
 mod s3;
@@ -19,8 +20,9 @@ pub mod stream;
 mod wakeups;
 mod webhooks;
 
-pub use clients::{AWS_CALLS_TARGET, AwsClients, https_client};
+pub use clients::{AWS_CALLS_TARGET, AwsClients};
 pub use dynamo::{DEFAULT_OUTPUT_RETENTION_DAYS, DynamoStore};
+pub use https::https_client;
 /// The item a job is stored as, e.g. to load jobs in bulk with `BatchWriteItem`.
 pub use items::job_item;
 pub use metrics::EmbeddedMetrics;

@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{ApiKeys, KeyListError};
 pub use error::ApiError;
-pub use openapi::{merge_into as merge_openapi, openapi};
+pub use openapi::{DOCUMENT as OPENAPI_DOCUMENT, merge_into as merge_openapi, openapi};
 pub use request_log::log_requests;
 
 /// Largest JSON body accepted (413 above it).

@@ -21,8 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     get, path = "/api/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
-async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
-    Json(crate::openapi::openapi())
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::DOCUMENT)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

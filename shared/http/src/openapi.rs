@@ -1,4 +1,8 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the route groups.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the route groups, and
+//! served from `openapi.json` beside this crate: the file is written from the generated document
+//! (a test fails when the two differ; `GENRELAY_WRITE_OPENAPI=1 cargo test -p genrelay-http openapi`
+//! rewrites it). Generating the document takes every surface's routes, handlers and all; serving
+//! the file keeps them out of the functions that only serve it (api-meta, the back office).
 
 use std::sync::OnceLock;
 
@@ -54,7 +58,10 @@ impl Modify for Security {
     }
 }
 
-/// The document, built once.
+/// The document as served ([`openapi`] as indented JSON, so that a change to the API shows in review).
+pub const DOCUMENT: &str = include_str!("../openapi.json");
+
+/// The document as the routes make it, built once.
 pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
@@ -69,11 +76,31 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
 
 /// Merges a surface's part into the document. Two surfaces naming different schemas alike would
 /// have one silently replace the other in the document: that stops the build of the document.
+/// Schemas are compared as JSON, as a document read back from its file holds them.
 pub fn merge_into(document: &mut utoipa::openapi::OpenApi, part: utoipa::openapi::OpenApi) {
     let existing = document.components.as_ref().map(|c| &c.schemas);
+    let json = |schema| serde_json::to_value(schema).expect("a schema serializes");
     for (name, schema) in part.components.as_ref().map(|c| &c.schemas).into_iter().flatten() {
-        let clash = existing.and_then(|schemas| schemas.get(name)).is_some_and(|other| other != schema);
+        let clash = existing.and_then(|schemas| schemas.get(name)).is_some_and(|other| json(other) != json(schema));
         assert!(!clash, "two different schemas are named {name} in the OpenAPI document");
     }
     document.merge(part);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_served_openapi_document_is_the_generated_one() {
+        let generated = serde_json::to_string_pretty(super::openapi()).unwrap() + "\n";
+        if generated != super::DOCUMENT {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+            if std::env::var_os("GENRELAY_WRITE_OPENAPI").is_some() {
+                std::fs::write(path, &generated).unwrap();
+            } else {
+                panic!(
+                    "{path} is out of date: GENRELAY_WRITE_OPENAPI=1 cargo test -p genrelay-http openapi rewrites it"
+                );
+            }
+        }
+    }
 }
