@@ -506,8 +506,9 @@ fn blob_key(name: &str) -> genrelay_core::BlobKey {
 
 async fn a_streamed_blob_is_stored_whole_and_described(adapters: Adapters) {
     use sha2::Digest;
-    // 20 MiB in 1 MiB chunks: past the multipart threshold on S3.
-    let (stream, whole) = chunked(20, 1024 * 1024);
+    // 20 MiB in chunks of a little over 1 MiB: past the multipart threshold on S3, with chunks
+    // that straddle the parts.
+    let (stream, whole) = chunked(20, 1024 * 1024 + 4099);
     let key = blob_key("big");
     let stored = adapters.blobs.put_stream(&key, stream, "application/octet-stream", 64 * 1024 * 1024).await.unwrap();
     assert_eq!(stored.size, whole.len() as u64);

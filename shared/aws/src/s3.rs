@@ -137,14 +137,22 @@ impl BlobStore for S3BlobStore {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
                 digest.update(&chunk).await?;
-                part.extend_from_slice(&chunk);
-                if part.len() >= PART_SIZE {
-                    let (upload_id, parts) = match &mut upload {
-                        Some(upload) => upload,
-                        None => upload.insert((self.start_multipart(key, content_type).await?, Vec::new())),
-                    };
-                    let number = parts.len() as i32 + 1;
-                    parts.push(self.upload_part(key, upload_id, number, std::mem::take(&mut part)).await?);
+                // Parts of exactly PART_SIZE, each buffer allocated once at that size (grown past
+                // it, a buffer would double).
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    let (now, later) = rest.split_at(rest.len().min(PART_SIZE - part.len()));
+                    part.extend_from_slice(now);
+                    rest = later;
+                    if part.len() == PART_SIZE {
+                        let (upload_id, parts) = match &mut upload {
+                            Some(upload) => upload,
+                            None => upload.insert((self.start_multipart(key, content_type).await?, Vec::new())),
+                        };
+                        let number = parts.len() as i32 + 1;
+                        let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
+                        parts.push(self.upload_part(key, upload_id, number, full).await?);
+                    }
                 }
             }
             match upload.take() {
