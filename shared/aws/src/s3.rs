@@ -10,6 +10,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use genrelay_core::asset::content_disposition;
 use genrelay_core::ports::{
@@ -47,7 +48,7 @@ impl S3BlobStore {
         output.upload_id.ok_or_else(|| Error::internal("CreateMultipartUpload returned no upload id"))
     }
 
-    async fn upload_part(&self, key: &BlobKey, upload_id: &str, number: i32, bytes: Vec<u8>) -> Result<CompletedPart> {
+    async fn upload_part(&self, key: &BlobKey, upload_id: &str, number: i32, bytes: Bytes) -> Result<CompletedPart> {
         let output = self
             .client
             .upload_part()
@@ -61,11 +62,8 @@ impl S3BlobStore {
             .map_err(|e| sdk("UploadPart", e))?;
         Ok(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag).build())
     }
-}
 
-#[async_trait]
-impl BlobStore for S3BlobStore {
-    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+    async fn put_object(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -77,6 +75,13 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| sdk("PutObject", e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.put_object(key, bytes.into(), content_type).await
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {
@@ -122,7 +127,8 @@ impl BlobStore for S3BlobStore {
     }
 
     /// Small files in one PutObject; larger ones as a multipart upload of `PART_SIZE` parts, so
-    /// memory holds one part whatever the file's size. A failed multipart upload is aborted.
+    /// memory holds one part whatever the file's size: one buffer, which each part reuses once
+    /// the upload before it has let go of it. A failed multipart upload is aborted.
     async fn put_stream(
         &self,
         key: &BlobKey,
@@ -131,14 +137,12 @@ impl BlobStore for S3BlobStore {
         max_bytes: u64,
     ) -> Result<StoredBlob> {
         let mut digest = BackgroundDigester::start(max_bytes);
-        let mut part = Vec::with_capacity(PART_SIZE);
+        let mut part = BytesMut::with_capacity(PART_SIZE);
         let mut upload: Option<(String, Vec<CompletedPart>)> = None;
         let result: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
                 digest.update(&chunk).await?;
-                // Parts of exactly PART_SIZE, each buffer allocated once at that size (grown past
-                // it, a buffer would double).
                 let mut rest = &chunk[..];
                 while !rest.is_empty() {
                     let (now, later) = rest.split_at(rest.len().min(PART_SIZE - part.len()));
@@ -150,17 +154,17 @@ impl BlobStore for S3BlobStore {
                             None => upload.insert((self.start_multipart(key, content_type).await?, Vec::new())),
                         };
                         let number = parts.len() as i32 + 1;
-                        let full = std::mem::replace(&mut part, Vec::with_capacity(PART_SIZE));
-                        parts.push(self.upload_part(key, upload_id, number, full).await?);
+                        parts.push(self.upload_part(key, upload_id, number, part.split().freeze()).await?);
+                        part.reserve(PART_SIZE);
                     }
                 }
             }
             match upload.take() {
-                None => self.put(key, part.split_off(0), content_type).await,
+                None => self.put_object(key, part.split().freeze(), content_type).await,
                 Some((upload_id, mut parts)) => {
                     if !part.is_empty() {
                         let number = parts.len() as i32 + 1;
-                        parts.push(self.upload_part(key, &upload_id, number, part.split_off(0)).await?);
+                        parts.push(self.upload_part(key, &upload_id, number, part.split().freeze()).await?);
                     }
                     let completed = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
                     let done = self

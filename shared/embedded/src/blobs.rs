@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use genrelay_core::ports::{BackgroundDigester, BlobStore, ByteStream, Digester, PresignedUpload, StoredBlob};
@@ -14,11 +15,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
-/// How much of a streamed file is gathered before it is written.
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// How many chunks of a streamed file may wait for its writer.
+const CHUNKS_WAITING: usize = 8;
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// The path prefix under which the dev server serves signed blob URLs.
@@ -195,26 +196,30 @@ impl BlobStore for FileBlobStore {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(Error::internal)?;
         }
-        let file = tokio::fs::File::create(&partial).await.map_err(Error::internal)?;
-        // The body arrives in small chunks: written a megabyte at a time, each write (a trip to
-        // the blocking pool) carries many of them.
-        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        // Written and hashed on threads of their own, each chunk handed to both (not copied):
+        // this task only receives.
+        let mut file = FileWriter::create(partial.clone());
         let mut digest = BackgroundDigester::start(max_bytes);
-        let written: Result<StoredBlob> = async {
+        let streamed: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
                 digest.update(&chunk).await?;
-                file.write_all(&chunk).await.map_err(Error::internal)?;
+                if !file.write(chunk).await {
+                    break; // The writer stopped on an error, which `finish` answers.
+                }
             }
-            file.flush().await.map_err(Error::internal)?;
-            file.get_ref().sync_all().await.map_err(Error::internal)?;
-            digest.finish().await
+            Ok(())
         }
         .await;
-        if written.is_err() {
+        let written = file.finish().await;
+        let stored = match (streamed, written) {
+            (Ok(()), Ok(())) => digest.finish().await,
+            (Err(error), _) | (Ok(()), Err(error)) => Err(error),
+        };
+        if stored.is_err() {
             let _ = tokio::fs::remove_file(&partial).await;
         }
-        let stored = written?;
+        let stored = stored?;
         tokio::fs::rename(&partial, &path).await.map_err(Error::internal)?;
         Ok(stored)
     }
@@ -235,6 +240,38 @@ impl BlobStore for FileBlobStore {
             digest.update(&buffer[..read], u64::MAX)?;
         }
         Ok(Some(digest.finish()))
+    }
+}
+
+/// A file written on a blocking thread straight from the chunks it is handed, then synced.
+struct FileWriter {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    written: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl FileWriter {
+    fn create(path: PathBuf) -> Self {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_WAITING);
+        let written = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&path)?;
+            while let Some(chunk) = received.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            file.sync_all()
+        });
+        Self { chunks, written }
+    }
+
+    /// Hands a chunk over; false once the writer has stopped on an error.
+    async fn write(&mut self, chunk: Bytes) -> bool {
+        self.chunks.send(chunk).await.is_ok()
+    }
+
+    /// Waits until every chunk is written and the file synced and closed.
+    async fn finish(self) -> Result<()> {
+        drop(self.chunks);
+        self.written.await.map_err(Error::internal)?.map_err(Error::internal)
     }
 }
 
