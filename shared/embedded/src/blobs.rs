@@ -298,4 +298,18 @@ mod tests {
         );
         assert!(blobs.verify(LinkMethod::Get, "uploads/c/asset_2/original.png", query, now).is_none(), "another key");
     }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_written_is_an_error_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = FileBlobStore::open(dir.path(), "http://dev.test").unwrap();
+        let key = BlobKey::parse("outputs/c/asset_1/original.bin").unwrap();
+        // A folder where the partial file goes: the writer cannot create it.
+        std::fs::create_dir_all(blobs.path_of(&key).with_extension("partial")).unwrap();
+        let chunks = (0..3 * CHUNKS_WAITING).map(|i| Ok(Bytes::from(vec![i as u8; 64 * 1024])));
+        let body: ByteStream = Box::pin(futures_util::stream::iter(chunks));
+        let failed = blobs.put_stream(&key, body, "application/octet-stream", u64::MAX).await;
+        assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
+        assert_eq!(blobs.describe(&key).await.unwrap(), None);
+    }
 }
