@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use genrelay_core::ports::{BackgroundDigester, BlobStore, ByteStream, Digester, PresignedUpload, StoredBlob};
+use genrelay_core::ports::{
+    BackgroundDigester, BlobStore, ByteStream, ChunkThread, Digester, PresignedUpload, StoredBlob,
+};
 use genrelay_core::{BlobKey, Error, Result};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -18,8 +19,6 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 const SIGNING_KEY_FILE: &str = ".signing-key";
-/// How many chunks of a streamed file may wait for its writer.
-const CHUNKS_WAITING: usize = 8;
 /// Characters escaped in a key's path segments: all but RFC 3986's unreserved ones.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 /// The path prefix under which the dev server serves signed blob URLs.
@@ -198,20 +197,20 @@ impl BlobStore for FileBlobStore {
         }
         // Written and hashed on threads of their own, each chunk handed to both (not copied):
         // this task only receives.
-        let mut file = FileWriter::create(partial.clone());
+        let file = file_writer(partial.clone());
         let mut digest = BackgroundDigester::start(max_bytes);
         let streamed: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
                 digest.update(&chunk).await?;
-                if !file.write(chunk).await {
+                if !file.send(chunk).await {
                     break; // The writer stopped on an error, which `finish` answers.
                 }
             }
             Ok(())
         }
         .await;
-        let written = file.finish().await;
+        let written = file.finish().await.and_then(|written| written.map_err(Error::internal));
         let stored = match (streamed, written) {
             (Ok(()), Ok(())) => digest.finish().await,
             (Err(error), _) | (Ok(()), Err(error)) => Err(error),
@@ -243,36 +242,17 @@ impl BlobStore for FileBlobStore {
     }
 }
 
-/// A file written on a blocking thread straight from the chunks it is handed, then synced.
-struct FileWriter {
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
-    written: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl FileWriter {
-    fn create(path: PathBuf) -> Self {
-        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_WAITING);
-        let written = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&path)?;
-            while let Some(chunk) = received.blocking_recv() {
-                file.write_all(&chunk)?;
-            }
-            file.sync_all()
-        });
-        Self { chunks, written }
-    }
-
-    /// Hands a chunk over; false once the writer has stopped on an error.
-    async fn write(&mut self, chunk: Bytes) -> bool {
-        self.chunks.send(chunk).await.is_ok()
-    }
-
-    /// Waits until every chunk is written and the file synced and closed.
-    async fn finish(self) -> Result<()> {
-        drop(self.chunks);
-        self.written.await.map_err(Error::internal)?.map_err(Error::internal)
-    }
+/// A file written on a blocking thread straight from the chunks it is handed, then synced and
+/// closed: the thread's answer.
+fn file_writer(path: PathBuf) -> ChunkThread<std::io::Result<()>> {
+    ChunkThread::spawn(move |chunks| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path)?;
+        for chunk in chunks {
+            file.write_all(&chunk)?;
+        }
+        file.sync_all()
+    })
 }
 
 #[cfg(test)]
@@ -306,7 +286,7 @@ mod tests {
         let key = BlobKey::parse("outputs/c/asset_1/original.bin").unwrap();
         // A folder where the partial file goes: the writer cannot create it.
         std::fs::create_dir_all(blobs.path_of(&key).with_extension("partial")).unwrap();
-        let chunks = (0..3 * CHUNKS_WAITING).map(|i| Ok(Bytes::from(vec![i as u8; 64 * 1024])));
+        let chunks = (0..32).map(|i| Ok(bytes::Bytes::from(vec![i as u8; 64 * 1024])));
         let body: ByteStream = Box::pin(futures_util::stream::iter(chunks));
         let failed = blobs.put_stream(&key, body, "application/octet-stream", u64::MAX).await;
         assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");

@@ -75,10 +75,7 @@ impl Digester {
     /// Takes the next chunk; refuses to go past `max_bytes`.
     pub fn update(&mut self, chunk: &[u8], max_bytes: u64) -> Result<()> {
         use sha2::Digest;
-        self.size += chunk.len() as u64;
-        if self.size > max_bytes {
-            return Err(crate::Error::invalid(format!("the file is larger than {max_bytes} bytes")));
-        }
+        self.size = within_limit(self.size, chunk, max_bytes)?;
         self.hasher.update(chunk);
         let room = STORED_BLOB_HEAD.saturating_sub(self.head.len());
         self.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
@@ -91,47 +88,78 @@ impl Digester {
     }
 }
 
-/// A [`Digester`] on a thread of its own, so that hashing runs beside the storing rather than
-/// between the chunks of it: the streaming task counts the bytes (refusing past the limit at
-/// once) and hands each chunk over (shared, not copied). A few chunks wait at most; a slower
-/// hasher holds the stream back.
+/// The size after `chunk`, unless that is past `max_bytes`.
+fn within_limit(size: u64, chunk: &[u8], max_bytes: u64) -> Result<u64> {
+    let size = size + chunk.len() as u64;
+    if size > max_bytes {
+        return Err(crate::Error::invalid(format!("the file is larger than {max_bytes} bytes")));
+    }
+    Ok(size)
+}
+
+/// Chunks of a stream handed to a blocking thread that consumes them as they come (hashing them,
+/// writing them), shared rather than copied. A few chunks wait at most: a slower consumer holds
+/// the stream back. Dropped unfinished, the thread sees the chunks end.
+pub struct ChunkThread<T> {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    ended: tokio::task::JoinHandle<T>,
+}
+
+/// How many chunks may wait for a [`ChunkThread`].
+const CHUNKS_WAITING: usize = 8;
+
+impl<T: Send + 'static> ChunkThread<T> {
+    /// Starts `consume` on the blocking pool with the chunks to come.
+    pub fn spawn(consume: impl FnOnce(&mut dyn Iterator<Item = Bytes>) -> T + Send + 'static) -> Self {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_WAITING);
+        let ended = tokio::task::spawn_blocking(move || consume(&mut std::iter::from_fn(|| received.blocking_recv())));
+        Self { chunks, ended }
+    }
+
+    /// Hands a chunk over; false once the consumer has stopped (its answer says why).
+    pub async fn send(&self, chunk: Bytes) -> bool {
+        self.chunks.send(chunk).await.is_ok()
+    }
+
+    /// The consumer's answer, once it has taken every chunk.
+    pub async fn finish(self) -> Result<T> {
+        drop(self.chunks);
+        self.ended.await.map_err(crate::Error::internal)
+    }
+}
+
+/// A [`Digester`] on a [`ChunkThread`], so that hashing runs beside the storing rather than
+/// between the chunks of it; the limit is still refused at once, by the streaming task.
 pub struct BackgroundDigester {
     size: u64,
     max_bytes: u64,
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
-    digest: tokio::task::JoinHandle<StoredBlob>,
+    hasher: ChunkThread<StoredBlob>,
 }
 
-/// How many chunks may wait for the hasher.
-const CHUNKS_WAITING: usize = 8;
-
 impl BackgroundDigester {
-    /// Starts the hashing thread. Dropped unfinished, it stops.
     pub fn start(max_bytes: u64) -> Self {
-        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_WAITING);
-        let digest = tokio::task::spawn_blocking(move || {
+        let hasher = ChunkThread::spawn(|chunks| {
             let mut digest = Digester::default();
-            while let Some(chunk) = received.blocking_recv() {
+            for chunk in chunks {
                 digest.update(&chunk, u64::MAX).expect("no limit");
             }
             digest.finish()
         });
-        Self { size: 0, max_bytes, chunks, digest }
+        Self { size: 0, max_bytes, hasher }
     }
 
     /// Takes the next chunk; refuses to go past `max_bytes`.
     pub async fn update(&mut self, chunk: &Bytes) -> Result<()> {
-        self.size += chunk.len() as u64;
-        if self.size > self.max_bytes {
-            return Err(crate::Error::invalid(format!("the file is larger than {} bytes", self.max_bytes)));
+        self.size = within_limit(self.size, chunk, self.max_bytes)?;
+        match self.hasher.send(chunk.clone()).await {
+            true => Ok(()),
+            false => Err(crate::Error::internal("the hashing thread stopped")),
         }
-        self.chunks.send(chunk.clone()).await.map_err(|_| crate::Error::internal("the hashing thread stopped"))
     }
 
     /// What the chunks were, once the hasher has caught up.
     pub async fn finish(self) -> Result<StoredBlob> {
-        drop(self.chunks);
-        self.digest.await.map_err(crate::Error::internal)
+        self.hasher.finish().await
     }
 }
 
