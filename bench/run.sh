@@ -14,9 +14,11 @@ if ! command -v wrk >/dev/null; then
     $sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
 fi
 
-packages=(-p genrelay-bench -p genrelay-dev)
-for function in api-jobs api-meta api-assets api-inference api-ps-tasks api-jimeng-async worker poller webhooks admin; do
-    packages+=(-p "genrelay-$function")
+# The harness, the dev server and every function (the package of functions/<name> is genrelay-<name>).
+packages=(-p genrelay-bench)
+for function in functions/*/Cargo.toml; do
+    function=${function#functions/}
+    packages+=(-p "genrelay-${function%/Cargo.toml}")
 done
 cargo build --release --locked "${packages[@]}"
 target/release/genrelay-bench "$@"

@@ -40,9 +40,10 @@ struct Function {
     event: fn() -> Value,
 }
 
-const FUNCTIONS: [Function; 10] = [
+const FUNCTIONS: [Function; 11] = [
     Function { binary: "genrelay-api-jobs", event: create_job },
     Function { binary: "genrelay-api-meta", event: || sample("api-meta/list-capabilities.json") },
+    Function { binary: "genrelay-api-docs", event: || sample("api-docs/page.json") },
     Function { binary: "genrelay-api-assets", event: || sample("api-assets/list-assets.json") },
     Function { binary: "genrelay-api-inference", event: || sample("api-inference/list-tasks.json") },
     Function { binary: "genrelay-api-ps-tasks", event: || sample("api-ps-tasks/task-result.json") },
@@ -245,6 +246,7 @@ fn function_event_name(binary: &str) -> &'static str {
     match binary {
         "genrelay-api-jobs" => "POST /api/v1/jobs",
         "genrelay-api-meta" => "GET /api/v1/capabilities",
+        "genrelay-api-docs" => "GET /docs",
         "genrelay-api-assets" => "GET /api/v1/assets",
         "genrelay-api-inference" => "GET /api/tasks",
         "genrelay-api-ps-tasks" => "a PS task's result",

@@ -6,9 +6,10 @@ use std::path::Path;
 use crate::report::{Bound, Figure};
 
 /// The function binaries the template deploys.
-pub const FUNCTIONS: [&str; 10] = [
+pub const FUNCTIONS: [&str; 11] = [
     "genrelay-api-jobs",
     "genrelay-api-meta",
+    "genrelay-api-docs",
     "genrelay-api-assets",
     "genrelay-api-inference",
     "genrelay-api-ps-tasks",

@@ -417,13 +417,17 @@ async fn docs_render_every_surface_with_the_back_office_under_its_own_tag() {
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("<div id=\"swagger-ui\">") && !page.contains("://"), "nothing from elsewhere: {page}");
     for file in ["/docs/ui/swagger-ui-bundle.js", "/docs/ui/swagger-ui.css", "/docs/ui/swagger-initializer.js"] {
-        let (status, _, body) = app.send(request("GET", file, None, None)).await;
+        assert!(page.contains(file), "{file} is loaded by the page");
+        let (status, headers, body) = app.send(request("GET", file, None, None)).await;
         assert_eq!(status, StatusCode::OK, "{file}: Swagger UI is served from the binary");
+        let kind = if file.ends_with(".js") { "text/javascript" } else { "text/css" };
+        assert!(headers["content-type"].to_str().unwrap().starts_with(kind), "{file}: {headers:?}");
         assert!(!body.is_empty());
         if file.ends_with("initializer.js") {
             assert!(String::from_utf8(body).unwrap().contains("/docs/openapi.json"), "it loads our document");
         }
     }
+    assert_eq!(app.send(request("GET", "/docs/ui/swagger-ui.js.map", None, None)).await.0, StatusCode::NOT_FOUND);
 
     let (status, document) = call(&app, "GET", "/docs/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);

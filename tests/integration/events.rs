@@ -16,9 +16,11 @@ use genrelay_tests::app::{API_KEYS, TestApp, sample_job, tiny_png};
 const SAMPLE_ASSET: &str = "asset_01jsample000000000000000";
 
 /// Each sample event and the status its function answers.
-const EXPECTED: [(&str, u16); 29] = [
+const EXPECTED: [(&str, u16); 31] = [
     ("api-meta/get-openapi.json", 200),
     ("api-meta/list-capabilities.json", 200),
+    ("api-docs/page.json", 200),
+    ("api-docs/document.json", 200),
     ("api-jobs/create-job.json", 202),
     ("api-jobs/get-job.json", 200),
     ("api-jobs/list-jobs.json", 200),
@@ -60,6 +62,7 @@ fn function_router(function: &str, state: AppState) -> Router {
         "api-jobs" => genrelay_http::jobs_router(state),
         "api-assets" => genrelay_http::assets_router(state),
         "api-meta" => genrelay_http::meta_router(state),
+        "api-docs" => genrelay_docs::router(),
         "api-ps-tasks" => genrelay_http::ps_tasks_router(state),
         "api-jimeng-async" => genrelay_http::jimeng_async_router(state),
         "api-inference" => genrelay_http::inference_router(state, InferencePresets::defaults()),

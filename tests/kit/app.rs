@@ -82,7 +82,7 @@ impl Metrics for RecordedMetrics {
 /// The key of the test apps' session cookies.
 pub const SESSION_KEY: [u8; 64] = [7; 64];
 
-/// The open API and the back office, as the dev server serves them.
+/// The open API, the back office and /docs, as the dev server serves them.
 fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
     let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
     let sessions = genrelay_back_office::SessionSettings::new(
@@ -94,7 +94,9 @@ fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
         channels: embedded.stored_channels(&genrelay_egress::Egress::allow_private()),
         sessions,
     };
-    genrelay_http::open_api_router(state).merge(genrelay_back_office::router(back_office))
+    genrelay_http::open_api_router(state)
+        .merge(genrelay_back_office::router(back_office))
+        .merge(genrelay_docs::router())
 }
 
 pub struct TestApp {

@@ -1,4 +1,4 @@
-//! genrelay-admin: the back office (seed 000: sign-in, the AI task console and API) and /docs,
+//! genrelay-admin: the back office (seed 000: sign-in, the AI task console and API) under /admin,
 //! behind API Gateway (HTTP API, payload 2.0).
 
 #[tokio::main]

@@ -95,6 +95,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .merge(jimeng_async_routes(state.clone()))
         .merge(inference_routes(state, inference_presets_from_env()?))
         .merge(genrelay_back_office::router(back_office))
+        .merge(genrelay_docs::router())
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));
     println!("genrelay-dev listening on http://{addr} (data in {})", args.data_dir.display());

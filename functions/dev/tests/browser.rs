@@ -1,6 +1,6 @@
 //! The back office in a real browser: headless Chromium, driven over WebDriver (chromedriver),
 //! against the `genrelay-dev` binary. An operator signs in, filters the tasks, opens an output
-//! preview, retries a failed job, runs a playground job and signs out. Screenshots of each step
+//! preview, retries a failed job, runs a playground job and signs out; /docs renders. Screenshots of each step
 //! are kept under `target/browser-screenshots/`.
 //!
 //! Chromium and chromedriver are the Debian packages `chromium` and `chromium-driver`, which
@@ -443,6 +443,30 @@ async fn an_operator_works_the_back_office_in_a_real_browser() {
     assert!(path_of(&browser).await.starts_with("/admin/login"));
     screenshot(&browser, "12-signed-out").await;
 
+    browser.close().await.unwrap();
+    server.terminate();
+}
+
+/// `/docs` in a real browser: Swagger UI, from the files the server embeds, renders the
+/// operations of every surface, the back office's under its own tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documentation_renders_every_surface_in_a_real_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let server = DevServer::start_with_env(data.path(), &[], &[]);
+    let driver = ChromeDriver::start();
+    let browser = browser(&driver).await;
+    browser.goto(&server.url("/docs")).await.unwrap();
+    wait_until(
+        &browser,
+        "the operations render",
+        "return document.querySelectorAll('.opblock').length > 20 \
+         && !!document.querySelector('.opblock-tag[data-tag=\"管理后台\"]') \
+         && !!document.querySelector('.opblock-tag[data-tag=\"jobs\"]')",
+    )
+    .await;
+    let title = browser.find(Locator::Css(".info .title")).await.unwrap().text().await.unwrap();
+    assert!(title.contains("genrelay open API"), "{title}");
+    screenshot(&browser, "13-docs").await;
     browser.close().await.unwrap();
     server.terminate();
 }

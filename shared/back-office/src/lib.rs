@@ -1,12 +1,11 @@
 //! The back office operators use every day (seed 000): sign-in with roles, the AI task console
-//! and its JSON API across every client and surface, and `/docs`. Served by the
-//! `genrelay-admin` function on AWS and merged into `genrelay-dev`.
+//! and its JSON API across every client and surface. Served by the `genrelay-admin` function on
+//! AWS and merged into `genrelay-dev`; its part of the OpenAPI document is served at `/docs`.
 //!
 //! Its answers are `{"status":"success","data":…}` and `{"status":"error","message":…}`, as
 //! the Flask project seed 000 comes from answers.
 
 mod ai_config;
-mod docs;
 mod error;
 mod login;
 mod meitu;
@@ -25,6 +24,9 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use genrelay_core::ports::BackOfficeStore;
 use genrelay_engine::Engine;
+use utoipa::openapi::info::InfoBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::BackOfficeFormat;
@@ -50,16 +52,14 @@ impl FromRef<BackOfficeState> for axum_extra::extract::cookie::Key {
     }
 }
 
-/// `/admin/…` and `/docs`: the back office's pages and API, with the interactive documentation
-/// of every surface.
+/// `/admin/…`: the back office's pages and API.
 pub fn router(state: BackOfficeState) -> Router {
     let (routes, _) = routes().split_for_parts();
-    let back_office = routes
+    routes
         .merge(pages::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(request_guard::refuse_cross_site_writes))
-        .with_state(state);
-    back_office.merge(docs::router())
+        .with_state(state)
 }
 
 /// The back office's JSON API, documented.
@@ -73,7 +73,36 @@ fn routes() -> OpenApiRouter<BackOfficeState> {
         .merge(playground::routes())
 }
 
-/// The back office's part of the OpenAPI document (tag 管理后台).
+/// The back office's part of the OpenAPI document as `/docs` serves it: [`openapi`] written to
+/// `openapi.json` beside this crate (a test fails when the two differ;
+/// `GENRELAY_WRITE_OPENAPI=1 cargo test -p genrelay-back-office openapi` rewrites it).
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
+
+/// The back office's part of the OpenAPI document as the routes make it: tag 管理后台, signed
+/// in with the `session` cookie.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    genrelay_http::surface::document::<BackOfficeFormat, _>(routes())
+    let mut part = genrelay_http::surface::document::<BackOfficeFormat, _>(routes());
+    part.info = InfoBuilder::new().title("genrelay back office").version(env!("CARGO_PKG_VERSION")).build();
+    part.tags = Some(vec![
+        TagBuilder::new()
+            .name("管理后台")
+            .description(Some(
+                "The back office (seed 000): sign in with POST /admin/login, then every call carries the \
+                 `session` cookie. Answers are `{\"status\":\"success\",\"data\":…}` or \
+                 `{\"status\":\"error\",\"message\":…}`; 401 未登录 without a session, 403 权限不足 for an \
+                 action the role does not allow.",
+            ))
+            .build(),
+    ]);
+    let components = part.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))));
+    part
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_served_openapi_part_is_the_generated_one() {
+        genrelay_http::check_committed_openapi(&super::openapi(), super::OPENAPI_DOCUMENT, env!("CARGO_MANIFEST_DIR"));
+    }
 }

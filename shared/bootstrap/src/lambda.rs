@@ -232,7 +232,20 @@ pub async fn run_configured_http_function(
     lambda_http::run(router.layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
 }
 
-/// Runs the back-office function (`/admin/*`, `/docs`): its engine, users store, session key
+/// Runs the docs function (`/docs`): static, nothing to configure; unknown paths answer in the
+/// open API's error format.
+pub async fn run_docs_function() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    // Its one phase, inside `configure` as every function's are.
+    let router = phase_now("configure", || {
+        phase_now("router", || {
+            genrelay_http::surface::standalone::<genrelay_http::OpenApiFormat>(genrelay_docs::router())
+        })
+    });
+    lambda_http::run(router.layer(axum::middleware::from_fn(genrelay_http::log_requests))).await
+}
+
+/// Runs the back-office function (`/admin/*`): its engine, users store, session key
 /// and first admin from the environment, failing fast at init.
 pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
     init_tracing();

@@ -13,7 +13,7 @@ pub use back_office::*;
 pub use config::*;
 pub use embedded::Embedded;
 pub use lambda::{
-    Channels, engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_http_function,
-    start_event_function,
+    Channels, engine_from_env, lambda_app_state, run_admin_function, run_configured_http_function, run_docs_function,
+    run_http_function, start_event_function,
 };
 pub use logs::{INIT_TARGET, init_tracing};

@@ -26,8 +26,10 @@ use genrelay_engine::Engine;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{ApiKeys, KeyListError};
-pub use error::ApiError;
-pub use openapi::{DOCUMENT as OPENAPI_DOCUMENT, merge_into as merge_openapi, openapi};
+pub use error::{ApiError, OpenApiFormat};
+pub use openapi::{
+    DOCUMENT as OPENAPI_DOCUMENT, check_committed as check_committed_openapi, merge_into as merge_openapi, openapi,
+};
 pub use request_log::log_requests;
 
 /// Largest JSON body accepted (413 above it).

@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the route groups, and
 //! served from `openapi.json` beside this crate: the file is written from the generated document
-//! (a test fails when the two differ; `GENRELAY_WRITE_OPENAPI=1 cargo test -p genrelay-http openapi`
-//! rewrites it). Generating the document takes every surface's routes, handlers and all; serving
-//! the file keeps them out of the functions that only serve it (api-meta, the back office).
+//! (a test fails when the two differ; `GENRELAY_WRITE_OPENAPI=1 cargo test openapi` rewrites it,
+//! and the back office's part beside that crate). Generating the document takes every surface's
+//! routes, handlers and all; serving the file keeps them out of the functions that only serve it
+//! (api-meta, /docs).
 
 use std::sync::OnceLock;
 
@@ -87,20 +88,24 @@ pub fn merge_into(document: &mut utoipa::openapi::OpenApi, part: utoipa::openapi
     document.merge(part);
 }
 
+/// Checks a crate's committed document (`openapi.json` in `manifest_dir`) against the one its
+/// routes generate, for its tests: with `GENRELAY_WRITE_OPENAPI` set, rewrites the file instead.
+pub fn check_committed(generated: &utoipa::openapi::OpenApi, committed: &str, manifest_dir: &str) {
+    let generated = serde_json::to_string_pretty(generated).expect("a document serializes") + "\n";
+    if generated != committed {
+        let path = format!("{manifest_dir}/openapi.json");
+        if std::env::var_os("GENRELAY_WRITE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).expect("the crate's folder is writable");
+        } else {
+            panic!("{path} is out of date: GENRELAY_WRITE_OPENAPI=1 cargo test openapi rewrites it");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_served_openapi_document_is_the_generated_one() {
-        let generated = serde_json::to_string_pretty(super::openapi()).unwrap() + "\n";
-        if generated != super::DOCUMENT {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
-            if std::env::var_os("GENRELAY_WRITE_OPENAPI").is_some() {
-                std::fs::write(path, &generated).unwrap();
-            } else {
-                panic!(
-                    "{path} is out of date: GENRELAY_WRITE_OPENAPI=1 cargo test -p genrelay-http openapi rewrites it"
-                );
-            }
-        }
+        super::check_committed(super::openapi(), super::DOCUMENT, env!("CARGO_MANIFEST_DIR"));
     }
 }
