@@ -2,7 +2,9 @@
 //! store (embedded, and S3 on moto), each in a process of its own (`genrelay-bench-ingest`),
 //! through the gateway and as a plain streaming copy of the same bytes into the same store,
 //! alternately, three times each: the medians are reported (a single copy's speed varied by
-//! almost 2× between runs on this machine).
+//! almost 2× between runs on this machine). Both are timed from the status poll that finds the
+//! file ready until it is stored (for the gateway, the poller's step that also records the asset
+//! and ends the job); the whole job's time is reported beside.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,13 +28,15 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// One run: its time in seconds and its peak RSS in MiB.
-fn run(binary: &Path, store: &str, mib: u64, mode: &str) -> (f64, f64) {
+/// One run: its ingest time in seconds, its peak RSS in MiB, and (for the gateway) the whole
+/// job's time in seconds.
+fn run(binary: &Path, store: &str, mib: u64, mode: &str) -> (f64, f64, Option<f64>) {
     let output = Command::new(binary).args([store, &mib.to_string(), mode]).output().expect("the ingest bench starts");
     assert!(output.status.success(), "{store} {mib} MiB {mode} failed: {}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line: Value = stdout.lines().rev().find_map(|line| serde_json::from_str(line).ok()).expect("a result line");
-    (line["seconds"].as_f64().expect("seconds"), line["peak_rss_mib"].as_f64().expect("peak RSS"))
+    let seconds = line["seconds"].as_f64().expect("seconds");
+    (seconds, line["peak_rss_mib"].as_f64().expect("peak RSS"), line["job_seconds"].as_f64())
 }
 
 pub fn measure(binaries: &Path) -> Vec<Figure> {
@@ -45,9 +49,11 @@ pub fn measure(binaries: &Path) -> Vec<Figure> {
                 gateway_runs.push(run(&binary, store, mib, "gateway"));
                 copy_runs.push(run(&binary, store, mib, "copy"));
             }
-            let speed = |runs: &[(f64, f64)]| median(runs.iter().map(|(seconds, _)| mib as f64 / seconds).collect());
-            let peak = |runs: &[(f64, f64)]| runs.iter().map(|(_, rss)| *rss).fold(0.0, f64::max);
+            type Runs = [(f64, f64, Option<f64>)];
+            let speed = |runs: &Runs| median(runs.iter().map(|(seconds, _, _)| mib as f64 / seconds).collect());
+            let peak = |runs: &Runs| runs.iter().map(|(_, rss, _)| *rss).fold(0.0, f64::max);
             let (gateway, copy) = (speed(&gateway_runs), speed(&copy_runs));
+            let whole_job = median(gateway_runs.iter().filter_map(|(_, _, job)| job.map(|s| mib as f64 / s)).collect());
             let (rss, copy_rss) = (peak(&gateway_runs), peak(&copy_runs));
             let at_limit = mib == 1024;
             figures.push(Figure {
@@ -67,7 +73,9 @@ pub fn measure(binaries: &Path) -> Vec<Figure> {
                 unit: "×",
                 budget: Some((Bound::AtLeast, THROUGHPUT_BUDGET)),
                 how: format!(
-                    "medians of {RUNS}: gateway {gateway:.0} MiB/s (job submitted → succeeded), copy {copy:.0} MiB/s"
+                    "medians of {RUNS}, from the poll finding the file ready to the file stored: gateway \
+                     {gateway:.0} MiB/s (to the job's end), copy {copy:.0} MiB/s; the whole job (submitted → \
+                     succeeded) {whole_job:.0} MiB/s"
                 ),
             });
         }
