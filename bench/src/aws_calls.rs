@@ -128,13 +128,13 @@ pub async fn measure(binaries: &Path) -> (Vec<Figure>, Table) {
         })
         .collect();
     let table = Table {
-        title: "AWS requests per job, by API",
+        title: "AWS requests per job, by API".into(),
         how: "Requests each job caused end to end, counted from the functions' request log (after init; a \
               retried request counts once per attempt). Prices per million requests: DynamoDB writes $0.625, \
               reads $0.125 (one unit each: items ≤ 1 KB written, ≤ 4 KB read), SQS $0.40, S3 PUT/LIST \
               $5.00, GET $0.40, SSM standard parameters $0."
             .into(),
-        unit: "requests",
+        unit: "requests".into(),
         columns: apis,
         rows,
     };

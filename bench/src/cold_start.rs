@@ -107,7 +107,7 @@ pub(crate) async fn function_env(resources: &genrelay_aws::AwsResources) -> Vec<
 }
 
 /// One cold start: the init and the first event's latency, in milliseconds.
-async fn cold_start(function: &LambdaFunction, event: Value) -> (f64, f64) {
+pub(crate) async fn cold_start(function: &LambdaFunction, event: Value) -> (f64, f64) {
     let init = function.init_duration().await;
     let sent = Instant::now();
     let answer = function.invoke(event).await;
@@ -228,14 +228,14 @@ pub async fn measure(binaries: &Path, runs: usize) -> (Vec<Figure>, Table) {
         how: "same run, same moto".into(),
     });
     let table = Table {
-        title: "init breakdown (moto)",
+        title: "init breakdown (moto)".into(),
         how: format!(
             "Median of {runs} runs of each phase's span, in ms (genrelay-bootstrap logs them as they \
              close). `configure` holds the phases before it; webhook_secrets, channels, ai_config and \
              api_keys run concurrently. `outside` is the rest of init: process start, the runtime, logging set-up and \
              the Lambda runtime client until its first /next."
         ),
-        unit: "ms",
+        unit: "ms".into(),
         columns: std::iter::once("outside").chain(PHASES).map(str::to_owned).collect(),
         rows: breakdown,
     };

@@ -9,6 +9,7 @@
 mod aws_calls;
 mod cold_start;
 mod ingest;
+mod profiles;
 mod report;
 mod scale;
 mod sizes;
@@ -30,7 +31,7 @@ struct Args {
     /// Where the report goes.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
     out: PathBuf,
-    /// Measure only these sections (all by default), e.g. `--only scale --out /tmp`.
+    /// Measure only these sections (all but `profiles` by default), e.g. `--only scale --out /tmp`.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Section>,
 }
@@ -43,6 +44,9 @@ enum Section {
     Ingest,
     Throughput,
     Scale,
+    /// Release settings against size and cold start: five builds of api-jobs; writes
+    /// bench/profiles.json, which full runs report.
+    Profiles,
 }
 
 #[tokio::main]
@@ -50,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     // The function binaries are built beside this one (same profile).
     let binaries = std::env::current_exe()?.parent().expect("a binary's folder").to_path_buf();
-    let wanted = |section| args.only.is_empty() || args.only.contains(&section);
+    let wanted = |section| (args.only.is_empty() && section != Section::Profiles) || args.only.contains(&section);
     let (mut figures, mut tables) = (Vec::new(), Vec::new());
     if wanted(Section::Sizes) {
         figures.extend(sizes::measure(&binaries));
@@ -75,6 +79,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (costs, costs_by_size) = scale::measure().await;
         figures.extend(costs);
         tables.push(costs_by_size);
+    }
+    let profiles_file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(profiles::FILE);
+    if wanted(Section::Profiles) {
+        let table = profiles::measure(&binaries, args.runs).await;
+        std::fs::write(&profiles_file, serde_json::to_string_pretty(&table)? + "\n")?;
+        tables.push(table);
+    } else if args.only.is_empty()
+        && let Ok(measured) = std::fs::read_to_string(&profiles_file)
+    {
+        tables.push(serde_json::from_str(&measured)?);
     }
     let report = report::Report {
         measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),

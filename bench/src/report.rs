@@ -1,7 +1,7 @@
 //! The figures of one run, each with its budget and whether it holds, written as
 //! `bench/REPORT.md` (for people) and `bench/report.json` (the same figures, for tools).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which way a figure must go to hold its budget.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -36,12 +36,12 @@ impl Figure {
 
 /// Figures without budgets that explain others, as a table: a row per subject, a column per
 /// part (e.g. each function's init, phase by phase).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
-    pub title: &'static str,
+    pub title: String,
     /// What the table shows and how it was measured.
     pub how: String,
-    pub unit: &'static str,
+    pub unit: String,
     pub columns: Vec<String>,
     /// Each row's subject and its value in each column (`None`: the part does not occur).
     pub rows: Vec<(String, Vec<Option<f64>>)>,

@@ -241,9 +241,9 @@ pub async fn measure() -> (Vec<Figure>, Table) {
         }
     }
     let table = Table {
-        title: "What one read costs as the table grows",
+        title: "What one read costs as the table grows".into(),
         how: "Each call once after the store holds that many finished jobs (one in ten another client's)".into(),
-        unit: "",
+        unit: "".into(),
         columns: SIZES.iter().map(|size| format!("{}k jobs", size / 1000)).collect(),
         rows,
     };
