@@ -105,6 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
         ],
     };
+    std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("REPORT.md"), report.to_markdown())?;
     std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&report.to_json())? + "\n")?;
     println!("{}", report.to_markdown());

@@ -64,12 +64,10 @@ impl ChannelLedger for SqliteStore {
         let channel = channel.to_owned();
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    "SELECT COUNT(*) FROM channel_slots WHERE channel = ?1 AND lease_until > ?2",
-                    params![channel, micros(now)],
-                    |row| row.get(0),
-                )
-                .map_err(sql)
+                let mut count = conn
+                    .prepare_cached("SELECT COUNT(*) FROM channel_slots WHERE channel = ?1 AND lease_until > ?2")
+                    .map_err(sql)?;
+                count.query_row(params![channel, micros(now)], |row| row.get(0)).map_err(sql)
             })
             .await
     }

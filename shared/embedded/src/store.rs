@@ -78,6 +78,14 @@ fn page_of<T>(mut items: Vec<(T, Position)>, limit: usize) -> Page<T> {
     Page { items: items.into_iter().map(|(item, _)| item).collect(), next }
 }
 
+// The poller's and the reconciler's queries, each on its partial index: without statistics,
+// SQLite prefers the equality on `status` (jobs_by_status_time), then sorts every running or
+// queued job, which grows with the load.
+const DUE_POLLS: &str = "SELECT body FROM jobs INDEXED BY jobs_due_polls
+     WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?1 AND status = 'running' ORDER BY next_poll_at LIMIT ?2";
+const QUEUED_BEFORE: &str = "SELECT body FROM jobs INDEXED BY jobs_queued
+     WHERE status = 'queued' AND dispatched_at <= ?1 ORDER BY dispatched_at LIMIT ?2";
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn create(&self, job: &Job, idempotency: Option<&IdempotencyRecord>) -> Result<Created> {
@@ -153,15 +161,13 @@ impl JobStore for SqliteStore {
         let (client, id) = (client.clone(), id.clone());
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    "SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2",
-                    params![id.as_str(), client.as_str()],
-                    |row| row.get::<_, String>(0),
-                )
-                .optional()
-                .map_err(sql)?
-                .map(|body| from_json(&body))
-                .transpose()
+                let mut get =
+                    conn.prepare_cached("SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2").map_err(sql)?;
+                get.query_row(params![id.as_str(), client.as_str()], |row| row.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql)?
+                    .map(|body| from_json(&body))
+                    .transpose()
             })
             .await
     }
@@ -354,22 +360,11 @@ impl JobStore for SqliteStore {
     }
 
     async fn due_polls(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
-        self.select_jobs(
-            "SELECT body FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?1
-             AND status = 'running' ORDER BY next_poll_at LIMIT ?2",
-            micros(now),
-            limit,
-        )
-        .await
+        self.select_jobs(DUE_POLLS, micros(now), limit).await
     }
 
     async fn queued_before(&self, cutoff: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
-        self.select_jobs(
-            "SELECT body FROM jobs WHERE status = 'queued' AND dispatched_at <= ?1 ORDER BY dispatched_at LIMIT ?2",
-            micros(cutoff),
-            limit,
-        )
-        .await
+        self.select_jobs(QUEUED_BEFORE, micros(cutoff), limit).await
     }
 }
 
@@ -382,7 +377,8 @@ impl SqliteStore {
         let key = key.to_owned();
         self.db
             .read(move |conn| {
-                conn.query_row(statement, params![key], |row| row.get::<_, String>(0))
+                let mut get = conn.prepare_cached(statement).map_err(sql)?;
+                get.query_row(params![key], |row| row.get::<_, String>(0))
                     .optional()
                     .map_err(sql)?
                     .map(|body| from_json(&body))
@@ -469,15 +465,13 @@ impl AssetStore for SqliteStore {
         let (client, id) = (client.clone(), id.clone());
         self.db
             .read(move |conn| {
-                conn.query_row(
-                    "SELECT body FROM assets WHERE id = ?1 AND client_id = ?2",
-                    params![id.as_str(), client.as_str()],
-                    |row| row.get::<_, String>(0),
-                )
-                .optional()
-                .map_err(sql)?
-                .map(|body| from_json(&body))
-                .transpose()
+                let mut get =
+                    conn.prepare_cached("SELECT body FROM assets WHERE id = ?1 AND client_id = ?2").map_err(sql)?;
+                get.query_row(params![id.as_str(), client.as_str()], |row| row.get::<_, String>(0))
+                    .optional()
+                    .map_err(sql)?
+                    .map(|body| from_json(&body))
+                    .transpose()
             })
             .await
     }
@@ -512,5 +506,28 @@ impl AssetStore for SqliteStore {
                 Ok(page_of(items, limit))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_poller_and_the_reconciler_read_their_partial_indexes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("plans.db")).unwrap();
+        for (query, index) in [(DUE_POLLS, "jobs_due_polls"), (QUEUED_BEFORE, "jobs_queued")] {
+            let plan: Vec<String> = db
+                .read(move |conn| {
+                    let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {query}")).map_err(sql)?;
+                    let rows = explain.query_map([0, 10], |row| row.get::<_, String>(3)).map_err(sql)?;
+                    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+                })
+                .await
+                .unwrap();
+            assert!(plan.iter().any(|step| step.contains(&format!("USING INDEX {index}"))), "{plan:?}");
+            assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort: {plan:?}");
+        }
     }
 }
