@@ -46,7 +46,8 @@ fn free_port() -> u16 {
 /// load creates far more tasks than the mock finishes; the peer has none either). The mock
 /// provider holds each task for ten minutes, as a slow upstream does: genrelay-dev accepts,
 /// stores, dispatches and serves the tasks under load, but renders no outputs meanwhile (the
-/// peer does none of that work).
+/// peer does none of that work). It logs as the peer is run: warnings only, no line per request
+/// (uvicorn's `--no-access-log --log-level warning`).
 fn start_genrelay(binaries: &Path) -> Server {
     let data = tempfile::tempdir().expect("a data folder");
     let port = free_port();
@@ -56,6 +57,7 @@ fn start_genrelay(binaries: &Path) -> Server {
         .env("ZHINIAN_API_KEYS", format!("bench:{CLIENT_KEY}"))
         .env("GENRELAY_INFERENCE_QUEUE_LIMIT", u32::MAX.to_string())
         .env("GENRELAY_MOCK_LATENCY_MS", "600000")
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
