@@ -62,7 +62,20 @@ impl FirstAdmin {
     /// costs one read.
     pub async fn ensure(&self, users: &dyn BackOfficeStore, now: DateTime<Utc>) -> Result<bool, PasswordError> {
         check_name(&self.name)?;
-        if users.user(&self.name).await?.is_some() {
+        let exists = users.user(&self.name).await?.is_some();
+        self.add_unless(exists, users, now).await
+    }
+
+    /// [`FirstAdmin::ensure`] with the lookup already made (`exists`), e.g. while other reads
+    /// ran.
+    pub async fn add_unless(
+        &self,
+        exists: bool,
+        users: &dyn BackOfficeStore,
+        now: DateTime<Utc>,
+    ) -> Result<bool, PasswordError> {
+        check_name(&self.name)?;
+        if exists {
             return Ok(false);
         }
         let user = BackOfficeUser {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use genrelay_back_office::{BackOfficeState, FirstAdmin, SessionKey, SessionSettings};
+use genrelay_back_office::{BackOfficeState, FirstAdmin, PasswordError, SessionKey, SessionSettings};
 use genrelay_core::ports::BackOfficeStore;
 use genrelay_engine::Engine;
 
@@ -66,9 +66,19 @@ pub async fn back_office_state(
     channels: genrelay_providers::StoredChannels,
     ssm: Option<&aws_sdk_ssm::Client>,
 ) -> Result<BackOfficeState, ConfigError> {
-    let (key, password) = tokio::join!(
+    // The first admin is looked up while its password is read: it is added only when missing.
+    let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
+    let admin_configured = var(ADMIN_PASSWORD_VAR).is_some() || var(ADMIN_PASSWORD_PARAMETER_VAR).is_some();
+    let existing = async {
+        match admin_configured {
+            true => users.user(&name).await.map(|user| user.is_some()),
+            false => Ok(true),
+        }
+    };
+    let (key, password, exists) = tokio::join!(
         secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, ssm),
         secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, ssm),
+        existing,
     );
     let key = key?.ok_or(ConfigError::Invalid {
         var: SESSION_KEY_VAR,
@@ -79,18 +89,20 @@ pub async fn back_office_state(
         sessions = sessions.over_http();
     }
     if let Some(password) = password? {
-        let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
-        ensure_admin(&FirstAdmin { name, password }, users.as_ref()).await?;
+        let exists = exists.map_err(|e| ConfigError::Invalid { var: ADMIN_USER_VAR, reason: e.to_string() })?;
+        let admin = FirstAdmin { name, password };
+        log_added(&admin, admin.add_unless(exists, users.as_ref(), chrono::Utc::now()).await)?;
     }
     Ok(BackOfficeState { engine, users, channels, sessions })
 }
 
 /// Adds the first admin unless a user of that name exists.
 pub async fn ensure_admin(admin: &FirstAdmin, users: &dyn BackOfficeStore) -> Result<(), ConfigError> {
-    let added = admin
-        .ensure(users, chrono::Utc::now())
-        .await
-        .map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
+    log_added(admin, admin.ensure(users, chrono::Utc::now()).await)
+}
+
+fn log_added(admin: &FirstAdmin, added: Result<bool, PasswordError>) -> Result<(), ConfigError> {
+    let added = added.map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
     if added {
         tracing::info!(user = %admin.name, "back-office admin added");
     }
