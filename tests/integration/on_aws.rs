@@ -377,6 +377,30 @@ async fn the_seed_surfaces_run_as_their_function_binaries_on_moto() {
     assert_eq!(surfaces, ["inference", "jimeng-async", "ps-tasks"]);
 }
 
+/// The back office's secrets are read from SSM in one request; one that does not exist stops
+/// the function at init, naming the variable that names it, never showing the other's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_back_office_function_names_a_secret_parameter_that_does_not_exist() {
+    let resources = moto::resources().await;
+    let ssm = aws_sdk_ssm::Client::new(&moto::sdk_config().await);
+    let session_key = format!("/{}/session-key", resources.table);
+    use base64::Engine as _;
+    let key_text = base64::engine::general_purpose::STANDARD.encode([42u8; 64]);
+    let put = ssm.put_parameter().name(&session_key).value(&key_text);
+    put.r#type(aws_sdk_ssm::types::ParameterType::SecureString).send().await.unwrap();
+    let missing = format!("/{}/no-such-password", resources.table);
+    let mut env = function_env(&resources);
+    env.extend([
+        ("GENRELAY_SESSION_KEY_PARAMETER", session_key),
+        ("GENRELAY_ADMIN_PASSWORD_PARAMETER", missing.clone()),
+    ]);
+    let vars: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let (started, output) = genrelay_tests::run_with_env(&workspace_binary("genrelay-admin"), &vars);
+    assert!(!started, "{output}");
+    assert!(output.contains("GENRELAY_ADMIN_PASSWORD_PARAMETER") && output.contains(&missing), "{output}");
+    assert!(!output.contains(&key_text), "{output}");
+}
+
 /// The back office's function as the template wires it: its session key and first admin's
 /// password from SSM SecureStrings, users and jobs in the table, fed the sample events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

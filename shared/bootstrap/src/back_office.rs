@@ -39,27 +39,36 @@ pub fn session_key_text(key: &SessionKey) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.master())
 }
 
-/// A secret from the environment, else (on AWS) from the SSM SecureString named by
-/// `parameter_var`.
-async fn secret(
-    value_var: &'static str,
-    parameter_var: &'static str,
+/// Secrets, each from the environment (`value_var`), else (on AWS) from the SSM SecureString
+/// its `parameter_var` names: those from SSM in one request.
+async fn secrets<const N: usize>(
+    wanted: [(&'static str, &'static str); N],
     ssm: Option<&aws_sdk_ssm::Client>,
-) -> Result<Option<String>, ConfigError> {
-    if let Some(value) = var(value_var) {
-        return Ok(Some(value));
-    }
-    let (Some(name), Some(ssm)) = (var(parameter_var), ssm) else { return Ok(None) };
-    let output =
-        ssm.get_parameter().name(&name).with_decryption(true).send().await.map_err(|e| ConfigError::Invalid {
+) -> Result<[Option<String>; N], ConfigError> {
+    let mut values = wanted.map(|(value_var, _)| var(value_var));
+    let named: Vec<(usize, &'static str, String)> = (0..N)
+        .filter(|&i| values[i].is_none())
+        .filter_map(|i| var(wanted[i].1).map(|name| (i, wanted[i].1, name)))
+        .collect();
+    let (Some(ssm), false) = (ssm, named.is_empty()) else { return Ok(values) };
+    let read = ssm.get_parameters().set_names(Some(named.iter().map(|(_, _, name)| name.clone()).collect()));
+    let output = read.with_decryption(true).send().await.map_err(|e| ConfigError::Invalid {
+        var: named[0].1,
+        reason: format!("GetParameters: {}", aws_sdk_ssm::error::DisplayErrorContext(e)),
+    })?;
+    for (i, parameter_var, name) in named {
+        let found = output.parameters().iter().find(|p| p.name() == Some(name.as_str()));
+        let value = found.and_then(|p| p.value()).ok_or_else(|| ConfigError::Invalid {
             var: parameter_var,
-            reason: format!("GetParameter {name}: {}", aws_sdk_ssm::error::DisplayErrorContext(e)),
+            reason: format!("GetParameters: {name} does not exist"),
         })?;
-    Ok(output.parameter.and_then(|p| p.value))
+        values[i] = Some(value.to_owned());
+    }
+    Ok(values)
 }
 
 /// The back office of a function: its session settings and first admin from the environment
-/// (or SSM, both read at once), the admin added to `users` when missing.
+/// (or SSM, both in one request), the admin added to `users` when missing.
 pub async fn back_office_state(
     engine: Arc<Engine>,
     users: Arc<dyn BackOfficeStore>,
@@ -75,12 +84,10 @@ pub async fn back_office_state(
             false => Ok(true),
         }
     };
-    let (key, password, exists) = tokio::join!(
-        secret(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR, ssm),
-        secret(ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR, ssm),
-        existing,
-    );
-    let key = key?.ok_or(ConfigError::Invalid {
+    let wanted = [(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR), (ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR)];
+    let (secrets, exists) = tokio::join!(secrets(wanted, ssm), existing);
+    let [key, password] = secrets?;
+    let key = key.ok_or(ConfigError::Invalid {
         var: SESSION_KEY_VAR,
         reason: format!("not set (nor {SESSION_KEY_PARAMETER_VAR}); expected 64 random bytes in base64"),
     })?;
@@ -88,7 +95,7 @@ pub async fn back_office_state(
     if var(INSECURE_COOKIES_VAR).as_deref() == Some("true") {
         sessions = sessions.over_http();
     }
-    if let Some(password) = password? {
+    if let Some(password) = password {
         let exists = exists.map_err(|e| ConfigError::Invalid { var: ADMIN_USER_VAR, reason: e.to_string() })?;
         let admin = FirstAdmin { name, password };
         log_added(&admin, admin.add_unless(exists, users.as_ref(), chrono::Utc::now()).await)?;
