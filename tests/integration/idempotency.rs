@@ -54,11 +54,11 @@ async fn keys_belong_to_one_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_concurrent_identical_requests_make_exactly_one_job() {
+async fn two_hundred_concurrent_identical_requests_make_exactly_one_job() {
     let app = Arc::new(TestApp::new());
     let body = seed_examples()[4].to_string();
     let mut tasks = Vec::new();
-    for _ in 0..30 {
+    for _ in 0..200 {
         let (app, body) = (app.clone(), body.clone());
         tasks.push(tokio::spawn(async move { create_with_key(&app, KEY_A, "burst", &body).await }));
     }
