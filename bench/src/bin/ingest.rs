@@ -151,6 +151,10 @@ async fn ingest_through(engine: &Engine, last_poll: &LastPoll, bytes: u64) -> Re
 struct LastPoll(std::sync::Mutex<Option<Instant>>);
 
 impl LastPoll {
+    fn note(&self) {
+        *self.0.lock().unwrap() = Some(Instant::now());
+    }
+
     fn at(&self) -> Option<Instant> {
         *self.0.lock().unwrap()
     }
@@ -173,7 +177,7 @@ impl Provider for Noted {
     }
 
     async fn poll(&self, job: &Job) -> genrelay_core::Result<PollOutcome> {
-        *self.last_poll.0.lock().unwrap() = Some(Instant::now());
+        self.last_poll.note();
         self.adapter.poll(job).await
     }
 }

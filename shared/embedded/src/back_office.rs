@@ -15,7 +15,7 @@ use crate::store::{SqliteStore, to_json};
 #[async_trait]
 impl BackOfficeStore for SqliteStore {
     async fn user(&self, name: &str) -> Result<Option<BackOfficeUser>> {
-        self.body_by_key("SELECT body FROM back_office_users WHERE name = ?1", name).await
+        self.body_by_key("SELECT body FROM back_office_users WHERE name = ?1", &[name]).await
     }
 
     async fn add_user(&self, user: &BackOfficeUser) -> Result<bool> {
@@ -84,7 +84,7 @@ impl BackOfficeStore for SqliteStore {
 #[async_trait]
 impl ConfigDocuments for SqliteStore {
     async fn document(&self, name: &str) -> Result<Option<serde_json::Value>> {
-        self.body_by_key("SELECT body FROM documents WHERE name = ?1", name).await
+        self.body_by_key("SELECT body FROM documents WHERE name = ?1", &[name]).await
     }
 
     async fn put_document(&self, name: &str, document: &serde_json::Value) -> Result<()> {

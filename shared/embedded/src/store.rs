@@ -158,17 +158,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn get(&self, client: &ClientId, id: &JobId) -> Result<Option<Job>> {
-        let (client, id) = (client.clone(), id.clone());
-        self.db
-            .read(move |conn| {
-                let mut get =
-                    conn.prepare_cached("SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2").map_err(sql)?;
-                get.query_row(params![id.as_str(), client.as_str()], |row| row.get::<_, String>(0))
-                    .optional()
-                    .map_err(sql)?
-                    .map(|body| from_json(&body))
-                    .transpose()
-            })
+        self.body_by_key("SELECT body FROM jobs WHERE id = ?1 AND client_id = ?2", &[id.as_str(), client.as_str()])
             .await
     }
 
@@ -277,7 +267,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn find(&self, id: &JobId) -> Result<Option<Job>> {
-        self.body_by_key("SELECT body FROM jobs WHERE id = ?1", id.as_str()).await
+        self.body_by_key("SELECT body FROM jobs WHERE id = ?1", &[id.as_str()]).await
     }
 
     /// Counts at most its budget of matching jobs, newest first from the cursor on (as on
@@ -369,16 +359,16 @@ impl JobStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The JSON body `statement` selects for one key (`?1`), if a row has it.
-    pub(crate) async fn body_by_key<T>(&self, statement: &'static str, key: &str) -> Result<Option<T>>
+    /// The JSON body `statement` selects for one key (`?1`, `?2`… in order), if a row has it.
+    pub(crate) async fn body_by_key<T>(&self, statement: &'static str, key: &[&str]) -> Result<Option<T>>
     where
         T: for<'de> Deserialize<'de> + Send + 'static,
     {
-        let key = key.to_owned();
+        let key: Vec<String> = key.iter().map(|part| (*part).to_owned()).collect();
         self.db
             .read(move |conn| {
                 let mut get = conn.prepare_cached(statement).map_err(sql)?;
-                get.query_row(params![key], |row| row.get::<_, String>(0))
+                get.query_row(params_from_iter(key), |row| row.get::<_, String>(0))
                     .optional()
                     .map_err(sql)?
                     .map(|body| from_json(&body))
@@ -462,17 +452,7 @@ impl AssetStore for SqliteStore {
     }
 
     async fn get(&self, client: &ClientId, id: &AssetId) -> Result<Option<Asset>> {
-        let (client, id) = (client.clone(), id.clone());
-        self.db
-            .read(move |conn| {
-                let mut get =
-                    conn.prepare_cached("SELECT body FROM assets WHERE id = ?1 AND client_id = ?2").map_err(sql)?;
-                get.query_row(params![id.as_str(), client.as_str()], |row| row.get::<_, String>(0))
-                    .optional()
-                    .map_err(sql)?
-                    .map(|body| from_json(&body))
-                    .transpose()
-            })
+        self.body_by_key("SELECT body FROM assets WHERE id = ?1 AND client_id = ?2", &[id.as_str(), client.as_str()])
             .await
     }
 
