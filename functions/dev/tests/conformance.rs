@@ -31,11 +31,13 @@ fn every_surface_answers_as_its_openapi_document_says() {
         .output()
         .expect("schemathesis runs");
     let report = String::from_utf8_lossy(&output.stdout);
-    server.terminate();
+    let server_errors: Vec<String> =
+        server.terminate().into_iter().filter(|line| line.contains(r#""level":"ERROR""#)).collect();
     assert!(
         output.status.success(),
-        "Schemathesis found the wire and the document apart:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        "Schemathesis found the wire and the document apart:\n{report}\n{}\nthe server's errors:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server_errors.join("\n")
     );
     let count = |label: &str| report.lines().find_map(|line| line.trim().strip_prefix(label)).map(str::to_owned);
     let (selected, tested) = (count("Selected: ").unwrap_or_default(), count("Tested: ").unwrap_or_default());
