@@ -14,7 +14,7 @@ use genrelay_engine::{Engine, Settings, stored_ai_config};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::{MockConfig, StoredChannels};
 
-use crate::aws::{api_keys_from_ssm, aws_engine, sdk_config, webhook_secrets};
+use crate::aws::{api_keys_from_ssm, aws_engine, function_sdk_config, webhook_secrets};
 use crate::config::*;
 use crate::embedded::Embedded;
 use crate::logs::{init_tracing, phase, phase_now};
@@ -122,7 +122,7 @@ async fn wire(
     let egress = &config.egress;
     let (engine, channels, loaded, ai_config, keys, aws) = match &config.storage {
         Storage::Aws(resources) => {
-            let sdk = phase("sdk_config", sdk_config()).await;
+            let sdk = phase_now("sdk_config", function_sdk_config);
             let clients = AwsClients::new(&sdk);
             let documents: Arc<dyn ConfigDocuments> =
                 Arc::new(genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table));
