@@ -1,12 +1,9 @@
 //! The back office's configuration: the session key and the first admin, from the environment
 //! or (on AWS) from SSM SecureStrings the template names.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
-use genrelay_back_office::{BackOfficeState, FirstAdmin, PasswordError, SessionKey, SessionSettings};
+use genrelay_back_office::{FirstAdmin, PasswordError, SessionKey, SessionSettings};
 use genrelay_core::ports::BackOfficeStore;
-use genrelay_engine::Engine;
 
 use crate::config::{ConfigError, var};
 
@@ -67,14 +64,12 @@ async fn secrets<const N: usize>(
     Ok(values)
 }
 
-/// The back office of a function: its session settings and first admin from the environment
-/// (or SSM, both in one request), the admin added to `users` when missing.
-pub async fn back_office_state(
-    engine: Arc<Engine>,
-    users: Arc<dyn BackOfficeStore>,
-    channels: genrelay_providers::StoredChannels,
+/// The back office's session settings from the environment (or SSM, both secrets in one
+/// request), and its first admin, added to `users` when missing.
+pub async fn back_office_sessions(
+    users: &dyn BackOfficeStore,
     ssm: Option<&aws_sdk_ssm::Client>,
-) -> Result<BackOfficeState, ConfigError> {
+) -> Result<SessionSettings, ConfigError> {
     // The first admin is looked up while its password is read: it is added only when missing.
     let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
     let admin_configured = var(ADMIN_PASSWORD_VAR).is_some() || var(ADMIN_PASSWORD_PARAMETER_VAR).is_some();
@@ -98,9 +93,9 @@ pub async fn back_office_state(
     if let Some(password) = password {
         let exists = exists.map_err(|e| ConfigError::Invalid { var: ADMIN_USER_VAR, reason: e.to_string() })?;
         let admin = FirstAdmin { name, password };
-        log_added(&admin, admin.add_unless(exists, users.as_ref(), chrono::Utc::now()).await)?;
+        log_added(&admin, admin.add_unless(exists, users, chrono::Utc::now()).await)?;
     }
-    Ok(BackOfficeState { engine, users, channels, sessions })
+    Ok(sessions)
 }
 
 /// Adds the first admin unless a user of that name exists.

@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use genrelay_aws::{AwsClients, AwsResources};
-use genrelay_core::ports::{ChannelSet, ChannelSource, ConfigDocuments};
+use genrelay_back_office::BackOfficeState;
+use genrelay_core::ports::{BackOfficeStore, ChannelSet, ChannelSource, ConfigDocuments};
 use genrelay_egress::Egress;
 use genrelay_engine::{Engine, Settings, stored_ai_config};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::{MockConfig, StoredChannels};
 
 use crate::aws::{api_keys_from_ssm, aws_engine, function_sdk_config, webhook_secrets};
+use crate::back_office::back_office_sessions;
 use crate::config::*;
 use crate::embedded::Embedded;
 use crate::logs::{init_tracing, phase, phase_now};
@@ -92,13 +94,12 @@ enum Reads {
 }
 
 /// A function's engine, on the storage its environment names, reading its channels from the
-/// store (when it uses them); the channels (for the back office), the API keys (when read from
-/// SSM) and the AWS clients when that is AWS.
+/// store (when it uses them); the channels (for the back office) and the API keys (when read
+/// from SSM).
 struct Wired {
     engine: Engine,
     channels: StoredChannels,
     keys: Option<ApiKeys>,
-    aws: Option<AwsClients>,
 }
 
 /// How a function treats channels that cannot be loaded at init.
@@ -110,20 +111,41 @@ enum BadChannels {
     StartWithout,
 }
 
+/// The storage a function is connected to: the AWS clients (made once, shared by everything
+/// init reads), or the embedded store, opened.
+enum Connected {
+    Aws { clients: AwsClients, resources: AwsResources },
+    Embedded(Embedded),
+}
+
+impl FunctionConfig {
+    fn connect(&self) -> Result<Connected, ConfigError> {
+        Ok(match &self.storage {
+            Storage::Aws(resources) => {
+                let sdk = phase_now("sdk_config", function_sdk_config);
+                Connected::Aws { clients: AwsClients::new(&sdk), resources: resources.clone() }
+            }
+            Storage::Embedded(dir) => {
+                let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
+                Connected::Embedded(phase_now("embedded_store", || Embedded::open(dir, &public_url))?)
+            }
+        })
+    }
+}
+
 /// Builds the function's engine. The calls init needs (the webhook secrets, the channels and
 /// their credentials, the AI config, the API keys) run concurrently; what the function does
 /// not use is not read.
 async fn wire(
     config: &FunctionConfig,
+    connected: &Connected,
     uses: Channels,
     reads: Reads,
     bad_channels: BadChannels,
 ) -> Result<Wired, ConfigError> {
     let egress = &config.egress;
-    let (engine, channels, loaded, ai_config, keys, aws) = match &config.storage {
-        Storage::Aws(resources) => {
-            let sdk = phase_now("sdk_config", function_sdk_config);
-            let clients = AwsClients::new(&sdk);
+    let (engine, channels, loaded, ai_config, keys) = match connected {
+        Connected::Aws { clients, resources } => {
             let documents: Arc<dyn ConfigDocuments> =
                 Arc::new(genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table));
             let ssm = genrelay_aws::SsmSecrets::new(clients.ssm.clone());
@@ -142,13 +164,11 @@ async fn wire(
             );
             let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
             let engine = phase_now("engine", || {
-                aws_engine(&clients, resources, retention, mock, secrets, egress, Settings::default())
+                aws_engine(clients, resources, retention, mock, secrets, egress, Settings::default())
             });
-            (engine, channels, loaded, ai_config, keys?, Some(clients))
+            (engine, channels, loaded, ai_config, keys?)
         }
-        Storage::Embedded(dir) => {
-            let public_url = var(PUBLIC_URL_VAR).unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-            let embedded = phase_now("embedded_store", || Embedded::open(dir, &public_url))?;
+        Connected::Embedded(embedded) => {
             let engine =
                 phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, Settings::default()));
             let channels = listed(uses, embedded.stored_channels(egress));
@@ -156,7 +176,7 @@ async fn wire(
                 phase("channels", load(uses, &channels)),
                 phase("ai_config", stored_ai_config(&embedded.store)),
             );
-            (engine, channels, loaded, ai_config, None, None)
+            (engine, channels, loaded, ai_config, None)
         }
     };
     let engine = match uses {
@@ -171,7 +191,7 @@ async fn wire(
             tracing::error!(error = %error.chain(), "the stored channels cannot be loaded; starting without them");
         }
     }
-    Ok(Wired { engine, channels, keys, aws })
+    Ok(Wired { engine, channels, keys })
 }
 
 /// The channels as the function uses them: without their credentials when it only lists them.
@@ -193,14 +213,14 @@ async fn load(uses: Channels, channels: &StoredChannels) -> genrelay_core::Resul
 /// The engine of an event function (worker, poller, webhooks).
 pub async fn engine_from_env(uses: Channels) -> Result<Engine, ConfigError> {
     let config = FunctionConfig::from_env()?;
-    Ok(wire(&config, uses, Reads::EngineOnly, BadChannels::Stop).await?.engine)
+    Ok(wire(&config, &config.connect()?, uses, Reads::EngineOnly, BadChannels::Stop).await?.engine)
 }
 
 /// The state of an HTTP function: its engine and the API keys, from `ZHINIAN_API_KEYS` or the
 /// SSM parameter named by `ZHINIAN_API_KEYS_PARAMETER` (read while the engine is built).
 pub async fn lambda_app_state(uses: Channels) -> Result<AppState, ConfigError> {
     let config = FunctionConfig::from_env()?;
-    let wired = wire(&config, uses, Reads::ApiKeys, BadChannels::Stop).await?;
+    let wired = wire(&config, &config.connect()?, uses, Reads::ApiKeys, BadChannels::Stop).await?;
     let keys = config.api_keys.or(wired.keys).ok_or_else(missing_keys)?;
     Ok(AppState { engine: Arc::new(wired.engine), keys: Arc::new(keys) })
 }
@@ -258,20 +278,20 @@ pub async fn run_admin_function() -> Result<(), lambda_http::Error> {
 
 async fn admin_router() -> Result<axum::Router, ConfigError> {
     let config = FunctionConfig::from_env()?;
-    let Wired { engine, channels, aws, .. } =
-        wire(&config, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout).await?;
-    let users: Arc<dyn genrelay_core::ports::BackOfficeStore> = match (&config.storage, &aws) {
-        (Storage::Aws(resources), Some(aws)) => {
-            Arc::new(genrelay_aws::DynamoStore::new(aws.dynamodb.clone(), &resources.table))
+    let connected = config.connect()?;
+    let (users, ssm): (Arc<dyn BackOfficeStore>, _) = match &connected {
+        Connected::Aws { clients, resources } => {
+            (Arc::new(genrelay_aws::DynamoStore::new(clients.dynamodb.clone(), &resources.table)), Some(&clients.ssm))
         }
-        (Storage::Embedded(dir), _) => Arc::new(Embedded::open(dir, "http://127.0.0.1:9000")?.store),
-        (Storage::Aws(_), None) => unreachable!("the AWS storage comes with its clients"),
+        Connected::Embedded(embedded) => (Arc::new(embedded.store.clone()), None),
     };
-    let state = phase(
-        "back_office",
-        crate::back_office::back_office_state(Arc::new(engine), users, channels, aws.as_ref().map(|aws| &aws.ssm)),
-    )
-    .await?;
+    // The session key and the first admin are read while the engine is wired.
+    let (wired, sessions) = tokio::join!(
+        wire(&config, &connected, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout),
+        phase("back_office", back_office_sessions(users.as_ref(), ssm)),
+    );
+    let Wired { engine, channels, .. } = wired?;
+    let state = BackOfficeState { engine: Arc::new(engine), users, channels, sessions: sessions? };
     // On its own, unknown back-office routes answer in the back office's error format.
     Ok(phase_now("router", || {
         genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
