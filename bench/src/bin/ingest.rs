@@ -41,6 +41,10 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
+    // With RUST_LOG set, the engine's and the SDK's logs, as a function's (to see where the time goes).
+    if std::env::var_os("RUST_LOG").is_some() {
+        genrelay_bootstrap::init_tracing();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [store, mib, mode] = <[String; 3]>::try_from(args).map_err(|_| "usage: <embedded|s3> <MiB> <gateway|copy>")?;
     let mib: u64 = mib.parse()?;
