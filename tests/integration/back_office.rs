@@ -148,9 +148,13 @@ async fn failed_logins_are_limited_per_user_and_address_in_the_store() {
         assert_eq!(call(&app, "POST", "/admin/login", None, Some(body)).await.0, StatusCode::UNAUTHORIZED);
     }
     let body = json!({"username": ADMIN.0, "password": ADMIN.1});
-    let (status, refused) = call(&app, "POST", "/admin/login", None, Some(body)).await;
+    let request = Request::post("/admin/login").header(header::CONTENT_TYPE, "application/json");
+    let (status, headers, refused) = app.send(request.body(Body::from(body.to_string())).unwrap()).await;
+    let refused = json_of(&refused);
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits: {refused}");
     assert!(refused["message"].as_str().unwrap().contains("登录失败次数过多"));
+    let minutes = refused["message"].as_str().unwrap().split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    assert_eq!(headers[header::RETRY_AFTER], (minutes * 60).to_string(), "Retry-After says the same wait");
     use genrelay_core::ports::BackOfficeStore;
     let counted = app.embedded.store.failed_logins("root@unknown").await.unwrap().unwrap();
     assert_eq!(counted.count, 5, "kept in the store, so every instance sees it");

@@ -19,6 +19,7 @@ mod meitu;
 mod meitu_console;
 mod meta;
 mod on_aws;
+mod outages;
 mod retouch;
 mod runninghub;
 mod scripted;

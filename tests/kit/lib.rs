@@ -1,4 +1,5 @@
-//! genrelay's test kit: a test application on embedded adapters with a clock moved by hand,
+//! genrelay's test kit: a test application on embedded adapters with a clock moved by hand
+//! (and adapters that fail on demand, as an unavailable dependency does),
 //! `moto_server` on loopback, a Lambda Runtime API emulator that runs the real function
 //! binaries, fakes of every upstream, a webhook receiver, and checks shared by the function
 //! packages' own tests.
@@ -14,6 +15,7 @@ pub mod fake_runninghub;
 pub mod fake_yunxiu;
 pub mod lambda;
 pub mod moto;
+pub mod outage;
 pub mod webhook_receiver;
 
 use std::path::PathBuf;

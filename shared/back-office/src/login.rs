@@ -105,7 +105,9 @@ async fn login(
     let throttle = Throttle::new(&credentials.username, &address, now);
     if let Some(minutes) = throttle.blocked(&state).await.map_err(|e| Failure::from(e).into_response())? {
         tracing::warn!(user = %credentials.username, address, "login refused: too many failures");
-        return Err(refuse(StatusCode::TOO_MANY_REQUESTS, format!("登录失败次数过多，请 {minutes} 分钟后再试")));
+        let mut refused = refuse(StatusCode::TOO_MANY_REQUESTS, format!("登录失败次数过多，请 {minutes} 分钟后再试"));
+        refused.headers_mut().insert(axum::http::header::RETRY_AFTER, (minutes.max(1) * 60).into());
+        return Err(refused);
     }
     let user = state.users.user(&credentials.username).await.map_err(|e| Failure::from(e).into_response())?;
     let verified = match &user {

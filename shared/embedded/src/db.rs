@@ -141,7 +141,31 @@ pub struct Database {
 /// transaction; none when the transaction could not begin) and returns how to tell the caller,
 /// once the transaction's outcome is known.
 type Write = Box<dyn FnOnce(Option<&mut Connection>) -> Reply + Send>;
-type Reply = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Reply = Box<dyn FnOnce(std::result::Result<(), Uncommitted>) + Send>;
+
+/// Why a batch's transaction did not commit, told to each of its writes.
+#[derive(Clone)]
+struct Uncommitted {
+    /// Another process held the database past the busy timeout, or the disk is full: the
+    /// write may succeed later.
+    transient: bool,
+    reason: String,
+}
+
+impl From<rusqlite::Error> for Uncommitted {
+    fn from(error: rusqlite::Error) -> Self {
+        Self { transient: transient(&error), reason: error.to_string() }
+    }
+}
+
+impl From<Uncommitted> for Error {
+    fn from(Uncommitted { transient, reason }: Uncommitted) -> Self {
+        match transient {
+            true => Error::Unavailable(format!("the database could not take the write: {reason}")),
+            false => Error::internal(format!("the transaction did not commit: {reason}")),
+        }
+    }
+}
 
 impl Database {
     /// Opens (or creates) the database file and brings its schema up to date.
@@ -180,10 +204,7 @@ impl Database {
                 None => Err(Error::internal("the write transaction could not begin")),
             };
             Box::new(move |committed| {
-                let answer = match committed {
-                    Ok(()) => outcome,
-                    Err(reason) => Err(Error::internal(format!("the transaction did not commit: {reason}"))),
-                };
+                let answer = committed.map_err(Error::from).and(outcome);
                 let _ = done.send(answer);
             })
         });
@@ -199,7 +220,8 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let connection = self.readers.get().map_err(Error::internal)?;
+        // The pool waits for a free connection; none within its timeout is a database too busy.
+        let connection = self.readers.get().map_err(|e| Error::Unavailable(format!("no database connection: {e}")))?;
         work(&connection)
     }
 }
@@ -211,8 +233,9 @@ fn write_in_batches(mut conn: Connection, queued: mpsc::Receiver<Write>) {
         let mut batch = vec![first];
         batch.extend(queued.try_iter().take(MAX_BATCH - 1));
         if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let failed = Uncommitted::from(error);
             for write in batch {
-                write(None)(Err(error.to_string()));
+                write(None)(Err(failed.clone()));
             }
             continue;
         }
@@ -226,7 +249,7 @@ fn write_in_batches(mut conn: Connection, queued: mpsc::Receiver<Write>) {
         }
         let committed = conn.execute_batch("COMMIT").map_err(|error| {
             let _ = conn.execute_batch("ROLLBACK");
-            error.to_string()
+            Uncommitted::from(error)
         });
         for reply in replies {
             reply(committed.clone());
@@ -294,8 +317,18 @@ fn migrate(connection: &Connection) -> Result<()> {
 }
 
 /// SQLite errors are never expected on these paths; they are internal errors.
+/// A failed statement: `Unavailable` when it may succeed later (the database is busy or locked
+/// past the busy timeout, the disk is full), `Internal` otherwise.
 pub(crate) fn sql(error: rusqlite::Error) -> Error {
-    Error::internal(error)
+    match transient(&error) {
+        true => Error::Unavailable(format!("the database is unavailable: {error}")),
+        false => Error::internal(error),
+    }
+}
+
+fn transient(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
+    matches!(error.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked | DiskFull))
 }
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
@@ -306,6 +339,38 @@ pub(crate) fn micros(time: chrono::DateTime<chrono::Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_locked_or_full_database_is_unavailable_other_failures_are_internal() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED, rusqlite::ffi::SQLITE_FULL] {
+            assert!(matches!(sql(failure(code)), Error::Unavailable(_)), "{code}");
+            assert!(matches!(Error::from(Uncommitted::from(failure(code))), Error::Unavailable(_)), "{code}");
+        }
+        for code in [rusqlite::ffi::SQLITE_CORRUPT, rusqlite::ffi::SQLITE_CONSTRAINT] {
+            assert!(matches!(sql(failure(code)), Error::Internal(_)), "{code}");
+        }
+    }
+
+    /// Another process holding the write lock past the busy timeout: the write is refused as
+    /// unavailable, and goes through once the lock is released.
+    #[tokio::test]
+    async fn a_write_blocked_by_another_process_is_unavailable_not_lost_or_internal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let db = Database::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let insert = |body: &'static str| {
+            move |conn: &mut Connection| {
+                conn.execute("INSERT INTO documents (name, body) VALUES ('a', ?1)", [body]).map(drop).map_err(sql)
+            }
+        };
+        let refused = db.write(insert("1")).await.unwrap_err();
+        assert!(matches!(refused, Error::Unavailable(_)), "{refused:?}");
+        other.execute_batch("ROLLBACK").unwrap();
+        db.write(insert("2")).await.unwrap();
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_does_not_wait_for_a_write_and_sees_what_was_committed() {

@@ -16,15 +16,22 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// How long a client is told to wait (`Retry-After`) before retrying a 503: a throttled or
+/// unreachable dependency, a full queue.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds to wait before retrying (`Retry-After`): every 503 has it.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY_AFTER_SECONDS);
+        Self { status, message: message.into(), retry_after }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -47,7 +47,8 @@ pub struct JimengErrorObject {
     /// `invalid_request_error`, or `api_error` for a failure of the service.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// `UNAUTHORIZED`, `TASK_NOT_FOUND`, `INVALID_PARAMETER` or `INTERNAL_ERROR`.
+    /// `UNAUTHORIZED`, `TASK_NOT_FOUND`, `INVALID_PARAMETER`, `SERVICE_UNAVAILABLE` (try again
+    /// after `Retry-After` seconds) or `INTERNAL_ERROR`.
     pub code: &'static str,
 }
 
@@ -59,6 +60,7 @@ impl ErrorFormat for JimengFormat {
             StatusCode::UNAUTHORIZED => ("invalid_request_error", "UNAUTHORIZED"),
             StatusCode::NOT_FOUND => ("invalid_request_error", "TASK_NOT_FOUND"),
             status if status.is_client_error() => ("invalid_request_error", "INVALID_PARAMETER"),
+            StatusCode::SERVICE_UNAVAILABLE => ("api_error", "SERVICE_UNAVAILABLE"),
             _ => ("api_error", "INTERNAL_ERROR"),
         };
         JimengErrorBody { error: JimengErrorObject { message, kind, code } }

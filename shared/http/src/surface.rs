@@ -53,8 +53,12 @@ impl<F, E: Into<ApiError>> From<E> for SurfaceError<F> {
 
 impl<F: ErrorFormat> IntoResponse for SurfaceError<F> {
     fn into_response(self) -> Response {
-        let ApiError { status, message } = self.error;
-        (status, Json(F::body(status, message))).into_response()
+        let ApiError { status, message, retry_after } = self.error;
+        let mut response = (status, Json(F::body(status, message))).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -95,6 +99,7 @@ pub fn standalone<F: ErrorFormat>(router: Router) -> Router {
 /// A surface's part of the OpenAPI document, with the error answers every operation of it may
 /// give whatever its handler says: 401 where a key is needed, 400/413/415 where a body is read,
 /// 500/503 where the store is. Each in `F`'s format; what a handler documents itself stays.
+/// Every 503 says `Retry-After`.
 /// Optional query parameters say that an empty value counts as not given, as `QueryPairs`
 /// reads them.
 pub fn document<F: ErrorFormat, S: Clone + Send + Sync + 'static>(
@@ -142,6 +147,13 @@ fn add_error_answers(operation: &mut Operation, schema: &str) {
                 ResponseBuilder::new().description(description).content("application/json", error_body()).build().into()
             });
         }
+    }
+    if let Some(utoipa::openapi::RefOr::T(unavailable)) = operation.responses.responses.get_mut("503") {
+        let seconds = utoipa::openapi::HeaderBuilder::new()
+            .schema(u64::schema())
+            .description(Some("Seconds to wait before trying again."))
+            .build();
+        unavailable.headers.insert("Retry-After".to_owned(), seconds);
     }
 }
 
