@@ -140,6 +140,33 @@ async fn a_form_login_goes_to_its_next_back_office_page_and_no_further() {
     assert!(String::from_utf8(page).unwrap().contains("用户名或密码错误"), "the login page again, with the error");
 }
 
+/// The configured first admin is added at its first sign-in (start-up reads nothing for it);
+/// a user of that name added before keeps its own password; other names add nothing.
+#[tokio::test]
+async fn the_first_admin_is_added_at_its_first_sign_in() {
+    use genrelay_back_office::FirstAdmin;
+    use genrelay_core::ports::BackOfficeStore;
+    let admin = || FirstAdmin::new("boss".to_owned(), "boss-password-1".to_owned()).unwrap();
+    let app = TestApp::new().with_first_admin(admin());
+    let body = json!({"username": "nobody", "password": "boss-password-1"});
+    assert_eq!(call(&app, "POST", "/admin/login", None, Some(body)).await.0, StatusCode::UNAUTHORIZED);
+    assert!(app.embedded.store.user("nobody").await.unwrap().is_none());
+    assert!(app.embedded.store.user("boss").await.unwrap().is_none(), "not added before it signs in");
+    let cookie = sign_in(&app, ("boss", "boss-password-1")).await;
+    assert_eq!(app.embedded.store.user("boss").await.unwrap().unwrap().role, Role::Admin);
+    let body = json!({"username": "second", "password": "second-password", "role": "operator"});
+    assert_eq!(call(&app, "POST", "/admin/api/users", Some(&cookie), Some(body)).await.0, StatusCode::CREATED);
+
+    let app = app_with_users(TestApp::new())
+        .await
+        .with_first_admin(FirstAdmin::new(ADMIN.0.to_owned(), "configured-password".to_owned()).unwrap());
+    let body = json!({"username": ADMIN.0, "password": "configured-password"});
+    assert_eq!(call(&app, "POST", "/admin/login", None, Some(body)).await.0, StatusCode::UNAUTHORIZED);
+    sign_in(&app, ADMIN).await;
+    assert!(FirstAdmin::new("bad name!".to_owned(), "long enough".to_owned()).is_err());
+    assert!(FirstAdmin::new("boss".to_owned(), "short".to_owned()).is_err(), "checked at start-up");
+}
+
 #[tokio::test]
 async fn failed_logins_are_limited_per_user_and_address_in_the_store() {
     let app = app_with_users(TestApp::new()).await;

@@ -84,6 +84,15 @@ pub const SESSION_KEY: [u8; 64] = [7; 64];
 
 /// The open API, the back office and /docs, as the dev server serves them.
 fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
+    routers_with_admin(engine, embedded, None)
+}
+
+/// [`routers`], the back office configured with `first_admin`.
+fn routers_with_admin(
+    engine: &Arc<Engine>,
+    embedded: &Embedded,
+    first_admin: Option<genrelay_back_office::FirstAdmin>,
+) -> Router {
     let state = AppState { engine: engine.clone(), keys: Arc::new(ApiKeys::parse(API_KEYS).unwrap()) };
     let sessions = genrelay_back_office::SessionSettings::new(
         genrelay_back_office::SessionKey::from_bytes(&SESSION_KEY).expect("64 bytes"),
@@ -93,6 +102,7 @@ fn routers(engine: &Arc<Engine>, embedded: &Embedded) -> Router {
         users: Arc::new(embedded.store.clone()),
         channels: embedded.stored_channels(&genrelay_egress::Egress::allow_private()),
         sessions,
+        first_admin,
     };
     genrelay_http::open_api_router(state)
         .merge(genrelay_back_office::router(back_office))
@@ -175,6 +185,12 @@ impl TestApp {
         app.engine = Arc::new(engine);
         app.router = routers(&app.engine, &app.embedded);
         app
+    }
+
+    /// The back office adds `admin` at its first sign-in, as the functions configure it.
+    pub fn with_first_admin(mut self, admin: genrelay_back_office::FirstAdmin) -> Self {
+        self.router = routers_with_admin(&self.engine, &self.embedded, Some(admin));
+        self
     }
 
     /// Its store, dispatch queues and blob store fail while `outage` has them down.

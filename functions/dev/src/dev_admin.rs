@@ -40,7 +40,7 @@ pub fn session_key(data_dir: &Path) -> Result<SessionKey, Box<dyn std::error::Er
 pub fn first_admin(data_dir: &Path) -> Result<FirstAdmin, Box<dyn std::error::Error>> {
     let name = env(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
     if let Some(password) = env(ADMIN_PASSWORD_VAR) {
-        return Ok(FirstAdmin { name, password });
+        return Ok(FirstAdmin::new(name, password)?);
     }
     let path = data_dir.join(PASSWORD_FILE);
     let password = kept(data_dir, PASSWORD_FILE, || {
@@ -49,5 +49,5 @@ pub fn first_admin(data_dir: &Path) -> Result<FirstAdmin, Box<dyn std::error::Er
     })?;
     println!("{ADMIN_PASSWORD_VAR} is not set: the back office's admin password is kept in {}", path.display());
     println!("  /admin/login  user {name}  password {password}");
-    Ok(FirstAdmin { name, password })
+    Ok(FirstAdmin::new(name, password)?)
 }

@@ -86,8 +86,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if public_url.starts_with("http://") {
         sessions = sessions.over_http();
     }
-    let back_office =
-        BackOfficeState { engine: engine.clone(), users: Arc::new(embedded.store.clone()), channels, sessions };
+    let users = Arc::new(embedded.store.clone());
+    let back_office = BackOfficeState { engine: engine.clone(), users, channels, sessions, first_admin: None };
 
     let state = AppState { engine, keys: Arc::new(keys) };
     let app = open_api_router(state.clone())

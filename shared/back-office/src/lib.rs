@@ -44,6 +44,8 @@ pub struct BackOfficeState {
     /// The provider channels operators edit (the engine's channel source).
     pub channels: genrelay_providers::StoredChannels,
     pub sessions: SessionSettings,
+    /// The configured first admin, added at its first sign-in if no user has its name.
+    pub first_admin: Option<FirstAdmin>,
 }
 
 impl FromRef<BackOfficeState> for axum_extra::extract::cookie::Key {

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::BackOfficeState;
 use crate::error::{BackOfficeError, Failure, JsonBody, Success};
 use crate::pages::LoginPage;
-use crate::passwords::{self, PasswordError};
+use crate::passwords::{self, FirstAdmin, PasswordError};
 use crate::session::AdminOnly;
 
 /// Failed logins of one user at one address within `WINDOW` before more are refused.
@@ -109,7 +109,8 @@ async fn login(
         refused.headers_mut().insert(axum::http::header::RETRY_AFTER, (minutes.max(1) * 60).into());
         return Err(refused);
     }
-    let user = state.users.user(&credentials.username).await.map_err(|e| Failure::from(e).into_response())?;
+    let signing_in = FirstAdmin::user_signing_in(state.first_admin.as_ref(), &credentials.username, &*state.users, now);
+    let user = signing_in.await.map_err(|e| Failure::from(e).into_response())?;
     let verified = match &user {
         Some(user) => passwords::verify(&credentials.password, &user.password_hash),
         None => {

@@ -50,34 +50,65 @@ pub(crate) fn check_name(name: &str) -> Result<(), PasswordError> {
     if fine { Ok(()) } else { Err(PasswordError::BadName) }
 }
 
-/// The admin configured at start (`GENRELAY_ADMIN_USER` / `GENRELAY_ADMIN_PASSWORD`).
+/// The admin configured at start (`GENRELAY_ADMIN_USER` / `GENRELAY_ADMIN_PASSWORD`). It is
+/// added the first time someone signs in under its name while no user has that name (or at
+/// start, by [`FirstAdmin::ensure`]), so a function's start-up need not read the store for it.
+#[derive(Clone)]
 pub struct FirstAdmin {
-    pub name: String,
-    pub password: String,
+    name: String,
+    password: String,
 }
 
 impl FirstAdmin {
-    /// Adds the admin unless a user of that name exists (a password changed since is kept).
-    /// Returns whether it was added. Hashes only when the user is missing, so a warm store
-    /// costs one read.
-    pub async fn ensure(&self, users: &dyn BackOfficeStore, now: DateTime<Utc>) -> Result<bool, PasswordError> {
-        check_name(&self.name)?;
-        let exists = users.user(&self.name).await?.is_some();
-        self.add_unless(exists, users, now).await
+    /// Checked now, so a bad name or a short password stops start-up, not a sign-in.
+    pub fn new(name: String, password: String) -> Result<Self, PasswordError> {
+        check_name(&name)?;
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        Ok(Self { name, password })
     }
 
-    /// [`FirstAdmin::ensure`] with the lookup already made (`exists`), e.g. while other reads
-    /// ran.
-    pub async fn add_unless(
-        &self,
-        exists: bool,
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds the admin unless a user of that name exists (a password changed since is kept).
+    /// Returns whether it was added. Hashes only when the user is missing.
+    pub async fn ensure(&self, users: &dyn BackOfficeStore, now: DateTime<Utc>) -> Result<bool, PasswordError> {
+        match users.user(&self.name).await? {
+            Some(_) => Ok(false),
+            None => self.add(users, now).await,
+        }
+    }
+
+    /// The user signing in as `name`: the stored one; or, when `name` is this admin's and no
+    /// user has it yet, this admin, added now.
+    pub async fn user_signing_in(
+        admin: Option<&Self>,
+        name: &str,
         users: &dyn BackOfficeStore,
         now: DateTime<Utc>,
-    ) -> Result<bool, PasswordError> {
-        check_name(&self.name)?;
-        if exists {
-            return Ok(false);
+    ) -> genrelay_core::Result<Option<BackOfficeUser>> {
+        let stored = users.user(name).await?;
+        match admin {
+            Some(admin) if stored.is_none() && admin.name == name => {
+                // Its name and password were checked when it was made: only the store can fail.
+                let added = admin.add(users, now).await.map_err(|error| match error {
+                    PasswordError::Store(error) => error,
+                    other => genrelay_core::Error::internal(other.to_string()),
+                })?;
+                if added {
+                    tracing::info!(user = %admin.name, "back-office admin added at its first sign-in");
+                }
+                Ok(users.user(name).await?)
+            }
+            _ => Ok(stored),
         }
+    }
+
+    /// Adds the admin unless a user of that name was added first; whether it was added.
+    async fn add(&self, users: &dyn BackOfficeStore, now: DateTime<Utc>) -> Result<bool, PasswordError> {
         let user = BackOfficeUser {
             name: self.name.clone(),
             role: Role::Admin,

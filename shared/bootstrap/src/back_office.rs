@@ -2,7 +2,7 @@
 //! or (on AWS) from SSM SecureStrings the template names.
 
 use base64::Engine as _;
-use genrelay_back_office::{FirstAdmin, PasswordError, SessionKey, SessionSettings};
+use genrelay_back_office::{FirstAdmin, SessionKey, SessionSettings};
 use genrelay_core::ports::BackOfficeStore;
 
 use crate::config::{ConfigError, var};
@@ -64,24 +64,18 @@ async fn secrets<const N: usize>(
     Ok(values)
 }
 
-/// The back office's session settings from the environment (or SSM, both secrets in one
-/// request), and its first admin, added to `users` when missing.
-pub async fn back_office_sessions(
-    users: &dyn BackOfficeStore,
-    ssm: Option<&aws_sdk_ssm::Client>,
-) -> Result<SessionSettings, ConfigError> {
-    // The first admin is looked up while its password is read: it is added only when missing.
-    let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
-    let admin_configured = var(ADMIN_PASSWORD_VAR).is_some() || var(ADMIN_PASSWORD_PARAMETER_VAR).is_some();
-    let existing = async {
-        match admin_configured {
-            true => users.user(&name).await.map(|user| user.is_some()),
-            false => Ok(true),
-        }
-    };
+/// What the back office is configured with besides its stores.
+pub struct BackOfficeSettings {
+    pub sessions: SessionSettings,
+    /// Added at its first sign-in (see [`FirstAdmin`]): start-up reads nothing for it.
+    pub first_admin: Option<FirstAdmin>,
+}
+
+/// The back office's session settings and first admin, from the environment (or SSM, both
+/// secrets in one request).
+pub async fn back_office_settings(ssm: Option<&aws_sdk_ssm::Client>) -> Result<BackOfficeSettings, ConfigError> {
     let wanted = [(SESSION_KEY_VAR, SESSION_KEY_PARAMETER_VAR), (ADMIN_PASSWORD_VAR, ADMIN_PASSWORD_PARAMETER_VAR)];
-    let (secrets, exists) = tokio::join!(secrets(wanted, ssm), existing);
-    let [key, password] = secrets?;
+    let [key, password] = secrets(wanted, ssm).await?;
     let key = key.ok_or(ConfigError::Invalid {
         var: SESSION_KEY_VAR,
         reason: format!("not set (nor {SESSION_KEY_PARAMETER_VAR}); expected 64 random bytes in base64"),
@@ -90,23 +84,19 @@ pub async fn back_office_sessions(
     if var(INSECURE_COOKIES_VAR).as_deref() == Some("true") {
         sessions = sessions.over_http();
     }
-    if let Some(password) = password {
-        let exists = exists.map_err(|e| ConfigError::Invalid { var: ADMIN_USER_VAR, reason: e.to_string() })?;
-        let admin = FirstAdmin { name, password };
-        log_added(&admin, admin.add_unless(exists, users, chrono::Utc::now()).await)?;
-    }
-    Ok(sessions)
+    let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
+    let first_admin = password
+        .map(|password| FirstAdmin::new(name, password))
+        .transpose()
+        .map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
+    Ok(BackOfficeSettings { sessions, first_admin })
 }
 
 /// Adds the first admin unless a user of that name exists.
 pub async fn ensure_admin(admin: &FirstAdmin, users: &dyn BackOfficeStore) -> Result<(), ConfigError> {
-    log_added(admin, admin.ensure(users, chrono::Utc::now()).await)
-}
-
-fn log_added(admin: &FirstAdmin, added: Result<bool, PasswordError>) -> Result<(), ConfigError> {
-    let added = added.map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
-    if added {
-        tracing::info!(user = %admin.name, "back-office admin added");
+    let added = admin.ensure(users, chrono::Utc::now()).await;
+    if added.map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })? {
+        tracing::info!(user = %admin.name(), "back-office admin added");
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::{MockConfig, StoredChannels};
 
 use crate::aws::{api_keys_from_ssm, aws_engine, function_sdk_config, webhook_secrets};
-use crate::back_office::back_office_sessions;
+use crate::back_office::{BackOfficeSettings, back_office_settings};
 use crate::config::*;
 use crate::embedded::Embedded;
 use crate::logs::{init_tracing, phase, phase_now};
@@ -285,13 +285,13 @@ async fn admin_router() -> Result<axum::Router, ConfigError> {
         }
         Connected::Embedded(embedded) => (Arc::new(embedded.store.clone()), None),
     };
-    // The session key and the first admin are read while the engine is wired.
-    let (wired, sessions) = tokio::join!(
+    // The session key and the first admin's password are read while the engine is wired.
+    let (wired, settings) = tokio::join!(
         wire(&config, &connected, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout),
-        phase("back_office", back_office_sessions(users.as_ref(), ssm)),
+        phase("back_office", back_office_settings(ssm)),
     );
-    let Wired { engine, channels, .. } = wired?;
-    let state = BackOfficeState { engine: Arc::new(engine), users, channels, sessions: sessions? };
+    let (Wired { engine, channels, .. }, BackOfficeSettings { sessions, first_admin }) = (wired?, settings?);
+    let state = BackOfficeState { engine: Arc::new(engine), users, channels, sessions, first_admin };
     // On its own, unknown back-office routes answer in the back office's error format.
     Ok(phase_now("router", || {
         genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
