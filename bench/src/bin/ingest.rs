@@ -230,12 +230,15 @@ impl S3Bucket {
     }
 }
 
-/// A plain multipart upload of the fake's file, part by part as it arrives; its time.
+/// A plain multipart upload of the fake's file, part by part as it arrives, as the same kind
+/// of object the gateway's store writes; its time.
 async fn copy_to_s3(into: &S3Bucket, fake: &FakeInferenceServer) -> Result<Duration, Failure> {
     let (s3, bucket, key) = (&into.s3, into.name.as_str(), "copy");
     let ready = ReadyFile::wait_for(fake).await?;
     let started = Instant::now();
-    let upload = s3.create_multipart_upload().bucket(bucket).key(key).send().await?;
+    // The object the gateway's store writes: its content type, encrypted at rest (SSE-S3).
+    let upload = s3.create_multipart_upload().bucket(bucket).key(key).content_type("image/png");
+    let upload = upload.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256).send().await?;
     let upload_id = upload.upload_id().ok_or("an upload id")?;
     let mut parts = Vec::new();
     let mut part = Vec::with_capacity(genrelay_aws::PART_SIZE);
