@@ -17,13 +17,12 @@ use crate::routes::{Caller, call, documented_operations, filled};
 const B_PROMPT: &str = "the secret garden of partner b";
 const B_FILE: &str = "partner-b-private.png";
 
-/// Client B's ended job (with an output and a webhook delivery), its input asset and output.
+/// Client B's ended job (with an output), its input asset and output.
 async fn client_b_data(app: &TestApp) -> (String, String, String, String) {
     let (status, asset) = app.upload(KEY_B, B_FILE, "image/png", &tiny_png()).await;
     assert_eq!(status, StatusCode::CREATED, "{asset}");
     let asset = asset["asset"]["id"].as_str().unwrap().to_owned();
-    let body = json!({"capability": "image.edit", "prompt": B_PROMPT, "inputAssetIds": [asset],
-                      "webhookUrl": "https://hooks.example.com/b"});
+    let body = json!({"capability": "image.edit", "prompt": B_PROMPT, "inputAssetIds": [asset]});
     let job = app.create_job(KEY_B, body).await;
     app.drain().await;
     let ended = app.job(KEY_B, &job).await;
@@ -35,7 +34,7 @@ async fn client_b_data(app: &TestApp) -> (String, String, String, String) {
 
 fn shows_nothing_of_b(body: &Value) -> bool {
     let text = body.to_string();
-    !text.contains(B_PROMPT) && !text.contains(B_FILE) && !text.contains("partner-b") && !text.contains("hooks.example")
+    !text.contains(B_PROMPT) && !text.contains(B_FILE) && !text.contains("partner-b")
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod meitu_console;
 mod meta;
 mod on_aws;
 mod outages;
+mod races;
 mod retouch;
 mod routes;
 mod runninghub;

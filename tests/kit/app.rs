@@ -187,6 +187,18 @@ impl TestApp {
         app
     }
 
+    /// This app's engine rebuilt on its adapters, its clock and metrics, with `change` made to
+    /// its dependencies (a provider, a webhook sender, ...).
+    pub fn rewired(mut self, change: impl FnOnce(&mut genrelay_engine::Deps)) -> Self {
+        let mock = MockConfig { latency: Duration::ZERO, failure_rate: 0.0 };
+        let mut deps = self.embedded.deps(mock, Arc::new(self.clock.clone()));
+        deps.metrics = self.metrics.clone();
+        change(&mut deps);
+        self.engine = Arc::new(Engine::new(deps, Settings::default()));
+        self.router = routers(&self.engine, &self.embedded);
+        self
+    }
+
     /// The back office adds `admin` at its first sign-in, as the functions configure it.
     pub fn with_first_admin(mut self, admin: genrelay_back_office::FirstAdmin) -> Self {
         self.router = routers_with_admin(&self.engine, &self.embedded, Some(admin));
