@@ -19,6 +19,7 @@ pub struct DevServer {
     child: Child,
     pub base: String,
     pub key: String,
+    stdout: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -59,7 +60,7 @@ impl DevServer {
                 base = Some(rest.split_whitespace().next().unwrap().to_owned());
             }
         }
-        Self { child, base: base.unwrap(), key: key.expect("a dev key is printed"), stderr }
+        Self { child, base: base.unwrap(), key: key.expect("a dev key is printed"), stdout, stderr }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -67,14 +68,21 @@ impl DevServer {
     }
 
     /// SIGTERM, then wait for a clean exit; returns what the server wrote to stderr.
-    pub fn terminate(mut self) -> Vec<String> {
+    pub fn terminate(self) -> Vec<String> {
+        self.terminate_with_output().1
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns what the server wrote to stdout after its
+    /// start-up lines, and to stderr.
+    pub fn terminate_with_output(mut self) -> (Vec<String>, Vec<String>) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+        // The pipes close with the process, so the reader threads end the channels.
+        let stdout = std::mem::replace(&mut self.stdout, mpsc::channel().1);
         let stderr = std::mem::replace(&mut self.stderr, mpsc::channel().1);
-        // The pipe closes with the process, so the reader thread ends the channel.
-        stderr.iter().collect()
+        (stdout.iter().collect(), stderr.iter().collect())
     }
 }
 
