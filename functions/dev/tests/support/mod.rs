@@ -67,6 +67,12 @@ impl DevServer {
         format!("{}{path}", self.base)
     }
 
+    /// SIGKILL: the process ends at once, whatever it was doing (a crash).
+    pub fn kill(&self) {
+        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
     /// SIGTERM, then wait for a clean exit; returns what the server wrote to stderr.
     pub fn terminate(self) -> Vec<String> {
         self.terminate_with_output().1
