@@ -10,6 +10,7 @@ mod comfyui;
 mod contract;
 mod events;
 mod evolink;
+mod faults;
 mod hostile;
 mod idempotency;
 mod inference;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use genrelay_bootstrap::Embedded;
 use genrelay_core::ports::{Clock, Metrics, Provider, UpstreamOperation, WebhookOutcome, WebhookSender};
 use genrelay_core::{Capability, JobStatus};
-use genrelay_engine::{Channel, ChannelRegistry, DispatchQueues, Engine, Settings};
+use genrelay_engine::{Channel, ChannelRegistry, Engine, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::MockConfig;
 use serde_json::Value;
@@ -207,21 +207,9 @@ impl TestApp {
 
     /// Its store, dispatch queues and blob store fail while `outage` has them down.
     pub fn with_outage(outage: &crate::outage::Outage) -> Self {
-        use crate::outage::Part;
-        let mut app = Self::new();
-        let mut deps =
-            app.embedded.deps(MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, Arc::new(app.clock.clone()));
-        deps.metrics = app.metrics.clone();
-        let store = Arc::new(outage.wrap(Part::Store, app.embedded.store.clone()));
-        (deps.jobs, deps.assets) = (store.clone(), store);
-        deps.queues = DispatchQueues {
-            priority: Arc::new(outage.wrap(Part::Queue, app.embedded.priority_queue.clone())),
-            standard: Arc::new(outage.wrap(Part::Queue, app.embedded.standard_queue.clone())),
-        };
-        deps.blobs = Arc::new(outage.wrap(Part::Blobs, app.embedded.blobs.clone()));
-        app.engine = Arc::new(Engine::new(deps, Settings::default()));
-        app.router = routers(&app.engine, &app.embedded);
-        app
+        let app = Self::new();
+        let embedded = app.embedded.clone();
+        app.rewired(|deps| outage.wrap_embedded(deps, &embedded))
     }
 
     /// Webhooks go through `sender` (a real one, pointed at a loopback receiver).

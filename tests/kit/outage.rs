@@ -51,6 +51,18 @@ impl Outage {
         Unavailable { inner, part, outage: self.clone() }
     }
 
+    /// Puts `embedded`'s store, dispatch queues and blob store in `deps`, each failing while
+    /// its part is down.
+    pub fn wrap_embedded(&self, deps: &mut genrelay_engine::Deps, embedded: &genrelay_bootstrap::Embedded) {
+        let store = Arc::new(self.wrap(Part::Store, embedded.store.clone()));
+        (deps.jobs, deps.assets) = (store.clone(), store);
+        deps.queues = genrelay_engine::DispatchQueues {
+            priority: Arc::new(self.wrap(Part::Queue, embedded.priority_queue.clone())),
+            standard: Arc::new(self.wrap(Part::Queue, embedded.standard_queue.clone())),
+        };
+        deps.blobs = Arc::new(self.wrap(Part::Blobs, embedded.blobs.clone()));
+    }
+
     fn check(&self, part: Part) -> Result<()> {
         match self.0[part.index()].load(Ordering::SeqCst) {
             true => Err(Error::Unavailable(format!("{part:?} is down (injected outage)"))),

@@ -1,0 +1,123 @@
+//! A step stopped at its worst moment: the store fails right after the upstream accepted a
+//! submission (before it is recorded), or right after the upstream answered with the outputs
+//! (before they are recorded and the job ends). Afterwards no job stays unended past its
+//! deadline, nothing is submitted twice and no file is left without its record.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
+use genrelay_core::{Job, Result};
+use genrelay_engine::ChannelRegistry;
+use serde_json::json;
+
+use genrelay_tests::app::{KEY_A, TestApp, tiny_png};
+use genrelay_tests::outage::{Outage, Part};
+
+/// Where the store goes down.
+#[derive(Clone, Copy, PartialEq)]
+enum FailAfter {
+    Submit,
+    Poll,
+}
+
+/// An upstream that accepts every job and finishes it at the first poll; the store goes down
+/// right after the step it names, once.
+struct StoreFailsAfter {
+    step: FailAfter,
+    outage: Outage,
+    submits: AtomicUsize,
+    polls: AtomicUsize,
+}
+
+impl StoreFailsAfter {
+    fn new(step: FailAfter, outage: &Outage) -> Arc<Self> {
+        Arc::new(Self { step, outage: outage.clone(), submits: AtomicUsize::new(0), polls: AtomicUsize::new(0) })
+    }
+}
+
+#[async_trait]
+impl Provider for StoreFailsAfter {
+    fn name(&self) -> &str {
+        "fails-after"
+    }
+
+    async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
+        if self.submits.fetch_add(1, Ordering::SeqCst) == 0 && self.step == FailAfter::Submit {
+            self.outage.take_down(Part::Store);
+        }
+        Ok(Submission::Accepted { task_id: "task-1".into(), poll_after: Duration::ZERO })
+    }
+
+    async fn poll(&self, job: &Job) -> Result<PollOutcome> {
+        if self.polls.fetch_add(1, Ordering::SeqCst) == 0 && self.step == FailAfter::Poll {
+            self.outage.take_down(Part::Store);
+        }
+        Ok(PollOutcome::Succeeded(vec![GeneratedFile::from_bytes(format!("{}.png", job.id), "image/png", tiny_png())]))
+    }
+}
+
+fn app_on(provider: Arc<StoreFailsAfter>, outage: &Outage) -> TestApp {
+    let app = TestApp::new();
+    let embedded = app.embedded.clone();
+    app.rewired(|deps| {
+        outage.wrap_embedded(deps, &embedded);
+        deps.channels = ChannelRegistry::all_to(provider);
+    })
+}
+
+/// A video job (its deadline, 20 minutes, outlasts a step's claim, 16).
+async fn video(app: &TestApp) -> String {
+    app.create_job(KEY_A, json!({"capability": "video.generate", "prompt": "x", "settings": {"duration": 5}})).await
+}
+
+#[tokio::test]
+async fn a_submission_the_store_could_not_record_fails_the_job_once_its_claim_lapses_never_sent_again() {
+    let outage = Outage::default();
+    let provider = StoreFailsAfter::new(FailAfter::Submit, &outage);
+    let app = app_on(provider.clone(), &outage);
+    let id = video(&app).await;
+    let stopped = app.engine.work_dispatch_queue(10, Duration::from_secs(60)).await;
+    outage.restore(Part::Store);
+    assert_eq!(provider.submits.load(Ordering::SeqCst), 1, "submitted: {stopped:?}");
+    assert_eq!(app.job(KEY_A, &id).await["status"], "running", "its submission is not recorded");
+
+    // The message comes back, the poller runs: nothing is sent again before the claim lapses.
+    app.clock.advance(Duration::from_secs(61));
+    app.drain().await;
+    assert_eq!(provider.submits.load(Ordering::SeqCst), 1);
+    app.clock.advance(app.engine.settings().step_lease);
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "ended before its deadline: {job}");
+    assert!(job["error"].as_str().unwrap().contains("outcome unknown"), "{job}");
+    assert_eq!(provider.submits.load(Ordering::SeqCst), 1, "never paid twice");
+    assert_eq!(app.stored_files(), 0);
+}
+
+#[tokio::test]
+async fn outputs_the_store_could_not_record_are_fetched_again_and_leave_no_file_behind() {
+    let outage = Outage::default();
+    let provider = StoreFailsAfter::new(FailAfter::Poll, &outage);
+    let app = app_on(provider.clone(), &outage);
+    let id = video(&app).await;
+    app.engine.work_dispatch_queue(10, Duration::from_secs(60)).await.unwrap();
+    let stopped = app.engine.poll_due(10).await;
+    outage.restore(Part::Store);
+    assert_eq!(provider.polls.load(Ordering::SeqCst), 1, "polled: {stopped:?}");
+    assert_eq!(app.job(KEY_A, &id).await["status"], "running", "its outputs are not recorded");
+    assert_eq!(app.get("/api/v1/assets", KEY_A).await.1["assets"], json!([]));
+
+    // The claim lapses; the next poll fetches the outputs again and ends the job.
+    app.clock.advance(app.engine.settings().step_lease);
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "succeeded", "ended before its deadline: {job}");
+    assert_eq!(job["outputAssetIds"].as_array().unwrap().len(), 1);
+    assert_eq!(provider.submits.load(Ordering::SeqCst), 1, "never submitted again");
+    let (_, assets) = app.get("/api/v1/assets", KEY_A).await;
+    assert_eq!(assets["assets"].as_array().unwrap().len(), 1, "one output recorded");
+    assert_eq!(app.stored_files(), 1, "and no file without its record");
+}
