@@ -31,5 +31,6 @@ mod scripted;
 mod seedance;
 mod surfaces;
 mod template;
+mod throttled;
 mod webhooks;
 mod yunxiu;

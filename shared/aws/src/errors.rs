@@ -1,27 +1,38 @@
-//! SDK errors as domain errors. Only what callers act on is told apart: throttling and
-//! timeouts (retry later) from everything else (a bug or a misconfiguration).
+//! SDK errors as domain errors. Only what callers act on is told apart: throttling, server-side
+//! failures and timeouts (retry later) from everything else (a bug or a misconfiguration).
 
 use std::error::Error as StdError;
-use std::fmt::Debug;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response;
 use genrelay_core::Error;
 
-const RETRYABLE_CODES: [&str; 5] = [
+/// The codes DynamoDB, S3, SQS and SSM answer when they throttle or fail on their side.
+const RETRYABLE_CODES: [&str; 10] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
+    "ThrottledException",
     "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "SlowDown",
     "InternalServerError",
+    "InternalError",
     "ServiceUnavailable",
 ];
 
-/// Maps an SDK failure of `operation` to a domain error.
-pub fn sdk<E, R>(operation: &'static str, error: SdkError<E, R>) -> Error
+/// Maps an SDK failure of `operation` to a domain error: an answer with a 5xx status is
+/// retryable whatever its code.
+pub fn sdk<E>(operation: &'static str, error: SdkError<E, Response>) -> Error
 where
     E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
 {
     match error {
+        SdkError::ServiceError(failure) if failure.raw().status().is_server_error() => {
+            let code = failure.err().code().unwrap_or("no code").to_owned();
+            tracing::warn!(operation, code, "AWS call failed server-side; retryable");
+            Error::Unavailable(format!("{operation} failed; try again"))
+        }
         SdkError::ServiceError(failure) => service(operation, failure.into_err()),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             tracing::warn!(operation, error = %DisplayErrorContext(&error), "AWS call failed; retryable");
