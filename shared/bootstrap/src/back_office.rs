@@ -2,7 +2,7 @@
 //! or (on AWS) from SSM SecureStrings the template names.
 
 use base64::Engine as _;
-use genrelay_back_office::{FirstAdmin, SessionKey, SessionSettings};
+use genrelay_back_office::{FirstAdmin, PasswordError, SessionKey, SessionSettings};
 use genrelay_core::ports::BackOfficeStore;
 
 use crate::config::{ConfigError, var};
@@ -85,10 +85,10 @@ pub async fn back_office_settings(ssm: Option<&aws_sdk_ssm::Client>) -> Result<B
         sessions = sessions.over_http();
     }
     let name = var(ADMIN_USER_VAR).unwrap_or_else(|| DEFAULT_ADMIN_USER.to_owned());
-    let first_admin = password
-        .map(|password| FirstAdmin::new(name, password))
-        .transpose()
-        .map_err(|e| ConfigError::Invalid { var: ADMIN_PASSWORD_VAR, reason: e.to_string() })?;
+    let first_admin = password.map(|password| FirstAdmin::new(name, password)).transpose().map_err(|e| {
+        let var = if matches!(e, PasswordError::BadName) { ADMIN_USER_VAR } else { ADMIN_PASSWORD_VAR };
+        ConfigError::Invalid { var, reason: e.to_string() }
+    })?;
     Ok(BackOfficeSettings { sessions, first_admin })
 }
 
