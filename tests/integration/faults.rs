@@ -1,7 +1,8 @@
 //! A step stopped at its worst moment: the store fails right after the upstream accepted a
 //! submission (before it is recorded), or right after the upstream answered with the outputs
 //! (before they are recorded and the job ends). Afterwards no job stays unended past its
-//! deadline, nothing is submitted twice and no file is left without its record.
+//! deadline, nothing is submitted twice, no channel slot stays taken and no file is left
+//! without its record.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use genrelay_core::ports::{GeneratedFile, PollOutcome, Provider, ResolvedInputs, Submission};
-use genrelay_core::{Job, Result};
-use genrelay_engine::ChannelRegistry;
+use genrelay_core::{Capability, Job, Result};
+use genrelay_engine::{Channel, ChannelRegistry};
 use serde_json::json;
 
 use genrelay_tests::app::{KEY_A, TestApp, tiny_png};
@@ -64,8 +65,14 @@ fn app_on(provider: Arc<StoreFailsAfter>, outage: &Outage) -> TestApp {
     let embedded = app.embedded.clone();
     app.rewired(|deps| {
         outage.wrap_embedded(deps, &embedded);
-        deps.channels = ChannelRegistry::all_to(provider);
+        let capped = Channel { max_concurrent: Some(2), ..Channel::new(Capability::ALL.to_vec(), provider) };
+        deps.channels = ChannelRegistry::new(vec![capped], None);
     })
+}
+
+/// Slots the (capped) channel has taken now.
+async fn slots_in_use(app: &TestApp) -> u32 {
+    app.engine.channel_states().await.unwrap().iter().map(|state| state.slots_in_use).sum()
 }
 
 /// A video job (its deadline, 20 minutes, outlasts a step's claim, 16).
@@ -95,6 +102,7 @@ async fn a_submission_the_store_could_not_record_fails_the_job_once_its_claim_la
     assert!(job["error"].as_str().unwrap().contains("outcome unknown"), "{job}");
     assert_eq!(provider.submits.load(Ordering::SeqCst), 1, "never paid twice");
     assert_eq!(app.stored_files(), 0);
+    assert_eq!(slots_in_use(&app).await, 0, "the channel's slot is free again");
 }
 
 #[tokio::test]
@@ -108,6 +116,7 @@ async fn outputs_the_store_could_not_record_are_fetched_again_and_leave_no_file_
     outage.restore(Part::Store);
     assert_eq!(provider.polls.load(Ordering::SeqCst), 1, "polled: {stopped:?}");
     assert_eq!(app.job(KEY_A, &id).await["status"], "running", "its outputs are not recorded");
+    assert_eq!(slots_in_use(&app).await, 1, "its channel slot is held meanwhile");
     assert_eq!(app.get("/api/v1/assets", KEY_A).await.1["assets"], json!([]));
 
     // The claim lapses; the next poll fetches the outputs again and ends the job.
@@ -120,4 +129,5 @@ async fn outputs_the_store_could_not_record_are_fetched_again_and_leave_no_file_
     let (_, assets) = app.get("/api/v1/assets", KEY_A).await;
     assert_eq!(assets["assets"].as_array().unwrap().len(), 1, "one output recorded");
     assert_eq!(app.stored_files(), 1, "and no file without its record");
+    assert_eq!(slots_in_use(&app).await, 0, "the channel's slot is free again");
 }
