@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use axum::response::IntoResponse;
@@ -18,6 +16,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use genrelay_tests::app::{API_KEYS, KEY_A, json_of};
+use genrelay_tests::moto;
 
 /// Answers as throttled AWS does: DynamoDB's ProvisionedThroughputExceededException (400),
 /// S3's SlowDown (503) for everything else.
@@ -37,15 +36,8 @@ async fn throttling_aws() -> String {
 }
 
 async fn clients_of(endpoint: &str) -> genrelay_aws::AwsClients {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(genrelay_aws::https_client())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        // One attempt: what is tested is how a throttled answer is reported, not the retries.
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await;
+    // One attempt: what is tested is how a throttled answer is reported, not the retries.
+    let sdk = moto::sdk_config_of(endpoint).retry_config(RetryConfig::disabled()).load().await;
     genrelay_aws::AwsClients::new(&sdk)
 }
 

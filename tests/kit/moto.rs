@@ -95,13 +95,17 @@ pub fn resources_env(resources: &genrelay_aws::AwsResources) -> Vec<(&'static st
 
 /// SDK configuration for the emulator: dummy credentials, a fixed region.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_of(&moto().endpoint).load().await
+}
+
+/// The SDK configuration of an AWS stand-in at `endpoint`, still to be loaded: dummy
+/// credentials, a fixed region.
+pub fn sdk_config_of(endpoint: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(genrelay_aws::https_client())
-        .endpoint_url(&moto().endpoint)
+        .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
 }
 
 /// A fresh table, bucket and queues for one test.

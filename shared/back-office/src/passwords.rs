@@ -21,9 +21,7 @@ pub enum PasswordError {
 }
 
 pub fn hash(password: &str) -> Result<String, PasswordError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(PasswordError::TooShort);
-    }
+    check_length(password)?;
     let salt =
         SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| PasswordError::Hashing(e.to_string()))?;
     let hashed = Argon2::default().hash_password(password.as_bytes(), &salt);
@@ -42,6 +40,13 @@ pub fn verify_nothing(password: &str) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash("not a password of anyone").expect("hashing a constant works"));
     verify(password, dummy);
+}
+
+fn check_length(password: &str) -> Result<(), PasswordError> {
+    match password.chars().count() < MIN_PASSWORD_CHARS {
+        true => Err(PasswordError::TooShort),
+        false => Ok(()),
+    }
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), PasswordError> {
@@ -63,9 +68,7 @@ impl FirstAdmin {
     /// Checked now, so a bad name or a short password stops start-up, not a sign-in.
     pub fn new(name: String, password: String) -> Result<Self, PasswordError> {
         check_name(&name)?;
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(PasswordError::TooShort);
-        }
+        check_length(&password)?;
         Ok(Self { name, password })
     }
 

@@ -16,22 +16,19 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// How long a client is told to wait (`Retry-After`) before retrying a 503: a throttled or
-/// unreachable dependency, a full queue.
+/// How long a client is told to wait (`Retry-After`, which every 503 carries) before retrying:
+/// a throttled or unreachable dependency, a full queue.
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    /// Seconds to wait before retrying (`Retry-After`): every 503 has it.
-    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY_AFTER_SECONDS);
-        Self { status, message: message.into(), retry_after }
+        Self { status, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

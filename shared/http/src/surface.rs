@@ -19,7 +19,7 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
-use crate::error::{ApiError, OpenApiFormat};
+use crate::error::{ApiError, OpenApiFormat, UNAVAILABLE_RETRY_AFTER_SECONDS};
 
 /// How a surface writes an error: the body its clients parse, and that body's schema.
 pub trait ErrorFormat: Send + Sync + 'static {
@@ -53,10 +53,10 @@ impl<F, E: Into<ApiError>> From<E> for SurfaceError<F> {
 
 impl<F: ErrorFormat> IntoResponse for SurfaceError<F> {
     fn into_response(self) -> Response {
-        let ApiError { status, message, retry_after } = self.error;
+        let ApiError { status, message } = self.error;
         let mut response = (status, Json(F::body(status, message))).into_response();
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS.into());
         }
         response
     }
