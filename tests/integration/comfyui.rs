@@ -15,7 +15,7 @@ use serde_json::json;
 use genrelay_tests::app::{KEY_A, TestApp, cause_of, png_size, read_signed_url, tiny_png};
 
 /// A text-to-image graph in ComfyUI's API format, as exported by its "Save (API)".
-fn text_to_image(node_type: &str) -> Workflow {
+pub(crate) fn text_to_image(node_type: &str) -> Workflow {
     let graph = json!({
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
         "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},

@@ -32,5 +32,6 @@ mod seedance;
 mod surfaces;
 mod template;
 mod throttled;
+mod upstream_faults;
 mod webhooks;
 mod yunxiu;

@@ -1,6 +1,7 @@
 //! A fake ComfyUI server that behaves as a real v0.26 one does (providers.md §1.9–1.10), failures
 //! first:
-//! - routes under `/` and `/api/`; a body that is not JSON is a 500 in text, a graph with an
+//! - routes under `/` and `/api/`; a body that is not JSON is a 500 in text, a `prompt_id` the
+//!   client chose is kept if it is a canonical UUID (else 400 `invalid_prompt_id`), a graph with an
 //!   unknown node type a 400 `missing_node_type`, a `LoadImage` of a file not in the input
 //!   folder a 400 `prompt_outputs_failed_validation` (the prompt is not queued either way);
 //! - **one input folder for every client**: `POST /upload/image` stores `subfolder/name`,
@@ -67,6 +68,8 @@ struct Server {
     number: u64,
     counter: u64,
     failing_views: u32,
+    /// Runs never end (a hung node, a lost GPU).
+    hung: bool,
 }
 
 #[derive(Clone, Default)]
@@ -123,6 +126,18 @@ impl FakeComfyUi {
         self.server.lock().unwrap().failing_views = times;
     }
 
+    /// From now on runs never end: prompts stay in progress (a hung node, a lost GPU).
+    pub fn hang_runs(&self) {
+        self.server.lock().unwrap().hung = true;
+    }
+
+    /// The prompts queued or running that nobody stopped: neither ended nor interrupted nor
+    /// deleted.
+    pub fn unfinished(&self) -> Vec<String> {
+        let server = self.server.lock().unwrap();
+        server.prompts.iter().filter(|(_, p)| p.ended.is_none() && !p.interrupted).map(|(id, _)| id.clone()).collect()
+    }
+
     /// How many prompts were queued.
     pub fn prompts_queued(&self) -> u64 {
         self.server.lock().unwrap().number
@@ -164,11 +179,26 @@ async fn prompt(State(fake): State<Fake>, body: axum::body::Bytes) -> Response {
             return bad_request(error, node_errors);
         }
     }
-    let id = uuid_like();
+    let id = match body.get("prompt_id") {
+        None => uuid_like(),
+        Some(Value::String(id)) if is_canonical_uuid(id) => id.clone(),
+        Some(other) => {
+            let error = json!({"type": "invalid_prompt_id", "message": "Invalid prompt_id format",
+                               "details": format!("prompt_id must be a canonical UUID: {other}"), "extra_info": {}});
+            return bad_request(error, json!({}));
+        }
+    };
     let number = server.number;
     let prompt = Prompt { graph: Value::Object(graph.clone()), polls: 0, ended: None, interrupted: false };
     server.prompts.insert(id.clone(), prompt);
     axum::Json(json!({"prompt_id": id, "number": number, "node_errors": {}})).into_response()
+}
+
+/// A lowercase hyphenated UUID, the only `prompt_id` a client may choose.
+fn is_canonical_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|group| group.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 fn uuid_like() -> String {
@@ -186,6 +216,7 @@ enum Stage {
 /// One poll of a prompt's state: the first starts it, the `EMPTY_HISTORY_POLLS`th ends it (the
 /// run reads its input files then).
 fn advance(server: &mut Server, id: &str) -> Option<Stage> {
+    let hung = server.hung;
     let prompt = server.prompts.get_mut(id)?;
     if let Some(ended) = &prompt.ended {
         return Some(Stage::Ended(ended.clone()));
@@ -194,7 +225,7 @@ fn advance(server: &mut Server, id: &str) -> Option<Stage> {
     if prompt.polls == 1 {
         return Some(Stage::Pending);
     }
-    if prompt.polls <= EMPTY_HISTORY_POLLS && !prompt.interrupted {
+    if (prompt.polls <= EMPTY_HISTORY_POLLS || hung) && !prompt.interrupted {
         return Some(Stage::Running);
     }
     let (graph, interrupted) = (prompt.graph.clone(), prompt.interrupted);

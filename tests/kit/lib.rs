@@ -1,7 +1,7 @@
 //! genrelay's test kit: a test application on embedded adapters with a clock moved by hand
 //! (and adapters that fail on demand, as an unavailable dependency does),
 //! `moto_server` on loopback, a Lambda Runtime API emulator that runs the real function
-//! binaries, fakes of every upstream, a webhook receiver, and checks shared by the function
+//! binaries, fakes of every upstream, a proxy that breaks their calls, a webhook receiver, and checks shared by the function
 //! packages' own tests.
 
 pub mod app;
@@ -13,6 +13,7 @@ pub mod fake_jimeng;
 pub mod fake_meitu;
 pub mod fake_runninghub;
 pub mod fake_yunxiu;
+pub mod faulty_proxy;
 pub mod lambda;
 pub mod moto;
 pub mod outage;

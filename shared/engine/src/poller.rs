@@ -183,13 +183,18 @@ impl Engine {
 
     /// A poll the upstream did not answer: poll again, unless it has not answered for
     /// `upstream_outage`, in which case the task is given up on and the job submitted again.
+    /// The task may still run where it cannot be seen from here: it is asked to stop, so it
+    /// does not run on unknown (best effort: an upstream that answers nothing may not take that
+    /// either).
     async fn unanswered(&self, job: &Job, reason: String) -> Result<bool> {
         let now = self.deps.clock.now();
         let since = job.unreachable_since.unwrap_or(now);
         if now - since >= span(self.settings().upstream_outage) {
             let reason =
                 format!("{reason} (no answer since {})", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            return self.resubmit_later(job, reason).await;
+            let ended = self.resubmit_later(job, reason).await?;
+            self.cancel_upstream(job).await;
+            return Ok(ended);
         }
         let mut waiting = job.revise();
         waiting.unreachable_since = Some(since);

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 use genrelay_egress::Egress;
 
 use crate::http::{
-    InputFile, body_stream, client, configured_for, fetch_input, image_slots, no_task_id, result_status,
-    slotted_images, status, submission_status, submission_transport, transport, unfetched, unreadable,
+    InputFile, answer_json, client, configured_for, fetch_input, image_slots, no_task_id, result_file, slotted_images,
+    status, submission_status, submission_transport, transport, unfetched, unreadable,
 };
 
 const PROVIDER: &str = "ComfyUI";
@@ -192,7 +192,7 @@ impl ComfyUi {
             if !response.status().is_success() {
                 return Err(status(PROVIDER, response.status(), "uploading an input image"));
             }
-            let stored: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+            let stored: Value = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
             let name = stored["name"].as_str().ok_or_else(|| unreadable(PROVIDER))?;
             let name = match stored["subfolder"].as_str().filter(|s| !s.is_empty()) {
                 Some(subfolder) => format!("{subfolder}/{name}"),
@@ -216,7 +216,7 @@ impl ComfyUi {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        response.json().await.map_err(|_| unreadable(PROVIDER))
+        answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))
     }
 
     /// Whether the prompt waits or runs in the server's queue.
@@ -246,12 +246,7 @@ impl ComfyUi {
                 .append_pair("subfolder", file["subfolder"].as_str().unwrap_or(""))
                 .append_pair("type", "output");
             let response = self.http.get(url).send().await.map_err(|e| unfetched(PROVIDER, e))?;
-            if !response.status().is_success() {
-                return Err(result_status(PROVIDER, response.status()));
-            }
-            let content_type =
-                response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            files.push(GeneratedFile { name, content_type, body: body_stream(response) });
+            files.push(result_file(PROVIDER, name, response)?);
         }
         if files.is_empty() {
             return Err(UpstreamError::new(PROVIDER, Cause::Failed).detail("the workflow saved no output").into());
@@ -441,26 +436,38 @@ impl Provider for ComfyUi {
     async fn submit(&self, job: &Job, inputs: &ResolvedInputs) -> Result<Submission> {
         let workflow = configured_for(&self.config.workflows, job.capability(), &self.name, "workflow")?;
         let images = self.upload_images(job, workflow, inputs).await?;
-        let body = serde_json::json!({"prompt": self.graph_for(job, workflow, &images)?, "client_id": "genrelay"});
-        let response = self
-            .http
-            .post(self.url("/prompt")?)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| submission_transport(PROVIDER, e))?;
-        let code = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if code == reqwest::StatusCode::BAD_REQUEST {
-            return Err(refused(&answer));
-        }
-        if !code.is_success() {
-            // A 500 (a body the server could not read) queues nothing; a gateway's 502/504 may.
-            return Err(submission_status(PROVIDER, code, ""));
-        }
-        let prompt_id = answer["prompt_id"].as_str().ok_or_else(|| no_task_id(PROVIDER))?;
+        // The prompt's id is chosen here (v0.26 honours a client's canonical UUID): a prompt
+        // whose answer was lost is still found by it.
+        let prompt_id = uuid::Uuid::from_u128(ulid::Ulid::new().0).to_string();
+        let body = serde_json::json!({
+            "prompt": self.graph_for(job, workflow, &images)?, "client_id": "genrelay", "prompt_id": prompt_id,
+        });
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
-        Ok(Submission::Accepted { task_id: prompt_id.to_owned(), poll_after: first })
+        let accepted = |task_id: &str| Submission::Accepted { task_id: task_id.to_owned(), poll_after: first };
+        let failure = match self.http.post(self.url("/prompt")?).json(&body).send().await {
+            Err(error) => submission_transport(PROVIDER, error),
+            Ok(response) => {
+                let code = response.status();
+                let answer: Value = answer_json(response).await.unwrap_or(Value::Null);
+                match answer["prompt_id"].as_str() {
+                    _ if code == reqwest::StatusCode::BAD_REQUEST => return Err(refused(&answer)),
+                    // A 500 (a body the server could not read) queues nothing; a gateway's 502/504 may.
+                    _ if !code.is_success() => submission_status(PROVIDER, code, ""),
+                    Some(id) => return Ok(accepted(id)),
+                    None => no_task_id(PROVIDER),
+                }
+            }
+        };
+        match failure {
+            // It went out and its answer was lost: the prompt may be queued. Polling it by its
+            // id runs it to its end if it is, or finds it missing and sends the job again; it is
+            // never left running unknown, nor sent twice.
+            Error::Upstream(ref lost) if lost.cause == Cause::OutcomeUnknown => {
+                tracing::warn!(job_id = %job.id, prompt_id, error = %failure.chain(), "the answer to a prompt was lost; polling it by its id");
+                Ok(accepted(&prompt_id))
+            }
+            failure => Err(failure),
+        }
     }
 
     async fn poll(&self, job: &Job) -> Result<PollOutcome> {
@@ -475,7 +482,7 @@ impl Provider for ComfyUi {
         let code = response.status();
         if matches!(code, reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::METHOD_NOT_ALLOWED) {
             // v0.26 answers `{"error": "Job not found"}`; an older server has no such route.
-            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            let answer: Value = answer_json(response).await.unwrap_or(Value::Null);
             if code == reqwest::StatusCode::NOT_FOUND && answer["error"].is_string() {
                 return Err(lost());
             }
@@ -484,7 +491,7 @@ impl Provider for ComfyUi {
         if !code.is_success() {
             return Err(status(PROVIDER, code, ""));
         }
-        let state: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let state: Value = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
         let progress = |value| Ok(PollOutcome::Running { progress: value, poll_after: self.poll_interval() });
         match state["status"].as_str() {
             Some("pending") => progress(0),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use genrelay_core::ports::{ByteStream, GeneratedFile};
+use genrelay_core::ports::GeneratedFile;
 use genrelay_core::{Cause, Error, UpstreamError};
 
 /// The client for upstream calls: bounded connect and request time. (Downloads of outputs are
@@ -103,9 +103,34 @@ pub fn unreadable(provider: &str) -> Error {
     UpstreamError::new(provider, Cause::Busy).detail("the answer was not the expected JSON").into()
 }
 
-/// A response body as a byte stream.
-pub fn body_stream(response: reqwest::Response) -> ByteStream {
-    Box::pin(response.bytes_stream().map_err(std::io::Error::other))
+/// The most an upstream's API answer is read to: task states, lists and error pages are
+/// kilobytes, and a broken or hostile upstream must not fill a function's memory. (Output
+/// files are streamed, never read whole.)
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// An API answer's body, read up to [`MAX_ANSWER_BYTES`]: `None` if it is larger or broke off.
+pub async fn answer_bytes(mut response: reqwest::Response) -> Option<Vec<u8>> {
+    if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// An API answer's body as JSON: `None` if it is not that JSON, is too large or broke off.
+pub async fn answer_json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Option<T> {
+    serde_json::from_slice(&answer_bytes(response).await?).ok()
+}
+
+/// An API answer's body as text, for an error's detail: empty if it could not be read.
+pub async fn answer_text(response: reqwest::Response) -> String {
+    answer_bytes(response).await.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
 }
 
 /// A credential from the providers file: sent to its upstream, never printed.
@@ -137,19 +162,41 @@ pub async fn download(provider: &str, http: &reqwest::Client, url: &str) -> genr
         .unwrap_or("output")
         .to_owned();
     let response = http.get(parsed).send().await.map_err(|e| unfetched(provider, e))?;
+    result_file(provider, name, response)
+}
+
+/// The output file a result URL answered, named `name`, to be streamed. A status other than
+/// success is [`result_status`]. A page where a file should be (an HTML or JSON answer: a
+/// proxy's notice, a captive portal, an error sent with 200) is not taken as the output: it
+/// is fetched again later, as a result not reachable yet.
+pub fn result_file(provider: &str, name: String, response: reqwest::Response) -> genrelay_core::Result<GeneratedFile> {
     let code = response.status();
     if !code.is_success() {
         return Err(result_status(provider, code));
     }
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    Ok(GeneratedFile { name, content_type, body: body_stream(response) })
+    if let Some(page) = content_type.as_deref().filter(|declared| is_page(declared)) {
+        let detail = format!("the result URL answered a page ({page}), not a file");
+        return Err(UpstreamError::new(provider, Cause::ResultsUnreachable).detail(&detail).into());
+    }
+    let body = Box::pin(response.bytes_stream().map_err(std::io::Error::other));
+    Ok(GeneratedFile { name, content_type, body })
+}
+
+/// Whether a content type is a page or a document rather than a generated file.
+fn is_page(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html" | "application/json" | "application/problem+json" | "application/xml" | "text/xml"
+    )
 }
 
 /// An upstream's JSON error body (`{"error": {"code", "message"}}`), read for classification.
 pub async fn error_of(response: reqwest::Response) -> (reqwest::StatusCode, String, String) {
     let code = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let body: serde_json::Value = answer_json(response).await.unwrap_or_default();
     let error = &body["error"];
     (
         code,
@@ -200,7 +247,7 @@ async fn exchange_json(
         let (code, error_code, message) = error_of(response).await;
         return Err(refusal(code, &error_code, &message));
     }
-    response.json().await.map_err(|_| if creates { no_task_id(provider) } else { unreadable(provider) })
+    answer_json(response).await.ok_or_else(|| if creates { no_task_id(provider) } else { unreadable(provider) })
 }
 
 /// What a channel's configuration names for a capability (a model, a workflow), or an error
@@ -333,7 +380,8 @@ pub async fn probe(
 ) -> genrelay_core::Result<genrelay_core::ports::ProbeAnswer> {
     let response = request.timeout(PROBE_TIMEOUT).send().await.map_err(|e| transport(provider, e))?;
     let code = response.status();
-    let text = response.text().await.map_err(|e| transport(provider, e))?;
+    let text = answer_bytes(response).await.ok_or_else(|| unreadable(provider))?;
+    let text = String::from_utf8_lossy(&text).into_owned();
     let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     // Blanked before it is shortened, so no part of a credential survives the cut.
     let mut blanked = text;

@@ -12,8 +12,8 @@ use genrelay_core::{Capability, Cause, Error, Job, Result, UpstreamError};
 use serde::Deserialize;
 
 use crate::http::{
-    body_stream, client, configured_for, no_task_id, result_status, status, submission_status, submission_transport,
-    transport, unfetched, unreadable,
+    answer_json, answer_text, client, configured_for, no_task_id, result_file, status, submission_status,
+    submission_transport, transport, unfetched, unreadable,
 };
 
 const PROVIDER: &str = "the inference server";
@@ -84,9 +84,9 @@ impl InferenceServer {
         }
         if !response.status().is_success() {
             let code = response.status();
-            return Err(status(PROVIDER, code, &response.text().await.unwrap_or_default()));
+            return Err(status(PROVIDER, code, &answer_text(response).await));
         }
-        response.json().await.map_err(|_| unreadable(PROVIDER))
+        answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))
     }
 
     async fn outputs(&self, task_id: &str) -> Result<Vec<GeneratedFile>> {
@@ -97,12 +97,7 @@ impl InferenceServer {
         let mut files = Vec::with_capacity(result.files.len());
         for file in result.files {
             let response = self.http.get(self.url(&file.url)?).send().await.map_err(|e| unfetched(PROVIDER, e))?;
-            if !response.status().is_success() {
-                return Err(result_status(PROVIDER, response.status()));
-            }
-            let content_type =
-                response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            files.push(GeneratedFile { name: file.filename, content_type, body: body_stream(response) });
+            files.push(result_file(PROVIDER, file.filename, response)?);
         }
         Ok(files)
     }
@@ -127,9 +122,9 @@ impl Provider for InferenceServer {
         let response = request.map_err(|e| submission_transport(PROVIDER, e))?;
         if !response.status().is_success() {
             let code = response.status();
-            return Err(submission_status(PROVIDER, code, &response.text().await.unwrap_or_default()));
+            return Err(submission_status(PROVIDER, code, &answer_text(response).await));
         }
-        let created: Created = response.json().await.map_err(|_| no_task_id(PROVIDER))?;
+        let created: Created = answer_json(response).await.ok_or_else(|| no_task_id(PROVIDER))?;
         let first = self.config.first_poll_ms.map(Duration::from_millis).unwrap_or(FIRST_POLL);
         Ok(Submission::Accepted { task_id: created.task_id, poll_after: first })
     }
@@ -145,7 +140,7 @@ impl Provider for InferenceServer {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let status: Status = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let status: Status = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
         Ok(match status.status.as_str() {
             "completed" => PollOutcome::Succeeded(self.outputs(task_id).await?),
             "failed" => {

@@ -26,8 +26,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::http::{
-    ApiKey, configured_for, download, no_task_id, status, submission_status, submission_transport, transport,
-    unreadable,
+    ApiKey, answer_json, configured_for, download, no_task_id, status, submission_status, submission_transport,
+    transport, unreadable,
 };
 
 const PROVIDER: &str = "Jimeng";
@@ -138,7 +138,7 @@ impl Jimeng {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let answer: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let answer: Value = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
         match answer["code"].as_i64() {
             Some(code) if code < 0 => Err(classify(Some(code), answer["message"].as_str().unwrap_or_default()).into()),
             _ => Ok(answer),

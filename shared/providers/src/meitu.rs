@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::http::{
-    ApiKey, client, configured_for, download, no_task_id, status, submission_status, submission_transport, transport,
-    unreadable,
+    ApiKey, answer_json, client, configured_for, download, no_task_id, status, submission_status, submission_transport,
+    transport, unreadable,
 };
 
 const PROVIDER: &str = "Meitu";
@@ -101,7 +101,7 @@ impl Meitu {
         let response =
             sent.map_err(|e| if creates { submission_transport(PROVIDER, e) } else { transport(PROVIDER, e) })?;
         let code = response.status();
-        let envelope: Value = response.json().await.unwrap_or(Value::Null);
+        let envelope: Value = answer_json(response).await.unwrap_or(Value::Null);
         match envelope["code"].as_i64() {
             Some(0) if code.is_success() => Ok(envelope["data"].clone()),
             Some(error) => Err(refusal(error, envelope["message"].as_str().unwrap_or_default())),

@@ -19,8 +19,8 @@ use genrelay_egress::Egress;
 
 use crate::comfyui::{Uploaded, slot_values};
 use crate::http::{
-    ApiKey, client, configured_for, download, fetch_input, no_task_id, slotted_images, status, submission_status,
-    submission_transport, transport, unreadable,
+    ApiKey, answer_json, client, configured_for, download, fetch_input, no_task_id, slotted_images, status,
+    submission_status, submission_transport, transport, unreadable,
 };
 
 const PROVIDER: &str = "RunningHub";
@@ -108,7 +108,7 @@ impl RunningHub {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let envelope: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let envelope: Value = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
         let code = envelope["code"].as_i64().ok_or_else(|| unreadable(PROVIDER))?;
         Ok((code, envelope["msg"].as_str().unwrap_or_default().to_owned(), envelope["data"].clone()))
     }

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::http::{
-    ApiKey, client, configured_for, download, no_task_id, status, submission_status, submission_transport, transport,
-    unreadable,
+    ApiKey, answer_json, client, configured_for, download, no_task_id, status, submission_status, submission_transport,
+    transport, unreadable,
 };
 use crate::meitu::gateway_refusal;
 
@@ -101,7 +101,7 @@ impl Yunxiu {
         if !response.status().is_success() {
             return Err(submission_status(PROVIDER, response.status(), ""));
         }
-        let envelope: Value = response.json().await.map_err(|_| no_task_id(PROVIDER))?;
+        let envelope: Value = answer_json(response).await.ok_or_else(|| no_task_id(PROVIDER))?;
         match envelope["code"].as_i64() {
             Some(0) => envelope["data"]["msg_id"]
                 .as_str()
@@ -120,7 +120,7 @@ impl Yunxiu {
         if !response.status().is_success() {
             return Err(status(PROVIDER, response.status(), ""));
         }
-        let envelope: Value = response.json().await.map_err(|_| unreadable(PROVIDER))?;
+        let envelope: Value = answer_json(response).await.ok_or_else(|| unreadable(PROVIDER))?;
         match envelope["code"].as_i64() {
             Some(0) => Ok(envelope["data"]["media_data"].as_str().filter(|url| !url.is_empty()).map(str::to_owned)),
             Some(code) => Err(gateway_refusal(PROVIDER, code, envelope["message"].as_str().unwrap_or_default())),
