@@ -587,3 +587,120 @@ async fn an_original_is_retouched_then_generated_through_the_function_binaries_o
     let retouch = reqwest::get(sent).await.unwrap().bytes().await.unwrap();
     assert_eq!(png_size(&retouch), (40, 56), "EvoLink got Meitu's retouch, from S3");
 }
+
+/// Creates seed 004's sample job through the api-jobs function, with `idempotency_key` in place
+/// of the sample's; returns its id.
+async fn create_sample_job(api_jobs: &LambdaFunction, idempotency_key: &str) -> String {
+    let sample = event("api-jobs/create-job.json", &[("demo-job-001", idempotency_key)]);
+    let (status, _, created) = http_answer(api_jobs.invoke(sample).await.unwrap());
+    assert_eq!(status, 202, "{created}");
+    created["job"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A job, read through the api-jobs function.
+async fn job_of(api_jobs: &LambdaFunction, id: &str) -> Value {
+    let (_, _, read) = http_answer(api_jobs.invoke(event("api-jobs/get-job.json", &[(SAMPLE_JOB, id)])).await.unwrap());
+    read["job"].clone()
+}
+
+/// Waits (a few seconds at most) until `done` holds.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what} never happened");
+}
+
+/// Invokes `function` with `event`, and kills it with SIGKILL once `stuck` holds (it is then
+/// mid-invocation), as Lambda's timeout or a crash of its host does.
+async fn kill_mid_invocation(function: LambdaFunction, event: Value, stuck: impl Fn() -> bool) {
+    {
+        let invocation = function.invoke(event);
+        tokio::pin!(invocation);
+        tokio::select! {
+            answer = &mut invocation => panic!("answered before it was killed: {answer:?}"),
+            () = until("the call that hangs", stuck) => {}
+        }
+    }
+    drop(function); // SIGKILL
+}
+
+/// A worker killed while the upstream holds its submission, and a poller killed while the
+/// upstream holds its poll: their events come again (the message after its visibility timeout,
+/// the schedule's next tick) to new instances, and once the killed step's hold on the job has
+/// lapsed (`GENRELAY_STEP_LEASE_SECONDS`, 2 s here), both jobs end: the first failed as of
+/// unknown outcome and never sent again, the second succeeded with the one prompt it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_killed_mid_invocation_leave_jobs_that_end() {
+    use genrelay_tests::fake_comfyui::FakeComfyUi;
+    use genrelay_tests::faulty_proxy::{Fault, FaultyProxy};
+    let fake = FakeComfyUi::start().await;
+    let proxy = FaultyProxy::start(&fake.base_url).await;
+    let resources = moto::resources().await;
+    let mut env = function_env(&resources);
+    env.push(("GENRELAY_STEP_LEASE_SECONDS", "2".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.json");
+    let graph = json!({
+        "5": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "gw", "images": ["5", 0]}}
+    });
+    let channels = json!({"channels": [{"name": "comfy", "type": "comfyui", "baseUrl": proxy.base_url,
+        "firstPollMs": 0, "pollIntervalMs": 0,
+        "workflows": {"image.generate": {"graph": graph, "slots": {"width": ["5", "width"], "height": ["5", "height"]}}}}]});
+    std::fs::write(&file, channels.to_string()).unwrap();
+    let stored = channels_tool(&env, &["put", file.to_str().unwrap()]);
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+
+    let api_jobs = LambdaFunction::start(&workspace_binary("genrelay-api-jobs"), &env).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
+    let receive = |visibility: i32| {
+        sqs.receive_message().queue_url(&resources.dispatch_queue_url).visibility_timeout(visibility).send()
+    };
+    let sweep = json!({"source": "aws.events", "detail-type": "Scheduled Event"});
+
+    // A worker killed during the submission; its message comes back to another instance.
+    let first = create_sample_job(&api_jobs, "first").await;
+    let message = receive(1).await.unwrap().messages.unwrap_or_default().remove(0);
+    proxy.break_next("/prompt", Fault::Stall, 1);
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    kill_mid_invocation(worker, sqs_event(&message), || proxy.broken().len() == 1).await;
+    let mut again = Vec::new();
+    for _ in 0..50 {
+        again = receive(30).await.unwrap().messages.unwrap_or_default();
+        if !again.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(again.len(), 1, "the message comes back after its visibility timeout");
+    let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    assert_eq!(worker.invoke(sqs_event(&again[0])).await.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(job_of(&api_jobs, &first).await["status"], "running", "held by the killed step");
+
+    // A poller killed during a poll of the second job's prompt.
+    let second = create_sample_job(&api_jobs, "second").await;
+    let message = receive(30).await.unwrap().messages.unwrap_or_default().remove(0);
+    assert_eq!(worker.invoke(sqs_event(&message)).await.unwrap()["batchItemFailures"], json!([]));
+    assert_eq!(fake.prompts_queued(), 1, "the second job's prompt is queued");
+    proxy.break_next("/api/jobs/", Fault::Stall, 1);
+    let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+    kill_mid_invocation(poller, sweep.clone(), || proxy.broken().len() == 2).await;
+
+    // The killed steps' holds lapse; the next ticks end both jobs.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+    for _ in 0..6 {
+        poller.invoke(sweep.clone()).await.unwrap();
+    }
+    let job = job_of(&api_jobs, &first).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("outcome unknown"), "{job}");
+    let job = job_of(&api_jobs, &second).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(fake.prompts_queued(), 1, "nothing was sent twice");
+    assert!(fake.unfinished().is_empty(), "no prompt left running");
+}

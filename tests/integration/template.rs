@@ -161,6 +161,23 @@ fn functions_get_the_environment_the_code_reads() {
     assert!(variables[genrelay_bootstrap::API_KEYS_VAR].is_null(), "keys never travel in the template");
 }
 
+/// A step holds its job longer than any function running steps may run, so a step is never
+/// taken over while it still runs.
+#[test]
+fn a_steps_hold_on_a_job_outlasts_the_functions_that_run_steps() {
+    let template = template();
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let lease = variables[genrelay_bootstrap::STEP_LEASE_VAR].as_u64().expect("the step lease is set");
+    for binary in ["genrelay-worker", "genrelay-poller"] {
+        let (_, function) = resources_of_type(&template, "AWS::Serverless::Function")
+            .into_iter()
+            .find(|(_, function)| properties_binary(function) == binary)
+            .unwrap();
+        let timeout = function["Properties"]["Timeout"].as_u64().unwrap();
+        assert!(lease > timeout, "{binary} may run {timeout} s, longer than a step's hold ({lease} s)");
+    }
+}
+
 #[test]
 fn the_webhooks_function_reads_the_tables_stream_and_the_retry_queue() {
     let template = template();

@@ -14,9 +14,11 @@ use std::sync::Arc;
 use axum::middleware::from_fn;
 use clap::Parser;
 use genrelay_back_office::{BackOfficeState, SessionSettings};
-use genrelay_bootstrap::{Embedded, api_keys_from_env, inference_presets_from_env, init_tracing, mock_config_from_env};
+use genrelay_bootstrap::{
+    Embedded, api_keys_from_env, engine_settings_from_env, inference_presets_from_env, init_tracing,
+    mock_config_from_env,
+};
 use genrelay_egress::Egress;
-use genrelay_engine::Settings;
 use genrelay_http::{AppState, inference_routes, jimeng_async_routes, log_requests, open_api_router, ps_tasks_routes};
 use genrelay_providers::ProvidersConfig;
 use tokio::net::TcpListener;
@@ -74,8 +76,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("stored the {stored} channel(s) of {}", file.display());
     }
     let mock = mock_config_from_env(true)?;
-    let engine =
-        embedded.engine_with_mock(mock, &egress, Settings::default()).with_channel_source(Arc::new(channels.clone()));
+    let engine = embedded
+        .engine_with_mock(mock, &egress, engine_settings_from_env()?)
+        .with_channel_source(Arc::new(channels.clone()));
     engine.reload_channels().await?;
     let engine = Arc::new(engine);
     let loops = background::Loops::start(engine.clone(), embedded.clone());

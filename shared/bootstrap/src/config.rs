@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use genrelay_engine::Settings;
 use genrelay_http::ApiKeys;
 use genrelay_providers::MockConfig;
 
@@ -38,6 +39,10 @@ pub const ALLOW_PRIVATE_URLS_VAR: &str = "GENRELAY_ALLOW_PRIVATE_URLS";
 /// without it), and the pending queue's limit.
 pub const INFERENCE_PRESETS_VAR: &str = "GENRELAY_INFERENCE_PRESETS";
 pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
+/// Seconds a worker or poller step holds a job before another step may take it over (a step
+/// whose function was killed holds it until then): above the Timeout of the functions that run
+/// steps. 16 minutes by default, for a worker held up to 900 s by jimeng-api's sync mode.
+pub const STEP_LEASE_VAR: &str = "GENRELAY_STEP_LEASE_SECONDS";
 /// The AWS resources a function runs on (set by infra/template.yaml).
 /// Where the channels' credentials set from the back office are kept (an SSM path on AWS).
 pub const CHANNEL_SECRETS_PATH_VAR: &str = "GENRELAY_CHANNEL_SECRETS_PATH";
@@ -104,7 +109,18 @@ pub fn output_retention_from_env() -> Result<Option<u32>, ConfigError> {
         .transpose()
 }
 
-/// The mock provider's latency and failure rate.
+/// The engine's timings: the defaults, with `GENRELAY_STEP_LEASE_SECONDS` when set.
+pub fn engine_settings_from_env() -> Result<Settings, ConfigError> {
+    let mut settings = Settings::default();
+    if let Some(raw) = var(STEP_LEASE_VAR) {
+        let seconds = raw.trim().parse::<u64>().ok().filter(|seconds| *seconds > 0).ok_or_else(|| {
+            ConfigError::Invalid { var: STEP_LEASE_VAR, reason: format!("expected a number of seconds, got {raw:?}") }
+        })?;
+        settings.step_lease = Duration::from_secs(seconds);
+    }
+    Ok(settings)
+}
+
 /// The mock provider's settings, or `None` when it is switched off: `GENRELAY_MOCK_PROVIDER`
 /// (`on`/`off`), else `default_on` (on in `genrelay-dev` and on the embedded store, off on AWS,
 /// so a deployment never answers test patterns for a capability it has no channel for).

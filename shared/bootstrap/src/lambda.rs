@@ -58,6 +58,7 @@ struct FunctionConfig {
     output_retention: Option<u32>,
     /// `ZHINIAN_API_KEYS`, when the keys are given in the environment rather than in SSM.
     api_keys: Option<ApiKeys>,
+    settings: Settings,
 }
 
 impl FunctionConfig {
@@ -69,6 +70,7 @@ impl FunctionConfig {
             mock: mock_config_from_env(!on_aws)?,
             output_retention: output_retention_from_env()?,
             api_keys: api_keys_from_env()?,
+            settings: engine_settings_from_env()?,
             storage,
         })
     }
@@ -164,13 +166,13 @@ async fn wire(
             );
             let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
             let engine = phase_now("engine", || {
-                aws_engine(clients, resources, retention, mock, secrets, egress, Settings::default())
+                aws_engine(clients, resources, retention, mock, secrets, egress, config.settings.clone())
             });
             (engine, channels, loaded, ai_config, keys?)
         }
         Connected::Embedded(embedded) => {
             let engine =
-                phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, Settings::default()));
+                phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, config.settings.clone()));
             let channels = listed(uses, embedded.stored_channels(egress));
             let (loaded, ai_config) = tokio::join!(
                 phase("channels", load(uses, &channels)),
