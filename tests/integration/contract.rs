@@ -118,7 +118,7 @@ contract!(
     transitions_are_conditional_on_the_stored_status,
     cursors_walk_every_item_once_newest_first,
     lists_filter_by_status_capability_and_time,
-    queued_jobs_are_counted_per_client_up_to_a_limit,
+    jobs_are_counted_per_client_and_status_up_to_a_limit,
     a_filtered_list_pages_one_item_at_a_time,
     a_cursor_only_continues_its_own_query,
     assets_are_put_if_absent_listed_and_removed,
@@ -344,7 +344,7 @@ async fn a_message_received_too_often_moves_to_the_dead_letter_queue(adapters: A
     assert_eq!(adapters.dead_letters.messages().await, [message(7)]);
 }
 
-async fn queued_jobs_are_counted_per_client_up_to_a_limit(adapters: Adapters) {
+async fn jobs_are_counted_per_client_and_status_up_to_a_limit(adapters: Adapters) {
     let store = adapters.store;
     let now = Utc::now();
     for minute in 0..5 {
@@ -355,10 +355,16 @@ async fn queued_jobs_are_counted_per_client_up_to_a_limit(adapters: Adapters) {
         store.create(&job, None).await.unwrap();
     }
     store.create(&job_at("b", now), None).await.unwrap();
-    assert_eq!(store.queued_count(&client("a"), 100).await.unwrap(), 4, "queued ones only");
-    assert_eq!(store.queued_count(&client("a"), 3).await.unwrap(), 3, "counting stops at the limit");
-    assert_eq!(store.queued_count(&client("b"), 100).await.unwrap(), 1, "the client's own");
-    assert_eq!(store.queued_count(&client("c"), 100).await.unwrap(), 0);
+    let count = |name: &str, status, up_to| {
+        let store = store.clone();
+        let client = client(name);
+        async move { store.count_with_status(&client, status, up_to).await.unwrap() }
+    };
+    assert_eq!(count("a", JobStatus::Queued, 100).await, 4, "queued ones only");
+    assert_eq!(count("a", JobStatus::Queued, 3).await, 3, "counting stops at the limit");
+    assert_eq!(count("a", JobStatus::Running, 100).await, 1, "and running ones by themselves");
+    assert_eq!(count("b", JobStatus::Queued, 100).await, 1, "the client's own");
+    assert_eq!(count("c", JobStatus::Queued, 100).await, 0);
 }
 
 async fn lists_filter_by_status_capability_and_time(adapters: Adapters) {

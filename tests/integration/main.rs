@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod back_office;
+mod capacity;
 mod channels;
 mod comfyui;
 mod contract;

@@ -53,6 +53,7 @@ impl Surface {
                     StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
                     StatusCode::NOT_FOUND => "TASK_NOT_FOUND",
                     StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+                    StatusCode::TOO_MANY_REQUESTS => "TOO_MANY_TASKS",
                     _ => return body["error"]["message"].is_string(),
                 };
                 body["error"]["message"].is_string() && body["error"]["code"] == code

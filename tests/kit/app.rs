@@ -137,7 +137,12 @@ impl TestApp {
 
     /// Opens the app on an existing data folder (a restart).
     pub fn open(dir: tempfile::TempDir, mock: MockConfig) -> Self {
-        Self::build(dir, mock, None)
+        Self::build(dir, mock, None, Settings::default())
+    }
+
+    /// Jobs run by the mock as `mock` says, on an engine with `settings`.
+    pub fn with_settings(mock: MockConfig, settings: Settings) -> Self {
+        Self::build(tempfile::tempdir().unwrap(), mock, None, settings)
     }
 
     /// Every capability goes to `provider` (made with the app's clock and store) instead of
@@ -147,7 +152,7 @@ impl TestApp {
         let channels = move |clock: &ManualClock, embedded: &Embedded| {
             vec![Channel::new(Capability::ALL.to_vec(), make(clock, embedded))]
         };
-        Self::build(dir, MockConfig::default(), Some(Box::new(channels)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(channels)), Settings::default())
     }
 
     /// Every capability goes to `channels`, in order of preference.
@@ -158,13 +163,13 @@ impl TestApp {
     /// Capabilities go to the channels of `channels` (with their priorities, weights and caps).
     pub fn with_channel_settings(channels: Vec<Channel>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| channels)))
+        Self::build(dir, MockConfig::default(), Some(Box::new(move |_, _| channels)), Settings::default())
     }
 
     /// Only `channels` serve, the mock provider switched off (as on AWS by default).
     pub fn without_mock(channels: Vec<Channel>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut app = Self::build(dir, MockConfig::default(), None);
+        let mut app = Self::build(dir, MockConfig::default(), None, Settings::default());
         let mut deps = app.embedded.deps(MockConfig::default(), Arc::new(app.clock.clone()));
         deps.channels = ChannelRegistry::new(channels, None);
         app.engine = Arc::new(Engine::new(deps, Settings::default()));
@@ -177,7 +182,7 @@ impl TestApp {
     pub async fn with_stored_channels() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mock = MockConfig { latency: Duration::ZERO, failure_rate: 0.0 };
-        let mut app = Self::build(dir, mock.clone(), None);
+        let mut app = Self::build(dir, mock.clone(), None, Settings::default());
         let channels = app.embedded.stored_channels(&genrelay_egress::Egress::allow_private());
         let deps = app.embedded.deps(mock, Arc::new(app.clock.clone()));
         let engine = Engine::new(deps, Settings::default()).with_channel_source(Arc::new(channels));
@@ -215,7 +220,8 @@ impl TestApp {
     /// Webhooks go through `sender` (a real one, pointed at a loopback receiver).
     pub fn with_webhook_sender(sender: Arc<dyn WebhookSender>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut app = Self::build(dir, MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, None);
+        let mut app =
+            Self::build(dir, MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, None, Settings::default());
         let mut deps =
             app.embedded.deps(MockConfig { latency: Duration::ZERO, failure_rate: 0.0 }, Arc::new(app.clock.clone()));
         deps.metrics = app.metrics.clone();
@@ -225,7 +231,7 @@ impl TestApp {
         app
     }
 
-    fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>) -> Self {
+    fn build(dir: tempfile::TempDir, mock: MockConfig, provider: Option<ProviderFactory>, settings: Settings) -> Self {
         let embedded = Embedded::open(dir.path(), BLOB_BASE).unwrap();
         let clock = ManualClock::new();
         let mut deps = embedded.deps(mock, Arc::new(clock.clone()));
@@ -236,7 +242,7 @@ impl TestApp {
             let fallback = channels[0].provider.clone();
             deps.channels = ChannelRegistry::new(channels, Some(fallback));
         }
-        let engine = Arc::new(Engine::new(deps, Settings::default()));
+        let engine = Arc::new(Engine::new(deps, settings));
         let router = routers(&engine, &embedded);
         Self { metrics, dir, embedded, engine, clock, router }
     }

@@ -12,7 +12,7 @@ use genrelay_core::ports::{
     AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, BlobStore, ByteStream, Created, Delivery, DispatchMessage,
     DispatchQueue, JobQuery, JobStore, PresignedUpload, StoredBlob,
 };
-use genrelay_core::{Asset, AssetId, BlobKey, ClientId, Error, IdempotencyRecord, Job, JobId, Page, Result};
+use genrelay_core::{Asset, AssetId, BlobKey, ClientId, Error, IdempotencyRecord, Job, JobId, JobStatus, Page, Result};
 
 /// A dependency of the engine that can be taken down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +102,8 @@ impl<T: JobStore> JobStore for Unavailable<T> {
         JobStore::list(self.up()?, client, query).await
     }
 
-    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
-        self.up()?.queued_count(client, up_to).await
+    async fn count_with_status(&self, client: &ClientId, status: JobStatus, up_to: usize) -> Result<usize> {
+        self.up()?.count_with_status(client, status, up_to).await
     }
 
     async fn find(&self, id: &JobId) -> Result<Option<Job>> {

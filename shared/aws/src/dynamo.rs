@@ -347,8 +347,8 @@ impl JobStore for DynamoStore {
 
     /// A count-only query of the client's queued jobs (`byClientStatus`), page by page until
     /// `up_to`: it reads the same items a list would, but returns none of them.
-    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
-        let partition = client_status(client.as_str(), JobStatus::Queued.as_str());
+    async fn count_with_status(&self, client: &ClientId, status: JobStatus, up_to: usize) -> Result<usize> {
+        let partition = client_status(client.as_str(), status.as_str());
         let (mut counted, mut start) = (0, None);
         loop {
             let output = self

@@ -43,6 +43,8 @@ pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
 /// whose function was killed holds it until then): above the Timeout of the functions that run
 /// steps. 16 minutes by default, for a worker held up to 900 s by jimeng-api's sync mode.
 pub const STEP_LEASE_VAR: &str = "GENRELAY_STEP_LEASE_SECONDS";
+/// The most jobs a client may have queued or running (1 to 1000); 0 or unset: no limit.
+pub const MAX_UNFINISHED_VAR: &str = "GENRELAY_MAX_UNFINISHED_JOBS_PER_CLIENT";
 /// The AWS resources a function runs on (set by infra/template.yaml).
 /// Where the channels' credentials set from the back office are kept (an SSM path on AWS).
 pub const CHANNEL_SECRETS_PATH_VAR: &str = "GENRELAY_CHANNEL_SECRETS_PATH";
@@ -109,7 +111,8 @@ pub fn output_retention_from_env() -> Result<Option<u32>, ConfigError> {
         .transpose()
 }
 
-/// The engine's timings: the defaults, with `GENRELAY_STEP_LEASE_SECONDS` when set.
+/// The engine's settings: the defaults, with `GENRELAY_STEP_LEASE_SECONDS` and
+/// `GENRELAY_MAX_UNFINISHED_JOBS_PER_CLIENT` when set.
 pub fn engine_settings_from_env() -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
     if let Some(raw) = var(STEP_LEASE_VAR) {
@@ -117,6 +120,12 @@ pub fn engine_settings_from_env() -> Result<Settings, ConfigError> {
             ConfigError::Invalid { var: STEP_LEASE_VAR, reason: format!("expected a number of seconds, got {raw:?}") }
         })?;
         settings.step_lease = Duration::from_secs(seconds);
+    }
+    if let Some(raw) = var(MAX_UNFINISHED_VAR) {
+        let limit = raw.trim().parse::<usize>().ok().filter(|limit| *limit <= 1000).ok_or_else(|| {
+            ConfigError::Invalid { var: MAX_UNFINISHED_VAR, reason: format!("expected 0 to 1000 jobs, got {raw:?}") }
+        })?;
+        settings.max_unfinished_per_client = (limit > 0).then_some(limit);
     }
     Ok(settings)
 }

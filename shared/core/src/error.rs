@@ -24,6 +24,10 @@ pub enum Error {
     /// and its text is what a client may read.
     #[error("{0}")]
     Upstream(crate::upstream::UpstreamError),
+    /// The client has as much under way as it may (its unfinished jobs); retrying once some
+    /// have ended may succeed. The message is for the client.
+    #[error("{0}")]
+    OverCapacity(String),
     /// A dependency is temporarily unavailable; retrying later may succeed.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -7,8 +7,8 @@ use genrelay_core::ports::{
     ADMIN_READ_BUDGET, AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore,
 };
 use genrelay_core::{
-    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, Page, RequestFingerprint,
-    Result,
+    Asset, AssetId, ClientId, Cursor, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobStatus, Page,
+    RequestFingerprint, Result,
 };
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
@@ -249,16 +249,16 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
+    async fn count_with_status(&self, client: &ClientId, status: JobStatus, up_to: usize) -> Result<usize> {
         let client = client.as_str().to_owned();
         self.db
             .read(move |conn| {
                 conn.prepare_cached(
                     "SELECT COUNT(*) FROM
-                     (SELECT 1 FROM jobs WHERE client_id = ?1 AND status = 'queued' LIMIT ?2)",
+                     (SELECT 1 FROM jobs WHERE client_id = ?1 AND status = ?2 LIMIT ?3)",
                 )
                 .and_then(|mut statement| {
-                    statement.query_row(params![client, up_to as i64], |row| row.get::<_, i64>(0))
+                    statement.query_row(params![client, status.as_str(), up_to as i64], |row| row.get::<_, i64>(0))
                 })
                 .map(|count| count as usize)
                 .map_err(sql)

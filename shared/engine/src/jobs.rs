@@ -3,7 +3,7 @@
 use genrelay_core::ports::{Created, DispatchMessage, JobQuery};
 use genrelay_core::{
     Asset, AssetId, AssetKind, Capability, ClientId, Error, IdempotencyKey, IdempotencyRecord, Job, JobId, JobSpec,
-    NewJob, Page, RequestFingerprint, Result,
+    JobStatus, NewJob, Page, RequestFingerprint, Result,
 };
 
 use crate::{Engine, span};
@@ -38,6 +38,7 @@ impl Engine {
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
+        self.check_capacity(client).await?;
         let timeout = self.settings().timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
         let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
@@ -70,6 +71,24 @@ impl Engine {
                 Ok(Submitted { job, reused: true })
             }
         }
+    }
+
+    /// A client may have at most `max_unfinished_per_client` jobs queued or running (counted
+    /// only when set: two counts, read concurrently).
+    async fn check_capacity(&self, client: &ClientId) -> Result<()> {
+        let Some(limit) = self.settings().max_unfinished_per_client else { return Ok(()) };
+        let jobs = &self.deps.jobs;
+        let (queued, running) = futures_util::future::try_join(
+            jobs.count_with_status(client, JobStatus::Queued, limit),
+            jobs.count_with_status(client, JobStatus::Running, limit),
+        )
+        .await?;
+        if queued + running >= limit {
+            return Err(Error::OverCapacity(format!(
+                "The client has {limit} unfinished jobs (queued or running), the most it may have at once; try again when some have ended."
+            )));
+        }
+        Ok(())
     }
 
     /// Every asset a job names must be one of the client's.

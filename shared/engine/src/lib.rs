@@ -117,6 +117,10 @@ pub struct Settings {
     pub max_output_bytes: u64,
     /// How long a channel that refused its credentials or quota is skipped.
     pub channel_cooldown: Duration,
+    /// The most unfinished jobs (queued or running) a client may have; a create past it is
+    /// refused as over capacity. `None`: no limit, and nothing counted (a create then reads
+    /// nothing); counting reads at most this many index entries per status.
+    pub max_unfinished_per_client: Option<usize>,
 }
 
 impl Default for Settings {
@@ -134,6 +138,7 @@ impl Default for Settings {
             upstream_outage: Duration::from_secs(2 * 60),
             max_output_bytes: 4 * 1024 * 1024 * 1024,
             channel_cooldown: Duration::from_secs(5 * 60),
+            max_unfinished_per_client: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! file name. Their jobs are ordinary jobs, marked with the surface they came from.
 
 use genrelay_core::ports::JobQuery;
-use genrelay_core::{Asset, Capability, ClientId, Error, Job, JobId, Result};
+use genrelay_core::{Asset, Capability, ClientId, Error, Job, JobId, JobStatus, Result};
 
 use crate::Engine;
 
@@ -43,7 +43,7 @@ impl Engine {
 
     /// How many of the client's jobs wait to start, counted up to `up_to`.
     pub async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize> {
-        self.deps.jobs.queued_count(client, up_to.clamp(1, 200)).await
+        self.deps.jobs.count_with_status(client, JobStatus::Queued, up_to.clamp(1, 200)).await
     }
 
     /// The output of a job with the given file name.

@@ -19,6 +19,9 @@ pub struct ErrorBody {
 /// How long a client is told to wait (`Retry-After`, which every 503 carries) before retrying:
 /// a throttled or unreachable dependency, a full queue.
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+/// How long a client over its capacity (429: as many unfinished jobs as it may have) is told to
+/// wait: jobs take seconds to minutes to end.
+pub const OVER_CAPACITY_RETRY_AFTER_SECONDS: u64 = 30;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -43,6 +46,7 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::OverCapacity(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -238,6 +238,7 @@ async fn task(state: &InferenceState, client: &ClientId, raw: &str) -> Result<Jo
         (status = 400, description = "The index is not configured", body = DetailBody),
         (status = 401, body = DetailBody),
         (status = 422, description = "index missing or below 1", body = DetailBody),
+        (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After", body = DetailBody),
         (status = 503, description = "The pending queue is full", body = DetailBody),
     ),
     security(("bearer" = []), ("apiKey" = []))

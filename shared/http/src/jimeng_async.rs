@@ -47,8 +47,9 @@ pub struct JimengErrorObject {
     /// `invalid_request_error`, or `api_error` for a failure of the service.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// `UNAUTHORIZED`, `TASK_NOT_FOUND`, `INVALID_PARAMETER`, `SERVICE_UNAVAILABLE` (try again
-    /// after `Retry-After` seconds) or `INTERNAL_ERROR`.
+    /// `UNAUTHORIZED`, `TASK_NOT_FOUND`, `INVALID_PARAMETER`, `TOO_MANY_TASKS` (the client's
+    /// unfinished tasks are at its limit), `SERVICE_UNAVAILABLE` (try again after `Retry-After`
+    /// seconds for either) or `INTERNAL_ERROR`.
     pub code: &'static str,
 }
 
@@ -59,6 +60,7 @@ impl ErrorFormat for JimengFormat {
         let (kind, code) = match status {
             StatusCode::UNAUTHORIZED => ("invalid_request_error", "UNAUTHORIZED"),
             StatusCode::NOT_FOUND => ("invalid_request_error", "TASK_NOT_FOUND"),
+            StatusCode::TOO_MANY_REQUESTS => ("rate_limit_error", "TOO_MANY_TASKS"),
             status if status.is_client_error() => ("invalid_request_error", "INVALID_PARAMETER"),
             StatusCode::SERVICE_UNAVAILABLE => ("api_error", "SERVICE_UNAVAILABLE"),
             _ => ("api_error", "INTERNAL_ERROR"),
@@ -277,7 +279,8 @@ async fn submit(
     post, path = "/v1/async/images/generations", tag = "jimeng async (seed 002)",
     request_body = ImageGenerationBody,
     responses((status = 200, body = JimengSubmitted),
-              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
+              (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After", body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn image_generations(
@@ -299,7 +302,8 @@ async fn image_generations(
     post, path = "/v1/async/images/compositions", tag = "jimeng async (seed 002)",
     request_body(content = CompositionBody, description = "JSON, or multipart/form-data with prompt, model and images files"),
     responses((status = 200, body = JimengSubmitted),
-              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
+              (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After", body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn image_compositions(
@@ -358,7 +362,8 @@ async fn read_form(mut form: Multipart) -> Result<(CompositionBody, Vec<NewFile>
     post, path = "/v1/async/videos/generations", tag = "jimeng async (seed 002)",
     request_body = VideoGenerationBody,
     responses((status = 200, body = JimengSubmitted),
-              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody)),
+              (status = 400, body = JimengErrorBody), (status = 401, body = JimengErrorBody),
+              (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After", body = JimengErrorBody)),
     security(("bearer" = []))
 )]
 async fn video_generations(

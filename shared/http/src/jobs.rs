@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 409, description = "Idempotency-Key already used with another body", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]

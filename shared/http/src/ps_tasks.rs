@@ -165,6 +165,7 @@ impl SubmitBody {
     responses(
         (status = 200, body = PsEnvelope<PsSubmitted>),
         (status = 400, description = "A field is missing or invalid"),
+        (status = 429, description = "The client has as many unfinished jobs as the operator allows; try again after Retry-After"),
     ),
     security(("bearer" = []), ("apiKey" = []))
 )]

@@ -19,7 +19,7 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
-use crate::error::{ApiError, OpenApiFormat, UNAVAILABLE_RETRY_AFTER_SECONDS};
+use crate::error::{ApiError, OVER_CAPACITY_RETRY_AFTER_SECONDS, OpenApiFormat, UNAVAILABLE_RETRY_AFTER_SECONDS};
 
 /// How a surface writes an error: the body its clients parse, and that body's schema.
 pub trait ErrorFormat: Send + Sync + 'static {
@@ -55,8 +55,13 @@ impl<F: ErrorFormat> IntoResponse for SurfaceError<F> {
     fn into_response(self) -> Response {
         let ApiError { status, message } = self.error;
         let mut response = (status, Json(F::body(status, message))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECONDS.into());
+        let wait = match status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            StatusCode::TOO_MANY_REQUESTS => Some(OVER_CAPACITY_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Some(seconds) = wait {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }
@@ -99,7 +104,7 @@ pub fn standalone<F: ErrorFormat>(router: Router) -> Router {
 /// A surface's part of the OpenAPI document, with the error answers every operation of it may
 /// give whatever its handler says: 401 where a key is needed, 400/413/415 where a body is read,
 /// 500/503 where the store is. Each in `F`'s format; what a handler documents itself stays.
-/// Every 503 says `Retry-After`.
+/// Every 503 and 429 says `Retry-After`.
 /// Optional query parameters say that an empty value counts as not given, as `QueryPairs`
 /// reads them.
 pub fn document<F: ErrorFormat, S: Clone + Send + Sync + 'static>(
@@ -148,12 +153,14 @@ fn add_error_answers(operation: &mut Operation, schema: &str) {
             });
         }
     }
-    if let Some(utoipa::openapi::RefOr::T(unavailable)) = operation.responses.responses.get_mut("503") {
-        let seconds = utoipa::openapi::HeaderBuilder::new()
-            .schema(u64::schema())
-            .description(Some("Seconds to wait before trying again."))
-            .build();
-        unavailable.headers.insert("Retry-After".to_owned(), seconds);
+    for status in ["429", "503"] {
+        if let Some(utoipa::openapi::RefOr::T(answer)) = operation.responses.responses.get_mut(status) {
+            let seconds = utoipa::openapi::HeaderBuilder::new()
+                .schema(u64::schema())
+                .description(Some("Seconds to wait before trying again."))
+                .build();
+            answer.headers.insert("Retry-After".to_owned(), seconds);
+        }
     }
 }
 

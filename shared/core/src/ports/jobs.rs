@@ -102,9 +102,9 @@ pub trait JobStore: Send + Sync {
     /// A client's jobs, newest first.
     async fn list(&self, client: &ClientId, query: &JobQuery) -> Result<Page<Job>>;
 
-    /// How many of a client's jobs are queued, counted up to `up_to` (counting stops there),
+    /// How many of a client's jobs have `status`, counted up to `up_to` (counting stops there),
     /// without reading the jobs themselves.
-    async fn queued_count(&self, client: &ClientId, up_to: usize) -> Result<usize>;
+    async fn count_with_status(&self, client: &ClientId, status: JobStatus, up_to: usize) -> Result<usize>;
 
     /// The job, whoever's it is (the back office reads every client's jobs).
     async fn find(&self, id: &JobId) -> Result<Option<Job>>;
