@@ -82,31 +82,38 @@ impl Egress {
     }
 
     fn clients(&self) -> &Clients {
-        self.clients.get_or_init(|| {
-            let allow_private = self.allow_private;
-            let client = |redirects: reqwest::redirect::Policy| {
-                http_client_builder()
-                    .redirect(redirects)
-                    // A proxy would resolve names itself, past the guard.
-                    .no_proxy()
-                    .dns_resolver(GuardedResolver { allow_private })
-                    .connect_timeout(Duration::from_secs(5))
-                    .read_timeout(Duration::from_secs(60))
-                    .build()
-                    .expect("the HTTP client builds")
-            };
-            // Each hop is checked by the same policy (without clients of its own).
-            let hop_check = Self { allow_private, clients: Arc::default() };
-            let checked = reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() > MAX_REDIRECTS {
-                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-                } else if let Err(refused) = hop_check.check(attempt.url()) {
-                    attempt.error(refused)
-                } else {
-                    attempt.follow()
-                }
-            });
-            Clients { call: client(reqwest::redirect::Policy::none()), fetch: client(checked) }
+        self.clients.get_or_init(|| Clients {
+            call: self.guarded_client(reqwest::redirect::Policy::none()),
+            fetch: self.guarded_client(self.checked_redirects()),
+        })
+    }
+
+    /// A client whose every connection goes through the address check, following `redirects`.
+    fn guarded_client(&self, redirects: reqwest::redirect::Policy) -> reqwest::Client {
+        http_client_builder()
+            .redirect(redirects)
+            // A proxy would resolve names itself, past the guard.
+            .no_proxy()
+            .dns_resolver(GuardedResolver { allow_private: self.allow_private })
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .expect("the HTTP client builds")
+    }
+
+    /// Follows at most [`MAX_REDIRECTS`], each hop checked as the first was (a name, when it
+    /// resolves).
+    fn checked_redirects(&self) -> reqwest::redirect::Policy {
+        // The policy's own copy, without clients.
+        let hop_check = Self { allow_private: self.allow_private, clients: Arc::default() };
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if let Err(refused) = hop_check.check(attempt.url()) {
+                attempt.error(refused)
+            } else {
+                attempt.follow()
+            }
         })
     }
 
@@ -307,5 +314,58 @@ mod tests {
         let request = egress.fetch(&Url::parse("http://localhost:9/x").unwrap()).unwrap();
         let error = request.send().await.unwrap_err();
         assert_eq!(Egress::refusal_of(&error), Some(Refused::Internal { host: "localhost".into(), class: "loopback" }));
+    }
+
+    /// A loopback server answering every request with a redirect to `location`.
+    async fn redirecting_to(location: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{address}/photo.png")
+    }
+
+    /// A redirect from an allowed address to an internal one is refused before its hop
+    /// connects: an address in any of its forms by the redirect policy, a name resolving
+    /// inside by the resolver. (The first hop here is on loopback, reached by the fetch client
+    /// directly: `fetch` would refuse it before that.)
+    #[tokio::test]
+    async fn redirects_to_inside_are_refused_before_they_connect() {
+        let inside = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = inside.local_addr().unwrap().port();
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reached.clone();
+        tokio::spawn(async move {
+            while inside.accept().await.is_ok() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let egress = Egress::public_only();
+        let fetch = egress.guarded_client(egress.checked_redirects());
+        let targets = [
+            (format!("http://127.0.0.1:{port}/"), "loopback"),
+            (format!("http://2130706433:{port}/"), "loopback"),
+            (format!("http://[::ffff:127.0.0.1]:{port}/"), "loopback"),
+            ("http://169.254.169.254/latest/meta-data/".to_owned(), "link-local"),
+            (format!("http://localhost:{port}/"), "loopback"),
+        ];
+        for (target, class) in targets {
+            let error = fetch.get(redirecting_to(target.clone()).await).send().await.unwrap_err();
+            let refused = Egress::refusal_of(&error);
+            assert!(matches!(refused, Some(Refused::Internal { class: c, .. }) if c == class), "{target}: {refused:?}");
+        }
+        // Not http(s): never followed, the redirect itself is the answer (not a success).
+        let answer = fetch.get(redirecting_to("file:///etc/passwd".into()).await).send().await.unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::FOUND);
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "no hop reached inside");
     }
 }
