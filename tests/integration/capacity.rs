@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use genrelay_engine::Settings;
 use genrelay_providers::MockConfig;
 use serde_json::json;
 
-use genrelay_tests::app::{KEY_A, KEY_B, TestApp};
+use genrelay_tests::app::{FilePart, KEY_A, KEY_B, TestApp, multipart_request, tiny_png};
 
-use crate::routes::{Caller, call};
+use crate::routes::{Caller, Surface, call};
 
 /// At most 3 unfinished jobs per client; the mock takes a minute per job.
 fn capped() -> TestApp {
@@ -47,8 +48,21 @@ async fn a_client_at_its_limit_is_told_to_wait_on_every_surface_and_nothing_is_w
         assert!(create.surface.is_error_answer(status, &body), "{route}: not the surface's format: {body}");
         assert!(body.to_string().contains("3 unfinished jobs"), "{route}: says why: {body}");
     }
+    // Seed 002's images as files are refused before they are stored.
+    let parts: [FilePart; 3] = [
+        ("prompt", "prompt.txt", "text/plain", b"x"),
+        ("model", "model.txt", "text/plain", b"jimeng-4.5"),
+        ("images", "a.png", "image/png", &tiny_png()),
+    ];
+    let mut request = multipart_request(KEY_A, &parts);
+    *request.uri_mut() = "/v1/async/images/compositions".parse().unwrap();
+    let (status, _, body) = Surface::Jimeng.send(&app, request).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
     let (_, listed) = app.get("/api/v1/jobs?limit=50", KEY_A).await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 3, "nothing written: {listed}");
+    let (_, assets) = app.get("/api/v1/assets", KEY_A).await;
+    assert_eq!((assets["assets"].as_array().unwrap().len(), app.stored_files()), (0, 0), "no file: {assets}");
 
     // Another client is not held back.
     let (status, _) = app.post("/api/v1/jobs", KEY_B, image()).await;
@@ -70,4 +84,27 @@ async fn without_a_limit_every_create_is_accepted() {
     for _ in 0..5 {
         app.create_job(KEY_A, image()).await;
     }
+}
+
+/// A client that lost the answer to an accepted create and sends it again with its
+/// Idempotency-Key gets its job, even at its limit (that job is one of those counted).
+#[tokio::test]
+async fn a_retried_create_is_answered_with_its_job_even_at_the_limit() {
+    let app = capped();
+    let keyed = |key: &str| {
+        Request::post("/api/v1/jobs")
+            .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", key)
+            .body(Body::from(image().to_string()))
+            .unwrap()
+    };
+    let (status, _, first) = Surface::OpenApi.send(&app, keyed("order-1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    app.create_job(KEY_A, image()).await;
+    app.create_job(KEY_A, image()).await;
+    let (status, _, again) = Surface::OpenApi.send(&app, keyed("order-1")).await;
+    assert_eq!((status, &again["job"]["id"], &again["reused"]), (StatusCode::OK, &first["job"]["id"], &json!(true)));
+    let (status, _, refused) = Surface::OpenApi.send(&app, keyed("order-2")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a new key is a new job: {refused}");
 }

@@ -631,7 +631,7 @@ async fn kill_mid_invocation(function: LambdaFunction, event: Value, stuck: impl
 /// A worker killed while the upstream holds its submission, and a poller killed while the
 /// upstream holds its poll: their events come again (the message after its visibility timeout,
 /// the schedule's next tick) to new instances, and once the killed step's hold on the job has
-/// lapsed (`GENRELAY_STEP_LEASE_SECONDS`, 2 s here), both jobs end: the first failed as of
+/// lapsed (`GENRELAY_STEP_LEASE_SECONDS`, 10 s here; no tick takes a job over before), both jobs end: the first failed as of
 /// unknown outcome and never sent again, the second succeeded with the one prompt it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_killed_mid_invocation_leave_jobs_that_end() {
@@ -641,7 +641,8 @@ async fn functions_killed_mid_invocation_leave_jobs_that_end() {
     let proxy = FaultyProxy::start(&fake.base_url).await;
     let resources = moto::resources().await;
     let mut env = function_env(&resources);
-    env.push(("GENRELAY_STEP_LEASE_SECONDS", "2".to_owned()));
+    let lease = std::time::Duration::from_secs(10);
+    env.push(("GENRELAY_STEP_LEASE_SECONDS", lease.as_secs().to_string()));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("providers.json");
     let graph = json!({
@@ -667,6 +668,7 @@ async fn functions_killed_mid_invocation_leave_jobs_that_end() {
     let message = receive(1).await.unwrap().messages.unwrap_or_default().remove(0);
     proxy.break_next("/prompt", Fault::Stall, 1);
     let worker = LambdaFunction::start(&workspace_binary("genrelay-worker"), &env).await;
+    let claimed = std::time::Instant::now();
     kill_mid_invocation(worker, sqs_event(&message), || proxy.broken().len() == 1).await;
     let mut again = Vec::new();
     for _ in 0..50 {
@@ -689,10 +691,17 @@ async fn functions_killed_mid_invocation_leave_jobs_that_end() {
     proxy.break_next("/api/jobs/", Fault::Stall, 1);
     let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
     kill_mid_invocation(poller, sweep.clone(), || proxy.broken().len() == 2).await;
+    let polled = std::time::Instant::now();
 
-    // The killed steps' holds lapse; the next ticks end both jobs.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // While the killed steps hold them, a tick leaves both jobs alone.
     let poller = LambdaFunction::start(&workspace_binary("genrelay-poller"), &env).await;
+    poller.invoke(sweep.clone()).await.unwrap();
+    assert!(claimed.elapsed() < lease, "the check ran within the first hold");
+    assert_eq!(job_of(&api_jobs, &first).await["status"], "running", "held by the killed worker");
+    assert_eq!(proxy.calls_to("/api/jobs/"), 1, "held by the killed poller: its poll is the only one");
+
+    // The holds lapse; the next ticks end both jobs.
+    tokio::time::sleep((polled + lease + std::time::Duration::from_millis(500)) - std::time::Instant::now()).await;
     for _ in 0..6 {
         poller.invoke(sweep.clone()).await.unwrap();
     }

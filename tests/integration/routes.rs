@@ -43,6 +43,14 @@ impl Surface {
         }
     }
 
+    /// Sends `request` to this surface of `app`: the answer's status, headers and JSON body.
+    pub async fn send(self, app: &TestApp, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self.router(app).oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status, parts.headers, json_of(&bytes))
+    }
+
     /// Whether `body` is this surface's error answer with `status`.
     pub fn is_error_answer(self, status: StatusCode, body: &Value) -> bool {
         match self {
@@ -121,10 +129,7 @@ impl Call {
         if let Some(cookie) = caller.cookie {
             headers.insert(header::COOKIE, cookie.parse().unwrap());
         }
-        let response = self.surface.router(app).oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        (parts.status, parts.headers, json_of(&bytes))
+        self.surface.send(app, request).await
     }
 
     /// `METHOD path` and its surface, for assertion messages.

@@ -23,13 +23,14 @@ pub enum Fault {
     /// A 200 whose body is an HTML page (a captive portal, a proxy's notice); the upstream
     /// never sees the call.
     Garbled,
-    /// A 200 declaring a JSON body of [`OVERSIZE_BYTES`], sent for as long as the caller reads.
+    /// A 200 whose JSON body runs on (up to [`OVERSIZE_BYTES`], its length not declared: it ends
+    /// with the connection), sent for as long as the caller reads.
     Oversize,
     /// The upstream acts on the call; its answer is cut off halfway through its body by a reset.
     CutOff,
 }
 
-/// What an oversize answer declares.
+/// The most an oversize answer sends.
 pub const OVERSIZE_BYTES: u64 = 1 << 30;
 
 struct Rule {
@@ -40,6 +41,8 @@ struct Rule {
 
 #[derive(Default)]
 struct State {
+    /// The request line of every call, broken or not.
+    calls: Vec<String>,
     rules: Vec<Rule>,
     broken: Vec<(String, Fault)>,
     oversize_sent: u64,
@@ -48,6 +51,7 @@ struct State {
 impl State {
     /// The fault for a call to `path`, if a rule still applies (and counts it).
     fn fault_for(&mut self, request_line: &str) -> Option<Fault> {
+        self.calls.push(request_line.to_owned());
         let path = request_line.split(' ').nth(1).unwrap_or_default();
         let rule = self.rules.iter_mut().find(|rule| rule.times > 0 && path.contains(&rule.path))?;
         rule.times -= 1;
@@ -87,6 +91,12 @@ impl FaultyProxy {
         self.state.lock().unwrap().broken.clone()
     }
 
+    /// How many calls were made to a path containing `path`, broken or not.
+    pub fn calls_to(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.calls.iter().filter(|line| line.split(' ').nth(1).is_some_and(|p| p.contains(path))).count()
+    }
+
     /// The bytes of oversize answers written before their callers hung up.
     pub fn oversize_sent(&self) -> u64 {
         self.state.lock().unwrap().oversize_sent
@@ -116,10 +126,7 @@ async fn serve(mut caller: TcpStream, upstream: SocketAddr, state: Arc<Mutex<Sta
             Ok(())
         }
         Some(Fault::Oversize) => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {OVERSIZE_BYTES}\r\n\
-                 Connection: close\r\n\r\n["
-            );
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
             caller.write_all(head.as_bytes()).await?;
             let chunk = "0,".repeat(32 * 1024);
             let mut sent = 1;
@@ -155,8 +162,7 @@ fn complete_length(bytes: &[u8]) -> Option<usize> {
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
     if head.contains("transfer-encoding: chunked") {
-        let body = &bytes[head_end..];
-        return body.windows(5).position(|w| w == b"0\r\n\r\n").map(|end| head_end + end + 5);
+        return chunked_length(&bytes[head_end..]).map(|length| head_end + length);
     }
     let length = head
         .lines()
@@ -164,6 +170,34 @@ fn complete_length(bytes: &[u8]) -> Option<usize> {
         .and_then(|value| value.trim().parse::<usize>().ok())
         .unwrap_or(0);
     (bytes.len() >= head_end + length).then_some(head_end + length)
+}
+
+/// The length of a chunked body in `body`, its last chunk and trailers included, once it is
+/// all there.
+fn chunked_length(body: &[u8]) -> Option<usize> {
+    let line_end = |from: usize| body.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|at| from + at);
+    let mut at = 0;
+    loop {
+        let end = line_end(at)?;
+        let size = std::str::from_utf8(&body[at..end]).ok()?.split(';').next()?.trim();
+        let size = usize::from_str_radix(size, 16).ok()?;
+        at = end + 2;
+        if size == 0 {
+            // Trailer lines, if any, then an empty line.
+            loop {
+                let end = line_end(at)?;
+                let empty = end == at;
+                at = end + 2;
+                if empty {
+                    return Some(at);
+                }
+            }
+        }
+        at += size + 2;
+        if at > body.len() {
+            return None;
+        }
+    }
 }
 
 /// Sends the request on with `Connection: close` and the answer back; `cut_off` sends the

@@ -345,7 +345,7 @@ impl JobStore for DynamoStore {
         Ok(Page { items: items.iter().map(from_doc).collect::<Result<_>>()?, next })
     }
 
-    /// A count-only query of the client's queued jobs (`byClientStatus`), page by page until
+    /// A count-only query of the client's jobs of that status (`byClientStatus`), page by page until
     /// `up_to`: it reads the same items a list would, but returns none of them.
     async fn count_with_status(&self, client: &ClientId, status: JobStatus, up_to: usize) -> Result<usize> {
         let partition = client_status(client.as_str(), status.as_str());

@@ -41,7 +41,8 @@ pub const INFERENCE_PRESETS_VAR: &str = "GENRELAY_INFERENCE_PRESETS";
 pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
 /// Seconds a worker or poller step holds a job before another step may take it over (a step
 /// whose function was killed holds it until then): above the Timeout of the functions that run
-/// steps. 16 minutes by default, for a worker held up to 900 s by jimeng-api's sync mode.
+/// steps. 16 minutes by default, for a worker held up to 900 s by jimeng-api's sync mode; at
+/// most a day.
 pub const STEP_LEASE_VAR: &str = "GENRELAY_STEP_LEASE_SECONDS";
 /// The most jobs a client may have queued or running (1 to 1000); 0 or unset: no limit.
 pub const MAX_UNFINISHED_VAR: &str = "GENRELAY_MAX_UNFINISHED_JOBS_PER_CLIENT";
@@ -116,9 +117,13 @@ pub fn output_retention_from_env() -> Result<Option<u32>, ConfigError> {
 pub fn engine_settings_from_env() -> Result<Settings, ConfigError> {
     let mut settings = Settings::default();
     if let Some(raw) = var(STEP_LEASE_VAR) {
-        let seconds = raw.trim().parse::<u64>().ok().filter(|seconds| *seconds > 0).ok_or_else(|| {
-            ConfigError::Invalid { var: STEP_LEASE_VAR, reason: format!("expected a number of seconds, got {raw:?}") }
-        })?;
+        let seconds =
+            raw.trim().parse::<u64>().ok().filter(|seconds| (1..=86_400).contains(seconds)).ok_or_else(|| {
+                ConfigError::Invalid {
+                    var: STEP_LEASE_VAR,
+                    reason: format!("expected 1 to 86400 seconds, got {raw:?}"),
+                }
+            })?;
         settings.step_lease = Duration::from_secs(seconds);
     }
     if let Some(raw) = var(MAX_UNFINISHED_VAR) {

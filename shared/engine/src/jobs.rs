@@ -38,10 +38,15 @@ impl Engine {
         if let Some(url) = &new.webhook_url {
             self.check_webhook_url(url)?;
         }
-        self.check_capacity(client).await?;
+        let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
+        match self.check_capacity(client).await {
+            // A retry of a create that was accepted (its job counts toward the limit) is still
+            // answered with its job, below.
+            Err(Error::OverCapacity(_)) if self.has_job_with_key(client, key.as_deref()).await? => {}
+            checked => checked?,
+        }
         let timeout = self.settings().timeout_for(new.spec.capability);
         let now = self.deps.clock.now();
-        let key = idempotency.as_ref().map(|(key, _)| key.as_str().to_owned());
         let job = Job::new(self.deps.ids.job_id(), client.clone(), new, key, now, now + span(timeout));
         let record = idempotency.map(|(key, fingerprint)| IdempotencyRecord {
             client_id: client.clone(),
@@ -73,9 +78,18 @@ impl Engine {
         }
     }
 
+    /// Whether one of the client's newest jobs was made with Idempotency-Key `key`.
+    async fn has_job_with_key(&self, client: &ClientId, key: Option<&str>) -> Result<bool> {
+        let Some(key) = key else { return Ok(false) };
+        let newest = self.deps.jobs.list(client, &JobQuery { limit: 200, ..JobQuery::default() }).await?;
+        Ok(newest.items.iter().any(|job| job.idempotency_key.as_deref() == Some(key)))
+    }
+
     /// A client may have at most `max_unfinished_per_client` jobs queued or running (counted
-    /// only when set: two counts, read concurrently).
-    async fn check_capacity(&self, client: &ClientId) -> Result<()> {
+    /// only when set: two counts, read concurrently). The limit is soft: the counts are read
+    /// before the create is written (from an eventually consistent index on DynamoDB), so
+    /// creates arriving together may pass it by a few.
+    pub async fn check_capacity(&self, client: &ClientId) -> Result<()> {
         let Some(limit) = self.settings().max_unfinished_per_client else { return Ok(()) };
         let jobs = &self.deps.jobs;
         let (queued, running) = futures_util::future::try_join(

@@ -322,6 +322,8 @@ async fn image_compositions(
         })?;
         let (body, files) = read_form(multipart).await?;
         if !files.is_empty() {
+            // Refused before its files are stored, when the client is over capacity.
+            state.engine.check_capacity(&client).await?;
             let assets = state.engine.upload(&client, files).await?;
             inputs.input_asset_ids = assets.into_iter().map(|a| a.id).collect();
         }

@@ -29,6 +29,11 @@ use crate::http::{
 
 const PROVIDER: &str = "ComfyUI";
 const FIRST_POLL: Duration = Duration::from_secs(2);
+/// The first poll of a prompt whose answer was lost.
+const LOST_ANSWER_FIRST_POLL: Duration = Duration::from_secs(60);
+/// How long each call that stops a prompt may take (an upstream being given up on may not
+/// answer at all).
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Frames per second of video workflows, unless the workflow's own value is kept.
 const VIDEO_FPS: u32 = 24;
@@ -438,7 +443,7 @@ impl Provider for ComfyUi {
         let images = self.upload_images(job, workflow, inputs).await?;
         // The prompt's id is chosen here (v0.26 honours a client's canonical UUID): a prompt
         // whose answer was lost is still found by it.
-        let prompt_id = uuid::Uuid::from_u128(ulid::Ulid::new().0).to_string();
+        let prompt_id = uuid::Builder::from_random_bytes(ulid::Ulid::new().0.to_be_bytes()).into_uuid().to_string();
         let body = serde_json::json!({
             "prompt": self.graph_for(job, workflow, &images)?, "client_id": "genrelay", "prompt_id": prompt_id,
         });
@@ -461,10 +466,12 @@ impl Provider for ComfyUi {
         match failure {
             // It went out and its answer was lost: the prompt may be queued. Polling it by its
             // id runs it to its end if it is, or finds it missing and sends the job again; it is
-            // never left running unknown, nor sent twice.
+            // never left running unknown. The first poll waits until a request still on its way
+            // (behind a gateway that gave up on it) has surely been queued or dropped, so it is
+            // not sent twice.
             Error::Upstream(ref lost) if lost.cause == Cause::OutcomeUnknown => {
                 tracing::warn!(job_id = %job.id, prompt_id, error = %failure.chain(), "the answer to a prompt was lost; polling it by its id");
-                Ok(accepted(&prompt_id))
+                Ok(Submission::Accepted { task_id: prompt_id, poll_after: LOST_ANSWER_FIRST_POLL })
             }
             failure => Err(failure),
         }
@@ -506,20 +513,24 @@ impl Provider for ComfyUi {
     }
 
     /// `POST /interrupt` stops the run if it is the one executing; `POST /queue` `delete`
-    /// removes it if it is still pending. Either may find nothing to do.
+    /// removes it if it is still pending. Either may find nothing to do; both are sent, each
+    /// given [`CANCEL_TIMEOUT`]; the first failure is answered.
     async fn cancel(&self, job: &Job) -> Result<()> {
         let Some(prompt_id) = job.upstream_task_id.as_deref() else { return Ok(()) };
+        let mut outcome = Ok(());
         for (path, body) in [
             ("/interrupt", serde_json::json!({"prompt_id": prompt_id})),
             ("/queue", serde_json::json!({"delete": [prompt_id]})),
         ] {
-            let response =
-                self.http.post(self.url(path)?).json(&body).send().await.map_err(|e| transport(PROVIDER, e))?;
-            if !response.status().is_success() {
-                return Err(status(PROVIDER, response.status(), "cancelling"));
-            }
+            let sent = self.http.post(self.url(path)?).json(&body).timeout(CANCEL_TIMEOUT).send().await;
+            let answered = match sent {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(status(PROVIDER, response.status(), "cancelling")),
+                Err(error) => Err(transport(PROVIDER, error)),
+            };
+            outcome = outcome.and(answered);
         }
-        Ok(())
+        outcome
     }
 }
 

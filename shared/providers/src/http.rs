@@ -108,19 +108,32 @@ pub fn unreadable(provider: &str) -> Error {
 /// files are streamed, never read whole.)
 pub const MAX_ANSWER_BYTES: usize = 8 << 20;
 
-/// An API answer's body, read up to [`MAX_ANSWER_BYTES`]: `None` if it is larger or broke off.
-pub async fn answer_bytes(mut response: reqwest::Response) -> Option<Vec<u8>> {
-    if response.content_length().is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
-        return None;
+/// Why a body was not read whole.
+enum Unread {
+    /// It is larger than allowed; the rest was not read.
+    TooLarge,
+    /// The connection broke (or timed out) before its end.
+    BrokeOff,
+}
+
+/// A body read whole, if it is at most `max` bytes.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Unread> {
+    if response.content_length().is_some_and(|length| length > max as u64) {
+        return Err(Unread::TooLarge);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return None;
+    while let Some(chunk) = response.chunk().await.map_err(|_| Unread::BrokeOff)? {
+        if body.len() + chunk.len() > max {
+            return Err(Unread::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
-    Some(body)
+    Ok(body)
+}
+
+/// An API answer's body, read up to [`MAX_ANSWER_BYTES`]: `None` if it is larger or broke off.
+pub async fn answer_bytes(response: reqwest::Response) -> Option<Vec<u8>> {
+    read_capped(response, MAX_ANSWER_BYTES).await.ok()
 }
 
 /// An API answer's body as JSON: `None` if it is not that JSON, is too large or broke off.
@@ -288,7 +301,7 @@ pub async fn fetch_input(
     } else {
         egress.fetch(&parsed).map_err(|refused| Error::invalid(format!("input {host}: {refused}")))?
     };
-    let mut response = request.send().await.map_err(|e| match genrelay_egress::Egress::refusal_of(&e) {
+    let response = request.send().await.map_err(|e| match genrelay_egress::Egress::refusal_of(&e) {
         Some(refused) => Error::invalid(format!("input: {refused}")),
         None => Error::Unavailable(format!("input {host} could not be fetched")),
     })?;
@@ -301,13 +314,10 @@ pub async fn fetch_input(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|_| Error::Unavailable(format!("input {host} broke off")))? {
-        if bytes.len() + chunk.len() > MAX_INPUT_BYTES {
-            return Err(Error::invalid(format!("input {host}: larger than {MAX_INPUT_BYTES} bytes")));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = read_capped(response, MAX_INPUT_BYTES).await.map_err(|unread| match unread {
+        Unread::TooLarge => Error::invalid(format!("input {host}: larger than {MAX_INPUT_BYTES} bytes")),
+        Unread::BrokeOff => Error::Unavailable(format!("input {host} broke off")),
+    })?;
     Ok(InputFile { content_type, bytes })
 }
 
