@@ -28,14 +28,17 @@ enum FailAfter {
 /// right after the step it names, once.
 struct StoreFailsAfter {
     step: FailAfter,
+    /// What it says its longest call may take.
+    longest_call: Option<Duration>,
     outage: Outage,
     submits: AtomicUsize,
     polls: AtomicUsize,
 }
 
 impl StoreFailsAfter {
-    fn new(step: FailAfter, outage: &Outage) -> Arc<Self> {
-        Arc::new(Self { step, outage: outage.clone(), submits: AtomicUsize::new(0), polls: AtomicUsize::new(0) })
+    fn new(step: FailAfter, outage: &Outage, longest_call: Option<Duration>) -> Arc<Self> {
+        let (submits, polls) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        Arc::new(Self { step, longest_call, outage: outage.clone(), submits, polls })
     }
 }
 
@@ -43,6 +46,10 @@ impl StoreFailsAfter {
 impl Provider for StoreFailsAfter {
     fn name(&self) -> &str {
         "fails-after"
+    }
+
+    fn longest_call(&self) -> Option<Duration> {
+        self.longest_call
     }
 
     async fn submit(&self, _job: &Job, _inputs: &ResolvedInputs) -> Result<Submission> {
@@ -83,7 +90,7 @@ async fn video(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_submission_the_store_could_not_record_fails_the_job_once_its_claim_lapses_never_sent_again() {
     let outage = Outage::default();
-    let provider = StoreFailsAfter::new(FailAfter::Submit, &outage);
+    let provider = StoreFailsAfter::new(FailAfter::Submit, &outage, None);
     let app = app_on(provider.clone(), &outage);
     let id = video(&app).await;
     let stopped = app.engine.work_dispatch_queue(10, Duration::from_secs(60)).await;
@@ -108,7 +115,7 @@ async fn a_submission_the_store_could_not_record_fails_the_job_once_its_claim_la
 #[tokio::test]
 async fn outputs_the_store_could_not_record_are_fetched_again_and_leave_no_file_behind() {
     let outage = Outage::default();
-    let provider = StoreFailsAfter::new(FailAfter::Poll, &outage);
+    let provider = StoreFailsAfter::new(FailAfter::Poll, &outage, None);
     let app = app_on(provider.clone(), &outage);
     let id = video(&app).await;
     app.engine.work_dispatch_queue(10, Duration::from_secs(60)).await.unwrap();
@@ -130,4 +137,27 @@ async fn outputs_the_store_could_not_record_are_fetched_again_and_leave_no_file_
     assert_eq!(assets["assets"].as_array().unwrap().len(), 1, "one output recorded");
     assert_eq!(app.stored_files(), 1, "and no file without its record");
     assert_eq!(slots_in_use(&app).await, 0, "the channel's slot is free again");
+}
+
+/// A channel whose calls may take longer than a step's lease (jimeng-api's sync mode: up to
+/// 900 s): a step holds its job a minute past that, so a call still running is not taken for a
+/// stopped step. Then, as above, the job fails as of unknown outcome, never sent again.
+#[tokio::test]
+async fn a_step_holds_its_job_past_its_channels_longest_call() {
+    let outage = Outage::default();
+    let provider = StoreFailsAfter::new(FailAfter::Submit, &outage, Some(Duration::from_secs(18 * 60)));
+    let app = app_on(provider.clone(), &outage);
+    let id = video(&app).await;
+    let _ = app.engine.work_dispatch_queue(10, Duration::from_secs(60)).await;
+    outage.restore(Part::Store);
+
+    app.clock.advance(app.engine.settings().step_lease + Duration::from_secs(1));
+    app.drain().await;
+    assert_eq!(app.job(KEY_A, &id).await["status"], "running", "its call may still be running");
+    app.clock.advance(Duration::from_secs(3 * 60));
+    app.drain().await;
+    let job = app.job(KEY_A, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("outcome unknown"), "{job}");
+    assert_eq!(provider.submits.load(Ordering::SeqCst), 1, "never sent twice");
 }

@@ -41,8 +41,8 @@ pub const INFERENCE_PRESETS_VAR: &str = "GENRELAY_INFERENCE_PRESETS";
 pub const INFERENCE_QUEUE_LIMIT_VAR: &str = "GENRELAY_INFERENCE_QUEUE_LIMIT";
 /// Seconds a worker or poller step holds a job before another step may take it over (a step
 /// whose function was killed holds it until then): above the Timeout of the functions that run
-/// steps. 16 minutes by default, for a worker held up to 900 s by jimeng-api's sync mode; at
-/// most a day.
+/// steps (a channel whose calls take longer, jimeng-api's sync mode, extends it). 16 minutes by
+/// default; at most a day.
 pub const STEP_LEASE_VAR: &str = "GENRELAY_STEP_LEASE_SECONDS";
 /// The most jobs a client may have queued or running (1 to 1000); 0 or unset: no limit.
 pub const MAX_UNFINISHED_VAR: &str = "GENRELAY_MAX_UNFINISHED_JOBS_PER_CLIENT";

@@ -152,6 +152,12 @@ impl ChannelRegistry {
         self.all.iter().find(|channel| channel.enabled && channel.provider.retouches_originals())
     }
 
+    /// The longest a call of any channel may take, of those that say (see
+    /// [`Provider::longest_call`]).
+    pub fn longest_call(&self) -> Option<std::time::Duration> {
+        self.all.iter().filter_map(|channel| channel.provider.longest_call()).max()
+    }
+
     /// The provider a job was handed to, by the channel name stored on the job.
     pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
         self.named(name).map(|channel| &channel.provider)

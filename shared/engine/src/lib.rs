@@ -200,6 +200,14 @@ impl Engine {
     pub fn settings(&self) -> Settings {
         self.live_settings().settings.clone()
     }
+
+    /// How long a step holds the job it claims: `step_lease`, or a minute past the longest call
+    /// a channel may make when that is longer (jimeng-api's sync mode), so a step is never taken
+    /// over while its call still runs.
+    pub(crate) fn step_hold(&self) -> std::time::Duration {
+        let longest = self.channels().longest_call().map(|call| call + std::time::Duration::from_secs(60));
+        self.settings().step_lease.max(longest.unwrap_or_default())
+    }
 }
 
 /// `std::time::Duration` as a `chrono` span, for date arithmetic.

@@ -106,7 +106,7 @@ impl Engine {
         // that outlasts the schedule) never submit or ingest twice. A claim to submit also
         // clears `waiting`: a step that stops midway leaves a submission of unknown outcome.
         let mut claimed = job.revise();
-        claimed.next_poll_at = Some(now + span(self.settings().step_lease));
+        claimed.next_poll_at = Some(now + span(self.step_hold()));
         let waiting_since = match (&job.upstream_task_id, claimed.waiting.take()) {
             (None, Some(waiting)) => Some(waiting.since),
             (_, waiting) => {

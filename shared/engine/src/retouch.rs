@@ -44,7 +44,7 @@ impl Engine {
         // Claimed as the poller claims a submission, then submitted at once.
         let mut claimed = handed_over.revise();
         claimed.waiting = None;
-        claimed.next_poll_at = Some(now + span(self.settings().step_lease));
+        claimed.next_poll_at = Some(now + span(self.step_hold()));
         if !self.deps.jobs.replace(&handed_over, &claimed).await? {
             return Ok(()); // a poller took it (or it was cancelled) meanwhile
         }

@@ -36,7 +36,7 @@ impl Engine {
         let mut running = job.revise();
         running.start(now)?;
         // Until the submission is recorded, the poller treats the job as a watchdog entry.
-        running.next_poll_at = Some(now + span(self.settings().step_lease));
+        running.next_poll_at = Some(now + span(self.step_hold()));
         if !self.deps.jobs.replace(&job, &running).await? {
             return Ok(());
         }

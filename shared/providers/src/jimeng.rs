@@ -83,6 +83,8 @@ pub struct Jimeng {
     name: String,
     config: JimengConfig,
     http: reqwest::Client,
+    /// What a call may take in all (a sync generation: its `syncTimeoutSeconds`).
+    timeout: Duration,
 }
 
 impl Jimeng {
@@ -96,7 +98,7 @@ impl Jimeng {
             .timeout(timeout)
             .build()
             .expect("the HTTP client builds");
-        Self { name: name.into(), config, http }
+        Self { name: name.into(), config, http, timeout }
     }
 
     fn polls(&self, job: &Job) -> (Duration, Duration) {
@@ -259,6 +261,10 @@ fn resolution_of(width: u32, height: u32) -> &'static str {
 impl Provider for Jimeng {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn longest_call(&self) -> Option<Duration> {
+        Some(self.timeout)
     }
 
     /// jimeng-api's `POST /token/check`: whether Jimeng still takes the session id.

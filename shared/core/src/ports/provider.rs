@@ -123,6 +123,13 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// How long one call to the upstream may take at most, when that is longer than usual (a
+    /// generation answered synchronously): a step holds its job at least that long, so it is
+    /// never taken over while its call still runs.
+    fn longest_call(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Whether the channel retouches a job's original before the job's own capability runs
     /// (Meitu's `enable_in_workflow`).
     fn retouches_originals(&self) -> bool {
