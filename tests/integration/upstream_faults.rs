@@ -211,13 +211,20 @@ async fn a_server_that_never_answers_costs_a_timeout_not_the_job() {
     }
 }
 
-fn runninghub(base_url: &str) -> Arc<dyn Provider> {
-    let config: RunningHubConfig = serde_json::from_value(json!({
-        "baseUrl": base_url, "apiKey": fake_runninghub::API_KEY, "pollIntervalMs": 0,
-        "workflows": {"image.generate": {"workflowId": "1904136902449209346", "slots": {"prompt": ["6", "text"]}}}
-    }))
-    .unwrap();
-    Arc::new(RunningHub::new("runninghub", config, Egress::public_only()))
+impl Bench<FakeRunningHub> {
+    async fn runninghub() -> Self {
+        let fake = FakeRunningHub::start().await;
+        let url = fake.base_url.clone();
+        Self::on(fake, &url, |proxy| {
+            let config: RunningHubConfig = serde_json::from_value(json!({
+                "baseUrl": proxy, "apiKey": fake_runninghub::API_KEY, "pollIntervalMs": 0,
+                "workflows": {"image.generate": {"workflowId": "1904136902449209346", "slots": {"prompt": ["6", "text"]}}}
+            }))
+            .unwrap();
+            Arc::new(RunningHub::new("runninghub", config, Egress::public_only()))
+        })
+        .await
+    }
 }
 
 /// RunningHub names its tasks: a creation refused before it reached the server (busy, 429) is
@@ -236,9 +243,7 @@ async fn a_runninghub_task_creation_that_broke_is_sent_again_only_if_it_was_refu
         (Fault::Oversize, "failed", 0),
         (Fault::CutOff, "failed", 1),
     ] {
-        let fake = FakeRunningHub::start().await;
-        let url = fake.base_url.clone();
-        let bench = Bench::on(fake, &url, runninghub).await;
+        let bench = Bench::runninghub().await;
         bench.proxy.break_next("/task/openapi/create", fault, 1);
         let job = bench.run_job().await;
         let what = format!("create {fault:?} ({job})");
@@ -253,9 +258,7 @@ async fn a_runninghub_task_creation_that_broke_is_sent_again_only_if_it_was_refu
 #[tokio::test]
 async fn a_broken_runninghub_poll_is_asked_again() {
     for fault in FAULTS {
-        let fake = FakeRunningHub::start().await;
-        let url = fake.base_url.clone();
-        let bench = Bench::on(fake, &url, runninghub).await;
+        let bench = Bench::runninghub().await;
         bench.proxy.break_next("/task/openapi/outputs", fault, 1);
         let job = bench.run_job().await;
         let what = format!("outputs {fault:?} ({job})");
