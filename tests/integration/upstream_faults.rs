@@ -159,20 +159,28 @@ async fn an_answer_too_large_is_not_read_on() {
 /// Broken every time, the job ends by its deadline: a refused queueing queues nothing and
 /// fails the job when its wait for a channel is over; a run whose server stops answering polls
 /// is given up on (and stopped) after a while and queued again, up to the job's submissions;
-/// a run whose files cannot be fetched is never run again, and the job expires.
+/// a run whose files cannot be fetched is never run again, and the job expires saying why.
 #[tokio::test]
 async fn a_server_that_keeps_failing_ends_the_job_by_its_deadline() {
     let submissions = Settings::default().max_submit_attempts as u64;
-    for (path, fault, ending, runs) in [
-        ("/prompt", Fault::Status(503), "failed", 0),
-        ("/api/jobs/", Fault::Reset, "failed", submissions),
-        ("/view", Fault::Status(502), "expired", 1),
+    for (path, fault, ending, runs, why) in [
+        ("/prompt", Fault::Status(503), "failed", 0, "busy"),
+        ("/api/jobs/", Fault::Reset, "failed", submissions, "unreachable"),
+        (
+            "/view",
+            Fault::Status(502),
+            "expired",
+            1,
+            "last: ComfyUI: results unreachable: the result URL answered HTTP 502",
+        ),
+        ("/view", Fault::Garbled, "expired", 1, "last: ComfyUI: results unreachable: the result URL answered a page"),
     ] {
         let bench = Bench::comfyui().await;
         bench.proxy.break_next(path, fault, u32::MAX);
         let job = bench.run_job().await;
         bench.assert_settled(&job, ending, &format!("{path} {fault:?} every time")).await;
         assert_eq!(bench.fake.prompts_queued(), runs, "{path} {fault:?}: {job}");
+        assert!(job["error"].as_str().unwrap().contains(why), "{path} {fault:?}: says why: {job}");
     }
 }
 

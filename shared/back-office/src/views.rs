@@ -207,6 +207,9 @@ pub struct UpstreamState {
     pub waiting_reason: Option<String>,
     /// Since when the upstream has not answered polls, while it does not.
     pub unreachable_since: Option<DateTime<Utc>>,
+    /// The latest passing problem a poll met (results not fetched yet, the upstream not
+    /// answering), until a poll answers.
+    pub setback: Option<String>,
     pub deadline_at: DateTime<Utc>,
 }
 
@@ -243,6 +246,7 @@ impl AiTaskDetail {
                 next_poll_at: job.next_poll_at,
                 waiting_reason: job.waiting.as_ref().map(|w| w.reason.clone()),
                 unreachable_since: job.unreachable_since,
+                setback: job.setback.clone(),
                 deadline_at: job.deadline_at,
             },
             operator_actions: job.operator_actions.clone(),

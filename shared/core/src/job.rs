@@ -277,6 +277,10 @@ pub struct Job {
     /// Since when the upstream running the job's task has not answered a poll.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_since: Option<DateTime<Utc>>,
+    /// The latest passing problem a poll met while the job runs (its results not fetched yet,
+    /// the upstream not answering), cleared by a poll that answers; an expiry says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setback: Option<String>,
     /// Every hand-over to a channel: which, when, and how it went.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
@@ -359,6 +363,7 @@ impl Job {
             submit_attempts: 0,
             waiting: None,
             unreachable_since: None,
+            setback: None,
             attempts: Vec::new(),
             labels: request.labels,
             operator_actions: Vec::new(),
@@ -429,6 +434,7 @@ impl Job {
     /// before the outputs are stored.
     pub fn report_progress(&mut self, progress: u8, next_poll_at: DateTime<Utc>, now: DateTime<Utc>) {
         self.progress = self.progress.max(progress.min(99));
+        self.setback = None;
         self.next_poll_at = Some(next_poll_at);
         self.updated_at = now;
     }
@@ -448,7 +454,10 @@ impl Job {
 
     pub fn expire(&mut self, now: DateTime<Utc>) -> Result<()> {
         self.become_(JobStatus::Expired, now)?;
-        self.error = Some("The job did not finish before its deadline.".to_owned());
+        self.error = Some(match &self.setback {
+            Some(setback) => format!("The job did not finish before its deadline; last: {setback}"),
+            None => "The job did not finish before its deadline.".to_owned(),
+        });
         Ok(())
     }
 

@@ -43,7 +43,7 @@ impl Engine {
             Ok(ended) => ended,
             Err(error) => {
                 tracing::warn!(job_id = %job.id, error = %error.chain(), "poll failed; retrying later");
-                self.postpone_poll(job).await;
+                self.postpone_poll(job, None).await;
                 false
             }
         }
@@ -78,9 +78,10 @@ impl Engine {
         Ok(false)
     }
 
-    /// Moves a job's next poll back after a failed step, so one sweep does not retry it at once.
-    /// The step claimed the job (a later revision than `job`), so the job is read again.
-    async fn postpone_poll(&self, job: &Job) {
+    /// Moves a job's next poll back after a failed step, so one sweep does not retry it at once,
+    /// noting `setback` when the step met one. The step claimed the job (a later revision than
+    /// `job`), so the job is read again.
+    async fn postpone_poll(&self, job: &Job, setback: Option<String>) {
         let postponed = async {
             let Some(current) = self.deps.jobs.get(&job.client_id, &job.id).await? else { return Ok(false) };
             if current.status.is_terminal() {
@@ -88,6 +89,7 @@ impl Engine {
             }
             let mut later = current.revise();
             later.next_poll_at = Some(self.deps.clock.now() + span(self.settings().poll_retry));
+            later.setback = setback.or(later.setback);
             self.deps.jobs.replace(&current, &later).await
         };
         if let Err(error) = postponed.await {
@@ -163,7 +165,7 @@ impl Engine {
             // The task ended upstream but its files could not be fetched (yet): fetch again,
             // until the deadline; never submit a finished (and paid) task again.
             Error::Upstream(upstream) if upstream.cause == Cause::ResultsUnreachable => {
-                self.postpone_poll(job).await;
+                self.postpone_poll(job, Some(reason)).await;
                 Ok(false)
             }
             Error::Upstream(upstream) if upstream.cause.is_channel_fault() => {
@@ -198,6 +200,7 @@ impl Engine {
         }
         let mut waiting = job.revise();
         waiting.unreachable_since = Some(since);
+        waiting.setback = Some(reason);
         waiting.next_poll_at = Some(now + span(self.settings().poll_retry));
         waiting.updated_at = now;
         self.deps.jobs.replace(job, &waiting).await?;
