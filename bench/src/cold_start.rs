@@ -25,8 +25,8 @@ const SECTION: &str = "cold start (moto, one function at a time)";
 const PHASES: [&str; 9] = [
     "sdk_config",
     "webhook_secrets",
+    "documents",
     "channels",
-    "ai_config",
     "api_keys",
     "engine",
     "back_office",
@@ -231,8 +231,9 @@ pub async fn measure(binaries: &Path, runs: usize) -> (Vec<Figure>, Table) {
         title: "init breakdown (moto)".into(),
         how: format!(
             "Median of {runs} runs of each phase's span, in ms (genrelay-bootstrap logs them as they \
-             close). `configure` holds the phases before it; webhook_secrets, channels, ai_config and \
-             api_keys run concurrently. `outside` is the rest of init: process start, the runtime, logging set-up and \
+             close). `configure` holds the phases before it. webhook_secrets, documents (the AI config and \
+             providers documents, in one read) and api_keys run concurrently; channels (their credentials) \
+             follows documents. `outside` is the rest of init: process start, the runtime, logging set-up and \
              the Lambda runtime client until its first /next."
         ),
         unit: "ms".into(),

@@ -839,6 +839,12 @@ async fn configuration_documents_are_stored_and_replaced(adapters: Adapters) {
     documents.put_document("ai-config", &json!({"imageDeadlineMinutes": 2, "note": "二"})).await.unwrap();
     assert_eq!(documents.document("ai-config").await.unwrap(), Some(json!({"imageDeadlineMinutes": 2, "note": "二"})));
     assert_eq!(documents.document("other").await.unwrap(), None);
+    // Several at once (init's one read), in the order asked, a missing one as none.
+    documents.put_document("providers", &json!({"channels": [], "revision": 3})).await.unwrap();
+    let read = documents.documents(&["providers", "other", "ai-config"]).await.unwrap();
+    let ai_config = json!({"imageDeadlineMinutes": 2, "note": "二"});
+    assert_eq!(read, [Some(json!({"channels": [], "revision": 3})), None, Some(ai_config)]);
+    assert_eq!(documents.documents(&["other"]).await.unwrap(), [None]);
 }
 
 async fn a_document_is_replaced_only_if_it_is_unchanged(adapters: Adapters) {

@@ -4,14 +4,16 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use genrelay_core::ports::ConfigDocuments;
 use genrelay_core::{Error, Result};
 use serde_json::Value;
 
 use crate::dynamo::DynamoStore;
-use crate::errors::service;
-use crate::items::{DOC, key_of};
+use crate::errors::{sdk, service};
+use crate::items::{DOC, Item, PK, key_of};
 
 const CONFIG_SK: &str = "CONFIG";
 
@@ -19,14 +21,43 @@ fn config_pk(name: &str) -> String {
     format!("CONFIG#{name}")
 }
 
+/// The document `name` a stored item holds, if any.
+fn parsed(name: &str, item: Option<&Item>) -> Result<Option<Value>> {
+    let Some(text) = item.and_then(|item| item.get(DOC)).and_then(|doc| doc.as_s().ok()) else {
+        return Ok(None);
+    };
+    serde_json::from_str(text).map(Some).map_err(|e| Error::internal(format!("the stored {name} document: {e}")))
+}
+
 #[async_trait]
 impl ConfigDocuments for DynamoStore {
     async fn document(&self, name: &str) -> Result<Option<Value>> {
-        let item = self.get_item(config_pk(name), CONFIG_SK).await?;
-        let Some(text) = item.as_ref().and_then(|item| item.get(DOC)).and_then(|doc| doc.as_s().ok()) else {
-            return Ok(None);
+        parsed(name, self.get_item(config_pk(name), CONFIG_SK).await?.as_ref())
+    }
+
+    /// One BatchGetItem (strongly consistent, as `document`'s GetItem), again for any keys it
+    /// leaves unprocessed.
+    async fn documents(&self, names: &[&str]) -> Result<Vec<Option<Value>>> {
+        let keys = names.iter().map(|name| key_of(config_pk(name), CONFIG_SK)).collect();
+        let keys = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build();
+        let mut request = HashMap::from([(self.table.clone(), keys.map_err(Error::internal)?)]);
+        let mut items = Vec::new();
+        while !request.is_empty() {
+            let answer = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk("BatchGetItem", e))?;
+            items.extend(answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            request = answer.unprocessed_keys.unwrap_or_default();
+        }
+        let item_of = |name: &str| {
+            let pk = AttributeValue::S(config_pk(name));
+            items.iter().find(|item| item.get(PK) == Some(&pk))
         };
-        serde_json::from_str(text).map(Some).map_err(|e| Error::internal(format!("the stored {name} document: {e}")))
+        names.iter().map(|name| parsed(name, item_of(name))).collect()
     }
 
     async fn put_document(&self, name: &str, document: &Value) -> Result<()> {

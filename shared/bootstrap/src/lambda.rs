@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use genrelay_aws::{AwsClients, AwsResources};
 use genrelay_back_office::BackOfficeState;
-use genrelay_core::ports::{BackOfficeStore, ChannelSet, ChannelSource, ConfigDocuments};
+use genrelay_core::ai_config::{AI_CONFIG_DOCUMENT, AiConfig};
+use genrelay_core::ports::{BackOfficeStore, ChannelSet, ConfigDocuments, PROVIDERS_DOCUMENT};
 use genrelay_egress::Egress;
-use genrelay_engine::{Engine, Settings, stored_ai_config};
+use genrelay_engine::{Engine, Settings};
 use genrelay_http::{ApiKeys, AppState};
 use genrelay_providers::{MockConfig, StoredChannels};
 
@@ -158,10 +159,9 @@ async fn wire(
                     _ => Ok(None),
                 }
             };
-            let (secrets, loaded, ai_config, keys) = tokio::join!(
+            let (secrets, (loaded, ai_config), keys) = tokio::join!(
                 phase("webhook_secrets", webhook_secrets(&clients.ssm)),
-                phase("channels", load(uses, &channels)),
-                phase("ai_config", stored_ai_config(documents.as_ref())),
+                read_documents(uses, documents.as_ref(), &channels),
                 phase("api_keys", keys),
             );
             let (mock, retention, secrets) = (config.mock.clone(), config.output_retention, secrets?);
@@ -174,10 +174,7 @@ async fn wire(
             let engine =
                 phase_now("engine", || embedded.engine_with_mock(config.mock.clone(), egress, config.settings.clone()));
             let channels = listed(uses, embedded.stored_channels(egress));
-            let (loaded, ai_config) = tokio::join!(
-                phase("channels", load(uses, &channels)),
-                phase("ai_config", stored_ai_config(&embedded.store)),
-            );
+            let (loaded, ai_config) = read_documents(uses, &embedded.store, &channels).await;
             (engine, channels, loaded, ai_config, None)
         }
     };
@@ -204,12 +201,30 @@ fn listed(uses: Channels, channels: StoredChannels) -> StoredChannels {
     }
 }
 
-/// The stored channels, read and built, if the function uses them.
-async fn load(uses: Channels, channels: &StoredChannels) -> genrelay_core::Result<Option<ChannelSet>> {
-    match uses {
-        Channels::Used | Channels::Listed => channels.load(None).await,
-        Channels::Unused => Ok(None),
-    }
+/// The AI config and, if the function uses them, the channels: their documents in one read,
+/// then the channels' credentials.
+async fn read_documents(
+    uses: Channels,
+    documents: &dyn ConfigDocuments,
+    channels: &StoredChannels,
+) -> (genrelay_core::Result<Option<ChannelSet>>, genrelay_core::Result<AiConfig>) {
+    let names: &[&str] = match uses {
+        Channels::Used | Channels::Listed => &[AI_CONFIG_DOCUMENT, PROVIDERS_DOCUMENT],
+        Channels::Unused => &[AI_CONFIG_DOCUMENT],
+    };
+    let mut read = match phase("documents", documents.documents(names)).await {
+        Ok(read) => read.into_iter(),
+        Err(error) => {
+            let ai_config = Err(genrelay_core::Error::Unavailable(format!("reading it failed: {}", error.chain())));
+            return (Err(error), ai_config);
+        }
+    };
+    let ai_config = AiConfig::from_stored(read.next().flatten());
+    let loaded = match read.next() {
+        Some(providers) => phase("channels", channels.load_from(providers, None)).await,
+        None => Ok(None),
+    };
+    (loaded, ai_config)
 }
 
 /// The engine of an event function (worker, poller, webhooks).

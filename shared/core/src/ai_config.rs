@@ -76,6 +76,11 @@ impl AiConfig {
         serde_json::to_value(self).expect("the AI config serializes")
     }
 
+    /// The AI config a stored document holds (empty when none was set).
+    pub fn from_stored(stored: Option<serde_json::Value>) -> Result<Self> {
+        stored.map_or_else(|| Ok(Self::default()), Self::from_document)
+    }
+
     /// Reads a stored or submitted document; the error names what is wrong.
     pub fn from_document(document: serde_json::Value) -> Result<Self> {
         let config: Self = serde_path_to_error::deserialize(document)

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use genrelay_core::ai_config::AI_CONFIG_DOCUMENT;
-use genrelay_core::ports::ConfigDocuments;
 use genrelay_core::{AiConfig, Result};
 
 use crate::{Engine, LiveSettings, Settings};
@@ -28,18 +27,10 @@ impl Settings {
     }
 }
 
-/// The AI config kept in `documents` (empty when none was set).
-pub async fn stored_ai_config(documents: &dyn ConfigDocuments) -> Result<AiConfig> {
-    match documents.document(AI_CONFIG_DOCUMENT).await? {
-        Some(document) => AiConfig::from_document(document),
-        None => Ok(AiConfig::default()),
-    }
-}
-
 impl Engine {
     /// The AI config as stored (empty when none was set).
     pub async fn ai_config(&self) -> Result<AiConfig> {
-        stored_ai_config(self.deps.documents.as_ref()).await
+        AiConfig::from_stored(self.deps.documents.document(AI_CONFIG_DOCUMENT).await?)
     }
 
     /// Puts the AI config read at init (beside the function's other configuration) in force.

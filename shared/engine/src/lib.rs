@@ -27,7 +27,6 @@ use genrelay_core::ports::{
     JobStore, Metrics, WebhookSender, WebhookStore,
 };
 
-pub use ai_config::stored_ai_config;
 pub use assets::{NewFile, UrlAsset};
 pub use channels::ChannelRegistry;
 pub use genrelay_core::ports::Channel;

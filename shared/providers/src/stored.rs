@@ -325,7 +325,14 @@ impl StoredChannels {
 #[async_trait]
 impl ChannelSource for StoredChannels {
     async fn load(&self, known: Option<&str>) -> Result<Option<ChannelSet>> {
-        let document = self.document().await?;
+        self.load_from(self.document().await?, known).await
+    }
+}
+
+impl StoredChannels {
+    /// The channels of `document`, the stored providers document read by the caller (`None`:
+    /// none is stored), unless its revision is `known`: as [`ChannelSource::load`].
+    pub async fn load_from(&self, document: Option<Value>, known: Option<&str>) -> Result<Option<ChannelSet>> {
         let revision = match &document {
             Some(document) => hex::encode(Sha256::digest(document.to_string().as_bytes())),
             None => "none".to_owned(),

@@ -11,6 +11,16 @@ pub trait ConfigDocuments: Send + Sync {
     /// The document named `name`, if one was stored.
     async fn document(&self, name: &str) -> Result<Option<Value>>;
 
+    /// The documents named `names`, in their order (`None` for one not stored), in one request
+    /// where the store can: a function's init reads the providers and AI config documents so.
+    async fn documents(&self, names: &[&str]) -> Result<Vec<Option<Value>>> {
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            found.push(self.document(name).await?);
+        }
+        Ok(found)
+    }
+
     /// Stores the document, replacing the previous one.
     async fn put_document(&self, name: &str, document: &Value) -> Result<()>;
 
