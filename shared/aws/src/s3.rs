@@ -34,6 +34,35 @@ impl S3BlobStore {
         Self { client, bucket: bucket.into() }
     }
 
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<String> {
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(|e| sdk("CreateMultipartUpload", e))?;
+        output.upload_id.ok_or_else(|| Error::internal("CreateMultipartUpload returned no upload id"))
+    }
+
+    async fn upload_part(&self, key: &BlobKey, upload_id: &str, number: i32, bytes: Bytes) -> Result<CompletedPart> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| sdk("UploadPart", e))?;
+        Ok(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag).build())
+    }
+
     async fn put_object(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<()> {
         self.client
             .put_object()
@@ -46,90 +75,6 @@ impl S3BlobStore {
             .await
             .map_err(|e| sdk("PutObject", e))?;
         Ok(())
-    }
-}
-
-/// A multipart upload of one object, its parts sent one after another, each while the next is
-/// read: at most one part is in flight, so two are held in memory at most.
-struct MultipartUpload {
-    store: S3BlobStore,
-    key: BlobKey,
-    upload_id: String,
-    sent: Vec<CompletedPart>,
-    sending: Option<tokio::task::JoinHandle<Result<CompletedPart>>>,
-}
-
-impl MultipartUpload {
-    async fn new(store: &S3BlobStore, key: &BlobKey, content_type: &str) -> Result<Self> {
-        let output = store
-            .client
-            .create_multipart_upload()
-            .bucket(&store.bucket)
-            .key(key.as_str())
-            .content_type(content_type)
-            .server_side_encryption(ServerSideEncryption::Aes256)
-            .send()
-            .await
-            .map_err(|e| sdk("CreateMultipartUpload", e))?;
-        let upload_id =
-            output.upload_id.ok_or_else(|| Error::internal("CreateMultipartUpload returned no upload id"))?;
-        Ok(Self { store: store.clone(), key: key.clone(), upload_id, sent: Vec::new(), sending: None })
-    }
-
-    /// Starts sending `bytes` as the next part, once the part before it is in.
-    async fn send(&mut self, bytes: Bytes) -> Result<()> {
-        self.settle().await?;
-        let number = self.sent.len() as i32 + 1;
-        let (client, bucket, key, upload_id) =
-            (self.store.client.clone(), self.store.bucket.clone(), self.key.clone(), self.upload_id.clone());
-        self.sending = Some(tokio::spawn(async move {
-            let output = client
-                .upload_part()
-                .bucket(bucket)
-                .key(key.as_str())
-                .upload_id(upload_id)
-                .part_number(number)
-                .body(ByteStream::from(bytes))
-                .send()
-                .await
-                .map_err(|e| sdk("UploadPart", e))?;
-            Ok(CompletedPart::builder().part_number(number).set_e_tag(output.e_tag).build())
-        }));
-        Ok(())
-    }
-
-    /// Waits for the part in flight, if any.
-    async fn settle(&mut self) -> Result<()> {
-        if let Some(sending) = self.sending.take() {
-            self.sent.push(sending.await.map_err(Error::internal)??);
-        }
-        Ok(())
-    }
-
-    /// Waits for the last part, then joins the parts into the object.
-    async fn complete(&mut self) -> Result<()> {
-        self.settle().await?;
-        let completed = CompletedMultipartUpload::builder().set_parts(Some(self.sent.clone())).build();
-        self.store
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.store.bucket)
-            .key(self.key.as_str())
-            .upload_id(&self.upload_id)
-            .multipart_upload(completed)
-            .send()
-            .await
-            .map_err(|e| sdk("CompleteMultipartUpload", e))?;
-        Ok(())
-    }
-
-    /// Gives the upload up: the part in flight ends first, then S3 drops the parts.
-    async fn abort(mut self) {
-        let _ = self.settle().await;
-        let abort = self.store.client.abort_multipart_upload().bucket(&self.store.bucket).key(self.key.as_str());
-        if let Err(error) = abort.upload_id(&self.upload_id).send().await {
-            tracing::warn!(key = self.key.as_str(), error = %sdk("AbortMultipartUpload", error), "multipart upload left open");
-        }
     }
 }
 
@@ -193,7 +138,7 @@ impl BlobStore for S3BlobStore {
     ) -> Result<StoredBlob> {
         let mut digest = BackgroundDigester::start(max_bytes);
         let mut part = BytesMut::with_capacity(PART_SIZE);
-        let mut upload: Option<MultipartUpload> = None;
+        let mut upload: Option<(String, Vec<CompletedPart>)> = None;
         let result: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| Error::Unavailable(format!("reading the file failed: {e}")))?;
@@ -204,29 +149,49 @@ impl BlobStore for S3BlobStore {
                     part.extend_from_slice(now);
                     rest = later;
                     if part.len() == PART_SIZE {
-                        let upload = match &mut upload {
+                        let (upload_id, parts) = match &mut upload {
                             Some(upload) => upload,
-                            None => upload.insert(MultipartUpload::new(self, key, content_type).await?),
+                            None => upload.insert((self.start_multipart(key, content_type).await?, Vec::new())),
                         };
-                        upload.send(part.split().freeze()).await?;
+                        let number = parts.len() as i32 + 1;
+                        parts.push(self.upload_part(key, upload_id, number, part.split().freeze()).await?);
                         part.reserve(PART_SIZE);
                     }
                 }
             }
-            match &mut upload {
+            match upload.take() {
                 None => self.put_object(key, part.split().freeze(), content_type).await,
-                Some(upload) => {
+                Some((upload_id, mut parts)) => {
                     if !part.is_empty() {
-                        upload.send(part.split().freeze()).await?;
+                        let number = parts.len() as i32 + 1;
+                        parts.push(self.upload_part(key, &upload_id, number, part.split().freeze()).await?);
                     }
-                    upload.complete().await
+                    let completed = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+                    let done = self
+                        .client
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key.as_str())
+                        .upload_id(&upload_id)
+                        .multipart_upload(completed)
+                        .send()
+                        .await
+                        .map_err(|e| sdk("CompleteMultipartUpload", e));
+                    if done.is_err() {
+                        upload = Some((upload_id, Vec::new()));
+                    }
+                    done.map(|_| ())
                 }
             }
         }
         .await;
         if let Err(error) = result {
-            if let Some(upload) = upload {
-                upload.abort().await;
+            if let Some((upload_id, _)) = upload {
+                let abort =
+                    self.client.abort_multipart_upload().bucket(&self.bucket).key(key.as_str()).upload_id(upload_id);
+                if let Err(abort_error) = abort.send().await {
+                    tracing::warn!(key = key.as_str(), error = %sdk("AbortMultipartUpload", abort_error), "multipart upload left open");
+                }
             }
             return Err(error);
         }
