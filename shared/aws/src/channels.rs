@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::ChannelLedger;
 use genrelay_core::{Error, JobId, Result};
 
 use crate::dynamo::DynamoStore;
-use crate::errors::{sdk, service};
+use crate::errors::service;
 use crate::items::{Item, PK, SK, s};
 
 const SLOTS: &str = "SLOTS";
@@ -120,27 +120,13 @@ impl ChannelLedger for DynamoStore {
         let mut cooling = HashMap::new();
         // BatchGetItem takes up to 100 keys.
         for group in channels.chunks(100) {
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(group.iter().map(|channel| key(channel, COOLDOWN)).collect()))
-                .build()
-                .map_err(Error::internal)?;
-            let mut request = HashMap::from([(self.table.clone(), keys)]);
-            while !request.is_empty() {
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(|e| sdk("BatchGetItem", e))?;
-                for item in answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let channel = item.get(PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| pk.strip_prefix("CHANNEL#"));
-                    if let Some(channel) = channel.filter(|_| number(item.get("until")) > now.timestamp_micros()) {
-                        let reason = item.get("reason").and_then(|r| r.as_s().ok()).cloned().unwrap_or_default();
-                        cooling.insert(channel.to_owned(), reason);
-                    }
+            let keys = group.iter().map(|channel| key(channel, COOLDOWN)).collect();
+            for item in self.batch_get_items(keys, false).await? {
+                let channel = item.get(PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| pk.strip_prefix("CHANNEL#"));
+                if let Some(channel) = channel.filter(|_| number(item.get("until")) > now.timestamp_micros()) {
+                    let reason = item.get("reason").and_then(|r| r.as_s().ok()).cloned().unwrap_or_default();
+                    cooling.insert(channel.to_owned(), reason);
                 }
-                request = answer.unprocessed_keys.unwrap_or_default();
             }
         }
         Ok(cooling)

@@ -4,15 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use genrelay_core::ports::ConfigDocuments;
 use genrelay_core::{Error, Result};
 use serde_json::Value;
 
 use crate::dynamo::DynamoStore;
-use crate::errors::{sdk, service};
+use crate::errors::service;
 use crate::items::{DOC, Item, PK, key_of};
 
 const CONFIG_SK: &str = "CONFIG";
@@ -39,20 +37,7 @@ impl ConfigDocuments for DynamoStore {
     /// leaves unprocessed.
     async fn documents(&self, names: &[&str]) -> Result<Vec<Option<Value>>> {
         let keys = names.iter().map(|name| key_of(config_pk(name), CONFIG_SK)).collect();
-        let keys = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build();
-        let mut request = HashMap::from([(self.table.clone(), keys.map_err(Error::internal)?)]);
-        let mut items = Vec::new();
-        while !request.is_empty() {
-            let answer = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|e| sdk("BatchGetItem", e))?;
-            items.extend(answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            request = answer.unprocessed_keys.unwrap_or_default();
-        }
+        let items = self.batch_get_items(keys, true).await?;
         let item_of = |name: &str| {
             let pk = AttributeValue::S(config_pk(name));
             items.iter().find(|item| item.get(PK) == Some(&pk))

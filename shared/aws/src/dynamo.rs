@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, Select, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use genrelay_core::ports::{
     ADMIN_READ_BUDGET, AdminJobPage, AdminJobQuery, AssetQuery, AssetStore, Created, JobQuery, JobStore,
@@ -142,6 +142,26 @@ impl DynamoStore {
     }
 
     /// One item by key, read consistently.
+    /// The items of `keys` (at most 100) that exist, in no particular order: one BatchGetItem,
+    /// again for any keys it leaves unprocessed.
+    pub(crate) async fn batch_get_items(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>> {
+        let keys = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(consistent).build();
+        let mut request = HashMap::from([(self.table.clone(), keys.map_err(Error::internal)?)]);
+        let mut items = Vec::new();
+        while !request.is_empty() {
+            let answer = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| sdk("BatchGetItem", e))?;
+            items.extend(answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            request = answer.unprocessed_keys.unwrap_or_default();
+        }
+        Ok(items)
+    }
+
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>> {
         let output = self
             .client
