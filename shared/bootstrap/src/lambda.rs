@@ -216,7 +216,9 @@ async fn read_documents(
         Ok(read) => read.into_iter(),
         Err(error) => {
             let ai_config = Err(genrelay_core::Error::Unavailable(format!("reading it failed: {}", error.chain())));
-            return (Err(error), ai_config);
+            // A function without channels starts anyway, as on a failed AI config read alone.
+            let loaded = if names.contains(&PROVIDERS_DOCUMENT) { Err(error) } else { Ok(None) };
+            return (loaded, ai_config);
         }
     };
     let ai_config = AiConfig::from_stored(read.next().flatten());
