@@ -226,7 +226,9 @@ async fn a_create_costs_two_aws_requests_each_logged_by_the_sdk_interceptor() {
             .map(|line| format!("{}.{}", line["service"].as_str().unwrap(), line["operation"].as_str().unwrap()))
             .collect()
     };
-    // What init reads (the keys, the channels, the AI settings) is read once, at init.
+    // What init reads (the keys, the channels, the AI settings) is read once, at init: once it
+    // asks for its first event, and its lines have come through the pipe.
+    api_jobs.init_duration().await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = requests(&api_jobs).len();
     let (status, _, created) = http_answer(api_jobs.invoke(event("api-jobs/create-job.json", &[])).await.unwrap());
