@@ -232,8 +232,9 @@ pub async fn measure(binaries: &Path, runs: usize) -> (Vec<Figure>, Table) {
         how: format!(
             "Median of {runs} runs of each phase's span, in ms (genrelay-bootstrap logs them as they \
              close). `configure` holds the phases before it. webhook_secrets, documents (the AI config and \
-             providers documents, in one read) and api_keys run concurrently; channels (their credentials) \
-             follows documents. `outside` is the rest of init: process start, the runtime, logging set-up and \
+             providers documents, in one read), api_keys, and the back office's back_office (its SSM \
+             parameters) and router (built on a thread of its own) run concurrently; channels (their \
+             credentials) follows documents. `outside` is the rest of init: process start, the runtime, logging set-up and \
              the Lambda runtime client until its first /next."
         ),
         unit: "ms".into(),

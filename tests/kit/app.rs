@@ -105,7 +105,7 @@ fn routers_with_admin(
         first_admin,
     };
     genrelay_http::open_api_router(state)
-        .merge(genrelay_back_office::router(back_office))
+        .merge(genrelay_back_office::router().with_state(back_office))
         .merge(genrelay_docs::router())
 }
 

@@ -97,7 +97,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .merge(ps_tasks_routes(state.clone()))
         .merge(jimeng_async_routes(state.clone()))
         .merge(inference_routes(state, inference_presets_from_env()?))
-        .merge(genrelay_back_office::router(back_office))
+        .merge(genrelay_back_office::router().with_state(back_office))
         .merge(genrelay_docs::router())
         .merge(blob_links::router(embedded.blobs.clone()))
         .layer(from_fn(log_requests));

@@ -54,14 +54,15 @@ impl FromRef<BackOfficeState> for axum_extra::extract::cookie::Key {
     }
 }
 
-/// `/admin/…`: the back office's pages and API.
-pub fn router(state: BackOfficeState) -> Router {
+/// `/admin/…`: the back office's pages and API, served once given their state
+/// (`.with_state(state)`). Building it takes a few milliseconds (every documented route's
+/// OpenAPI parts are made and dropped), so the function builds it while init's reads wait.
+pub fn router() -> Router<BackOfficeState> {
     let (routes, _) = routes().split_for_parts();
     routes
         .merge(pages::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(request_guard::refuse_cross_site_writes))
-        .with_state(state)
 }
 
 /// The back office's JSON API, documented.

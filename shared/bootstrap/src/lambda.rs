@@ -304,19 +304,21 @@ async fn admin_router() -> Result<axum::Router, ConfigError> {
         }
         Connected::Embedded(embedded) => (Arc::new(embedded.store.clone()), None),
     };
-    // The session key and the first admin's password are read while the engine is wired.
-    let (wired, settings) = tokio::join!(
+    // The session key and the first admin's password are read while the engine is wired, and
+    // the routes are built on a thread of their own meanwhile.
+    let span = tracing::Span::current();
+    let routes =
+        tokio::task::spawn_blocking(move || span.in_scope(|| phase_now("router", genrelay_back_office::router)));
+    let (wired, settings, routes) = tokio::join!(
         wire(&config, &connected, Channels::Used, Reads::EngineOnly, BadChannels::StartWithout),
         phase("back_office", back_office_settings(ssm)),
+        routes,
     );
     let (Wired { engine, channels, .. }, BackOfficeSettings { sessions, first_admin }) = (wired?, settings?);
+    let routes = routes.unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()));
     let state = BackOfficeState { engine: Arc::new(engine), users, channels, sessions, first_admin };
     // On its own, unknown back-office routes answer in the back office's error format.
-    Ok(phase_now("router", || {
-        genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(genrelay_back_office::router(
-            state,
-        ))
-    }))
+    Ok(genrelay_http::surface::standalone::<genrelay_back_office::BackOfficeFormat>(routes.with_state(state)))
 }
 
 /// Starts an event function (worker, poller, webhooks): tracing, then its engine from the
