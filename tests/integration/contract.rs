@@ -124,6 +124,7 @@ contract!(
     assets_are_put_if_absent_listed_and_removed,
     a_streamed_blob_is_stored_whole_and_described,
     a_stream_over_the_limit_leaves_nothing_stored,
+    a_stream_that_fails_midway_leaves_nothing_stored,
     due_polls_and_stuck_queued_queries_find_only_their_jobs,
     unacknowledged_messages_come_back_after_their_visibility_timeout,
     a_message_received_too_often_moves_to_the_dead_letter_queue,
@@ -536,6 +537,42 @@ async fn a_stream_over_the_limit_leaves_nothing_stored(adapters: Adapters) {
     let refused = adapters.blobs.put_stream(&key, stream, "video/mp4", 10 * 1024 * 1024).await;
     assert!(matches!(refused, Err(genrelay_core::Error::Invalid(_))), "{refused:?}");
     assert_eq!(adapters.blobs.describe(&key).await.unwrap(), None);
+}
+
+/// `chunks` chunks of `chunk` bytes, then a read that fails.
+fn failing_after(chunks: usize, chunk: usize) -> ByteStream {
+    let (stream, _) = chunked(chunks, chunk);
+    let failure = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the upstream went away");
+    Box::pin(futures_util::StreamExt::chain(stream, futures_util::stream::iter([Err(failure)])))
+}
+
+async fn a_stream_that_fails_midway_leaves_nothing_stored(adapters: Adapters) {
+    let key = blob_key("cut");
+    let failed = adapters.blobs.put_stream(&key, failing_after(20, 1024 * 1024), "video/mp4", 1 << 30).await;
+    assert!(matches!(failed, Err(genrelay_core::Error::Unavailable(_))), "{failed:?}");
+    assert_eq!(adapters.blobs.describe(&key).await.unwrap(), None);
+}
+
+/// On S3, a multipart upload given up (its file over the limit, or its reading failed, with
+/// parts sent and one in flight) is aborted: no upload of it is left open.
+#[tokio::test]
+async fn a_multipart_upload_given_up_is_aborted_on_s3() {
+    let (config, resources) = (moto::sdk_config().await, moto::resources().await);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let blobs = S3BlobStore::new(s3.clone(), &resources.bucket);
+    // Keys of this test's own: the contract's bodies run beside it on the same bucket.
+    let (over, cut) = (blob_key(&format!("over{}", ulid::Ulid::new())), blob_key(&format!("cut{}", ulid::Ulid::new())));
+    let (huge, _) = chunked(20, 1024 * 1024);
+    let refused = blobs.put_stream(&over, huge, "video/mp4", 18 * 1024 * 1024).await;
+    assert!(matches!(refused, Err(genrelay_core::Error::Invalid(_))), "{refused:?}");
+    let failed = blobs.put_stream(&cut, failing_after(20, 1024 * 1024), "video/mp4", 1 << 30).await;
+    assert!(matches!(failed, Err(genrelay_core::Error::Unavailable(_))), "{failed:?}");
+
+    let open = s3.list_multipart_uploads().bucket(&resources.bucket).send().await.unwrap();
+    let open: Vec<_> = open.uploads().iter().filter_map(|upload| upload.key()).collect();
+    for key in [&over, &cut] {
+        assert!(!open.contains(&key.as_str()), "{} left open among {open:?}", key.as_str());
+    }
 }
 
 /// A channel name of its own per test run (the AWS table is shared between tests).
