@@ -320,16 +320,7 @@ impl StoredChannels {
     fn secret_name(&self, channel: &str, field: &str) -> String {
         format!("{}/{channel}/{field}", self.secrets_path)
     }
-}
 
-#[async_trait]
-impl ChannelSource for StoredChannels {
-    async fn load(&self, known: Option<&str>) -> Result<Option<ChannelSet>> {
-        self.load_from(self.document().await?, known).await
-    }
-}
-
-impl StoredChannels {
     /// The channels of `document`, the stored providers document read by the caller (`None`:
     /// none is stored), unless its revision is `known`: as [`ChannelSource::load`].
     pub async fn load_from(&self, document: Option<Value>, known: Option<&str>) -> Result<Option<ChannelSet>> {
@@ -346,6 +337,13 @@ impl StoredChannels {
         let resolved = self.resolved(document).await?;
         let config = ProvidersConfig::from_document(resolved, "the stored providers document")?;
         Ok(Some(ChannelSet { revision, channels: config.channels(&self.egress)? }))
+    }
+}
+
+#[async_trait]
+impl ChannelSource for StoredChannels {
+    async fn load(&self, known: Option<&str>) -> Result<Option<ChannelSet>> {
+        self.load_from(self.document().await?, known).await
     }
 }
 
